@@ -1,0 +1,93 @@
+"""The exception tree of tpmcard.
+
+Every error the library raises derives from :class:`TpmcardError`. Messages tell the user what to
+do next; structured fields (``sw``, ``rc``, ``attempts_remaining``) are what code and tests use.
+"""
+
+from __future__ import annotations
+
+
+class TpmcardError(Exception):
+    """Base class of every tpmcard error."""
+
+
+class TransportError(TpmcardError):
+    """The card could not be reached, or the link to it broke."""
+
+
+class NoReaderError(TransportError):
+    """No reader matches the request, or the PC/SC service has no readers at all."""
+
+
+class NoCardError(TransportError):
+    """The reader is present but holds no card."""
+
+
+class CardRemovedError(TransportError):
+    """The card was removed or reset while a command was in flight.
+
+    The command may or may not have run on the card; the session must be reopened.
+    """
+
+
+class SimulatorError(TransportError):
+    """The in-process simulator cannot start: no JVM, no jars, or a corrupt card store."""
+
+
+class ApduError(TpmcardError):
+    """The card answered with a status word other than 9000.
+
+    Raised in exactly one place (:func:`tpmcard.apdu.check_status`).
+    """
+
+    def __init__(self, sw: int, data: bytes = b"", message: str | None = None) -> None:
+        self.sw = sw
+        self.data = data
+        from tpmcard.apdu import describe_sw  # local: apdu imports errors
+
+        super().__init__(message or f"card answered SW={sw:04X} ({describe_sw(sw)})")
+
+
+class ProtocolError(TpmcardError):
+    """The card's answer is malformed: truncated, wrong TLV, wrong length."""
+
+
+class ChannelError(TpmcardError):
+    """The secure channel could not be opened, or it failed and was dropped."""
+
+
+class InvalidPinError(TpmcardError):
+    """A PIN was refused. ``attempts_remaining`` is 0 when the PIN is now blocked."""
+
+    def __init__(self, attempts_remaining: int, message: str | None = None) -> None:
+        self.attempts_remaining = attempts_remaining
+        super().__init__(
+            message
+            or (
+                f"wrong PIN: {attempts_remaining} tries left"
+                if attempts_remaining
+                else "wrong PIN: the PIN is now blocked; unblock it with the PUK"
+            )
+        )
+
+
+class PinBlockedError(InvalidPinError):
+    """The PIN is blocked; it must be unblocked before use."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(0, message or "the PIN is blocked; unblock it with the PUK")
+
+
+class TpmError(TpmcardError):
+    """The TPM refused an operation, or cannot be reached.
+
+    ``rc`` is the TPM response code where the TPM gave one.
+    """
+
+    def __init__(self, message: str, rc: int | None = None) -> None:
+        self.rc = rc
+        super().__init__(message)
+
+
+class NotSupportedError(TpmcardError):
+    """The card, reader or TPM lacks a feature the operation needs."""
