@@ -1,0 +1,393 @@
+"""The APDU layer: ISO 7816-4 command/response codec, status words, chaining.
+
+Layering (each imports only the ones below it)::
+
+    transport (Connection.transmit: bytes -> bytes)
+      -> apdu (this module: encode, 61xx/6Cxx, command chaining, status words)
+        -> channel (secure messaging, a processor with the same send_apdu signature)
+          -> services (core, mtpm, ...) -> cli
+
+:func:`check_status` is the only place that turns a non-9000 status word into an exception.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from tpmcard.errors import ApduError, ProtocolError
+from tpmcard.transport.base import Connection
+
+log = logging.getLogger(__name__)
+
+#: Largest data field of a short APDU (ISO 7816-4 §5.1: Lc is one byte, 1..255).
+SHORT_MAX_DATA = 255
+#: Largest Ne of a short APDU (Le = 00 means 256).
+SHORT_MAX_LE = 256
+#: Largest data field of an extended APDU (Lc is three bytes, 1..65535).
+EXTENDED_MAX_DATA = 65535
+#: Largest Ne of an extended APDU (Le = 0000 means 65536).
+EXTENDED_MAX_LE = 65536
+
+#: ``le`` value meaning "as many bytes as the card has" (encoded as 00 or 0000).
+LE_MAX = 0
+
+CLA_CHAINING = 0x10  # ISO 7816-4 §5.4.1, bit b5 of an interindustry CLA
+INS_GET_RESPONSE = 0xC0  # ISO 7816-4 §11.4.3
+
+
+class SW(enum.IntEnum):
+    """Status words (ISO 7816-4 §5.6) that the suite uses. Families are given by their base."""
+
+    SUCCESS = 0x9000
+    BYTES_REMAINING = 0x6100  # 61xx: xx more bytes with GET RESPONSE
+    WARNING_NVM_UNCHANGED = 0x6200
+    VERIFY_FAILED = 0x63C0  # 63Cx: x tries left
+    MEMORY_FAILURE = 0x6581
+    WRONG_LENGTH = 0x6700
+    LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
+    SECURE_MESSAGING_NOT_SUPPORTED = 0x6882
+    LAST_COMMAND_EXPECTED = 0x6883
+    COMMAND_CHAINING_NOT_SUPPORTED = 0x6884
+    COMMAND_NOT_ALLOWED = 0x6900
+    SECURITY_STATUS_NOT_SATISFIED = 0x6982
+    AUTH_METHOD_BLOCKED = 0x6983
+    REFERENCE_DATA_NOT_USABLE = 0x6984
+    CONDITIONS_NOT_SATISFIED = 0x6985
+    SM_DATA_MISSING = 0x6987
+    SM_DATA_INCORRECT = 0x6988
+    WRONG_DATA = 0x6A80
+    FUNCTION_NOT_SUPPORTED = 0x6A81
+    FILE_NOT_FOUND = 0x6A82
+    RECORD_NOT_FOUND = 0x6A83
+    NOT_ENOUGH_MEMORY = 0x6A84
+    INCORRECT_P1P2 = 0x6A86
+    REFERENCED_DATA_NOT_FOUND = 0x6A88
+    WRONG_P1P2 = 0x6B00
+    CORRECT_LENGTH = 0x6C00  # 6Cxx: resend with Le = xx
+    INS_NOT_SUPPORTED = 0x6D00
+    CLA_NOT_SUPPORTED = 0x6E00
+    UNKNOWN = 0x6F00
+
+
+_FAMILIES = {0x61: SW.BYTES_REMAINING, 0x6C: SW.CORRECT_LENGTH}
+
+_DESCRIPTIONS = {
+    SW.SUCCESS: "success",
+    SW.BYTES_REMAINING: "more response bytes available",
+    SW.WARNING_NVM_UNCHANGED: "warning, non-volatile memory unchanged",
+    SW.VERIFY_FAILED: "verification failed",
+    SW.MEMORY_FAILURE: "memory failure",
+    SW.WRONG_LENGTH: "wrong length",
+    SW.LOGICAL_CHANNEL_NOT_SUPPORTED: "logical channel not supported",
+    SW.SECURE_MESSAGING_NOT_SUPPORTED: "secure messaging not supported",
+    SW.LAST_COMMAND_EXPECTED: "last command of the chain expected",
+    SW.COMMAND_CHAINING_NOT_SUPPORTED: "command chaining not supported",
+    SW.COMMAND_NOT_ALLOWED: "command not allowed",
+    SW.SECURITY_STATUS_NOT_SATISFIED: "security status not satisfied",
+    SW.AUTH_METHOD_BLOCKED: "authentication method blocked",
+    SW.REFERENCE_DATA_NOT_USABLE: "reference data not usable",
+    SW.CONDITIONS_NOT_SATISFIED: "conditions of use not satisfied",
+    SW.SM_DATA_MISSING: "expected secure messaging data objects missing",
+    SW.SM_DATA_INCORRECT: "incorrect secure messaging data objects",
+    SW.WRONG_DATA: "incorrect data",
+    SW.FUNCTION_NOT_SUPPORTED: "function not supported",
+    SW.FILE_NOT_FOUND: "file or application not found",
+    SW.RECORD_NOT_FOUND: "record not found",
+    SW.NOT_ENOUGH_MEMORY: "not enough memory",
+    SW.INCORRECT_P1P2: "incorrect P1-P2",
+    SW.REFERENCED_DATA_NOT_FOUND: "referenced data not found",
+    SW.WRONG_P1P2: "wrong P1-P2",
+    SW.CORRECT_LENGTH: "wrong Le",
+    SW.INS_NOT_SUPPORTED: "instruction not supported",
+    SW.CLA_NOT_SUPPORTED: "class not supported",
+    SW.UNKNOWN: "no precise diagnosis",
+}
+
+
+def sw_family(sw: int) -> SW | None:
+    """The :class:`SW` member naming ``sw`` or its family (61xx, 63Cx, 6Cxx), if any."""
+    try:
+        return SW(sw)
+    except ValueError:
+        pass
+    if (sw >> 8) in _FAMILIES:
+        return _FAMILIES[sw >> 8]
+    if sw & 0xFFF0 == 0x63C0:
+        return SW.VERIFY_FAILED
+    return None
+
+
+def describe_sw(sw: int) -> str:
+    """A short human description of a status word."""
+    family = sw_family(sw)
+    if family is None:
+        return "unknown status"
+    text = _DESCRIPTIONS[family]
+    if family is SW.VERIFY_FAILED:
+        return f"{text}, {sw & 0x0F} tries left"
+    if family in (SW.BYTES_REMAINING, SW.CORRECT_LENGTH):
+        return f"{text} ({sw & 0xFF})"
+    return text
+
+
+def check_status(sw: int, data: bytes = b"") -> None:
+    """Raise :class:`ApduError` unless ``sw`` is 9000. The one place that does so."""
+    if sw != SW.SUCCESS:
+        raise ApduError(sw, data)
+
+
+@dataclass(frozen=True)
+class CommandApdu:
+    """A command APDU (ISO 7816-4 §5.1). ``le`` None: no Le field; 0: as much as possible."""
+
+    cla: int
+    ins: int
+    p1: int
+    p2: int
+    data: bytes = b""
+    le: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cla", "ins", "p1", "p2"):
+            value = getattr(self, name)
+            if not 0 <= value <= 0xFF:
+                raise ValueError(f"{name} must be one byte, got {value!r}")
+        if len(self.data) > EXTENDED_MAX_DATA:
+            raise ValueError(f"data field too long for any APDU: {len(self.data)} bytes")
+        if self.le is not None and not 0 <= self.le <= EXTENDED_MAX_LE:
+            raise ValueError(f"Le out of range: {self.le}")
+
+    def needs_extended(self) -> bool:
+        """Whether this command cannot be encoded as a short APDU."""
+        return len(self.data) > SHORT_MAX_DATA or (self.le is not None and self.le > SHORT_MAX_LE)
+
+    def encode(self, extended: bool | None = None) -> bytes:
+        """Encode; ``extended`` None picks short whenever the fields fit."""
+        if extended is None:
+            extended = self.needs_extended()
+        elif not extended and self.needs_extended():
+            raise ValueError("command does not fit a short APDU")
+        header = bytes((self.cla, self.ins, self.p1, self.p2))
+        n = len(self.data)
+        if not extended:
+            body = bytes((n,)) + self.data if n else b""
+            if self.le is not None:
+                body += bytes((self.le & 0xFF,))  # 256 and 0 both encode as 00
+            return header + body
+        # Extended (ISO 7816-4 §5.1): Lc = 00 b1 b2; Le = b1 b2 after Lc, or 00 b1 b2 alone.
+        if n:
+            body = b"\x00" + n.to_bytes(2, "big") + self.data
+            if self.le is not None:
+                body += (self.le & 0xFFFF).to_bytes(2, "big")
+        elif self.le is not None:
+            body = b"\x00" + (self.le & 0xFFFF).to_bytes(2, "big")
+        else:
+            body = b""
+        return header + body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CommandApdu:
+        """Parse an encoded command APDU; raise ValueError if it is malformed."""
+        if len(raw) < 4:
+            raise ValueError("a command APDU has at least four bytes")
+        cla, ins, p1, p2 = raw[:4]
+        body = raw[4:]
+        if not body:  # case 1
+            return cls(cla, ins, p1, p2)
+        if len(body) == 1:  # case 2S
+            return cls(cla, ins, p1, p2, b"", body[0] or SHORT_MAX_LE)
+        if body[0] != 0:  # case 3S / 4S
+            n = body[0]
+            if len(body) == 1 + n:
+                return cls(cla, ins, p1, p2, bytes(body[1:]))
+            if len(body) == 2 + n:
+                return cls(cla, ins, p1, p2, bytes(body[1 : 1 + n]), body[-1] or SHORT_MAX_LE)
+            raise ValueError(f"Lc={n} does not match the {len(body) - 1} bytes that follow")
+        # Extended forms start with 00.
+        if len(body) == 3:  # case 2E
+            le = int.from_bytes(body[1:3], "big")
+            return cls(cla, ins, p1, p2, b"", le or EXTENDED_MAX_LE)
+        if len(body) < 3:
+            raise ValueError("truncated extended length field")
+        n = int.from_bytes(body[1:3], "big")
+        if n == 0:
+            raise ValueError("extended Lc of zero")
+        if len(body) == 3 + n:  # case 3E
+            return cls(cla, ins, p1, p2, bytes(body[3:]))
+        if len(body) == 5 + n:  # case 4E
+            le = int.from_bytes(body[-2:], "big")
+            return cls(cla, ins, p1, p2, bytes(body[3 : 3 + n]), le or EXTENDED_MAX_LE)
+        raise ValueError(f"extended Lc={n} does not match the {len(body) - 3} bytes that follow")
+
+
+@dataclass(frozen=True)
+class ResponseApdu:
+    """A response APDU: data followed by SW1 SW2."""
+
+    data: bytes
+    sw: int
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ResponseApdu:
+        if len(raw) < 2:
+            raise ProtocolError(
+                f"truncated response: {len(raw)} bytes, a response has at least SW1 SW2"
+            )
+        return cls(bytes(raw[:-2]), (raw[-2] << 8) | raw[-1])
+
+    def encode(self) -> bytes:
+        return self.data + self.sw.to_bytes(2, "big")
+
+
+class SendApdu(Protocol):
+    """The one signature every APDU processor offers (yubikit's ``send_apdu``)."""
+
+    def __call__(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes: ...
+
+
+# Commands whose data must never be logged in clear (PIN verification and the like).
+# Services register (CLA without the chaining bit, INS) pairs here.
+_SENSITIVE: set[tuple[int, int]] = set()
+
+
+def register_sensitive(cla: int, ins: int) -> None:
+    """Mark a command whose data (PIN, key material) must be redacted in debug logs."""
+    _SENSITIVE.add((cla & ~CLA_CHAINING & 0xFF, ins))
+
+
+def _redacted(cmd: CommandApdu, raw: bytes) -> str:
+    if (cmd.cla & ~CLA_CHAINING & 0xFF, cmd.ins) in _SENSITIVE and cmd.data:
+        return raw[:4].hex() + f" <{len(cmd.data)} bytes redacted>"
+    return raw.hex()
+
+
+class ApduSession:
+    """APDU exchange over a :class:`Connection`: encoding, chaining, GET RESPONSE, 6Cxx.
+
+    ``extended``: None uses extended-length APDUs when the link supports them and the command
+    needs them, else ISO command chaining; False always chains; True always uses extended form.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        extended: bool | None = None,
+        max_get_response: int = 256,
+    ) -> None:
+        self.connection = connection
+        self._extended = extended
+        self._max_get_response = max_get_response
+        self.exchanges = 0  # APDUs actually sent, for benchmarks and protocol tests
+
+    # -- one exchange -------------------------------------------------------------------------
+    def transceive(self, cmd: CommandApdu, *, extended: bool | None = None) -> ResponseApdu:
+        """Send one encoded APDU and return the raw response (no status check, no chaining)."""
+        raw = cmd.encode(extended)
+        debug = log.isEnabledFor(logging.DEBUG)
+        if debug:
+            log.debug(">> %s", _redacted(cmd, raw))
+        response = ResponseApdu.decode(self.connection.transmit(raw))
+        self.exchanges += 1
+        if debug:
+            log.debug("<< %s %04X", response.data.hex(), response.sw)
+        return response
+
+    # -- the processor ------------------------------------------------------------------------
+    def send_apdu(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes:
+        """Send a command of any length and return the complete response data.
+
+        Raises :class:`ApduError` for any final status word other than 9000.
+        """
+        response = self.send_raw(cla, ins, p1, p2, data, le)
+        check_status(response.sw, response.data)
+        return response.data
+
+    def send_raw(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> ResponseApdu:
+        """Like :meth:`send_apdu` but returns the final response without checking its SW."""
+        data = bytes(data)
+        use_extended = self._use_extended(len(data), le)
+        if use_extended:
+            response = self.transceive(CommandApdu(cla, ins, p1, p2, data, le), extended=True)
+        else:
+            response = self._send_chained(cla, ins, p1, p2, data, le)
+        return self._collect(CommandApdu(cla, ins, p1, p2, data, le), response, use_extended)
+
+    def _use_extended(self, n: int, le: int | None) -> bool:
+        if self._extended is False:
+            return False
+        if self._extended is True:
+            return True
+        needs = n > SHORT_MAX_DATA or (le is not None and le > SHORT_MAX_LE)
+        return needs and self.connection.supports_extended
+
+    def _send_chained(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes, le: int | None
+    ) -> ResponseApdu:
+        short_le = None if le is None else min(le, SHORT_MAX_LE) if le else LE_MAX
+        if len(data) <= SHORT_MAX_DATA:
+            return self.transceive(CommandApdu(cla, ins, p1, p2, data, short_le), extended=False)
+        offset = 0
+        while True:
+            chunk = data[offset : offset + SHORT_MAX_DATA]
+            offset += len(chunk)
+            last = offset >= len(data)
+            seg_cla = cla if last else cla | CLA_CHAINING
+            response = self.transceive(
+                CommandApdu(seg_cla, ins, p1, p2, chunk, short_le if last else None),
+                extended=False,
+            )
+            if last or response.sw != SW.SUCCESS:
+                return response
+
+    def _collect(self, cmd: CommandApdu, response: ResponseApdu, extended: bool) -> ResponseApdu:
+        """Follow 6Cxx (resend with the right Le) and 61xx (GET RESPONSE) to the end."""
+        if response.sw >> 8 == 0x6C:
+            # ISO 7816-4 §5.3.4: wrong Le; SW2 gives the exact length. Resend once.
+            exact = response.sw & 0xFF or SHORT_MAX_LE
+            response = self.transceive(
+                CommandApdu(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, exact), extended=extended
+            )
+            if response.sw >> 8 == 0x6C:
+                raise ProtocolError("card answered 6Cxx twice; it does not honour Le")
+        chunks = [response.data]
+        total = len(response.data)
+        while response.sw >> 8 == 0x61:
+            want = response.sw & 0xFF or SHORT_MAX_LE
+            response = self.transceive(
+                CommandApdu(0x00, INS_GET_RESPONSE, 0, 0, b"", min(want, self._max_get_response)),
+                extended=False,
+            )
+            chunks.append(response.data)
+            total += len(response.data)
+            if total > 16 * EXTENDED_MAX_LE:
+                raise ProtocolError("card keeps answering 61xx: response exceeds 1 MiB")
+        if len(chunks) == 1:
+            return response
+        return ResponseApdu(b"".join(chunks), response.sw)
+
+    # Let an ApduSession be used wherever a SendApdu callable is expected.
+    __call__ = send_apdu
+
+
+__all__ = [
+    "ApduSession",
+    "CommandApdu",
+    "ResponseApdu",
+    "SW",
+    "SendApdu",
+    "check_status",
+    "describe_sw",
+    "register_sensitive",
+    "sw_family",
+    "LE_MAX",
+]
