@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 #: Largest data field of a short APDU (ISO 7816-4 §5.1: Lc is one byte, 1..255).
 SHORT_MAX_DATA = 255
+#: Largest data field this layer puts in a short APDU that also carries Le (case 4S). One less
+#: than the ISO maximum: a 255-byte case 4S command is 261 bytes, and cards with a 260-byte APDU
+#: buffer (jCardSim among them) answer it with 6F00 before the applet sees it.
+SHORT_CASE4_MAX_DATA = 254
 #: Largest Ne of a short APDU (Le = 00 means 256).
 SHORT_MAX_LE = 256
 #: Largest data field of an extended APDU (Lc is three bytes, 1..65535).
@@ -327,20 +331,29 @@ class ApduSession:
             return False
         if self._extended is True:
             return True
-        needs = n > SHORT_MAX_DATA or (le is not None and le > SHORT_MAX_LE)
-        return needs and self.connection.supports_extended
+        return self._needs_more_than_short(n, le) and self.connection.supports_extended
+
+    @staticmethod
+    def _needs_more_than_short(n: int, le: int | None) -> bool:
+        if le is None:
+            return n > SHORT_MAX_DATA
+        return n > SHORT_CASE4_MAX_DATA or le > SHORT_MAX_LE
 
     def _send_chained(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes, le: int | None
     ) -> ResponseApdu:
         short_le = None if le is None else min(le, SHORT_MAX_LE) if le else LE_MAX
-        if len(data) <= SHORT_MAX_DATA:
+        last_max = SHORT_MAX_DATA if le is None else SHORT_CASE4_MAX_DATA
+        if len(data) <= last_max:
             return self.transceive(CommandApdu(cla, ins, p1, p2, data, short_le), extended=False)
+        # ISO 7816-4 §5.4.1: every segment but the last carries the chaining bit and no Le.
         offset = 0
         while True:
-            chunk = data[offset : offset + SHORT_MAX_DATA]
-            offset += len(chunk)
-            last = offset >= len(data)
+            remaining = len(data) - offset
+            last = remaining <= last_max
+            size = remaining if last else min(SHORT_MAX_DATA, remaining - 1)
+            chunk = data[offset : offset + size]
+            offset += size
             seg_cla = cla if last else cla | CLA_CHAINING
             response = self.transceive(
                 CommandApdu(seg_cla, ins, p1, p2, chunk, short_le if last else None),
