@@ -1,0 +1,35 @@
+"""The TPM layer: the only package that talks to a TPM (and the only one importing tpm2_pytss).
+
+* :mod:`~tpmcard.tpm.adapter` — :class:`Tpm`, the connection and every TPM operation.
+* :mod:`~tpmcard.tpm.swtpm` — :class:`Swtpm`, the embedded TPM with persistent state.
+* :mod:`~tpmcard.tpm.keyblob`, :mod:`~tpmcard.tpm.attest`, :mod:`~tpmcard.tpm.structures` —
+  key files, attestation parsing and verification, TPM structures: pure Python, importable
+  by layers that must not load the TSS libraries.
+
+``Tpm`` and ``LoadedKey`` are imported lazily, so ``import tpmcard.tpm.attest`` does not load
+tpm2_pytss.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tpmcard.tpm.tcti import EMBEDDED, TCTI_ENV, resolve_tcti
+
+if TYPE_CHECKING:
+    from tpmcard.tpm.adapter import LoadedKey, Tpm
+    from tpmcard.tpm.swtpm import Swtpm
+
+__all__ = ["EMBEDDED", "TCTI_ENV", "LoadedKey", "Swtpm", "Tpm", "resolve_tcti"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Tpm", "LoadedKey"):
+        from tpmcard.tpm import adapter
+
+        return getattr(adapter, name)
+    if name == "Swtpm":
+        from tpmcard.tpm.swtpm import Swtpm
+
+        return Swtpm
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
