@@ -1,0 +1,174 @@
+package tpmcard.core;
+
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.Util;
+import javacard.security.AESKey;
+import javacard.security.KeyBuilder;
+import javacard.security.Signature;
+import javacardx.crypto.Cipher;
+
+/**
+ * Secure messaging of an open session (docs/binding.md "Secure messaging"), after GP SCP03
+ * (GP Card Spec v2.3 Amd D v1.2: §6.2.4 C-MAC, §6.2.5 R-MAC, §6.2.6 command and §6.2.7 response
+ * encryption): AES-128 CBC with IVs derived from a per-command counter, AES-CMAC chained across
+ * commands, ISO/IEC 9797-1 method 2 padding. Every response is encrypted and MACed, including
+ * the real status word; the outer status word is 9000.
+ *
+ * Uniform failure: whatever check fails (no session, length, MAC, padding, counter), the session
+ * is closed, its keys cleared, and 6982 thrown. The MAC is compared in constant time and checked
+ * before anything is decrypted. All state is CLEAR_ON_DESELECT.
+ */
+final class SecureChannel {
+    private static final short BLOCK = 16;
+    private static final short MAC_LENGTH = BindingConstants.SM_MAC_LENGTH;
+
+    // Layout of the transient state array.
+    private static final short S_CHAIN = 0;                         // 16: MAC chaining value
+    private static final short S_COUNTER = 16;                      // 16: counter block (last 4 bytes count)
+    private static final short S_IV = 32;                           // 16: IV
+    private static final short S_MAC = 48;                          // 16: computed MAC
+    private static final short S_HEADER = 64;                       // 8: CLA INS P1 P2 Lc(2) | 90 00
+    private static final short S_FLAGS = 72;
+    private static final short S_LENGTH = 73;
+    private static final byte FLAG_OPEN = (byte) 0x01;
+    private static final byte FLAG_CLOSE_AFTER_RESPONSE = (byte) 0x02;
+
+    private final AESKey enc;
+    private final AESKey mac;
+    private final AESKey rmac;
+    private final Cipher cbc;
+    private final Cipher ecb;
+    private final Signature cmac;
+    private final byte[] state;
+
+    SecureChannel(Cipher cbc, Cipher ecb, Signature cmac) {
+        this.cbc = cbc;
+        this.ecb = ecb;
+        this.cmac = cmac;
+        enc = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT, KeyBuilder.LENGTH_AES_128, false);
+        mac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT, KeyBuilder.LENGTH_AES_128, false);
+        rmac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT, KeyBuilder.LENGTH_AES_128, false);
+        state = JCSystem.makeTransientByteArray(S_LENGTH, JCSystem.CLEAR_ON_DESELECT);
+    }
+
+    /** Opens a session: keys = S-ENC || S-MAC || S-RMAC (48 bytes), then the initial MAC chain. */
+    void open(byte[] keys, short keysOffset, byte[] chain, short chainOffset) {
+        close();
+        enc.setKey(keys, keysOffset);
+        mac.setKey(keys, (short) (keysOffset + BLOCK));
+        rmac.setKey(keys, (short) (keysOffset + 2 * BLOCK));
+        Util.arrayCopyNonAtomic(chain, chainOffset, state, S_CHAIN, BLOCK);
+        state[S_FLAGS] = FLAG_OPEN;
+    }
+
+    boolean isOpen() {
+        return (state[S_FLAGS] & FLAG_OPEN) != 0;
+    }
+
+    /** Ends the session and forgets its keys. Idempotent. */
+    void close() {
+        enc.clearKey();
+        mac.clearKey();
+        rmac.clearKey();
+        Util.arrayFillNonAtomic(state, (short) 0, S_LENGTH, (byte) 0);
+    }
+
+    /** SESSION CLOSE: the response to this command is still protected, then the session ends. */
+    void closeAfterResponse() {
+        state[S_FLAGS] |= FLAG_CLOSE_AFTER_RESPONSE;
+    }
+
+    private void fail() {
+        close();
+        ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+    }
+
+    /** IV = AES-ECB(S-ENC, counter block), the first byte 00 for commands, 80 for responses. */
+    private void deriveIv(byte first) {
+        Util.arrayCopyNonAtomic(state, S_COUNTER, state, S_IV, BLOCK);
+        state[S_IV] = first;
+        ecb.init(enc, Cipher.MODE_ENCRYPT);
+        ecb.doFinal(state, S_IV, BLOCK, state, S_IV);
+    }
+
+    /**
+     * Checks and decrypts a protected command in place: buf[offset..offset+length) holds
+     * C || C-MAC(8). The MAC covers chain || CLA (SM bit set, chaining bit clear) INS P1 P2 ||
+     * length (2 bytes) || C. Returns the plaintext length at buf[offset].
+     */
+    short unwrapCommand(byte cla, byte ins, byte p1, byte p2, byte[] buf, short offset, short length) {
+        if (!isOpen() || length < MAC_LENGTH || ((short) (length - MAC_LENGTH) & (short) (BLOCK - 1)) != 0
+                || length > (short) (BindingConstants.SM_MAX_PAYLOAD + BindingConstants.SM_OVERHEAD)) {
+            fail();
+        }
+        // Counter: 4 bytes big-endian at the end of the counter block; its wrap ends the session.
+        short i = (short) (S_COUNTER + BLOCK - 1);
+        while (i >= (short) (S_COUNTER + BLOCK - 4) && ++state[i] == 0) {
+            i--;
+        }
+        if (i < (short) (S_COUNTER + BLOCK - 4)) {
+            fail();
+        }
+        short cipherLength = (short) (length - MAC_LENGTH);
+        state[S_HEADER] = (byte) ((cla | BindingConstants.CLA_SECURE_MESSAGING) & ~Constants.CLA_CHAINING_BIT);
+        state[(short) (S_HEADER + 1)] = ins;
+        state[(short) (S_HEADER + 2)] = p1;
+        state[(short) (S_HEADER + 3)] = p2;
+        Util.setShort(state, (short) (S_HEADER + 4), length);
+        cmac.init(mac, Signature.MODE_SIGN);
+        cmac.update(state, S_CHAIN, BLOCK);
+        cmac.update(state, S_HEADER, (short) 6);
+        cmac.sign(buf, offset, cipherLength, state, S_MAC);
+        if (!ConstantTime.equals(state, S_MAC, buf, (short) (offset + cipherLength), MAC_LENGTH)) {
+            fail();
+        }
+        Util.arrayCopyNonAtomic(state, S_MAC, state, S_CHAIN, BLOCK);
+        if (cipherLength == 0) {
+            return 0;
+        }
+        deriveIv((byte) 0x00);
+        cbc.init(enc, Cipher.MODE_DECRYPT, state, S_IV, BLOCK);
+        cbc.doFinal(buf, offset, cipherLength, buf, offset);
+        // ISO/IEC 9797-1 method 2: the last non-zero byte is 80, within the last block.
+        short end = (short) (offset + cipherLength - 1);
+        short stop = (short) (end - BLOCK);
+        while (end > stop && buf[end] == 0) {
+            end--;
+        }
+        if (end == stop || buf[end] != (byte) 0x80) {
+            fail();
+        }
+        return (short) (end - offset);
+    }
+
+    /**
+     * Protects a response in place: buf[offset..offset+length) is the response data; appends the
+     * status word and padding, encrypts, appends the R-MAC over chain || C || 90 00. buf needs
+     * room for length + SM_OVERHEAD bytes from offset. Returns the protected length.
+     */
+    short wrapResponse(byte[] buf, short offset, short length, short sw) {
+        if (!isOpen()) {
+            fail();
+        }
+        short p = Util.setShort(buf, (short) (offset + length), sw);
+        buf[p++] = (byte) 0x80;
+        while (((short) (p - offset) & (short) (BLOCK - 1)) != 0) {
+            buf[p++] = 0;
+        }
+        short cipherLength = (short) (p - offset);
+        deriveIv((byte) 0x80);
+        cbc.init(enc, Cipher.MODE_ENCRYPT, state, S_IV, BLOCK);
+        cbc.doFinal(buf, offset, cipherLength, buf, offset);
+        Util.setShort(state, S_HEADER, (short) 0x9000);
+        cmac.init(rmac, Signature.MODE_SIGN);
+        cmac.update(state, S_CHAIN, BLOCK);
+        cmac.update(buf, offset, cipherLength);
+        cmac.sign(state, S_HEADER, (short) 2, state, S_MAC);
+        Util.arrayCopyNonAtomic(state, S_MAC, buf, p, MAC_LENGTH);
+        if ((state[S_FLAGS] & FLAG_CLOSE_AFTER_RESPONSE) != 0) {
+            close();
+        }
+        return (short) (cipherLength + MAC_LENGTH);
+    }
+}

@@ -1,0 +1,231 @@
+"""Secure messaging after the binding handshake: the host half (docs/binding.md "Secure messaging").
+
+The construction is GP SCP03's (GP Card Spec v2.3 Amd D v1.2 §6.2.6 command encryption, §6.2.7
+response encryption, §6.2.4/§6.2.5 C-MAC and R-MAC), with three deliberate differences:
+
+* every response is encrypted and MACed, including the real status word, which travels inside
+  the encrypted part; the outer status word of a protected response is always 9000;
+* the C-MAC covers the header with a two-byte Lc (the data length after wrapping), whatever
+  APDU form (short, extended, chained) the transport below uses;
+* the encryption counter counts every command, so it also names the response.
+
+Encrypt-then-MAC throughout: a MAC is checked before anything is decrypted or unpadded, and any
+failure ends the session on both sides.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives import cmac
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from tpmcard.channel.binding_constants import (
+    CLA_SECURE_MESSAGING,
+    SM_MAC_LENGTH,
+    SM_MAX_PAYLOAD,
+)
+from tpmcard.channel.kdf import SessionKeys, wipe
+from tpmcard.errors import ApduError, ChannelError, TpmcardError
+
+BLOCK = 16
+CLA_CHAINING_BIT = 0x10
+SW_SUCCESS = 0x9000
+#: The counter is 4 bytes on the card; a session ends before it would wrap.
+MAX_COUNTER = 0xFFFFFFFF
+
+SendApdu = Callable[[int, int, int, int, bytes, "int | None"], bytes]
+
+
+def pad(data: bytes) -> bytes:
+    """ISO/IEC 9797-1 padding method 2 (as SCP03 uses): 80, then 00 to a block boundary."""
+    padded = bytes(data) + b"\x80"
+    return padded + bytes(-len(padded) % BLOCK)
+
+
+def unpad(data: bytes) -> bytes:
+    """Undo :func:`pad`. Only ever called on data whose MAC already verified, so a malformed
+    padding means a broken peer, not an oracle; it still fails like every other check."""
+    end = data.rstrip(b"\x00")
+    if not end or end[-1] != 0x80 or len(data) - len(end) >= BLOCK:
+        raise ValueError("bad padding")
+    return end[:-1]
+
+
+def aes_cmac(key: bytes | bytearray, *parts: bytes) -> bytes:
+    c = cmac.CMAC(algorithms.AES(bytes(key)))
+    for part in parts:
+        c.update(part)
+    return c.finalize()
+
+
+def _iv(key: bytes | bytearray, block: bytes) -> bytes:
+    # SCP03 §6.2.6: the IV is the counter block encrypted under S-ENC (one block: ECB).
+    encryptor = Cipher(algorithms.AES(bytes(key)), modes.ECB()).encryptor()  # noqa: S305
+    return encryptor.update(block) + encryptor.finalize()
+
+
+def command_iv(key: bytes | bytearray, counter: int) -> bytes:
+    return _iv(key, counter.to_bytes(BLOCK, "big"))
+
+
+def response_iv(key: bytes | bytearray, counter: int) -> bytes:
+    # SCP03 §6.2.7: the response counter block has its first byte set to 80.
+    return _iv(key, b"\x80" + counter.to_bytes(BLOCK - 1, "big"))
+
+
+def cbc_encrypt(key: bytes | bytearray, iv: bytes, data: bytes) -> bytes:
+    encryptor = Cipher(algorithms.AES(bytes(key)), modes.CBC(iv)).encryptor()
+    return encryptor.update(data) + encryptor.finalize()
+
+
+def cbc_decrypt(key: bytes | bytearray, iv: bytes, data: bytes) -> bytes:
+    decryptor = Cipher(algorithms.AES(bytes(key)), modes.CBC(iv)).decryptor()
+    return decryptor.update(data) + decryptor.finalize()
+
+
+def command_mac_input(
+    chain: bytes, cla: int, ins: int, p1: int, p2: int, ciphertext: bytes
+) -> bytes:
+    """MAC chaining value || CLA INS P1 P2 || Lc (two bytes, data length with the MAC) || C."""
+    header = bytes((cla, ins, p1, p2)) + (len(ciphertext) + SM_MAC_LENGTH).to_bytes(2, "big")
+    return chain + header + ciphertext
+
+
+def secure_cla(cla: int) -> int:
+    """The class byte of a protected command: SM bit set, chaining bit clear (the transport
+    below sets that one per segment)."""
+    return (cla | CLA_SECURE_MESSAGING) & ~CLA_CHAINING_BIT & 0xFF
+
+
+class SecureMessaging:
+    """The host's half of one session's secure messaging: counter, MAC chain, keys.
+
+    Not thread-safe; one instance per session. Any failure closes it for good.
+    """
+
+    def __init__(self, keys: SessionKeys, initial_chain: bytes) -> None:
+        if len(initial_chain) != BLOCK:
+            raise ValueError("the MAC chaining value is one AES block")
+        self._keys = keys
+        self._chain = bytearray(initial_chain)
+        self._counter = 0
+        self._pending: int | None = None  # counter of the command awaiting its response
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def counter(self) -> int:
+        """The counter of the last command wrapped (0 before the first)."""
+        return self._counter
+
+    def wrap_command(self, cla: int, ins: int, p1: int, p2: int, data: bytes) -> tuple[int, bytes]:
+        """Protect one command: returns (CLA with the SM bit, C || C-MAC)."""
+        self._check_open()
+        if self._pending is not None:
+            self.close()
+            raise ChannelError("secure messaging: a command is still awaiting its response")
+        if len(data) > SM_MAX_PAYLOAD:
+            raise ValueError(f"payload of {len(data)} bytes; at most {SM_MAX_PAYLOAD} per command")
+        if self._counter >= MAX_COUNTER:
+            self.close()
+            raise ChannelError(
+                "secure messaging: the session counter is exhausted; open a new session"
+            )
+        self._counter += 1
+        ciphertext = (
+            cbc_encrypt(self._keys.enc, command_iv(self._keys.enc, self._counter), pad(data))
+            if data
+            else b""
+        )
+        cla_sm = secure_cla(cla)
+        mac = aes_cmac(
+            self._keys.mac, command_mac_input(bytes(self._chain), cla_sm, ins, p1, p2, ciphertext)
+        )
+        self._chain[:] = mac
+        self._pending = self._counter
+        return cla_sm, ciphertext + mac[:SM_MAC_LENGTH]
+
+    def unwrap_response(self, data: bytes) -> tuple[bytes, int]:
+        """Check and open the response to the last wrapped command: (payload, inner SW).
+
+        Raises ChannelError (and closes) on any failure, with one message for all of them.
+        """
+        self._check_open()
+        counter, self._pending = self._pending, None
+        try:
+            if counter is None:
+                raise ValueError("no command pending")
+            if len(data) < BLOCK + SM_MAC_LENGTH or (len(data) - SM_MAC_LENGTH) % BLOCK:
+                raise ValueError("length")
+            ciphertext, mac = data[:-SM_MAC_LENGTH], data[-SM_MAC_LENGTH:]
+            expected = aes_cmac(self._keys.rmac, bytes(self._chain), ciphertext, b"\x90\x00")
+            if not hmac.compare_digest(expected[:SM_MAC_LENGTH], mac):
+                raise ValueError("mac")
+            plain = unpad(
+                cbc_decrypt(self._keys.enc, response_iv(self._keys.enc, counter), ciphertext)
+            )
+            if len(plain) < 2:
+                raise ValueError("no status word")
+        except ValueError:
+            self.close()
+            raise ChannelError(
+                "the card's response failed secure-messaging checks (tampered, replayed or "
+                "truncated); the session is closed, open a new one"
+            ) from None
+        return plain[:-2], int.from_bytes(plain[-2:], "big")
+
+    def close(self) -> None:
+        """Forget the keys (best effort, see tpmcard.channel.kdf). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._keys.wipe()
+            wipe(self._chain)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ChannelError("the secure session is closed; open a new one")
+
+
+class SecureMessagingProcessor:
+    """An APDU processor with the ``send_apdu`` signature that protects every command.
+
+    Wraps the processor below it (chaining, GET RESPONSE). Application errors come back inside
+    the protected response and are raised as :class:`ApduError` with the real status word,
+    leaving the session open; every channel failure raises :class:`ChannelError` and the
+    processor refuses further use.
+    """
+
+    def __init__(self, send_apdu: SendApdu, messaging: SecureMessaging) -> None:
+        self._send = send_apdu
+        self._sm = messaging
+
+    @property
+    def closed(self) -> bool:
+        return self._sm.closed
+
+    def __call__(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0
+    ) -> bytes:
+        cla_sm, wrapped = self._sm.wrap_command(cla, ins, p1, p2, data)
+        try:
+            response = self._send(cla_sm, ins, p1, p2, wrapped, 0)
+        except ApduError as exc:
+            self._sm.close()
+            raise ChannelError(
+                f"the card ended the secure session (SW={exc.sw:04X}); open a new session"
+            ) from exc
+        except TpmcardError:
+            self._sm.close()
+            raise
+        payload, sw = self._sm.unwrap_response(response)
+        if sw != SW_SUCCESS:
+            raise ApduError(sw, payload)
+        return payload
+
+    def close(self) -> None:
+        self._sm.close()

@@ -1,0 +1,37 @@
+"""The binding protocol with a real TPM (swtpm): the structures a TPM actually produces (binding
+key public area and policy, TPM2_Certify, TPM2_Quote, ECDH_ZGen) pass the card's checks, as
+modelled by tests/unit/card_model.py, which mirrors BindingHandler.java check by check."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from tpmcard.channel import list_pairings, open_session, pair
+from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.errors import ChannelError
+from tpmcard.tpm.adapter import Tpm
+from tpmcard.tpm.errors import TpmPolicyError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from card_model import CardModel  # noqa: E402
+
+
+@pytest.mark.tpm
+@pytest.mark.parametrize("auth", [None, b"binding pin"], ids=["pcr-only", "pcr-and-auth-value"])
+def test_pair_and_session_with_swtpm(tpm: Tpm, auth: bytes | None) -> None:
+    pcr = 16  # the debug PCR: resettable, free to extend in a test
+    binding_key = tpm.create_binding_key([7, pcr], auth)
+    host = TpmBinding(tpm, binding_key, tpm.create_attestation_key(), auth)
+    card = CardModel()
+    pairing = pair(card.send_apdu, host, card.identity_point, "123456", host.policy)
+    assert list_pairings(card.send_apdu).slots[0].binding_name == pairing.binding_name
+    with open_session(card.send_apdu, host, pairing) as session:
+        assert session.send_apdu(0x80, 0xEE, 0, 0, b"over a real TPM") == b"over a real TPM"
+        assert set(session.pcr_values) == set(range(9)) | {pcr}
+
+    tpm.pcr_extend(pcr, bytes(32))  # the host leaves the approved state
+    with pytest.raises((TpmPolicyError, ChannelError)):
+        open_session(card.send_apdu, host, pairing)
+    assert card.session is None
