@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from types import TracebackType
+from typing import Self
 
 
 class Connection(abc.ABC):
@@ -42,7 +43,7 @@ class Connection(abc.ABC):
     def close(self) -> None:
         """Release the card. Idempotent."""
 
-    def __enter__(self) -> Connection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -1,0 +1,475 @@
+package tpmcard.sim;
+
+import com.licel.jcardsim.base.Simulator;
+import com.licel.jcardsim.utils.AIDUtil;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import javacard.framework.AID;
+import javacard.framework.Applet;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.SystemException;
+
+/**
+ * A jCardSim card with non-volatile memory: its applet instances persist in a card store in a
+ * state directory, so the simulated card keeps its state between processes like a real card.
+ *
+ * <p>Opening a state directory with no store installs every applet of the suite manifest, each
+ * with 32 bytes of fresh host entropy as install parameters (jCardSim's RNG is deterministic;
+ * this is what makes every fresh simulated card distinct). Otherwise the store is restored: this
+ * is a power-on, so transient memory is zero and nothing is selected.
+ *
+ * <p>Durability: a command's effect on persistent state is in the store before its response is
+ * returned, as EEPROM writes on a real card are done when the command ends. Changes are found by
+ * {@link StateWatch} (a flat compare of the persistent fields and arrays, about a microsecond)
+ * and only then is the card serialised; the file is rewritten only when the bytes differ.
+ *
+ * <p>One process at a time owns a state directory (lock file {@code card.lock}); every public
+ * method is synchronized.
+ *
+ * <p>Limits: static fields of applet classes are not in the store (on a card they would be
+ * persistent; the suite's applets keep all state in instance fields). Symmetric Cipher/MAC
+ * objects come back uninitialised after a power cycle even when their key is persistent
+ * (see {@link CardImageCodec}): applets initialise them per session.
+ */
+public final class SimCard implements AutoCloseable {
+    /**
+     * ATR: T=1 only (TD1 = 81, TD2 = 31, IFSC 254), historical bytes in compact-TLV with the card
+     * capabilities object (ISO 7816-4 §8.1.1.2.7) announcing command chaining and extended Lc/Le.
+     */
+    public static final String ATR_HEX = "3B858131FE4580738001C03C";
+
+    /** How the store is kept up to date after each command. */
+    public enum SaveMode {
+        /** Watch persistent fields and arrays; serialise only when one changed (default). */
+        WATCH,
+        /** Serialise after every command; write when the bytes changed (the slow baseline). */
+        ALWAYS,
+        /** Both, and fail loudly if the watch missed a change (tests of the watch itself). */
+        VERIFY
+    }
+
+    private static final byte[] ATR = HexFormat.of().parseHex(ATR_HEX);
+
+    private final Path stateDir;
+    private final CardStore store;
+    private final SimRuntime runtime;
+    private final Simulator simulator;
+    private final CardImageCodec codec;
+    private final StateWatch watch;
+    private final List<SuiteManifest.AppletEntry> manifest;
+    private final List<String> knownAids = new ArrayList<>();
+    private final SecureRandom entropy = new SecureRandom();
+    private SaveMode saveMode = SaveMode.WATCH;
+    private byte[] lastPayload;
+    private Object[] roots = new Object[0];
+    private String failure;
+    private boolean closed;
+
+    // Statistics (nanoseconds and counts) for benchmarks.
+    private long commands;
+    private long watchNanos;
+    private long encodes;
+    private long encodeNanos;
+    private long writes;
+    private long writeNanos;
+
+    private SimCard(Path stateDir, Path manifestPath, String purpose) {
+        this.stateDir = stateDir;
+        this.manifest = SuiteManifest.read(manifestPath);
+        this.store = CardStore.open(stateDir, purpose);
+        try {
+            this.runtime = new SimRuntime(new SimTransientMemory());
+            this.simulator = new Simulator(runtime);
+            simulator.changeProtocol("T=1");
+            ClassLoader loader = SimCard.class.getClassLoader();
+            this.codec = new CardImageCodec(runtime, loader);
+            this.watch = new StateWatch(runtime.memory());
+            for (SuiteManifest.AppletEntry e : manifest) {
+                runtime.activate();
+                simulator.loadApplet(AIDUtil.create(e.aid), appletClass(e.className, loader));
+            }
+            restore();
+            boolean changed = lastPayload == null;
+            for (SuiteManifest.AppletEntry e : manifest) {
+                if (!knownAids.contains(e.aid)) {
+                    install(e.aid, null);  // new card, or an applet added to the manifest since
+                    changed = true;
+                }
+            }
+            runtime.powerOn();
+            if (changed) {
+                persist(true);
+            } else {
+                watch.rebuild(roots);
+            }
+        } catch (RuntimeException e) {
+            store.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Open (or create) the simulated card whose store lives in {@code stateDir}.
+     *
+     * @param purpose who opens it, shown to a second process that finds the card locked
+     * @throws SimCardException LOCKED, CORRUPT, INCOMPATIBLE, MANIFEST or IO
+     */
+    public static SimCard open(String stateDir, String manifestPath, String purpose) {
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose);
+    }
+
+    public static SimCard open(String stateDir, String manifestPath) {
+        return open(stateDir, manifestPath, "tpmcard.sim.SimCard");
+    }
+
+    /**
+     * Delete the card store in {@code stateDir} without reading it (the way out of a CORRUPT or
+     * INCOMPATIBLE store); the next open installs a new card. Returns whether there was a store.
+     *
+     * @throws SimCardException LOCKED if a process has the card open, IO
+     */
+    public static boolean erase(String stateDir) {
+        try (CardStore store = CardStore.open(Paths.get(stateDir).toAbsolutePath(), "erasing the card")) {
+            return store.delete();
+        }
+    }
+
+    /**
+     * JVM options a process hosting a SimCard needs. Empty: the store reaches the one private JDK
+     * field it needs (SecureRandom's provider) through Unsafe, and everything else kryo touches
+     * is jCardSim, BouncyCastle or applet code in the unnamed module. If a future applet graph
+     * reaches another java.* internal, saving fails with the exact --add-opens to add here.
+     */
+    public static String[] requiredJvmArgs() {
+        return new String[0];
+    }
+
+    private static Class<? extends Applet> appletClass(String name, ClassLoader loader) {
+        try {
+            return Class.forName(name, true, loader).asSubclass(Applet.class);
+        } catch (ClassNotFoundException | LinkageError e) {
+            throw new SimCardException(SimCardException.Kind.MANIFEST, "applet class " + name
+                    + " (from the suite manifest) is not on the class path; build it with `gradle assemble`", e);
+        } catch (ClassCastException e) {
+            throw new SimCardException(SimCardException.Kind.MANIFEST, name + " is not a javacard.framework.Applet", e);
+        }
+    }
+
+    /** Restore the store's applet instances, if there is a store. */
+    private void restore() {
+        CardStore.Contents contents = store.read();
+        if (contents == null) {
+            return;
+        }
+        codec.checkClasses(contents.classes);
+        knownAids.addAll(contents.knownAids);
+        List<Map.Entry<AID, Applet>> instances = codec.decode(contents.payload);
+        for (Map.Entry<AID, Applet> e : instances) {
+            if (!runtime.isLoaded(e.getKey())) {
+                throw new SimCardException(SimCardException.Kind.INCOMPATIBLE, "the card store holds applet "
+                        + AIDUtil.toString(e.getKey()) + ", which the suite manifest no longer lists");
+            }
+        }
+        runtime.replaceInstances(instances);
+        roots = rootsOf(instances);
+        lastPayload = contents.payload;
+    }
+
+    private static Object[] rootsOf(List<Map.Entry<AID, Applet>> instances) {
+        Object[] r = new Object[instances.size()];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = instances.get(i).getValue();
+        }
+        return r;
+    }
+
+    /** GlobalPlatform install parameters (GP Card Spec 2.3.1 §11.5.2.3 as passed to Applet.install). */
+    private static byte[] installParameters(byte[] aid, byte[] appParams) {
+        byte[] p = new byte[1 + aid.length + 2 + 1 + appParams.length];
+        int o = 0;
+        p[o++] = (byte) aid.length;
+        System.arraycopy(aid, 0, p, o, aid.length);
+        o += aid.length;
+        p[o++] = 1;     // control information: privileges, one byte
+        p[o++] = 0;
+        p[o++] = (byte) appParams.length;
+        System.arraycopy(appParams, 0, p, o, appParams.length);
+        return p;
+    }
+
+    private void install(String aidHex, byte[] appParams) {
+        if (appParams == null) {
+            appParams = new byte[32];
+            entropy.nextBytes(appParams);
+        }
+        if (appParams.length > 127) {
+            throw new SimCardException(SimCardException.Kind.CARD, "install parameters longer than 127 bytes");
+        }
+        AID aid = AIDUtil.create(aidHex);
+        byte[] params = installParameters(HexFormat.of().parseHex(aidHex), appParams);
+        runtime.activate();
+        try {
+            runtime.installApplet(aid, params, (short) 0, (byte) params.length);
+        } catch (ISOException e) {
+            throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
+                    + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF), e);
+        } catch (RuntimeException e) {
+            throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
+                    + CardImageCodec.rootMessage(e) + ")", e);
+        }
+        if (!knownAids.contains(aidHex)) {
+            knownAids.add(aidHex);
+        }
+        roots = rootsOf(runtime.instances());
+    }
+
+    private void ensureUsable() {
+        if (closed) {
+            throw new IllegalStateException("the simulated card is closed");
+        }
+        if (failure != null) {
+            throw new SimCardException(SimCardException.Kind.IO, failure);
+        }
+    }
+
+    /** Send one command APDU; returns response data || SW1 SW2. */
+    public synchronized byte[] transmit(byte[] command) {
+        ensureUsable();
+        byte[] response;
+        try {
+            response = simulator.transmitCommand(command);
+        } catch (IllegalArgumentException e) {
+            // jCardSim rejects APDUs whose length fields do not match their length (ISO 7816-3 §12.1)
+            response = new byte[] {(byte) (ISO7816.SW_WRONG_LENGTH >> 8), (byte) ISO7816.SW_WRONG_LENGTH};
+        }
+        commands++;
+        commit();
+        return response;
+    }
+
+    /**
+     * {@link #transmit} through a shared buffer: the command is {@code buffer[0..length)}, the
+     * response is written at offset 0 and its length returned. The Python transport shares a
+     * direct buffer with the JVM, which saves JPype two array conversions per APDU.
+     */
+    public synchronized int transmitBuffer(ByteBuffer buffer, int length) {
+        byte[] command = new byte[length];
+        buffer.get(0, command, 0, length);
+        byte[] response = transmit(command);
+        buffer.put(0, response, 0, response.length);
+        return response.length;
+    }
+
+    private void commit() {
+        switch (saveMode) {
+            case WATCH: {
+                long t0 = System.nanoTime();
+                boolean changed = watch.changed();
+                watchNanos += System.nanoTime() - t0;
+                if (changed) {
+                    persist(false);
+                }
+                break;
+            }
+            case ALWAYS:
+                persist(false);
+                break;
+            default: {
+                boolean changed = watch.changed();
+                CardImageCodec.Encoded e = codec.encode(runtime.instances());
+                if (!changed && !Arrays.equals(e.buffer, 0, e.length, lastPayload, 0, lastPayload.length)) {
+                    failure = "internal error: the change watch missed a change of the card state";
+                    throw new IllegalStateException(failure);
+                }
+                persist(false);
+                break;
+            }
+        }
+    }
+
+    /** Serialise the card; write the store if the bytes changed (or {@code force}). */
+    private void persist(boolean force) {
+        long t0 = System.nanoTime();
+        CardImageCodec.Encoded e = codec.encode(runtime.instances());
+        long t1 = System.nanoTime();
+        encodes++;
+        encodeNanos += t1 - t0;
+        if (force || lastPayload == null || !Arrays.equals(e.buffer, 0, e.length, lastPayload, 0, lastPayload.length)) {
+            byte[] payload = CardImageCodec.copy(e);
+            try {
+                store.write(knownAids, e.classes, payload, payload.length);
+            } catch (SimCardException ex) {
+                failure = ex.getMessage() + "; the card's last command may not be saved: reopen the card";
+                throw ex;
+            }
+            lastPayload = payload;
+            writes++;
+            writeNanos += System.nanoTime() - t1;
+        }
+        watch.rebuild(roots);
+    }
+
+    /**
+     * Power-cycle the card: transient memory is cleared, nothing is selected. The applet instances
+     * are rebuilt from the saved image, exactly as when another process opens the store, so that
+     * RAM-only crypto state (session keys in cipher engines) is gone too.
+     */
+    public synchronized void reset() {
+        ensureUsable();
+        reload();
+    }
+
+    private void reload() {
+        runtime.memory().powerLoss();
+        runtime.memory().forgetAll();
+        List<Map.Entry<AID, Applet>> instances = codec.decode(lastPayload);
+        runtime.replaceInstances(instances);
+        roots = rootsOf(instances);
+        runtime.powerOn();
+        watch.rebuild(roots);
+    }
+
+    public byte[] getATR() {
+        return ATR.clone();
+    }
+
+    /** Delete the applet instance {@code aidHex}; its load file stays, so it can be created again. */
+    public synchronized void deleteApplet(String aidHex) {
+        ensureUsable();
+        String aid = aidHex.toUpperCase(Locale.ROOT);
+        if (!runtime.hasInstance(AIDUtil.create(aid))) {
+            throw new SimCardException(SimCardException.Kind.CARD, "no applet instance " + aid + " on the card");
+        }
+        runtime.activate();
+        try {
+            simulator.deleteApplet(AIDUtil.create(aid));
+        } catch (SystemException e) {
+            throw new SimCardException(SimCardException.Kind.CARD, "deleting applet " + aid + " failed", e);
+        }
+        roots = rootsOf(runtime.instances());
+        persist(true);
+    }
+
+    /**
+     * Create an instance of a loaded applet (after {@link #deleteApplet}).
+     *
+     * @param params application-specific install parameters; {@code null}: 32 bytes of fresh entropy
+     */
+    public synchronized void createApplet(String aidHex, byte[] params) {
+        ensureUsable();
+        String aid = aidHex.toUpperCase(Locale.ROOT);
+        if (!runtime.isLoaded(AIDUtil.create(aid))) {
+            throw new SimCardException(SimCardException.Kind.CARD, "no load file for applet " + aid
+                    + "; the suite manifest lists " + manifestAids());
+        }
+        if (runtime.hasInstance(AIDUtil.create(aid))) {
+            throw new SimCardException(SimCardException.Kind.CARD, "applet " + aid + " already exists; delete it first");
+        }
+        install(aid, params);
+        runtime.powerOn();  // as after a GP INSTALL session: nothing selected
+        persist(true);
+    }
+
+    /** Erase the card and install every manifest applet afresh (new entropy, new identity). */
+    public synchronized void factoryReset() {
+        if (closed) {
+            throw new IllegalStateException("the simulated card is closed");
+        }
+        failure = null;
+        runtime.memory().powerLoss();
+        runtime.memory().forgetAll();
+        runtime.replaceInstances(List.of());
+        knownAids.clear();
+        roots = new Object[0];
+        for (SuiteManifest.AppletEntry e : manifest) {
+            install(e.aid, null);
+        }
+        runtime.powerOn();
+        persist(true);
+    }
+
+    /** Write the store now, whether or not anything changed. */
+    public synchronized void save() {
+        ensureUsable();
+        persist(true);
+    }
+
+    /** AIDs (hex) of the applet instances on the card. */
+    public synchronized String[] appletAids() {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<AID, Applet> e : runtime.instances()) {
+            out.add(AIDUtil.toString(e.getKey()).toUpperCase(Locale.ROOT));
+        }
+        return out.toArray(new String[0]);
+    }
+
+    private String manifestAids() {
+        List<String> out = new ArrayList<>();
+        for (SuiteManifest.AppletEntry e : manifest) {
+            out.add(e.aid);
+        }
+        return out.toString();
+    }
+
+    /**
+     * Transient memory check (tests): the number of transient arrays and how many of them hold a
+     * non-zero element. After a restore or {@link #reset} the second is 0.
+     */
+    public synchronized int[] transientMemoryStatus() {
+        return runtime.memory().status();
+    }
+
+    public synchronized void setSaveMode(String mode) {
+        saveMode = SaveMode.valueOf(mode.toUpperCase(Locale.ROOT));
+        watch.rebuild(roots);
+    }
+
+    public synchronized String getSaveMode() {
+        return saveMode.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** The state directory. */
+    public String stateDir() {
+        return stateDir.toString();
+    }
+
+    /** The store file (it may not exist yet). */
+    public String storePath() {
+        return store.file().toString();
+    }
+
+    /**
+     * Counters since open: commands, watchNanos, encodes, encodeNanos, writes, writeNanos,
+     * watchedFields, watchedArrays, watchedArrayBytes, storeBytes.
+     */
+    public synchronized long[] statistics() {
+        long[] size = watch.size();
+        return new long[] {commands, watchNanos, encodes, encodeNanos, writes, writeNanos,
+                size[0], size[1], size[2], lastPayload == null ? 0 : lastPayload.length};
+    }
+
+    /** Release the store (its content is already saved). Idempotent. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        try {
+            if (failure == null && watch.changed()) {
+                persist(false);
+            }
+        } finally {
+            closed = true;
+            store.close();
+        }
+    }
+}

@@ -1,0 +1,50 @@
+package tpmcard.sim;
+
+/**
+ * A simulated-card failure with a message meant for the user (no stack trace needed).
+ *
+ * <p>{@link #kind()} is stable and machine-readable; the Python transport maps it onto
+ * {@code tpmcard.errors.SimulatorError}.
+ */
+public class SimCardException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    /** What went wrong, as a stable code. */
+    public enum Kind {
+        /** Another process owns the card store. */
+        LOCKED,
+        /** The store file is damaged (bad magic, checksum, truncated). */
+        CORRUPT,
+        /** The store was written by a different store format or a different build of the applets. */
+        INCOMPATIBLE,
+        /** The suite manifest is missing or malformed, or an applet class cannot be loaded. */
+        MANIFEST,
+        /** The card's object graph holds something the store cannot persist. */
+        NOT_PERSISTABLE,
+        /** Reading or writing the state directory failed. */
+        IO,
+        /** The card refused an administrative operation (install, delete, create). */
+        CARD
+    }
+
+    private final Kind kind;
+
+    public SimCardException(Kind kind, String message) {
+        super(message);
+        this.kind = kind;
+    }
+
+    public SimCardException(Kind kind, String message, Throwable cause) {
+        super(message, cause);
+        this.kind = kind;
+    }
+
+    public Kind kind() {
+        return kind;
+    }
+
+    /** The kind as a lower-case string, e.g. "locked" (convenient from Python). */
+    public String kindName() {
+        return kind.name().toLowerCase(java.util.Locale.ROOT);
+    }
+}

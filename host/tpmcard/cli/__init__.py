@@ -1,0 +1,107 @@
+"""The ``tpmcard`` command line. Presentation only: no crypto, no protocol logic."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tpmcard import __version__
+from tpmcard.errors import TpmcardError
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Options:
+    """Global options, shared by every command through the click context."""
+
+    def __init__(self, reader: str | None, tcti: str | None, verbose: int) -> None:
+        self.reader = reader
+        self.tcti = tcti
+        self.verbose = verbose
+
+
+@contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A spinner for anything slow (the first JVM start, swtpm start, building)."""
+    if console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        yield
+
+
+class TpmcardGroup(click.Group):
+    """Turns every TpmcardError into a one-line message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TpmcardError as exc:
+            opts = ctx.find_object(Options)
+            if opts is not None and opts.verbose:
+                err_console.print_exception()
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            sys.exit(1)
+
+
+@click.group(cls=TpmcardGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--reader",
+    "-r",
+    envvar="TPMCARD_READER",
+    help="Card to use: 'sim' (in-process jCardSim, the default), a PC/SC reader name "
+    "(or a unique part of it), or a reader index. Env: TPMCARD_READER.",
+)
+@click.option(
+    "--tcti",
+    "-t",
+    envvar="TPMCARD_TCTI",
+    help="TPM to use, as a TCTI string such as 'device:/dev/tpmrm0' or 'swtpm:port=2321'. "
+    "Default: an embedded swtpm that tpmcard starts itself. Env: TPMCARD_TCTI.",
+)
+@click.option("--verbose", "-v", count=True, help="-v: log progress; -vv: also APDU traffic.")
+@click.version_option(__version__, prog_name="tpmcard")
+@click.pass_context
+def cli(ctx: click.Context, reader: str | None, tcti: str | None, verbose: int) -> None:
+    """tpmcard: couple the host TPM 2.0 with a JavaCard.
+
+    State (the simulated card, the embedded swtpm) lives in $TPMCARD_STATE_DIR, by default
+    ~/.local/state/tpmcard.
+    """
+    level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Options(reader, tcti, verbose)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+# Commands live in their own modules and register themselves on import.
+from tpmcard.cli import bench as _bench  # noqa: E402,F401
+from tpmcard.cli import info as _info  # noqa: E402,F401
+from tpmcard.cli import sim as _sim  # noqa: E402,F401
+
+
+def main() -> None:
+    cli(prog_name="tpmcard")

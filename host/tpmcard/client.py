@@ -1,0 +1,58 @@
+"""Opening the card and the TPM: the entry points host applications use.
+
+This is the services layer's front door. It picks the transport (``reader``: ``"sim"`` for the
+in-process simulator, a PC/SC reader name or index; default ``$TPMCARD_READER`` or ``"sim"``)
+and the TPM (``tcti``: any TCTI string; default ``$TPMCARD_TCTI`` or the embedded swtpm).
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from tpmcard.apdu import ApduSession
+from tpmcard.core import CardInfo, CoreSession
+from tpmcard.tpm.tcti import resolve_tcti
+from tpmcard.transport import open_connection
+from tpmcard.transport.base import Connection
+
+__all__ = ["Card", "open_card", "resolve_reader", "resolve_tcti"]
+
+
+def resolve_reader(reader: str | None) -> str:
+    """Explicit argument, then ``$TPMCARD_READER``, then the in-process simulator."""
+    return reader or os.environ.get("TPMCARD_READER") or "sim"
+
+
+class Card:
+    """A card with the core applet selected, over an unsecured channel."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.apdu = ApduSession(connection)
+        self.core = CoreSession(self.apdu.send_apdu)
+        self.info: CardInfo = self.core.select()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Card:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_card(reader: str | None = None) -> Card:
+    """Open the card (see module docstring for ``reader``) and select the core applet."""
+    connection = open_connection(resolve_reader(reader))
+    try:
+        return Card(connection)
+    except BaseException:
+        connection.close()
+        raise
