@@ -31,7 +31,16 @@ class CardRemovedError(TransportError):
 
 
 class SimulatorError(TransportError):
-    """The in-process simulator cannot start: no JVM, no jars, or a corrupt card store."""
+    """The in-process simulator cannot start: no JVM, no jars, or a corrupt card store.
+
+    ``kind`` is a stable code: ``not_built`` (no jars: run ``gradle assemble``), ``no_jvm``,
+    ``locked`` (another process has the card), ``corrupt``, ``incompatible``, ``manifest``,
+    ``not_persistable``, ``io``, ``card``, or ``other``.
+    """
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        self.kind = kind
+        super().__init__(message)
 
 
 class ApduError(TpmcardError):

@@ -65,7 +65,7 @@ def test_reader_choice(pcsc_stack, how: str) -> None:  # type: ignore[no-untyped
     wanted = {"exact": pcsc_stack.reader, "index": "0", "substring": "pcd 00 00"}[how]
     with open_connection(wanted) as connection:
         assert connection.name == pcsc_stack.reader
-        assert connection.protocol == "T=1"  # type: ignore[attr-defined]
+        assert connection.protocol == "T=1"
 
 
 def test_wrong_reader_name_lists_the_readers(pcsc_stack) -> None:  # type: ignore[no-untyped-def]
@@ -105,7 +105,7 @@ def test_card_state_is_shared_with_the_in_process_simulator(pcsc_stack, jvm: Non
         over_pcsc = identity(connection)
     with pytest.raises(SimulatorError) as excinfo:  # VpcdCard owns the store
         JCardSimConnection(pcsc_stack.card_dir)
-    assert excinfo.value.kind == "locked"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "locked"
     assert f"process {pcsc_stack.card.pid}" in str(excinfo.value)
     assert pcsc_stack.card.stop() == 0  # SIGTERM: saves and exits cleanly
     with JCardSimConnection(pcsc_stack.card_dir) as in_process:

@@ -177,7 +177,7 @@ def test_delete_and_create_applet(sim_connection: JCardSimConnection, sim_state_
     assert sim_connection.transmit(SELECT_CORE)[-2:] != b"\x90\x00"
     with pytest.raises(SimulatorError) as excinfo:
         sim_connection.delete_applet(CORE_AID)
-    assert excinfo.value.kind == "card"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "card"
     sim_connection.create_applet(CORE_AID)
     assert sim_connection.applet_aids() == [CORE_AID]
     created = identity_key(sim_connection)
@@ -301,7 +301,7 @@ def test_second_process_finds_the_card_locked(
     assert f"process {os.getpid()}" in message and "pytest sim_connection" in message
     with pytest.raises(SimulatorError) as excinfo:
         erase_card(sim_state_dir)  # never under a running card
-    assert excinfo.value.kind == "locked"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "locked"
 
 
 def test_same_process_second_open_is_locked(
@@ -309,7 +309,7 @@ def test_same_process_second_open_is_locked(
 ) -> None:
     with pytest.raises(SimulatorError) as excinfo:
         JCardSimConnection(sim_state_dir)
-    assert excinfo.value.kind == "locked"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "locked"
     assert "this process" in str(excinfo.value)
 
 
@@ -332,7 +332,7 @@ def test_damaged_store_is_a_clear_error(
     store.write_bytes(damage(store.read_bytes()))  # type: ignore[operator]
     with pytest.raises(SimulatorError) as excinfo:
         JCardSimConnection(sim_state_dir)
-    assert excinfo.value.kind == kind  # type: ignore[attr-defined]
+    assert excinfo.value.kind == kind
     assert "factory reset" in str(excinfo.value)
     assert "\tat " not in str(excinfo.value)  # a message, not a Java stack trace
     assert erase_card(sim_state_dir)  # the way out
@@ -361,7 +361,7 @@ def test_store_from_other_applet_build_is_incompatible(jvm: None, sim_state_dir:
     store.write_bytes(bytes(data))
     with pytest.raises(SimulatorError) as excinfo:
         JCardSimConnection(sim_state_dir)
-    assert excinfo.value.kind == "incompatible"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "incompatible"
     assert "tpmcard.core.CoreApplet has other fields" in str(excinfo.value)
 
 
@@ -405,7 +405,7 @@ def test_unknown_manifest_class_is_an_actionable_error(jvm: None, tmp_path: Path
     bad.write_text(json.dumps(raw))
     with pytest.raises(SimulatorError) as excinfo:
         JCardSimConnection(tmp_path / "card", manifest=bad)
-    assert excinfo.value.kind == "manifest"  # type: ignore[attr-defined]
+    assert excinfo.value.kind == "manifest"
     assert "tpmcard.core.NoSuchApplet" in str(excinfo.value)
     # the failed open released the lock
     with JCardSimConnection(tmp_path / "card"):

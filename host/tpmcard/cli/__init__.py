@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +84,34 @@ def cli(ctx: click.Context, reader: str | None, tcti: str | None, verbose: int) 
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = Options(reader, tcti, verbose)
+    ensure_simulator_built()
+
+
+def ensure_simulator_built() -> None:
+    """Build the applets (gradle assemble) if the simulator's jars are missing in a checkout."""
+    from tpmcard import paths
+    from tpmcard.errors import SimulatorError
+    from tpmcard.transport import jcardsim
+
+    try:
+        jcardsim.sim_classpath()
+        return
+    except SimulatorError as exc:
+        gradle = shutil.which("gradle")
+        if exc.kind != "not_built" or gradle is None:
+            return  # the error resurfaces, with its advice, when the card is opened
+        if not (paths.SOURCE_ROOT / "build.gradle").exists():
+            return
+    with progress("building the applets (gradle assemble), once"):
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            [gradle, "-q", "--console=plain", "assemble"],
+            cwd=paths.SOURCE_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise TpmcardError(f"building the applets failed:\n{result.stderr[-2000:]}")
 
 
 def print_json(data: Any) -> None:

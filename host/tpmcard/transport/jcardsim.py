@@ -51,7 +51,8 @@ def sim_classpath() -> list[str]:
         except FileNotFoundError:
             raise SimulatorError(
                 f"the simulator is not built ({listing} is missing): "
-                f"run `gradle assemble` in {paths.SOURCE_ROOT}"
+                f"run `gradle assemble` in {paths.SOURCE_ROOT}",
+                kind="not_built",
             ) from None
         origin = str(listing)
     missing = [e for e in entries if not Path(e).exists()]
@@ -60,7 +61,8 @@ def sim_classpath() -> list[str]:
         raise SimulatorError(
             f"the simulator's class path from {origin} is unusable ({what}): "
             f"run `gradle assemble` in {paths.SOURCE_ROOT}"
-            + (f" or fix ${CLASSPATH_ENV}" if explicit is not None else "")
+            + (f" or fix ${CLASSPATH_ENV}" if explicit is not None else ""),
+            kind="not_built",
         )
     return entries
 
@@ -87,7 +89,8 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
             except jpype.JVMNotFoundException as exc:
                 raise SimulatorError(
                     "no Java runtime found (libjvm.so): install OpenJDK 17 "
-                    "(apt install openjdk-17-jre-headless) or set JAVA_HOME"
+                    "(apt install openjdk-17-jre-headless) or set JAVA_HOME",
+                    kind="no_jvm",
                 ) from exc
             try:
                 # interrupt=False: Ctrl-C stays Python's KeyboardInterrupt, the JVM ignores it.
@@ -95,14 +98,17 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
                     *JVM_ARGS, jvmpath=jvm, classpath=entries, convertStrings=False, interrupt=False
                 )
             except OSError as exc:
-                raise SimulatorError(f"the JVM ({jvm}) failed to start: {exc}") from exc
+                raise SimulatorError(
+                    f"the JVM ({jvm}) failed to start: {exc}", kind="no_jvm"
+                ) from exc
         try:
             simcard = jpype.JClass(_SIMCARD_CLASS)
         except TypeError as exc:
             raise SimulatorError(
                 f"the JVM in this process cannot load {_SIMCARD_CLASS}: it was started without "
                 "the simulator's class path (start it with tpmcard.transport.jcardsim.start_jvm), "
-                f"or the jars are stale: run `gradle assemble` in {paths.SOURCE_ROOT}"
+                f"or the jars are stale: run `gradle assemble` in {paths.SOURCE_ROOT}",
+                kind="not_built",
             ) from exc
         needed = [str(a) for a in simcard.requiredJvmArgs()]
         if any(a not in JVM_ARGS for a in needed):
@@ -118,9 +124,7 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
 
 def _simulator_error(exc: Any) -> SimulatorError:
     """A Java SimCardException as a SimulatorError; ``kind`` is its stable code (e.g. "locked")."""
-    err = SimulatorError(str(exc.getMessage()))
-    err.kind = str(exc.kindName())  # type: ignore[attr-defined]
-    return err
+    return SimulatorError(str(exc.getMessage()), kind=str(exc.kindName()))
 
 
 def erase_card(state_dir: str | os.PathLike[str] | None = None) -> bool:

@@ -245,15 +245,50 @@ public final class SimCard implements AutoCloseable {
     public synchronized byte[] transmit(byte[] command) {
         ensureUsable();
         byte[] response;
-        try {
-            response = simulator.transmitCommand(command);
-        } catch (IllegalArgumentException e) {
-            // jCardSim rejects APDUs whose length fields do not match their length (ISO 7816-3 §12.1)
-            response = new byte[] {(byte) (ISO7816.SW_WRONG_LENGTH >> 8), (byte) ISO7816.SW_WRONG_LENGTH};
+        if (!isWellFormed(command)) {
+            // A card OS answers 6700 to length fields that disagree with the APDU's length
+            // (ISO 7816-3 §12.1); jCardSim would throw instead, some forms out of its parser.
+            response = statusWord(ISO7816.SW_WRONG_LENGTH);
+        } else {
+            try {
+                response = simulator.transmitCommand(command);
+            } catch (IllegalArgumentException e) {
+                response = statusWord(ISO7816.SW_WRONG_LENGTH);
+            } catch (RuntimeException e) {
+                // A fault inside the simulator itself, outside any applet: the card stays usable.
+                response = statusWord(ISO7816.SW_UNKNOWN);
+            }
         }
         commands++;
         commit();
         return response;
+    }
+
+    private static byte[] statusWord(short sw) {
+        return new byte[] {(byte) (sw >> 8), (byte) sw};
+    }
+
+    /** Whether the length fields of a command APDU agree with its length (ISO 7816-3 §12.1). */
+    static boolean isWellFormed(byte[] apdu) {
+        int n = apdu.length;
+        if (n < 4) {
+            return false;
+        }
+        if (n <= 5) {
+            return true;                                   // case 1, case 2S
+        }
+        int b4 = apdu[4] & 0xFF;
+        if (b4 != 0) {
+            return n == 5 + b4 || n == 6 + b4;             // case 3S, case 4S
+        }
+        if (n < 7) {
+            return false;                                  // extended marker, truncated length
+        }
+        if (n == 7) {
+            return true;                                   // case 2E
+        }
+        int lc = ((apdu[5] & 0xFF) << 8) | (apdu[6] & 0xFF);
+        return lc != 0 && (n == 7 + lc || n == 9 + lc);    // case 3E, case 4E
     }
 
     /**

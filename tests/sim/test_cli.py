@@ -1,0 +1,105 @@
+"""The ``tpmcard`` command line, run as a user runs it: separate processes, one state dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
+
+
+def run(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TPMCARD_STATE_DIR": str(state)}
+    env.pop("TPMCARD_READER", None)
+    env.pop("TPMCARD_TCTI", None)
+    result = subprocess.run(
+        [*TPMCARD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"tpmcard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def info(state: Path) -> dict:
+    return json.loads(run(state, "info", "--json").stdout)
+
+
+def extend_pcr(state: Path, index: int) -> None:
+    code = (
+        "from tpmcard.tpm import Tpm\n"
+        f"with Tpm.open() as tpm: tpm.pcr_extend({index}, bytes(range(32)))\n"
+    )
+    env = {**os.environ, "TPMCARD_STATE_DIR": str(state)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+
+
+def test_state_persists_between_processes_until_reset(tmp_path: Path) -> None:
+    first = info(tmp_path)
+    assert "error" not in first["card"] and "error" not in first["tpm"]
+    assert first["tpm"]["embedded"] is True
+    second = info(tmp_path)
+    assert second["card"]["identity_key"] == first["card"]["identity_key"]
+    assert second["tpm"]["pcrs_sha256"] == first["tpm"]["pcrs_sha256"]
+
+    extend_pcr(tmp_path, 8)
+    third = info(tmp_path)
+    assert third["tpm"]["pcrs_sha256"]["8"] != first["tpm"]["pcrs_sha256"]["8"]
+    assert third["tpm"]["pcrs_sha256"]["0"] == first["tpm"]["pcrs_sha256"]["0"]
+    assert third["card"]["identity_key"] == first["card"]["identity_key"]
+
+    run(tmp_path, "sim", "reset", "--yes")
+    fresh = info(tmp_path)
+    assert fresh["card"]["identity_key"] != first["card"]["identity_key"]
+    assert fresh["tpm"]["pcrs_sha256"]["8"] == "00" * 32
+
+
+def test_reset_only_the_card(tmp_path: Path) -> None:
+    first = info(tmp_path)
+    extend_pcr(tmp_path, 5)
+    run(tmp_path, "sim", "reset", "--yes", "--no-tpm")
+    after = info(tmp_path)
+    assert after["card"]["identity_key"] != first["card"]["identity_key"]
+    assert after["tpm"]["pcrs_sha256"]["5"] != "00" * 32
+
+
+def test_demo_runs(tmp_path: Path) -> None:
+    result = run(tmp_path, "demo")
+    assert "demo complete" in result.stdout
+
+
+@pytest.mark.pcsc
+def test_unknown_reader_is_a_clear_error(tmp_path: Path, pcsc_stack: object) -> None:
+    result = run(tmp_path, "--reader", "no such reader", "info", "--json", check=False)
+    data = json.loads(result.stdout)
+    assert "no such reader" in data["card"]["error"]
+    assert "Virtual PCD 00 00" in data["card"]["error"]  # it lists what exists
+    result = run(tmp_path, "--reader", "no such reader", "demo", check=False)
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_tcti_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "--tcti", "swtpm:port=1", "demo", check=False)
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_json_structure(tmp_path: Path) -> None:
+    result = run(tmp_path, "bench", "--only", "jcardsim", "--rounds", "20", "--json")
+    data = json.loads(result.stdout)
+    sizes = data["jcardsim"]["sizes"]
+    assert set(sizes) == {"0", "255", "1024", "4096"}
+    for row in sizes.values():
+        assert row["raw_us"] > 0 and row["tpmcard_us"] > 0
+        assert row["ratio"] == pytest.approx(row["tpmcard_us"] / row["raw_us"], rel=0.05)
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    out = run(tmp_path, "--help").stdout
+    for command in ("info", "demo", "bench", "sim"):
+        assert command in out
