@@ -112,7 +112,9 @@ def test_bad_commands_get_their_status_word(
     ],
     ids=["truncated", "too-long-for-lc", "empty-extended"],
 )
-def test_malformed_apdu_is_wrong_length(connection: Connection, core: CoreSession, raw: str) -> None:
+def test_malformed_apdu_is_wrong_length(
+    connection: Connection, core: CoreSession, raw: str
+) -> None:
     response = connection.transmit(bytes.fromhex(raw))
     assert response[-2:] == bytes.fromhex("6700")
     assert_card_works(core)

@@ -8,7 +8,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tpmcard import tlv
 from tpmcard.core import CoreSession, parse_info, parse_public_key, point_bytes
 from tpmcard.errors import ProtocolError

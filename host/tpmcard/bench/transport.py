@@ -8,6 +8,8 @@ Paths (issue "Foundation", benchmark):
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,14 @@ def echo_apdu(data: bytes) -> bytes:
     return command.encode(extended=len(data) > SHORT_CASE4_MAX_DATA)
 
 
-def _compare(raw_transmit: Any, session: ApduSession, sizes: tuple[int, ...], rounds: int) -> dict:
+def _compare(
+    raw_transmit: Callable[[bytes], bytes],
+    session: ApduSession,
+    sizes: tuple[int, ...],
+    rounds: int,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    tpmcard_echo = partial(session.send_apdu, C.CLA_PROPRIETARY, C.INS_ECHO, 0, 0)
     for size in sizes:
         data = bytes((i * 13) & 0xFF for i in range(size))
         apdu = echo_apdu(data)
@@ -36,13 +44,7 @@ def _compare(raw_transmit: Any, session: ApduSession, sizes: tuple[int, ...], ro
         if session.send_apdu(C.CLA_PROPRIETARY, C.INS_ECHO, 0, 0, data) != data:
             raise TpmcardError(f"tpmcard ECHO of {size} bytes came back altered")
         samples = interleaved(
-            {
-                "raw": lambda apdu=apdu: raw_transmit(apdu),
-                "tpmcard": lambda data=data: session.send_apdu(
-                    C.CLA_PROPRIETARY, C.INS_ECHO, 0, 0, data
-                ),
-            },
-            rounds,
+            {"raw": partial(raw_transmit, apdu), "tpmcard": partial(tpmcard_echo, data)}, rounds
         )
         raw, ours = samples["raw"].median, samples["tpmcard"].median
         out[str(size)] = {

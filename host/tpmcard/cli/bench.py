@@ -64,7 +64,9 @@ def bench(
                 if name == "jcardsim":
                     results[name] = echo_bench.measure_jcardsim(rounds=rounds or 2000)
                 else:
-                    results[name] = echo_bench.measure_pcsc(rounds=rounds or 500, reader=pcsc_reader)
+                    results[name] = echo_bench.measure_pcsc(
+                        rounds=rounds or 500, reader=pcsc_reader
+                    )
             except TpmcardError as exc:
                 results[name] = {"error": str(exc)}
     if as_json:

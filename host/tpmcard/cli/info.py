@@ -65,8 +65,13 @@ def info(opts: Options, as_json: bool) -> None:
     console.print(
         kv_table(
             "Readers",
-            [("PC/SC", ", ".join(readers["pcsc"]) or f"none ({readers['error'] or 'no readers'})"),
-             ("simulator", "sim (in-process jCardSim)")],
+            [
+                (
+                    "PC/SC",
+                    ", ".join(readers["pcsc"]) or f"none ({readers['error'] or 'no readers'})",
+                ),
+                ("simulator", "sim (in-process jCardSim)"),
+            ],
         )
     )
     _print_section("Card", result["card"])

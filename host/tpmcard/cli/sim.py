@@ -51,7 +51,9 @@ def reset(opts: Options, card: bool, tpm: bool, yes: bool) -> None:
     A fresh card has a new identity key; a fresh TPM has new keys and PCRs at zero. Pairings
     made with the old ones stop working.
     """
-    what = " and ".join(w for w, on in (("the simulated card", card), ("the embedded TPM", tpm)) if on)
+    what = " and ".join(
+        w for w, on in (("the simulated card", card), ("the embedded TPM", tpm)) if on
+    )
     if not what:
         raise click.UsageError("nothing to reset")
     if not yes:

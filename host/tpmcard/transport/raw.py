@@ -67,7 +67,9 @@ class RawPcsc:
             scard.SCardReleaseContext(self._context)
             raise NoReaderError(f"no PC/SC reader named {reader!r} (have: {readers})")
         hresult, self._card, self._protocol = scard.SCardConnect(
-            self._context, reader, scard.SCARD_SHARE_SHARED,
+            self._context,
+            reader,
+            scard.SCARD_SHARE_SHARED,
             scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1,
         )
         if hresult != scard.SCARD_S_SUCCESS:
