@@ -10,6 +10,9 @@
 ``pcsc_connection`` a PcscConnection to that card, cold-reset first. The card is the session's:
                  its persistent state carries over between tests.
 ``connection``   parametrised over ``sim`` and ``pcsc``: host tests that take it run over both.
+``swtpm``        session: one swtpm (state in a temporary directory) for every TPM test.
+``tpm``          a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
+                 fails the test if any transient object or session is left loaded in the TPM.
 
 The PC/SC stack is private by default: its own pcscd (own mount namespace, own socket, own vpcd
 ports), so that other users' cards on this machine's pcscd never answer our tests. Set
@@ -24,12 +27,17 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.transport import vpcd
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection, start_jvm
 from tpmcard.transport.pcsc import PcscConnection
+
+if TYPE_CHECKING:
+    from tpmcard.tpm.adapter import Tpm
+    from tpmcard.tpm.swtpm import Swtpm
 
 PCSCD_MODE_ENV = "TPMCARD_TEST_PCSCD"
 _private_pcscd_dir: Path | None = None
@@ -146,3 +154,25 @@ def connection(request: pytest.FixtureRequest) -> Connection:
     """A card over each transport: the in-process simulator and PC/SC (pcscd + vpcd)."""
     name = "sim_connection" if request.param == "sim" else "pcsc_connection"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+# --- the TPM (shared by tests/tpm and the binding tests over both transports) -------------------
+
+
+@pytest.fixture(scope="session")
+def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swtpm]:
+    from tpmcard.tpm.swtpm import Swtpm
+
+    with Swtpm(tmp_path_factory.mktemp("swtpm-state")) as instance:
+        yield instance
+
+
+@pytest.fixture
+def tpm(swtpm: Swtpm) -> Iterator[Tpm]:
+    from tpmcard.tpm.adapter import Tpm
+
+    with Tpm.open(swtpm.tcti) as connection:
+        yield connection
+    with Tpm.open(swtpm.tcti) as check:
+        leaked = check.transient_handles(), check.session_handles()
+    assert leaked == ([], []), f"objects/sessions left loaded in the TPM: {leaked}"

@@ -1,6 +1,8 @@
 """Mirrors of applets/src/main/java/tpmcard/core/Constants.java, names identical.
 
-tests/sim/test_constants.py reads the Java class through JPype and checks every name here.
+One module for the whole core applet: transport (SELECT, GET DATA, ECHO) and the TPM-card
+binding (docs/binding.md). tests/sim/test_constants.py reads the Java class through JPype and
+checks that every public Java name is here with the same value, and nothing else is.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ FEATURE_RESPONSE_BUFFER_IN_RAM = 0x0010
 FEATURE_IDENTITY_KEY_DERIVED = 0x0020
 
 CARD_ID_LENGTH = 16
-MAX_COMMAND_DATA = 4096
-MAX_RESPONSE_DATA = 4096
+# The largest command/response data field of any command: a protected 4096-byte payload
+# (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands take at most MAX_PLAIN_DATA.
+MAX_COMMAND_DATA = 4120
+MAX_RESPONSE_DATA = 4120
+MAX_PLAIN_DATA = 4096
 SHORT_RESPONSE_CHUNK = 256
 EXTENDED_RESPONSE_CHUNK = 32767
 EC_POINT_LENGTH = 65
@@ -51,3 +56,70 @@ MAX_INSTALL_ENTROPY = 32
 SW_LAST_COMMAND_EXPECTED = 0x6883
 SW_BYTES_REMAINING_00 = 0x6100
 SW_REFERENCED_DATA_NOT_FOUND = 0x6A88
+
+# ---- The TPM-card binding (docs/binding.md) ----
+
+# Class byte: bit 0x04 marks a command protected by secure messaging (ISO 7816-4 §5.4.1,
+# "proprietary secure messaging", as GP SCP03 uses it).
+CLA_SECURE_MESSAGING = 0x04
+
+# Instructions.
+INS_VERIFY = 0x20  # ISO 7816-4 §11.5.6; empty data: retry counter status only
+INS_CHANGE_REFERENCE_DATA = 0x24  # ISO 7816-4 §11.5.7, CLA 80, encrypted PIN block
+INS_RESET_RETRY_COUNTER = 0x2C  # ISO 7816-4 §11.5.10, CLA 80, encrypted PUK + new PIN
+INS_PAIR = 0x50
+INS_LIST_PAIRINGS = 0x52
+INS_UNPAIR = 0x54
+INS_SESSION_INIT = 0x56
+INS_SESSION_AUTH = 0x58
+INS_SESSION_CLOSE = 0x5A
+INS_GET_CHALLENGE = 0x84  # ISO 7816-4 §11.5.3
+
+# P2 of VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER: which secret.
+P2_PIN = 0x80
+P2_PUK = 0x81
+
+# Tags of the binding commands (private class, ISO 7816-4 §5.2). Fixed order, see docs/binding.md.
+TAG_BINDING_PUBLIC = 0xC1
+TAG_AK_PUBLIC = 0xC2
+TAG_PCR_SELECTION = 0xC3
+TAG_POLICY_PCR_DIGEST = 0xC4
+TAG_POLICY_OPTIONS = 0xC5
+TAG_ATTEST = 0xC6
+TAG_SIGNATURE = 0xC7
+TAG_PCR_VALUES = 0xC8
+TAG_HOST_EPHEMERAL = 0xC9
+TAG_PIN_CRYPTOGRAM = 0xCA
+TAG_HOST_CRYPTOGRAM = 0xCB
+TAG_CARD_EPHEMERAL = 0xCC
+TAG_CARD_CRYPTOGRAM = 0xCD
+TAG_SLOT = 0xCE
+TAG_BINDING_NAME = 0xCF
+TAG_SLOT_COUNT = 0xD0
+TAG_PAIRING_ENTRY = 0xE1
+
+# TAG_POLICY_OPTIONS bits.
+POLICY_OPTION_AUTH_VALUE = 0x01  # the policy is PolicyPCR then PolicyAuthValue
+
+# Status words.
+SW_VERIFY_FAILED = 0x63C0  # | tries remaining
+SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982  # every handshake and secure-messaging failure
+SW_AUTHENTICATION_METHOD_BLOCKED = 0x6983  # PIN or PUK blocked
+SW_NOT_ENOUGH_MEMORY = 0x6A84  # pairing table full
+SW_PAIRING_EXISTS = 0x6A89  # this binding key is already paired
+
+# Sizes.
+PAIRING_SLOTS = 8
+CHALLENGE_LENGTH = 32
+CRYPTOGRAM_LENGTH = 16
+SM_MAC_LENGTH = 8
+SM_MAX_PAYLOAD = 4096
+SM_OVERHEAD = 16 + SM_MAC_LENGTH  # padding block + MAC
+NAME_LENGTH = 34  # TPM2B_NAME payload: nameAlg (SHA-256) || digest
+DIGEST_LENGTH = 32
+PIN_MIN_LENGTH = 4
+PUK_MIN_LENGTH = 8
+PIN_MAX_LENGTH = 16
+PIN_TRY_LIMIT = 3
+PUK_TRY_LIMIT = 5
+SESSION_PCR_COUNT = 9  # host PCRs 0..8 the card keeps for the session

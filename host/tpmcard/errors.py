@@ -65,6 +65,39 @@ class ChannelError(TpmcardError):
     """The secure channel could not be opened, or it failed and was dropped."""
 
 
+class NotPairedError(ChannelError):
+    """This host holds no pairing for the card (or for any card): run ``tpmcard pair``."""
+
+
+class WrongCardError(ChannelError):
+    """The card is not the one this host is paired with: another card id, or the card's identity
+    key differs from the one pinned at pairing. ``card_id`` is the card's, ``expected`` the card
+    ids this host is paired with."""
+
+    def __init__(
+        self, message: str, card_id: bytes | None = None, expected: tuple[bytes, ...] = ()
+    ) -> None:
+        self.card_id = card_id
+        self.expected = expected
+        super().__init__(message)
+
+
+class PairingRemovedError(ChannelError):
+    """The card no longer holds this host's pairing (unpaired from this or another host, or the
+    card was reset). ``slot`` is the slot the pairing had."""
+
+    def __init__(self, message: str, slot: int | None = None) -> None:
+        self.slot = slot
+        super().__init__(message)
+
+
+class SessionRefusedError(ChannelError):
+    """The card refused the session handshake (its one uniform answer, docs/binding.md §6), or
+    failed to prove itself, although it still lists this host's pairing and the host's PCRs
+    match it: a message was altered on the way, or the evidence (quote, AK) was not the paired
+    TPM's."""
+
+
 class InvalidPinError(TpmcardError):
     """A PIN was refused. ``attempts_remaining`` is 0 when the PIN is now blocked."""
 

@@ -68,7 +68,7 @@ def test_echo_every_size(connection: Connection, size: int, extended: bool | Non
 
 def test_oversized_data_is_wrong_length(core: CoreSession, session: ApduSession) -> None:
     with pytest.raises(ApduError) as info:
-        core.echo(pattern(C.MAX_COMMAND_DATA + 1))
+        core.echo(pattern(C.MAX_PLAIN_DATA + 1))
     assert info.value.sw == SW.WRONG_LENGTH
     assert_card_works(core)
 
@@ -78,7 +78,7 @@ def test_oversized_chain_is_wrong_length(connection: Connection) -> None:
     core = CoreSession(session.send_apdu)
     core.select()
     with pytest.raises(ApduError) as info:
-        core.echo(pattern(C.MAX_COMMAND_DATA + 300))
+        core.echo(pattern(C.MAX_PLAIN_DATA + 300))
     assert info.value.sw == SW.WRONG_LENGTH
     assert_card_works(core)
 

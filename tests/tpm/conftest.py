@@ -1,8 +1,6 @@
-"""Fixtures for tests that need a TPM: one swtpm per test session, a fresh connection per test.
+"""Fixtures for the TPM tests. ``swtpm`` (one per test session) and ``tpm`` (a fresh connection per
+test, checked for leaked objects) live in tests/conftest.py, shared with the binding tests.
 
-``swtpm`` — the session's :class:`~tpmcard.tpm.swtpm.Swtpm` (state in a temporary directory).
-``tpm`` — a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
-fails the test if any transient object or session is left loaded in the TPM.
 ``tpm2_tools`` — runs tpm2-tools against the same TPM.
 """
 
@@ -16,22 +14,6 @@ from pathlib import Path
 import pytest
 from tpmcard.tpm.adapter import Tpm
 from tpmcard.tpm.swtpm import Swtpm
-
-
-@pytest.fixture(scope="session")
-def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swtpm]:
-    with Swtpm(tmp_path_factory.mktemp("swtpm-state")) as instance:
-        yield instance
-
-
-@pytest.fixture
-def tpm(swtpm: Swtpm) -> Iterator[Tpm]:
-    with Tpm.open(swtpm.tcti) as connection:
-        yield connection
-    with Tpm.open(swtpm.tcti) as check:
-        leaked = check.transient_handles(), check.session_handles()
-    assert leaked == ([], []), f"objects/sessions left loaded in the TPM: {leaked}"
-
 
 ToolRunner = Callable[..., subprocess.CompletedProcess[bytes]]
 

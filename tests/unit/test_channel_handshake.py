@@ -14,6 +14,7 @@ from binding_vectors import tpm as vector_tpm
 from card_model import CardModel, Slot
 from cryptography.hazmat.primitives.asymmetric import ec
 from fake_tpm import BINDING_ATTRIBUTES, USER_WITH_AUTH, FakeTpm
+from tpmcard import constants as C
 from tpmcard.channel import (
     Pairing,
     PcrPolicy,
@@ -26,7 +27,6 @@ from tpmcard.channel import (
     unblock_pin,
     unpair,
 )
-from tpmcard.channel import binding_constants as C
 from tpmcard.errors import (
     ApduError,
     ChannelError,

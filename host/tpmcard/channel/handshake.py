@@ -18,8 +18,8 @@ from typing import Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from tpmcard import constants as C
 from tpmcard import tlv
-from tpmcard.channel import binding_constants as C
 from tpmcard.channel.kdf import (
     derive_pairing_secret,
     derive_pin_keys,

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from typing import Any
 
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tpmcard.channel.binding_constants import (
+from tpmcard.channel.kdf import SessionKeys, wipe
+from tpmcard.constants import (
     CLA_SECURE_MESSAGING,
     SM_MAC_LENGTH,
     SM_MAX_PAYLOAD,
 )
-from tpmcard.channel.kdf import SessionKeys, wipe
 from tpmcard.errors import ApduError, ChannelError, TpmcardError
 
 BLOCK = 16
@@ -113,6 +114,13 @@ class SecureMessaging:
         self._counter = 0
         self._pending: int | None = None  # counter of the command awaiting its response
         self._closed = False
+        # Key schedules made once per session, not per command (as the card keeps its ECB and
+        # CMAC objects initialised for the session): an ECB encryptor for the IVs (ECB has no
+        # state between blocks) and keyed CMAC objects that each message copies.
+        self._iv_cipher: Any = Cipher(algorithms.AES(bytes(keys.enc)), modes.ECB()).encryptor()  # noqa: S305
+        self._enc_algorithm: Any = algorithms.AES(bytes(keys.enc))
+        self._cmac_command: Any = cmac.CMAC(algorithms.AES(bytes(keys.mac)))
+        self._cmac_response: Any = cmac.CMAC(algorithms.AES(bytes(keys.rmac)))
 
     @property
     def closed(self) -> bool:
@@ -137,15 +145,16 @@ class SecureMessaging:
                 "secure messaging: the session counter is exhausted; open a new session"
             )
         self._counter += 1
-        ciphertext = (
-            cbc_encrypt(self._keys.enc, command_iv(self._keys.enc, self._counter), pad(data))
-            if data
-            else b""
-        )
+        if data:
+            iv = self._iv_cipher.update(self._counter.to_bytes(BLOCK, "big"))
+            encryptor = Cipher(self._enc_algorithm, modes.CBC(iv)).encryptor()
+            ciphertext = encryptor.update(pad(data)) + encryptor.finalize()
+        else:
+            ciphertext = b""
         cla_sm = secure_cla(cla)
-        mac = aes_cmac(
-            self._keys.mac, command_mac_input(bytes(self._chain), cla_sm, ins, p1, p2, ciphertext)
-        )
+        signer = self._cmac_command.copy()
+        signer.update(command_mac_input(bytes(self._chain), cla_sm, ins, p1, p2, ciphertext))
+        mac = signer.finalize()
         self._chain[:] = mac
         self._pending = self._counter
         return cla_sm, ciphertext + mac[:SM_MAC_LENGTH]
@@ -163,12 +172,15 @@ class SecureMessaging:
             if len(data) < BLOCK + SM_MAC_LENGTH or (len(data) - SM_MAC_LENGTH) % BLOCK:
                 raise ValueError("length")
             ciphertext, mac = data[:-SM_MAC_LENGTH], data[-SM_MAC_LENGTH:]
-            expected = aes_cmac(self._keys.rmac, bytes(self._chain), ciphertext, b"\x90\x00")
-            if not hmac.compare_digest(expected[:SM_MAC_LENGTH], mac):
+            verifier = self._cmac_response.copy()
+            verifier.update(bytes(self._chain))
+            verifier.update(ciphertext)
+            verifier.update(b"\x90\x00")
+            if not hmac.compare_digest(verifier.finalize()[:SM_MAC_LENGTH], mac):
                 raise ValueError("mac")
-            plain = unpad(
-                cbc_decrypt(self._keys.enc, response_iv(self._keys.enc, counter), ciphertext)
-            )
+            iv = self._iv_cipher.update(b"\x80" + counter.to_bytes(BLOCK - 1, "big"))
+            decryptor = Cipher(self._enc_algorithm, modes.CBC(iv)).decryptor()
+            plain = unpad(decryptor.update(ciphertext) + decryptor.finalize())
             if len(plain) < 2:
                 raise ValueError("no status word")
         except ValueError:
@@ -185,6 +197,9 @@ class SecureMessaging:
             self._closed = True
             self._keys.wipe()
             wipe(self._chain)
+            # The OpenSSL contexts hold key schedules we cannot wipe; drop them at least.
+            self._iv_cipher = self._enc_algorithm = None
+            self._cmac_command = self._cmac_response = None
 
     def _check_open(self) -> None:
         if self._closed:

@@ -7,10 +7,12 @@ from typing import Any
 
 import click
 
-from tpmcard import client
+from tpmcard import client, session
+from tpmcard import constants as C
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
 from tpmcard.core import point_bytes
 from tpmcard.errors import TpmcardError
+from tpmcard.pairings import PairingStore
 from tpmcard.tpm import Tpm
 from tpmcard.transport import list_readers
 
@@ -104,9 +106,71 @@ def demo(opts: Options) -> None:
     _print_section("TPM", tpm)
     console.print("3. The transport: ECHO round trips of 0 to the card's maximum.")
     with client.open_card(opts.reader) as c:
-        for size in (0, 255, 256, 1024, c.info.max_command):
+        for size in (0, 255, 256, 1024, C.MAX_PLAIN_DATA):
             data = bytes((i * 7) & 0xFF for i in range(size))
             if c.core.echo(data) != data:
                 raise TpmcardError(f"ECHO of {size} bytes came back altered")
-        console.print(f"   ECHO ok at 0..{c.info.max_command} bytes, {c.apdu.exchanges} APDUs.")
+        console.print(f"   ECHO ok at 0..{C.MAX_PLAIN_DATA} bytes, {c.apdu.exchanges} APDUs.")
+    console.print("4. The binding: pair this host's TPM with the card (once), open a session.")
+    _demo_binding(opts)
     console.rule("[bold green]demo complete")
+
+
+def _demo_binding(opts: Options) -> None:
+    store = PairingStore()
+    with progress("opening the card and the TPM"):
+        card = client.open_card(opts.reader)
+    try:
+        with Tpm.open(client.resolve_tcti(opts.tcti)) as tpm:
+            card_id = card.info.card_id
+            record = store.load(card_id)
+            attempt = None
+            if record is None:
+                attempt = "pair"
+            else:
+                listing = session.list_pairings(card, store=store)
+                if listing.this_host_slot is None:
+                    attempt = "replace"
+            if attempt is not None:
+                console.print(
+                    f"   This host is not paired with card {card_id.hex()}"
+                    + (" any more" if attempt == "replace" else "")
+                    + f": pairing with the card's DEFAULT PIN {session.DEFAULT_PIN} "
+                    "(change it with `tpmcard pin change`; pair yourself with `tpmcard pair`)."
+                )
+                with progress("creating TPM keys and pairing"):
+                    result = session.pair(
+                        card, tpm, session.DEFAULT_PIN, store=store, replace=attempt == "replace"
+                    )
+                record = result.record
+                console.print(
+                    f"   Paired: slot {record.slot}, binding key bound to PCRs "
+                    f"{','.join(map(str, record.policy.pcrs))}."
+                )
+            elif record is not None:
+                console.print(f"   Already paired with card {card_id.hex()} (slot {record.slot}).")
+            with progress("handshake"):
+                bound = session.connect(connection=card.connection, tpm=tpm, store=store)
+            with bound:
+                console.print(
+                    f"   Secured session open ({bound.exchanges} APDUs so far: SELECT, GET DATA, "
+                    "SESSION INIT, SESSION AUTH). Host PCRs the TPM quoted and the card verified:"
+                )
+                console.print(
+                    kv_table(
+                        "Host PCRs 0-8 (sha256), as the card holds them for this session",
+                        [(str(i), bound.host_pcrs[i].hex()) for i in HOST_PCRS],
+                    )
+                )
+                before = bound.exchanges
+                sizes = (0, 255, 1024, C.SM_MAX_PAYLOAD)
+                for size in sizes:
+                    data = bytes((i * 11) & 0xFF for i in range(size))
+                    if bound.core.echo(data) != data:
+                        raise TpmcardError(f"protected ECHO of {size} bytes came back altered")
+                console.print(
+                    f"   ECHO through secure messaging (encrypted, MACed, status word inside) ok "
+                    f"at {', '.join(map(str, sizes))} bytes, {bound.exchanges - before} APDUs."
+                )
+    finally:
+        card.close()

@@ -21,6 +21,28 @@ class TpmPolicyError(TpmError):
         super().__init__(message, rc=rc)
 
 
+class PcrStateChangedError(TpmPolicyError):
+    """The host's PCRs no longer hold the values a pairing is bound to, so no session can open.
+
+    ``pcrs`` are the policy PCRs whose values changed (all of the policy's when the values at
+    pairing are unknown). ``detected_by`` says who noticed: ``"host"`` (tpmcard compared the PCRs
+    with the pairing before contacting the card), ``"tpm"`` (the TPM refused the binding key's
+    policy) or ``"card"`` (the card refused the quote; the host then found the PCRs changed).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        pcrs: tuple[int, ...] = (),
+        detected_by: str = "host",
+        rc: int | None = None,
+        pcr_selection: str = "",
+    ) -> None:
+        self.pcrs = pcrs
+        self.detected_by = detected_by
+        super().__init__(message, rc=rc, pcr_selection=pcr_selection)
+
+
 class TpmAuthError(TpmError):
     """The TPM refused an authorization value (wrong PIN or password). Each failure counts
     towards the TPM's dictionary-attack lockout unless the object has noDA set."""

@@ -101,6 +101,11 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
                 raise SimulatorError(
                     f"the JVM ({jvm}) failed to start: {exc}", kind="no_jvm"
                 ) from exc
+            # jCardSim prints debug lines (e.g. from Signature.getInstance) on System.out, which
+            # is this process's stdout: it would corrupt `tpmcard ... --json`. Nothing of ours
+            # prints there, so the JVM's stdout goes to stderr.
+            system = jpype.JClass("java.lang.System")
+            system.setOut(system.err)
         try:
             simcard = jpype.JClass(_SIMCARD_CLASS)
         except TypeError as exc:

@@ -149,6 +149,17 @@ public final class ApduIo {
      *         {@link #CHAIN_CONTINUES} for a segment with the chaining bit
      */
     public short receive(APDU apdu, boolean chainingAllowed) {
+        return receive(apdu, chainingAllowed, capacity);
+    }
+
+    /**
+     * As {@link #receive(APDU, boolean)}, with the whole command data (all segments) limited to
+     * {@code limit} bytes, at most the capacity: more is 6700, decided before any byte is copied.
+     */
+    public short receive(APDU apdu, boolean chainingAllowed, short limit) {
+        if (limit > capacity) {
+            limit = capacity;
+        }
         byte[] buffer = apdu.getBuffer();
         boolean chained = (buffer[ISO7816.OFFSET_CLA] & Constants.CLA_CHAINING_BIT) != 0;
         if (chained && !chainingAllowed) {
@@ -168,13 +179,13 @@ public final class ApduIo {
         short start = isChainInProgress() ? vars[VAR_CHAIN_LENGTH] : 0;
         // Too long for the buffer, alone or with the segments before it: 6700, decided before
         // any byte is copied. A negative Lc is an extended Lc above 32767.
-        if (declared < 0 || declared > (short) (capacity - start)) {
+        if (declared < 0 || declared > (short) (limit - start)) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
             return CHAIN_CONTINUES;
         }
         short end = start;
         while (received > 0) {
-            if (received > (short) (capacity - end)) {
+            if (received > (short) (limit - end)) {
                 ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
                 return CHAIN_CONTINUES;
             }

@@ -24,7 +24,7 @@ import javacardx.crypto.Cipher;
  * <li>{@link #beginCommand} once per complete command (after command chaining is reassembled,
  *     never for GET RESPONSE): it ages the challenge and the pending handshake and refuses
  *     unprotected commands while a session is open;</li>
- * <li>for a CLA with {@link BindingConstants#CLA_SECURE_MESSAGING}: {@link #unwrapCommand},
+ * <li>for a CLA with {@link Constants#CLA_SECURE_MESSAGING}: {@link #unwrapCommand},
  *     dispatch, then {@link #wrapResponse} with the handler's status word;</li>
  * <li>the handlers take (in, inOffset, inLength, p1, p2, out, outOffset), write the response data
  *     to out and return its length; {@code out} must not overlap {@code in}.</li>
@@ -69,9 +69,9 @@ public final class BindingHandler {
     private static final short AGE_USABLE = 2;
 
     private static final short POINT_LENGTH = 65;
-    private static final short KC_LENGTH = BindingConstants.CRYPTOGRAM_LENGTH;
-    private static final short LIST_ENTRY_LENGTH = (short) (3 + 2 + BindingConstants.NAME_LENGTH + 5
-            + 2 + BindingConstants.DIGEST_LENGTH + 3);
+    private static final short KC_LENGTH = Constants.CRYPTOGRAM_LENGTH;
+    private static final short LIST_ENTRY_LENGTH = (short) (3 + 2 + Constants.NAME_LENGTH + 5
+            + 2 + Constants.DIGEST_LENGTH + 3);
 
     private final ECPrivateKey identityPrivate;
     private final byte[] identityPoint;
@@ -103,7 +103,7 @@ public final class BindingHandler {
     /**
      * @param identityPrivate the card identity key (ECDH for PIN cryptograms and the pairing)
      * @param identityPublic its public half (hashed into every transcript)
-     * @param pin initial PIN (length 0: BindingConstants.DEFAULT_PIN), likewise puk
+     * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
     public BindingHandler(ECPrivateKey identityPrivate, ECPublicKey identityPublic,
                           byte[] pin, short pinOffset, byte pinLength,
@@ -114,17 +114,17 @@ public final class BindingHandler {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
         if (pinLength == 0) {
-            pin = BindingConstants.DEFAULT_PIN;
+            pin = Constants.DEFAULT_PIN;
             pinOffset = 0;
             pinLength = (byte) pin.length;
         }
         if (pukLength == 0) {
-            puk = BindingConstants.DEFAULT_PUK;
+            puk = Constants.DEFAULT_PUK;
             pukOffset = 0;
             pukLength = (byte) puk.length;
         }
-        if (pinLength < BindingConstants.PIN_MIN_LENGTH || pinLength > BindingConstants.PIN_MAX_LENGTH
-                || pukLength < BindingConstants.PUK_MIN_LENGTH || pukLength > BindingConstants.PIN_MAX_LENGTH) {
+        if (pinLength < Constants.PIN_MIN_LENGTH || pinLength > Constants.PIN_MAX_LENGTH
+                || pukLength < Constants.PUK_MIN_LENGTH || pukLength > Constants.PIN_MAX_LENGTH) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
         pins = new PinStore(pin, pinOffset, pinLength, puk, pukOffset, pukLength);
@@ -137,7 +137,8 @@ public final class BindingHandler {
         cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
         Cipher ecb = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false);
         random = secureRandom();
-        channel = new SecureChannel(cbc, ecb, cmac);
+        channel = new SecureChannel(cbc, ecb, Signature.getInstance(Signature.ALG_AES_CMAC_128, false),
+                Signature.getInstance(Signature.ALG_AES_CMAC_128, false));
         tpm = new TpmAttest(sha256);
         kdf = new Kdf(sha256);
 
@@ -166,9 +167,9 @@ public final class BindingHandler {
 
         work = JCSystem.makeTransientByteArray(WORK_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         handshake = JCSystem.makeTransientByteArray(H_LENGTH, JCSystem.CLEAR_ON_DESELECT);
-        challenge = JCSystem.makeTransientByteArray(BindingConstants.CHALLENGE_LENGTH, JCSystem.CLEAR_ON_DESELECT);
+        challenge = JCSystem.makeTransientByteArray(Constants.CHALLENGE_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         sessionPcrs = JCSystem.makeTransientByteArray(
-                (short) (BindingConstants.SESSION_PCR_COUNT * BindingConstants.DIGEST_LENGTH),
+                (short) (Constants.SESSION_PCR_COUNT * Constants.DIGEST_LENGTH),
                 JCSystem.CLEAR_ON_DESELECT);
         vars = JCSystem.makeTransientShortArray(V_COUNT, JCSystem.CLEAR_ON_DESELECT);
     }
@@ -183,7 +184,7 @@ public final class BindingHandler {
 
     /** True for a class byte that announces secure messaging. */
     public static boolean isSecureMessaging(byte cla) {
-        return (cla & BindingConstants.CLA_SECURE_MESSAGING) != 0;
+        return (cla & Constants.CLA_SECURE_MESSAGING) != 0;
     }
 
     /**
@@ -204,9 +205,9 @@ public final class BindingHandler {
             dropHandshake();
         }
         Util.arrayFillNonAtomic(work, (short) 0, W_NAME, (byte) 0);
-        if (channel.isOpen() && !isSecureMessaging(cla) && ins != BindingConstants.INS_SESSION_INIT) {
+        if (channel.isOpen() && !isSecureMessaging(cla) && ins != Constants.INS_SESSION_INIT) {
             endSession();
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
     }
 
@@ -240,17 +241,26 @@ public final class BindingHandler {
         Util.arrayFillNonAtomic(work, (short) 0, WORK_LENGTH, (byte) 0);
     }
 
+    /**
+     * Ends the session now: for a failure of the secure-messaging layer that happens outside
+     * {@link #unwrapCommand} (a protected command too long to reassemble, a fault while wrapping).
+     * The caller answers the uniform 6982.
+     */
+    public void closeSession() {
+        endSession();
+    }
+
     public boolean isSessionOpen() {
         return channel.isOpen();
     }
 
     /** Copies host PCR index (0..8) as quoted at session opening; 6982 without a session. */
     public short sessionPcr(short index, byte[] out, short offset) {
-        if (!channel.isOpen() || index < 0 || index >= BindingConstants.SESSION_PCR_COUNT) {
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        if (!channel.isOpen() || index < 0 || index >= Constants.SESSION_PCR_COUNT) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
-        return Util.arrayCopyNonAtomic(sessionPcrs, (short) (index * BindingConstants.DIGEST_LENGTH), out, offset,
-                BindingConstants.DIGEST_LENGTH);
+        return Util.arrayCopyNonAtomic(sessionPcrs, (short) (index * Constants.DIGEST_LENGTH), out, offset,
+                Constants.DIGEST_LENGTH);
     }
 
     private void endSession() {
@@ -260,7 +270,7 @@ public final class BindingHandler {
 
     private void dropChallenge() {
         vars[V_CHALLENGE] = AGE_NONE;
-        Util.arrayFillNonAtomic(challenge, (short) 0, BindingConstants.CHALLENGE_LENGTH, (byte) 0);
+        Util.arrayFillNonAtomic(challenge, (short) 0, Constants.CHALLENGE_LENGTH, (byte) 0);
     }
 
     private void dropHandshake() {
@@ -322,10 +332,10 @@ public final class BindingHandler {
         if (inLength != 0) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        random.generateData(challenge, (short) 0, BindingConstants.CHALLENGE_LENGTH);
+        random.generateData(challenge, (short) 0, Constants.CHALLENGE_LENGTH);
         vars[V_CHALLENGE] = AGE_ISSUED;
-        Util.arrayCopyNonAtomic(challenge, (short) 0, out, outOffset, BindingConstants.CHALLENGE_LENGTH);
-        return BindingConstants.CHALLENGE_LENGTH;
+        Util.arrayCopyNonAtomic(challenge, (short) 0, out, outOffset, Constants.CHALLENGE_LENGTH);
+        return Constants.CHALLENGE_LENGTH;
     }
 
     /** VERIFY (CLA 00) without data: 63Cx (x tries left) or 6983; the PIN never travels in clear. */
@@ -335,13 +345,13 @@ public final class BindingHandler {
             ISOException.throwIt(ISO7816.SW_WRONG_DATA);
         }
         byte left = pins.triesRemaining(p2);
-        ISOException.throwIt(left == 0 ? BindingConstants.SW_AUTHENTICATION_METHOD_BLOCKED
-                : (short) (BindingConstants.SW_VERIFY_FAILED | left));
+        ISOException.throwIt(left == 0 ? Constants.SW_AUTHENTICATION_METHOD_BLOCKED
+                : (short) (Constants.SW_VERIFY_FAILED | left));
         return 0;
     }
 
     private static void checkReference(byte p1, byte p2) {
-        if (p1 != 0 || (p2 != BindingConstants.P2_PIN && p2 != BindingConstants.P2_PUK)) {
+        if (p1 != 0 || (p2 != Constants.P2_PIN && p2 != Constants.P2_PUK)) {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
     }
@@ -359,27 +369,27 @@ public final class BindingHandler {
      */
     private void openPinCryptogram(byte ins, byte p1, byte p2, byte[] in, short contextStart, short contextEnd,
                                    short end, short fields) {
-        short ephemeralOffset = expect(in, contextEnd, end, BindingConstants.TAG_HOST_EPHEMERAL, POINT_LENGTH,
+        short ephemeralOffset = expect(in, contextEnd, end, Constants.TAG_HOST_EPHEMERAL, POINT_LENGTH,
                 ISO7816.SW_WRONG_DATA);
         short cryptogram = expect(in, (short) (ephemeralOffset + POINT_LENGTH), end,
-                BindingConstants.TAG_PIN_CRYPTOGRAM, ISO7816.SW_WRONG_DATA);
+                Constants.TAG_PIN_CRYPTOGRAM, ISO7816.SW_WRONG_DATA);
         short length = tlvLength();
         if ((short) (cryptogram + length) != end) {
             ISOException.throwIt(ISO7816.SW_WRONG_DATA);
         }
         if (!challengeUsable() || length < 32 || length > 64 || (length & 15) != 0) {
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         try {
             keyAgreement.init(identityPrivate);
             keyAgreement.generateSecret(in, ephemeralOffset, POINT_LENGTH, work, W_Z);
         } catch (RuntimeException e) {  // not a point on P-256 (jCardSim throws IllegalArgumentException)
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         // SharedInfo = label || challenge || INS P1 P2 || ephemeral || identity || SHA-256(context)
-        short p = Util.arrayCopyNonAtomic(BindingConstants.LABEL_PIN, (short) 0, work, W_INFO,
-                (short) BindingConstants.LABEL_PIN.length);
-        p = Util.arrayCopyNonAtomic(challenge, (short) 0, work, p, BindingConstants.CHALLENGE_LENGTH);
+        short p = Util.arrayCopyNonAtomic(Constants.LABEL_PIN, (short) 0, work, W_INFO,
+                (short) Constants.LABEL_PIN.length);
+        p = Util.arrayCopyNonAtomic(challenge, (short) 0, work, p, Constants.CHALLENGE_LENGTH);
         work[p++] = ins;
         work[p++] = p1;
         work[p++] = p2;
@@ -387,7 +397,7 @@ public final class BindingHandler {
         p = Util.arrayCopyNonAtomic(identityPoint, (short) 0, work, p, POINT_LENGTH);
         sha256.reset();
         sha256.doFinal(in, contextStart, (short) (contextEnd - contextStart), work, p);
-        p += BindingConstants.DIGEST_LENGTH;
+        p += Constants.DIGEST_LENGTH;
         dropChallenge();  // used once, whatever happens next
         kdf.derive(work, W_Z, (short) 32, work, W_INFO, (short) (p - W_INFO), work, W_KEYS, (short) 48);
         Util.arrayFillNonAtomic(work, W_Z, (short) 32, (byte) 0);
@@ -397,7 +407,7 @@ public final class BindingHandler {
         cmac.init(symmetricKey, Signature.MODE_SIGN);
         cmac.sign(in, cryptogram, cipherLength, work, W_MAC);
         if (!ConstantTime.equals(work, W_MAC, in, (short) (cryptogram + cipherLength), KC_LENGTH)) {
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         symmetricKey.setKey(work, W_KEYS);
         Util.arrayFillNonAtomic(work, W_SMALL, (short) 16, (byte) 0);
@@ -411,7 +421,7 @@ public final class BindingHandler {
         short blockEnd = (short) (W_PIN + cipherLength);
         for (short i = 0; i < fields; i++) {
             short n = (short) (work[q] & 0xFF);
-            if (n < 1 || n > BindingConstants.PIN_MAX_LENGTH || (short) (blockEnd - q) < (short) (n + 2)) {
+            if (n < 1 || n > Constants.PIN_MAX_LENGTH || (short) (blockEnd - q) < (short) (n + 2)) {
                 ISOException.throwIt(ISO7816.SW_WRONG_DATA);
             }
             vars[(short) (V_FIELD1_OFFSET + 2 * i)] = (short) (q + 1);
@@ -432,7 +442,7 @@ public final class BindingHandler {
     /** Appends CD 10 || CMAC(receipt key, out[outOffset..outOffset+prefixLength)). */
     private short writeReceipt(byte[] out, short outOffset, short prefixLength) {
         short p = (short) (outOffset + prefixLength);
-        out[p++] = BindingConstants.TAG_CARD_CRYPTOGRAM;
+        out[p++] = Constants.TAG_CARD_CRYPTOGRAM;
         out[p++] = (byte) KC_LENGTH;
         symmetricKey.setKey(work, (short) (W_KEYS + 32));
         cmac.init(symmetricKey, Signature.MODE_SIGN);
@@ -446,9 +456,9 @@ public final class BindingHandler {
     public short changeReferenceData(byte[] in, short inOffset, short inLength, byte p1, byte p2,
                                      byte[] out, short outOffset) {
         checkReference(p1, p2);
-        openPinCryptogram(BindingConstants.INS_CHANGE_REFERENCE_DATA, p1, p2, in, inOffset, inOffset,
+        openPinCryptogram(Constants.INS_CHANGE_REFERENCE_DATA, p1, p2, in, inOffset, inOffset,
                 (short) (inOffset + inLength), (short) 2);
-        short minimum = p2 == BindingConstants.P2_PIN ? BindingConstants.PIN_MIN_LENGTH : BindingConstants.PUK_MIN_LENGTH;
+        short minimum = p2 == Constants.P2_PIN ? Constants.PIN_MIN_LENGTH : Constants.PUK_MIN_LENGTH;
         if (vars[V_FIELD2_LENGTH] < minimum) {
             ISOException.throwIt(ISO7816.SW_WRONG_DATA);
         }
@@ -460,15 +470,15 @@ public final class BindingHandler {
     /** RESET RETRY COUNTER (CLA 80, P2 80): encrypted PUK || new PIN; unblocks the PIN. */
     public short resetRetryCounter(byte[] in, short inOffset, short inLength, byte p1, byte p2,
                                    byte[] out, short outOffset) {
-        if (p1 != 0 || p2 != BindingConstants.P2_PIN) {
+        if (p1 != 0 || p2 != Constants.P2_PIN) {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
-        openPinCryptogram(BindingConstants.INS_RESET_RETRY_COUNTER, p1, p2, in, inOffset, inOffset,
+        openPinCryptogram(Constants.INS_RESET_RETRY_COUNTER, p1, p2, in, inOffset, inOffset,
                 (short) (inOffset + inLength), (short) 2);
-        if (vars[V_FIELD2_LENGTH] < BindingConstants.PIN_MIN_LENGTH) {
+        if (vars[V_FIELD2_LENGTH] < Constants.PIN_MIN_LENGTH) {
             ISOException.throwIt(ISO7816.SW_WRONG_DATA);
         }
-        checkSecret(BindingConstants.P2_PUK, (short) 0);
+        checkSecret(Constants.P2_PUK, (short) 0);
         pins.resetPin(work, vars[V_FIELD2_OFFSET], (byte) vars[V_FIELD2_LENGTH]);
         return writeReceipt(out, outOffset, (short) 0);
     }
@@ -488,23 +498,23 @@ public final class BindingHandler {
         }
         final short sw = ISO7816.SW_WRONG_DATA;
         short end = (short) (inOffset + inLength);
-        short binding = expect(in, inOffset, end, BindingConstants.TAG_BINDING_PUBLIC, sw);
+        short binding = expect(in, inOffset, end, Constants.TAG_BINDING_PUBLIC, sw);
         short bindingLength = tlvLength();
-        short ak = expect(in, (short) (binding + bindingLength), end, BindingConstants.TAG_AK_PUBLIC, sw);
+        short ak = expect(in, (short) (binding + bindingLength), end, Constants.TAG_AK_PUBLIC, sw);
         short akLength = tlvLength();
-        short selection = expect(in, (short) (ak + akLength), end, BindingConstants.TAG_PCR_SELECTION, (short) 3, sw);
-        short pcrDigest = expect(in, (short) (selection + 3), end, BindingConstants.TAG_POLICY_PCR_DIGEST,
-                BindingConstants.DIGEST_LENGTH, sw);
-        short options = expect(in, (short) (pcrDigest + BindingConstants.DIGEST_LENGTH), end,
-                BindingConstants.TAG_POLICY_OPTIONS, (short) 1, sw);
-        short attest = expect(in, (short) (options + 1), end, BindingConstants.TAG_ATTEST, sw);
+        short selection = expect(in, (short) (ak + akLength), end, Constants.TAG_PCR_SELECTION, (short) 3, sw);
+        short pcrDigest = expect(in, (short) (selection + 3), end, Constants.TAG_POLICY_PCR_DIGEST,
+                Constants.DIGEST_LENGTH, sw);
+        short options = expect(in, (short) (pcrDigest + Constants.DIGEST_LENGTH), end,
+                Constants.TAG_POLICY_OPTIONS, (short) 1, sw);
+        short attest = expect(in, (short) (options + 1), end, Constants.TAG_ATTEST, sw);
         short attestLength = tlvLength();
-        short signature = expect(in, (short) (attest + attestLength), end, BindingConstants.TAG_SIGNATURE, sw);
+        short signature = expect(in, (short) (attest + attestLength), end, Constants.TAG_SIGNATURE, sw);
         short signatureLength = tlvLength();
         short contextEnd = (short) (signature + signatureLength);
 
         byte policyOptions = in[options];
-        if ((policyOptions & (byte) ~BindingConstants.POLICY_OPTION_AUTH_VALUE) != 0
+        if ((policyOptions & (byte) ~Constants.POLICY_OPTION_AUTH_VALUE) != 0
                 || (in[selection] | in[(short) (selection + 1)] | in[(short) (selection + 2)]) == 0) {
             ISOException.throwIt(sw);
         }
@@ -522,21 +532,21 @@ public final class BindingHandler {
         tpm.parseAttest(in, attest, attestLength, sw);
         tpm.checkCertify(in, work, W_NAME, sw);
         if (!challengeUsable()) {
-            ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
-        if (!tpm.extraDataEquals(in, challenge, (short) 0, BindingConstants.CHALLENGE_LENGTH)) {
+        if (!tpm.extraDataEquals(in, challenge, (short) 0, Constants.CHALLENGE_LENGTH)) {
             ISOException.throwIt(sw);
         }
         if (pairings.findName(work, W_NAME) >= 0) {
-            ISOException.throwIt(BindingConstants.SW_PAIRING_EXISTS);
+            ISOException.throwIt(Constants.SW_PAIRING_EXISTS);
         }
         short slot = pairings.findFree();
         if (slot < 0) {
-            ISOException.throwIt(BindingConstants.SW_NOT_ENOUGH_MEMORY);
+            ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
         }
 
-        openPinCryptogram(BindingConstants.INS_PAIR, p1, p2, in, inOffset, contextEnd, end, (short) 1);
-        checkSecret(BindingConstants.P2_PIN, (short) 0);
+        openPinCryptogram(Constants.INS_PAIR, p1, p2, in, inOffset, contextEnd, end, (short) 1);
+        checkSecret(Constants.P2_PIN, (short) 0);
         Util.arrayFillNonAtomic(work, W_PIN, (short) 48, (byte) 0);
 
         boolean verified = false;
@@ -553,16 +563,16 @@ public final class BindingHandler {
             ISOException.throwIt(sw);
         }
         // pairing secret = X9.63(Z_static, label || card identity || binding Name), 32 bytes
-        short p = Util.arrayCopyNonAtomic(BindingConstants.LABEL_PAIRING, (short) 0, work, W_INFO,
-                (short) BindingConstants.LABEL_PAIRING.length);
+        short p = Util.arrayCopyNonAtomic(Constants.LABEL_PAIRING, (short) 0, work, W_INFO,
+                (short) Constants.LABEL_PAIRING.length);
         p = Util.arrayCopyNonAtomic(identityPoint, (short) 0, work, p, POINT_LENGTH);
-        p = Util.arrayCopyNonAtomic(work, W_NAME, work, p, BindingConstants.NAME_LENGTH);
+        p = Util.arrayCopyNonAtomic(work, W_NAME, work, p, Constants.NAME_LENGTH);
         kdf.derive(work, W_Z, (short) 32, work, W_INFO, (short) (p - W_INFO), work, (short) (W_Z + 32), (short) 32);
         pairings.store(slot, work, W_NAME, work, W_POINT, work, W_POINT2, in, selection, policyOptions,
                 in, pcrDigest, work, (short) (W_Z + 32));
         Util.arrayFillNonAtomic(work, W_Z, (short) 64, (byte) 0);
 
-        out[outOffset] = BindingConstants.TAG_SLOT;
+        out[outOffset] = Constants.TAG_SLOT;
         out[(short) (outOffset + 1)] = 1;
         out[(short) (outOffset + 2)] = (byte) slot;
         return writeReceipt(out, outOffset, (short) 3);
@@ -574,28 +584,28 @@ public final class BindingHandler {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
         short p = outOffset;
-        out[p++] = BindingConstants.TAG_SLOT_COUNT;
+        out[p++] = Constants.TAG_SLOT_COUNT;
         out[p++] = 1;
-        out[p++] = (byte) BindingConstants.PAIRING_SLOTS;
-        for (short slot = 0; slot < BindingConstants.PAIRING_SLOTS; slot++) {
+        out[p++] = (byte) Constants.PAIRING_SLOTS;
+        for (short slot = 0; slot < Constants.PAIRING_SLOTS; slot++) {
             if (!pairings.isUsed(slot)) {
                 continue;
             }
-            out[p++] = BindingConstants.TAG_PAIRING_ENTRY;
+            out[p++] = Constants.TAG_PAIRING_ENTRY;
             out[p++] = (byte) LIST_ENTRY_LENGTH;
-            out[p++] = BindingConstants.TAG_SLOT;
+            out[p++] = Constants.TAG_SLOT;
             out[p++] = 1;
             out[p++] = (byte) slot;
-            out[p++] = BindingConstants.TAG_BINDING_NAME;
-            out[p++] = (byte) BindingConstants.NAME_LENGTH;
-            p = pairings.read(slot, Pairings.OFFSET_NAME, out, p, BindingConstants.NAME_LENGTH);
-            out[p++] = BindingConstants.TAG_PCR_SELECTION;
+            out[p++] = Constants.TAG_BINDING_NAME;
+            out[p++] = (byte) Constants.NAME_LENGTH;
+            p = pairings.read(slot, Pairings.OFFSET_NAME, out, p, Constants.NAME_LENGTH);
+            out[p++] = Constants.TAG_PCR_SELECTION;
             out[p++] = 3;
             p = pairings.read(slot, Pairings.OFFSET_SELECTION, out, p, (short) 3);
-            out[p++] = BindingConstants.TAG_POLICY_PCR_DIGEST;
-            out[p++] = (byte) BindingConstants.DIGEST_LENGTH;
-            p = pairings.read(slot, Pairings.OFFSET_PCR_DIGEST, out, p, BindingConstants.DIGEST_LENGTH);
-            out[p++] = BindingConstants.TAG_POLICY_OPTIONS;
+            out[p++] = Constants.TAG_POLICY_PCR_DIGEST;
+            out[p++] = (byte) Constants.DIGEST_LENGTH;
+            p = pairings.read(slot, Pairings.OFFSET_PCR_DIGEST, out, p, Constants.DIGEST_LENGTH);
+            out[p++] = Constants.TAG_POLICY_OPTIONS;
             out[p++] = 1;
             out[p++] = pairings.options(slot);
         }
@@ -610,9 +620,9 @@ public final class BindingHandler {
         if (!pairings.isUsed(p1)) {
             ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
         }
-        openPinCryptogram(BindingConstants.INS_UNPAIR, p1, p2, in, inOffset, inOffset,
+        openPinCryptogram(Constants.INS_UNPAIR, p1, p2, in, inOffset, inOffset,
                 (short) (inOffset + inLength), (short) 1);
-        checkSecret(BindingConstants.P2_PIN, (short) 0);
+        checkSecret(Constants.P2_PIN, (short) 0);
         pairings.remove(p1);
         return writeReceipt(out, outOffset, (short) 0);
     }
@@ -623,7 +633,7 @@ public final class BindingHandler {
     private void handshakeFailed() {
         dropHandshake();
         Util.arrayFillNonAtomic(work, (short) 0, WORK_LENGTH, (byte) 0);
-        ISOException.throwIt(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
     }
 
     /** CMAC(K-CONF, kind || transcript hash), 16 bytes, to out. */
@@ -632,7 +642,7 @@ public final class BindingHandler {
         work[W_SMALL] = kind;
         cmac.init(symmetricKey, Signature.MODE_SIGN);
         cmac.update(work, W_SMALL, (short) 1);
-        cmac.sign(hash, hashOffset, BindingConstants.DIGEST_LENGTH, out, outOffset);
+        cmac.sign(hash, hashOffset, Constants.DIGEST_LENGTH, out, outOffset);
     }
 
     /**
@@ -651,8 +661,8 @@ public final class BindingHandler {
                 handshakeFailed();
             }
             short end = (short) (inOffset + inLength);
-            short host = expect(in, inOffset, end, BindingConstants.TAG_HOST_EPHEMERAL, POINT_LENGTH,
-                    BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            short host = expect(in, inOffset, end, Constants.TAG_HOST_EPHEMERAL, POINT_LENGTH,
+                    Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
             if ((short) (host + POINT_LENGTH) != end) {
                 handshakeFailed();
             }
@@ -671,27 +681,27 @@ public final class BindingHandler {
             // th1 = SHA-256(label || slot || card identity || binding Name || eH || eC)
             work[W_SMALL] = (byte) slot;
             sha256.reset();
-            sha256.update(BindingConstants.LABEL_TRANSCRIPT, (short) 0, (short) BindingConstants.LABEL_TRANSCRIPT.length);
+            sha256.update(Constants.LABEL_TRANSCRIPT, (short) 0, (short) Constants.LABEL_TRANSCRIPT.length);
             sha256.update(work, W_SMALL, (short) 1);
             sha256.update(identityPoint, (short) 0, POINT_LENGTH);
-            sha256.update(pairings.records(), Pairings.fieldOffset(slot, Pairings.OFFSET_NAME), BindingConstants.NAME_LENGTH);
+            sha256.update(pairings.records(), Pairings.fieldOffset(slot, Pairings.OFFSET_NAME), Constants.NAME_LENGTH);
             sha256.update(in, host, POINT_LENGTH);
             sha256.doFinal(work, W_POINT2, POINT_LENGTH, handshake, H_TH1);
 
-            short p = Util.arrayCopyNonAtomic(BindingConstants.LABEL_SESSION, (short) 0, work, W_INFO,
-                    (short) BindingConstants.LABEL_SESSION.length);
-            p = Util.arrayCopyNonAtomic(handshake, H_TH1, work, p, BindingConstants.DIGEST_LENGTH);
+            short p = Util.arrayCopyNonAtomic(Constants.LABEL_SESSION, (short) 0, work, W_INFO,
+                    (short) Constants.LABEL_SESSION.length);
+            p = Util.arrayCopyNonAtomic(handshake, H_TH1, work, p, Constants.DIGEST_LENGTH);
             kdf.derive(work, W_Z, (short) 96, work, W_INFO, (short) (p - W_INFO), handshake, H_KEYS, (short) 64);
             Util.arrayFillNonAtomic(work, W_Z, (short) 96, (byte) 0);
-            keyConfirmation(BindingConstants.KC_CARD_HELLO, handshake, H_TH1, handshake, H_HELLO);
+            keyConfirmation(Constants.KC_CARD_HELLO, handshake, H_TH1, handshake, H_HELLO);
             vars[V_HANDSHAKE_SLOT] = slot;
             vars[V_HANDSHAKE] = AGE_ISSUED;
 
             p = outOffset;
-            out[p++] = BindingConstants.TAG_CARD_EPHEMERAL;
+            out[p++] = Constants.TAG_CARD_EPHEMERAL;
             out[p++] = (byte) POINT_LENGTH;
             p = Util.arrayCopyNonAtomic(work, W_POINT2, out, p, POINT_LENGTH);
-            out[p++] = BindingConstants.TAG_CARD_CRYPTOGRAM;
+            out[p++] = Constants.TAG_CARD_CRYPTOGRAM;
             out[p++] = (byte) KC_LENGTH;
             p = Util.arrayCopyNonAtomic(handshake, H_HELLO, out, p, KC_LENGTH);
             return (short) (p - outOffset);
@@ -711,21 +721,21 @@ public final class BindingHandler {
         if (vars[V_SECURED] != 0) {
             ISOException.throwIt(ISO7816.SW_CONDITIONS_NOT_SATISFIED);
         }
-        final short sw = BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED;
+        final short sw = Constants.SW_SECURITY_STATUS_NOT_SATISFIED;
         try {
             if (p1 != 0 || p2 != 0 || vars[V_HANDSHAKE] != AGE_USABLE) {
                 handshakeFailed();
             }
             short slot = vars[V_HANDSHAKE_SLOT];
             short end = (short) (inOffset + inLength);
-            short attest = expect(in, inOffset, end, BindingConstants.TAG_ATTEST, sw);
+            short attest = expect(in, inOffset, end, Constants.TAG_ATTEST, sw);
             short attestLength = tlvLength();
-            short signature = expect(in, (short) (attest + attestLength), end, BindingConstants.TAG_SIGNATURE, sw);
+            short signature = expect(in, (short) (attest + attestLength), end, Constants.TAG_SIGNATURE, sw);
             short signatureLength = tlvLength();
-            short values = expect(in, (short) (signature + signatureLength), end, BindingConstants.TAG_PCR_VALUES, sw);
+            short values = expect(in, (short) (signature + signatureLength), end, Constants.TAG_PCR_VALUES, sw);
             short valuesLength = tlvLength();
             short prefixEnd = (short) (values + valuesLength);
-            short hostKc = expect(in, prefixEnd, end, BindingConstants.TAG_HOST_CRYPTOGRAM, KC_LENGTH, sw);
+            short hostKc = expect(in, prefixEnd, end, Constants.TAG_HOST_CRYPTOGRAM, KC_LENGTH, sw);
             if ((short) (hostKc + KC_LENGTH) != end) {
                 handshakeFailed();
             }
@@ -736,16 +746,16 @@ public final class BindingHandler {
             sha256.reset();
             sha256.doFinal(handshake, H_TH1, (short) (32 + KC_LENGTH), work, th2);
             sha256.reset();
-            sha256.update(work, th2, BindingConstants.DIGEST_LENGTH);
+            sha256.update(work, th2, Constants.DIGEST_LENGTH);
             sha256.doFinal(in, inOffset, (short) (prefixEnd - inOffset), work, th3);
-            keyConfirmation(BindingConstants.KC_HOST, work, th3, work, W_MAC);
+            keyConfirmation(Constants.KC_HOST, work, th3, work, W_MAC);
             if (!ConstantTime.equals(work, W_MAC, in, hostKc, KC_LENGTH)) {
                 handshakeFailed();
             }
 
             // The quote: fresh (extraData = th2), the expected PCRs, values that hash to it.
             tpm.parseAttest(in, attest, attestLength, sw);
-            if (!tpm.extraDataEquals(in, work, th2, BindingConstants.DIGEST_LENGTH)) {
+            if (!tpm.extraDataEquals(in, work, th2, Constants.DIGEST_LENGTH)) {
                 handshakeFailed();
             }
             final short expected = (short) (W_SMALL + 4);
@@ -762,12 +772,12 @@ public final class BindingHandler {
                     count++;
                 }
             }
-            if (valuesLength != (short) (count * BindingConstants.DIGEST_LENGTH)) {
+            if (valuesLength != (short) (count * Constants.DIGEST_LENGTH)) {
                 handshakeFailed();
             }
             sha256.reset();
             sha256.doFinal(in, values, valuesLength, work, digest);
-            if (Util.arrayCompare(work, digest, in, quoteDigest, BindingConstants.DIGEST_LENGTH) != 0) {
+            if (Util.arrayCompare(work, digest, in, quoteDigest, Constants.DIGEST_LENGTH) != 0) {
                 handshakeFailed();
             }
             // The policy PCRs among them must hash to the pairing's PolicyPCR pcrDigest.
@@ -778,13 +788,13 @@ public final class BindingHandler {
                     continue;
                 }
                 if ((work[(short) (policy + (i >> 3))] & (1 << (i & 7))) != 0) {
-                    sha256.update(in, (short) (values + k * BindingConstants.DIGEST_LENGTH), BindingConstants.DIGEST_LENGTH);
+                    sha256.update(in, (short) (values + k * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
                 }
                 k++;
             }
             sha256.doFinal(work, digest, (short) 0, work, digest);
             if (Util.arrayCompare(work, digest, pairings.records(),
-                    Pairings.fieldOffset(slot, Pairings.OFFSET_PCR_DIGEST), BindingConstants.DIGEST_LENGTH) != 0) {
+                    Pairings.fieldOffset(slot, Pairings.OFFSET_PCR_DIGEST), Constants.DIGEST_LENGTH) != 0) {
                 handshakeFailed();
             }
             ecdsa.init(pairings.attestationKey(slot), Signature.MODE_VERIFY);
@@ -792,13 +802,13 @@ public final class BindingHandler {
                 handshakeFailed();
             }
 
-            keyConfirmation(BindingConstants.KC_CARD_FINAL, work, th3, work, W_MAC);
+            keyConfirmation(Constants.KC_CARD_FINAL, work, th3, work, W_MAC);
             // PCRs 0..8 are all selected, so they are the first nine values.
             Util.arrayCopyNonAtomic(in, values, sessionPcrs, (short) 0, (short) sessionPcrs.length);
             channel.open(handshake, (short) (H_KEYS + KC_LENGTH), work, W_MAC);
             dropHandshake();
             short p = outOffset;
-            out[p++] = BindingConstants.TAG_CARD_CRYPTOGRAM;
+            out[p++] = Constants.TAG_CARD_CRYPTOGRAM;
             out[p++] = (byte) KC_LENGTH;
             p = Util.arrayCopyNonAtomic(work, W_MAC, out, p, KC_LENGTH);
             return (short) (p - outOffset);

@@ -6,25 +6,37 @@ import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
+import javacard.security.ECPrivateKey;
+import javacard.security.ECPublicKey;
 import javacardx.apdu.ExtendedLength;
 
 /**
  * The suite's core applet: card information (SELECT), the card identity public key (GET DATA
- * 7F49) and ECHO, a transport check for extended length, command chaining and response
- * chaining. The command reference is docs/core-applet.md.
+ * 7F49), ECHO (a transport check for extended length, command and response chaining), and the
+ * TPM-card binding (PIN, pairing, session handshake, secure messaging; {@link BindingHandler}).
+ * The command reference is docs/core-applet.md; the binding is docs/binding.md.
  *
  * <p>process() is the only place that catches exceptions: every error status word aborts an open
  * transaction and drops any chain and pending response, so the card answers normally afterwards.
+ * A protected command (CLA bit 04) is reassembled, unwrapped, dispatched like an unprotected one,
+ * and its response, the handler's status word included, wrapped; any failure of the secure
+ * messaging itself ends the session and answers the uniform 6982.
  */
 public class CoreApplet extends Applet implements ExtendedLength {
+    /** instructionClass() of an instruction the applet does not know (no class byte has this value). */
+    private static final byte INS_UNKNOWN = (byte) 0x01;
+
     private final ApduIo io;
     private final Identity identity;
+    private final BindingHandler binding;
     private final short features;
 
     /**
      * Install parameters, JavaCard Applet.install / GlobalPlatform INSTALL [for install]:
      * {@code [len AID][AID][len control][control][len params][params]}; params are 0..32 bytes of
-     * install-time entropy for the identity key (more: install fails).
+     * install-time entropy for the identity key (more: install fails). The PIN and PUK start at
+     * their defaults (Constants.DEFAULT_PIN, DEFAULT_PUK); the owner changes them with CHANGE
+     * REFERENCE DATA.
      */
     public static void install(byte[] bArray, short bOffset, byte bLength) {
         new CoreApplet(bArray, bOffset, bLength, true);
@@ -56,10 +68,14 @@ public class CoreApplet extends Applet implements ExtendedLength {
             }
         }
 
+        // One capacity for both buffers: a protected command or response with the largest
+        // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.
         io = new ApduIo(Constants.MAX_COMMAND_DATA, preferRam);
         // CLEAR_ON_RESET: the only kind of RAM an applet may touch while it is being installed.
         byte[] scratch = JCSystem.makeTransientByteArray(Identity.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
         identity = new Identity(bArray, entropyOffset, entropyLength, scratch);
+        binding = new BindingHandler((ECPrivateKey) identity.keyPair().getPrivate(),
+                (ECPublicKey) identity.keyPair().getPublic(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
                 | Constants.FEATURE_RESPONSE_CHAINING);
@@ -81,16 +97,23 @@ public class CoreApplet extends Applet implements ExtendedLength {
         }
     }
 
+    /** Another applet is selected, or this one again: the session and its keys go now. */
+    public void deselect() {
+        binding.deselect();
+    }
+
     public void process(APDU apdu) {
         byte[] header = apdu.getBuffer();
         short sw = ISO7816.SW_NO_ERROR;
         try {
             if (selectingApplet()) {
+                binding.deselect();  // a SELECT ends any session, also when this applet was selected
                 io.reset();
-                io.receive(apdu, false);
+                io.receive(apdu, false, Constants.MAX_PLAIN_DATA);
                 sw = io.send(apdu, writeInfo(io.responseBuffer()));
             } else {
-                byte claClass = (byte) (header[ISO7816.OFFSET_CLA] & ~Constants.CLA_CHAINING_BIT);
+                byte cla = header[ISO7816.OFFSET_CLA];
+                byte claClass = (byte) (cla & ~(Constants.CLA_CHAINING_BIT | Constants.CLA_SECURE_MESSAGING));
                 if (claClass != Constants.CLA_ISO && claClass != Constants.CLA_PROPRIETARY) {
                     ISOException.throwIt(ISO7816.SW_CLA_NOT_SUPPORTED);
                 }
@@ -98,32 +121,21 @@ public class CoreApplet extends Applet implements ExtendedLength {
                     ISOException.throwIt(Constants.SW_LAST_COMMAND_EXPECTED);
                 }
                 byte ins = header[ISO7816.OFFSET_INS];
-                if (ins != Constants.INS_GET_RESPONSE) {
+                if (ins == Constants.INS_GET_RESPONSE) {
+                    // Plain even during a session: it fetches the rest of a (protected) response.
+                    if ((byte) (cla & ~Constants.CLA_CHAINING_BIT) != Constants.CLA_ISO) {
+                        ISOException.throwIt(ISO7816.SW_CLA_NOT_SUPPORTED);
+                    }
+                    requireNoParameters(header[ISO7816.OFFSET_P1], header[ISO7816.OFFSET_P2]);
+                    requireNoData(io.receive(apdu, false, Constants.MAX_PLAIN_DATA));
+                    sw = io.sendRemaining(apdu);
+                } else {
                     io.discardResponse();
-                }
-                short length = ApduIo.CHAIN_CONTINUES;
-                switch (ins) {
-                    case Constants.INS_ECHO:
-                        length = echo(apdu, claClass);
-                        break;
-                    case Constants.INS_GET_DATA:
-                        length = getData(apdu, claClass);
-                        break;
-                    case Constants.INS_GET_RESPONSE:
-                        checkGetResponse(apdu, claClass);
-                        sw = io.sendRemaining(apdu);
-                        break;
-                    case Constants.INS_SELECT:
-                        // A SELECT the JCRE did not resolve to an applet (other P1, unknown AID,
-                        // or an extended SELECT in jCardSim) reaches the selected applet.
-                        requireClass(claClass, Constants.CLA_ISO);
-                        ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
-                        break;
-                    default:
-                        ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
-                }
-                if (length >= 0) {
-                    sw = io.send(apdu, length);
+                    short length = BindingHandler.isSecureMessaging(cla)
+                            ? processProtected(apdu, cla, ins) : processPlain(apdu, cla, claClass, ins);
+                    if (length >= 0) {
+                        sw = io.send(apdu, length);
+                    }
                 }
             }
         } catch (ISOException e) {
@@ -135,9 +147,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         }
         if (sw != ISO7816.SW_NO_ERROR
                 && (short) (sw & (short) 0xFF00) != Constants.SW_BYTES_REMAINING_00) {
-            if (JCSystem.getTransactionDepth() != 0) {
-                JCSystem.abortTransaction();
-            }
+            abortTransaction();
             io.reset();
         }
         if (sw != ISO7816.SW_NO_ERROR) {
@@ -145,11 +155,165 @@ public class CoreApplet extends Applet implements ExtendedLength {
         }
     }
 
-    /** ECHO: the command data back, unchanged. Returns the response length or CHAIN_CONTINUES. */
-    private short echo(APDU apdu, byte claClass) {
-        requireClass(claClass, Constants.CLA_PROPRIETARY);
-        requireNoParameters(apdu.getBuffer());
-        short length = io.receive(apdu, true);
+    private static void abortTransaction() {
+        if (JCSystem.getTransactionDepth() != 0) {
+            JCSystem.abortTransaction();
+        }
+    }
+
+    /**
+     * An unprotected command: the instruction's class and chaining are checked before any data is
+     * read; the complete command ages the binding's one-command state (and ends a session, unless
+     * it is SESSION INIT) before it runs. Returns the response length or CHAIN_CONTINUES.
+     */
+    private short processPlain(APDU apdu, byte cla, byte claClass, byte ins) {
+        boolean lastSegment = (cla & Constants.CLA_CHAINING_BIT) == 0;
+        if (lastSegment) {
+            binding.beginCommand(cla, ins);
+        }
+        byte expected = instructionClass(ins);
+        if (expected == INS_UNKNOWN) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        }
+        requireClass(claClass, expected);
+        // ISO commands (CLA 00) carry at most a few bytes; only proprietary ones may be chained.
+        short length = io.receive(apdu, expected == Constants.CLA_PROPRIETARY, Constants.MAX_PLAIN_DATA);
+        if (length == ApduIo.CHAIN_CONTINUES) {
+            return ApduIo.CHAIN_CONTINUES;
+        }
+        byte[] header = apdu.getBuffer();
+        return dispatch(claClass, ins, header[ISO7816.OFFSET_P1], header[ISO7816.OFFSET_P2], length);
+    }
+
+    /**
+     * A protected command (docs/binding.md "Secure messaging"): reassembled (any instruction may be
+     * chained), unwrapped, dispatched as the unprotected command, its answer wrapped with the
+     * handler's status word and sent with 9000. Every failure of the secure messaging itself
+     * (length, MAC, padding, no session, a fault while wrapping) ends the session: 6982.
+     */
+    private short processProtected(APDU apdu, byte cla, byte ins) {
+        byte[] header = apdu.getBuffer();
+        byte p1 = header[ISO7816.OFFSET_P1];
+        byte p2 = header[ISO7816.OFFSET_P2];
+        boolean lastSegment = (cla & Constants.CLA_CHAINING_BIT) == 0;
+        short length;
+        try {
+            if (lastSegment) {
+                binding.beginCommand(cla, ins);
+            }
+            length = io.receive(apdu, true, Constants.MAX_COMMAND_DATA);
+            if (length == ApduIo.CHAIN_CONTINUES) {
+                return ApduIo.CHAIN_CONTINUES;
+            }
+            length = binding.unwrapCommand(cla, ins, p1, p2, io.commandBuffer(), (short) 0, length);
+        } catch (RuntimeException e) {  // ISOException (6700, 6982) or a fault: uniform answer
+            binding.closeSession();
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            return 0;
+        }
+
+        byte claClass = (byte) (cla & ~(Constants.CLA_CHAINING_BIT | Constants.CLA_SECURE_MESSAGING));
+        short inner = ISO7816.SW_NO_ERROR;
+        short out;
+        try {
+            byte expected = instructionClass(ins);
+            if (expected == INS_UNKNOWN) {
+                ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+            }
+            requireClass(claClass, expected);
+            out = dispatch(claClass, ins, p1, p2, length);
+        } catch (ISOException e) {
+            inner = e.getReason();
+            out = 0;
+        } catch (RuntimeException e) {
+            inner = ISO7816.SW_UNKNOWN;
+            out = 0;
+        }
+        if (inner != ISO7816.SW_NO_ERROR) {
+            abortTransaction();  // the handler's failure undoes its persistent writes
+        }
+        try {
+            return binding.wrapResponse(io.responseBuffer(), (short) 0, out, inner);
+        } catch (RuntimeException e) {
+            binding.closeSession();
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+            return 0;
+        }
+    }
+
+    /** The class an instruction belongs to (CLA_ISO or CLA_PROPRIETARY), or INS_UNKNOWN. */
+    private static byte instructionClass(byte ins) {
+        switch (ins) {
+            case Constants.INS_GET_DATA:
+            case Constants.INS_SELECT:
+            case Constants.INS_GET_CHALLENGE:
+            case Constants.INS_VERIFY:
+                return Constants.CLA_ISO;
+            case Constants.INS_ECHO:
+            case Constants.INS_CHANGE_REFERENCE_DATA:
+            case Constants.INS_RESET_RETRY_COUNTER:
+            case Constants.INS_PAIR:
+            case Constants.INS_LIST_PAIRINGS:
+            case Constants.INS_UNPAIR:
+            case Constants.INS_SESSION_INIT:
+            case Constants.INS_SESSION_AUTH:
+            case Constants.INS_SESSION_CLOSE:
+                return Constants.CLA_PROPRIETARY;
+            default:
+                return INS_UNKNOWN;
+        }
+    }
+
+    /**
+     * Runs one complete command whose class the caller has checked: data at
+     * commandBuffer()[0..length), response to responseBuffer() (never the same array). Returns
+     * the response length.
+     */
+    private short dispatch(byte claClass, byte ins, byte p1, byte p2, short length) {
+        byte[] in = io.commandBuffer();
+        byte[] out = io.responseBuffer();
+        switch (ins) {
+            case Constants.INS_ECHO:
+                return echo(p1, p2, length);
+            case Constants.INS_GET_DATA:
+                return getData(p1, p2, length);
+            case Constants.INS_SELECT:
+                // A SELECT the JCRE did not resolve to an applet (other P1, unknown AID, or an
+                // extended SELECT in jCardSim) reaches the selected applet.
+                ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
+                return 0;
+            case Constants.INS_GET_CHALLENGE:
+                return binding.getChallenge(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_VERIFY:
+                return binding.verifyStatus(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_CHANGE_REFERENCE_DATA:
+                return binding.changeReferenceData(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_RESET_RETRY_COUNTER:
+                return binding.resetRetryCounter(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_PAIR:
+                return binding.pair(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_LIST_PAIRINGS:
+                return binding.listPairings(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_UNPAIR:
+                return binding.unpair(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_SESSION_INIT:
+                return binding.sessionInit(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_SESSION_AUTH:
+                return binding.sessionAuth(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_SESSION_CLOSE:
+                return binding.sessionClose(in, (short) 0, length, p1, p2, out, (short) 0);
+            default:
+                ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+                return 0;
+        }
+    }
+
+    /** ECHO: the command data back, unchanged, 0..MAX_PLAIN_DATA bytes. */
+    private short echo(byte p1, byte p2, short length) {
+        requireNoParameters(p1, p2);
+        if (length > Constants.MAX_PLAIN_DATA) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
         if (length > 0) {
             Util.arrayCopyNonAtomic(io.commandBuffer(), (short) 0, io.responseBuffer(), (short) 0, length);
         }
@@ -157,26 +321,17 @@ public class CoreApplet extends Applet implements ExtendedLength {
     }
 
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */
-    private short getData(APDU apdu, byte claClass) {
-        requireClass(claClass, Constants.CLA_ISO);
-        byte[] header = apdu.getBuffer();
-        if (Util.getShort(header, ISO7816.OFFSET_P1) != Constants.DO_IDENTITY_KEY) {
+    private short getData(byte p1, byte p2, short length) {
+        if (Util.makeShort(p1, p2) != Constants.DO_IDENTITY_KEY) {
             ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
         }
-        requireNoData(io.receive(apdu, false));
-
+        requireNoData(length);
         byte[] out = io.responseBuffer();
         short offset = Util.setShort(out, (short) 0, Constants.TAG_PUBLIC_KEY);
         out[offset++] = (byte) (2 + Constants.EC_POINT_LENGTH);
         out[offset++] = Constants.TAG_EC_POINT;
         out[offset++] = (byte) Constants.EC_POINT_LENGTH;
         return identity.writePublicPoint(out, offset);
-    }
-
-    private void checkGetResponse(APDU apdu, byte claClass) {
-        requireClass(claClass, Constants.CLA_ISO);
-        requireNoParameters(apdu.getBuffer());
-        requireNoData(io.receive(apdu, false));
     }
 
     /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 }}. */
@@ -212,8 +367,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
         }
     }
 
-    private static void requireNoParameters(byte[] header) {
-        if (header[ISO7816.OFFSET_P1] != Constants.P1_NONE || header[ISO7816.OFFSET_P2] != Constants.P2_NONE) {
+    private static void requireNoParameters(byte p1, byte p2) {
+        if (p1 != Constants.P1_NONE || p2 != Constants.P2_NONE) {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
             return;
         }

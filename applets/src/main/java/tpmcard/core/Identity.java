@@ -31,13 +31,13 @@ import javacard.security.RandomData;
  *
  * <p>Card id = SHA-256(04 || X || Y)[0..16), so the id binds the key.
  */
-final class Identity {
+public final class Identity {
     // Layout of the CLEAR_ON_RESET scratch during install.
     private static final short RANDOM_OFFSET = 0;
     private static final short RANDOM_LENGTH = 32;
     private static final short ENTROPY_OFFSET = 32;
     private static final short SCALAR_OFFSET = 96;
-    static final short SCRATCH_LENGTH = 128;
+    public static final short SCRATCH_LENGTH = 128;
 
     private static final byte MAX_SCALAR_ATTEMPTS = 4;
 
@@ -50,7 +50,7 @@ final class Identity {
      * Makes the key pair. {@code scratch} is CLEAR_ON_RESET RAM of at least SCRATCH_LENGTH bytes
      * (CLEAR_ON_DESELECT RAM may not be touched during install); it is wiped before returning.
      */
-    Identity(byte[] entropy, short entropyOffset, short entropyLength, byte[] scratch) {
+    public Identity(byte[] entropy, short entropyOffset, short entropyLength, byte[] scratch) {
         if (entropyLength < 0 || entropyLength > Constants.MAX_INSTALL_ENTROPY
                 || (short) (scratch.length) < SCRATCH_LENGTH) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
@@ -149,7 +149,7 @@ final class Identity {
         }
     }
 
-    KeyPair keyPair() {
+    public KeyPair keyPair() {
         return keyPair;
     }
 
@@ -158,7 +158,7 @@ final class Identity {
     }
 
     /** Writes 04 || X || Y at out[offset]; returns the offset after it. */
-    short writePublicPoint(byte[] out, short offset) {
+    public short writePublicPoint(byte[] out, short offset) {
         return Util.arrayCopyNonAtomic(publicPoint, (short) 0, out, offset, Constants.EC_POINT_LENGTH);
     }
 

@@ -19,11 +19,11 @@ import javacard.security.KeyBuilder;
 final class Pairings {
     static final short OFFSET_USED = 0;
     static final short OFFSET_NAME = 1;
-    static final short OFFSET_POINT = (short) (OFFSET_NAME + BindingConstants.NAME_LENGTH);
+    static final short OFFSET_POINT = (short) (OFFSET_NAME + Constants.NAME_LENGTH);
     static final short OFFSET_SELECTION = (short) (OFFSET_POINT + 65);
     static final short OFFSET_OPTIONS = (short) (OFFSET_SELECTION + 3);
     static final short OFFSET_PCR_DIGEST = (short) (OFFSET_OPTIONS + 1);
-    static final short RECORD_LENGTH = (short) (OFFSET_PCR_DIGEST + BindingConstants.DIGEST_LENGTH);
+    static final short RECORD_LENGTH = (short) (OFFSET_PCR_DIGEST + Constants.DIGEST_LENGTH);
     static final short SECRET_LENGTH = (short) 32;
     private static final byte USED = (byte) 0x5A;
 
@@ -32,7 +32,7 @@ final class Pairings {
     private final AESKey[] secrets;
 
     Pairings() {
-        short slots = BindingConstants.PAIRING_SLOTS;
+        short slots = Constants.PAIRING_SLOTS;
         records = new byte[(short) (slots * RECORD_LENGTH)];
         attestationKeys = new ECPublicKey[slots];
         secrets = new AESKey[slots];
@@ -48,7 +48,7 @@ final class Pairings {
     }
 
     static boolean isValidSlot(short slot) {
-        return slot >= 0 && slot < BindingConstants.PAIRING_SLOTS;
+        return slot >= 0 && slot < Constants.PAIRING_SLOTS;
     }
 
     boolean isUsed(short slot) {
@@ -57,7 +57,7 @@ final class Pairings {
 
     /** The first free slot, or -1. */
     short findFree() {
-        for (short i = 0; i < BindingConstants.PAIRING_SLOTS; i++) {
+        for (short i = 0; i < Constants.PAIRING_SLOTS; i++) {
             if (!isUsed(i)) {
                 return i;
             }
@@ -67,9 +67,9 @@ final class Pairings {
 
     /** The slot holding this binding key Name, or -1. */
     short findName(byte[] name, short offset) {
-        for (short i = 0; i < BindingConstants.PAIRING_SLOTS; i++) {
+        for (short i = 0; i < Constants.PAIRING_SLOTS; i++) {
             if (isUsed(i) && Util.arrayCompare(records, (short) (base(i) + OFFSET_NAME), name, offset,
-                    BindingConstants.NAME_LENGTH) == 0) {
+                    Constants.NAME_LENGTH) == 0) {
                 return i;
             }
         }
@@ -82,12 +82,12 @@ final class Pairings {
                byte[] pcrDigest, short pcrDigestOffset, byte[] secret, short secretOffset) {
         short b = base(slot);
         JCSystem.beginTransaction();
-        Util.arrayCopy(name, nameOffset, records, (short) (b + OFFSET_NAME), BindingConstants.NAME_LENGTH);
+        Util.arrayCopy(name, nameOffset, records, (short) (b + OFFSET_NAME), Constants.NAME_LENGTH);
         Util.arrayCopy(point, pointOffset, records, (short) (b + OFFSET_POINT), (short) 65);
         Util.arrayCopy(selection, selectionOffset, records, (short) (b + OFFSET_SELECTION), (short) 3);
         records[(short) (b + OFFSET_OPTIONS)] = options;
         Util.arrayCopy(pcrDigest, pcrDigestOffset, records, (short) (b + OFFSET_PCR_DIGEST),
-                BindingConstants.DIGEST_LENGTH);
+                Constants.DIGEST_LENGTH);
         P256.setDomainParameters(attestationKeys[slot]);
         attestationKeys[slot].setW(akPoint, akPointOffset, (short) 65);
         secrets[slot].setKey(secret, secretOffset);

@@ -19,14 +19,14 @@ final class PinStore {
     private final OwnerPIN puk;
 
     PinStore(byte[] pinValue, short pinOffset, byte pinLength, byte[] pukValue, short pukOffset, byte pukLength) {
-        pin = new OwnerPIN(BindingConstants.PIN_TRY_LIMIT, (byte) BindingConstants.PIN_MAX_LENGTH);
-        puk = new OwnerPIN(BindingConstants.PUK_TRY_LIMIT, (byte) BindingConstants.PIN_MAX_LENGTH);
+        pin = new OwnerPIN(Constants.PIN_TRY_LIMIT, (byte) Constants.PIN_MAX_LENGTH);
+        puk = new OwnerPIN(Constants.PUK_TRY_LIMIT, (byte) Constants.PIN_MAX_LENGTH);
         pin.update(pinValue, pinOffset, pinLength);
         puk.update(pukValue, pukOffset, pukLength);
     }
 
     private OwnerPIN of(byte reference) {
-        return reference == BindingConstants.P2_PUK ? puk : pin;
+        return reference == Constants.P2_PUK ? puk : pin;
     }
 
     byte triesRemaining(byte reference) {
@@ -40,12 +40,12 @@ final class PinStore {
     void check(byte reference, byte[] buf, short offset, byte length) {
         OwnerPIN target = of(reference);
         if (target.getTriesRemaining() == 0) {
-            ISOException.throwIt(BindingConstants.SW_AUTHENTICATION_METHOD_BLOCKED);
+            ISOException.throwIt(Constants.SW_AUTHENTICATION_METHOD_BLOCKED);
         }
         if (!target.check(buf, offset, length)) {
             byte left = target.getTriesRemaining();
-            ISOException.throwIt(left == 0 ? BindingConstants.SW_AUTHENTICATION_METHOD_BLOCKED
-                    : (short) (BindingConstants.SW_VERIFY_FAILED | left));
+            ISOException.throwIt(left == 0 ? Constants.SW_AUTHENTICATION_METHOD_BLOCKED
+                    : (short) (Constants.SW_VERIFY_FAILED | left));
         }
         target.reset();  // the binding never leaves a PIN "validated" beyond the command
     }

@@ -133,7 +133,7 @@ final class TpmAttest {
         if ((short) (low & (short) (required | ATTR_USER_WITH_AUTH)) != required
                 || (short) (high & (short) (ATTR_HIGH_RESTRICTED | ATTR_HIGH_DECRYPT | ATTR_HIGH_SIGN))
                         != ATTR_HIGH_DECRYPT
-                || r[R_POLICY_LENGTH] != BindingConstants.DIGEST_LENGTH) {
+                || r[R_POLICY_LENGTH] != Constants.DIGEST_LENGTH) {
             ISOException.throwIt(sw);
         }
         short scheme = r[R_SCHEME];
@@ -155,8 +155,8 @@ final class TpmAttest {
 
     /** True when the last parsed public area's authPolicy equals digest[offset..offset+32). */
     boolean authPolicyEquals(byte[] buf, byte[] digest, short offset) {
-        return r[R_POLICY_LENGTH] == BindingConstants.DIGEST_LENGTH
-                && Util.arrayCompare(buf, r[R_POLICY_OFFSET], digest, offset, BindingConstants.DIGEST_LENGTH) == 0;
+        return r[R_POLICY_LENGTH] == Constants.DIGEST_LENGTH
+                && Util.arrayCompare(buf, r[R_POLICY_OFFSET], digest, offset, Constants.DIGEST_LENGTH) == 0;
     }
 
     /** Writes the last parsed public area's point as 04 || X || Y; returns the offset after it. */
@@ -172,7 +172,7 @@ final class TpmAttest {
         Util.setShort(out, outOffset, ALG_SHA256);
         sha256.reset();
         sha256.doFinal(buf, offset, length, out, (short) (outOffset + 2));
-        return (short) (outOffset + BindingConstants.NAME_LENGTH);
+        return (short) (outOffset + Constants.NAME_LENGTH);
     }
 
     /**
@@ -195,16 +195,16 @@ final class TpmAttest {
         Util.setShort(scratch, (short) (p + 4), ALG_SHA256);          // hash
         scratch[(short) (p + 6)] = (byte) 3;                           // sizeofSelect
         p = Util.arrayCopyNonAtomic(selection, selectionOffset, scratch, (short) (p + 7), (short) 3);
-        p = Util.arrayCopyNonAtomic(pcrDigest, pcrDigestOffset, scratch, p, BindingConstants.DIGEST_LENGTH);
+        p = Util.arrayCopyNonAtomic(pcrDigest, pcrDigestOffset, scratch, p, Constants.DIGEST_LENGTH);
         sha256.reset();
         sha256.doFinal(scratch, scratchOffset, (short) (p - scratchOffset), out, outOffset);
-        if ((options & BindingConstants.POLICY_OPTION_AUTH_VALUE) != 0) {
-            Util.arrayCopyNonAtomic(out, outOffset, scratch, scratchOffset, BindingConstants.DIGEST_LENGTH);
-            p = (short) (scratchOffset + BindingConstants.DIGEST_LENGTH);
+        if ((options & Constants.POLICY_OPTION_AUTH_VALUE) != 0) {
+            Util.arrayCopyNonAtomic(out, outOffset, scratch, scratchOffset, Constants.DIGEST_LENGTH);
+            p = (short) (scratchOffset + Constants.DIGEST_LENGTH);
             Util.setShort(scratch, p, (short) 0);
             Util.setShort(scratch, (short) (p + 2), CC_POLICY_AUTH_VALUE);
             sha256.reset();
-            sha256.doFinal(scratch, scratchOffset, (short) (BindingConstants.DIGEST_LENGTH + 4), out, outOffset);
+            sha256.doFinal(scratch, scratchOffset, (short) (Constants.DIGEST_LENGTH + 4), out, outOffset);
         }
         Util.arrayFillNonAtomic(scratch, scratchOffset, POLICY_SCRATCH_LENGTH, (byte) 0);
     }
@@ -255,12 +255,12 @@ final class TpmAttest {
         if (r[R_TYPE] != ST_ATTEST_CERTIFY) {
             ISOException.throwIt(sw);
         }
-        need(p, end, (short) (2 + BindingConstants.NAME_LENGTH + 2), sw);
-        if (Util.getShort(buf, p) != BindingConstants.NAME_LENGTH
-                || Util.arrayCompare(buf, (short) (p + 2), name, nameOffset, BindingConstants.NAME_LENGTH) != 0) {
+        need(p, end, (short) (2 + Constants.NAME_LENGTH + 2), sw);
+        if (Util.getShort(buf, p) != Constants.NAME_LENGTH
+                || Util.arrayCompare(buf, (short) (p + 2), name, nameOffset, Constants.NAME_LENGTH) != 0) {
             ISOException.throwIt(sw);
         }
-        p += (short) (2 + BindingConstants.NAME_LENGTH);
+        p += (short) (2 + Constants.NAME_LENGTH);
         short n = Util.getShort(buf, p);                      // qualifiedName
         p += 2;
         if (n > (short) (MAX_TPM2B_SMALL + 2) || (short) (end - p) != n) {
@@ -279,12 +279,12 @@ final class TpmAttest {
         if (r[R_TYPE] != ST_ATTEST_QUOTE) {
             ISOException.throwIt(sw);
         }
-        need(p, end, (short) (10 + 2 + BindingConstants.DIGEST_LENGTH), sw);
+        need(p, end, (short) (10 + 2 + Constants.DIGEST_LENGTH), sw);
         if (Util.getShort(buf, p) != 0 || Util.getShort(buf, (short) (p + 2)) != 1
                 || Util.getShort(buf, (short) (p + 4)) != ALG_SHA256 || buf[(short) (p + 6)] != 3
                 || Util.arrayCompare(buf, (short) (p + 7), selection, selectionOffset, (short) 3) != 0
-                || Util.getShort(buf, (short) (p + 10)) != BindingConstants.DIGEST_LENGTH
-                || (short) (end - p) != (short) (12 + BindingConstants.DIGEST_LENGTH)) {
+                || Util.getShort(buf, (short) (p + 10)) != Constants.DIGEST_LENGTH
+                || (short) (end - p) != (short) (12 + Constants.DIGEST_LENGTH)) {
             ISOException.throwIt(sw);
         }
         return (short) (p + 12);

@@ -17,6 +17,8 @@ import com.licel.jcardsim.esotericsoftware.kryo.serializers.FieldSerializer;
 import com.licel.jcardsim.esotericsoftware.kryo.util.DefaultClassResolver;
 import com.licel.jcardsim.esotericsoftware.kryo.util.DefaultInstantiatorStrategy;
 import com.licel.jcardsim.esotericsoftware.kryo.util.MapReferenceResolver;
+import com.licel.jcardsim.objenesis.instantiator.ObjectInstantiator;
+import com.licel.jcardsim.objenesis.strategy.InstantiatorStrategy;
 import com.licel.jcardsim.objenesis.strategy.StdInstantiatorStrategy;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.Field;
@@ -74,9 +76,21 @@ final class CardImageCodec {
         kryo.setClassLoader(loader);
         kryo.setRegistrationRequired(false);
         kryo.setReferences(true);
-        // Run a no-arg constructor where one exists (JDK collections need theirs), else allocate
-        // without constructor, as jCardSim's PersistentSimulatorRuntime does.
-        kryo.setInstantiatorStrategy(new DefaultInstantiatorStrategy(new StdInstantiatorStrategy()));
+        // JDK classes: run a no-arg constructor where one exists (collections need theirs).
+        // Everything else (applets, jCardSim's crypto objects): allocate without a constructor,
+        // as jCardSim's PersistentSimulatorRuntime does. Kryo's constructor path generates
+        // accessor classes in another class loader, which cannot reach jCardSim's
+        // package-private classes (IllegalAccessError on KeyAgreementImpl$ECDHFullAgreement).
+        final InstantiatorStrategy jdk = new DefaultInstantiatorStrategy(new StdInstantiatorStrategy());
+        final InstantiatorStrategy plain = new StdInstantiatorStrategy();
+        kryo.setInstantiatorStrategy(new InstantiatorStrategy() {
+            @Override
+            public <T> ObjectInstantiator<T> newInstantiatorOf(Class<T> type) {
+                String name = type.getName();
+                boolean fromJdk = name.startsWith("java.") || name.startsWith("javax.");
+                return (fromJdk ? jdk : plain).newInstantiatorOf(type);
+            }
+        });
         FieldSerializer.FieldSerializerConfig config = new FieldSerializer.FieldSerializerConfig();
         config.setSerializeTransient(true);  // a snapshot of the heap, Java-transient fields too
         kryo.setDefaultSerializer(new SerializerFactory.FieldSerializerFactory(config));

@@ -2,6 +2,7 @@ package tpmcard.sim;
 
 import com.licel.jcardsim.base.Simulator;
 import com.licel.jcardsim.utils.AIDUtil;
+import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -217,6 +218,12 @@ public final class SimCard implements AutoCloseable {
         AID aid = AIDUtil.create(aidHex);
         byte[] params = installParameters(HexFormat.of().parseHex(aidHex), appParams);
         runtime.activate();
+        // jCardSim 3.0.6.0's Signature.getInstance prints a line to System.out for every
+        // asymmetric algorithm (the core applet asks for ECDSA). On stdout it would corrupt
+        // `tpmcard ... --json` and VpcdCard's "ready" line; applets allocate everything at install,
+        // so this is the only place it can print.
+        PrintStream stdout = System.out;
+        System.setOut(System.err);
         try {
             runtime.installApplet(aid, params, (short) 0, (byte) params.length);
         } catch (ISOException e) {
@@ -225,6 +232,8 @@ public final class SimCard implements AutoCloseable {
         } catch (RuntimeException e) {
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
                     + CardImageCodec.rootMessage(e) + ")", e);
+        } finally {
+            System.setOut(stdout);
         }
         if (!knownAids.contains(aidHex)) {
             knownAids.add(aidHex);

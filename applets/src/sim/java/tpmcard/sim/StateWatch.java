@@ -35,6 +35,19 @@ final class StateWatch {
      * {@link CardImageCodec}. Treated like String: compared by identity, never entered.
      */
     private static final String IMMUTABLE_PACKAGE = "com.licel.jcardsim.bouncycastle.math.";
+    /**
+     * jCardSim crypto objects that {@link CardImageCodec} always stores as "a fresh object of
+     * algorithm A" (a final field): the store never holds their engine state (IVs, chaining values,
+     * partial hashes: RAM on a real card), so a change there is no change of the store. Compared
+     * by identity, never entered; without this every secure-messaging command looked like a
+     * persistent change and paid for a full encode of the card.
+     */
+    private static final Set<String> WRITTEN_FRESH = Set.of(
+            "com.licel.jcardsim.crypto.SymmetricCipherImpl",
+            "com.licel.jcardsim.crypto.SymmetricSignatureImpl",
+            "com.licel.jcardsim.crypto.AuthenticatedSymmetricCipherImpl",
+            "com.licel.jcardsim.crypto.AsymmetricCipherImpl",
+            "com.licel.jcardsim.crypto.MessageDigestImpl");
     private static final ConcurrentHashMap<Class<?>, Plan> PLANS = new ConcurrentHashMap<>();
 
     private final SimTransientMemory memory;
@@ -243,7 +256,7 @@ final class StateWatch {
         }
 
         static Plan of(Class<?> type) {
-            if (type.getName().startsWith(IMMUTABLE_PACKAGE)) {
+            if (type.getName().startsWith(IMMUTABLE_PACKAGE) || WRITTEN_FRESH.contains(type.getName())) {
                 return new Plan(null, null, null, true);
             }
             List<Field> fields = ClassLayout.instanceFields(type);

@@ -18,9 +18,9 @@ public class BadInputTest {
     @Test
     public void unknownClassIs6E00() {
         SimulatedCard card = SimulatedCard.selected();
-        // Logical channels, secure messaging bits, the further-interindustry range, other
-        // proprietary classes, and FF (reserved for PPS).
-        for (int cla : new int[] {0x01, 0x03, 0x04, 0x08, 0x0C, 0x20, 0x40, 0x60, 0x81, 0x84, 0x88, 0xA0, 0xB0, 0xC0, 0xE0, 0xFF}) {
+        // Logical channels, secure messaging other than the binding's (04, 84: BindingHandlerTest),
+        // the further-interindustry range, other proprietary classes, and FF (reserved for PPS).
+        for (int cla : new int[] {0x01, 0x03, 0x08, 0x0C, 0x20, 0x40, 0x60, 0x81, 0x88, 0x8C, 0xA0, 0xB0, 0xC0, 0xE0, 0xFF}) {
             assertSw(String.format("CLA %02X ECHO", cla), ISO7816.SW_CLA_NOT_SUPPORTED,
                     card.transmit(Apdu.shortForm(cla, 0xEE, 0, 0, Hex.decode("01"), 256)));
             assertSw(String.format("CLA %02X GET DATA", cla), ISO7816.SW_CLA_NOT_SUPPORTED,
@@ -45,7 +45,7 @@ public class BadInputTest {
     public void unknownInstructionIs6D00() {
         SimulatedCard card = SimulatedCard.selected();
         for (int cla : new int[] {0x00, 0x80}) {
-            for (int ins : new int[] {0x00, 0x02, 0x20, 0x44, 0x84, 0x88, 0xB0, 0xCB, 0xD6, 0xDA, 0xED, 0xEF, 0xF0, 0xFE}) {
+            for (int ins : new int[] {0x00, 0x02, 0x22, 0x44, 0x86, 0x88, 0xB0, 0xCB, 0xD6, 0xDA, 0xED, 0xEF, 0xF0, 0xFE}) {
                 assertSw(String.format("%02X %02X", cla, ins), ISO7816.SW_INS_NOT_SUPPORTED,
                         card.transmit(Apdu.shortForm(cla, ins, 0, 0, NO_DATA, 256)));
             }
@@ -181,7 +181,7 @@ public class BadInputTest {
     public void unknownClassInsideAChainIs6E00AndDropsTheChain() {
         SimulatedCard card = SimulatedCard.selected();
         card.transmit(Apdu.shortForm(0x90, 0xEE, 0, 0, Hex.decode("1111"), Apdu.NO_LE));
-        assertSw("CLA 84", ISO7816.SW_CLA_NOT_SUPPORTED, card.transmit(Hex.decode("84EE000001AA00")));
+        assertSw("CLA 88", ISO7816.SW_CLA_NOT_SUPPORTED, card.transmit(Hex.decode("88EE000001AA00")));
         Response r = card.transmit(Apdu.shortForm(0x80, 0xEE, 0, 0, Hex.decode("2222"), 256));
         assertArrayEquals(Hex.decode("2222"), r.data);
         card.assertWorksNormally();

@@ -63,11 +63,11 @@ public class KdfVectorTest {
     @Test
     public void labelsMatchTheSharedInfoOfTheVectors() {
         byte[] info = BindingVectors.bytes(BindingVectors.section("session"), "session_shared_info");
-        assertArrayEquals(BindingConstants.LABEL_SESSION, Arrays.copyOf(info, BindingConstants.LABEL_SESSION.length));
+        assertArrayEquals(Constants.LABEL_SESSION, Arrays.copyOf(info, Constants.LABEL_SESSION.length));
         info = BindingVectors.bytes(BindingVectors.section("pairing"), "pin_shared_info");
-        assertArrayEquals(BindingConstants.LABEL_PIN, Arrays.copyOf(info, BindingConstants.LABEL_PIN.length));
+        assertArrayEquals(Constants.LABEL_PIN, Arrays.copyOf(info, Constants.LABEL_PIN.length));
         info = BindingVectors.bytes(BindingVectors.section("pairing"), "pairing_shared_info");
-        assertArrayEquals(BindingConstants.LABEL_PAIRING, Arrays.copyOf(info, BindingConstants.LABEL_PAIRING.length));
+        assertArrayEquals(Constants.LABEL_PAIRING, Arrays.copyOf(info, Constants.LABEL_PAIRING.length));
     }
 
     static byte[] concat(byte[]... parts) {

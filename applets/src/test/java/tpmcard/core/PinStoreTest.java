@@ -67,18 +67,18 @@ public class PinStoreTest {
     public void pinStoreStatusWordsLockoutAndUnblock() {
         PinStore store = store();
         byte[] wrong = {'0', '0', '0', '0', '0', '0'};
-        assertEquals((short) 0x63C2, sw(() -> store.check(BindingConstants.P2_PIN, wrong, (short) 0, (byte) 6)));
-        assertEquals((short) 0x63C1, sw(() -> store.check(BindingConstants.P2_PIN, wrong, (short) 0, (byte) 6)));
-        assertEquals((short) 0x6983, sw(() -> store.check(BindingConstants.P2_PIN, wrong, (short) 0, (byte) 6)));
-        assertEquals((short) 0x6983, sw(() -> store.check(BindingConstants.P2_PIN, PIN, (short) 0, (byte) 6)));
-        assertEquals(0, store.triesRemaining(BindingConstants.P2_PIN));
-        assertEquals((short) 0x63C4, sw(() -> store.check(BindingConstants.P2_PUK, wrong, (short) 0, (byte) 6)));
-        assertEquals((short) 0x9000, sw(() -> store.check(BindingConstants.P2_PUK, PUK, (short) 0, (byte) 8)));
+        assertEquals((short) 0x63C2, sw(() -> store.check(Constants.P2_PIN, wrong, (short) 0, (byte) 6)));
+        assertEquals((short) 0x63C1, sw(() -> store.check(Constants.P2_PIN, wrong, (short) 0, (byte) 6)));
+        assertEquals((short) 0x6983, sw(() -> store.check(Constants.P2_PIN, wrong, (short) 0, (byte) 6)));
+        assertEquals((short) 0x6983, sw(() -> store.check(Constants.P2_PIN, PIN, (short) 0, (byte) 6)));
+        assertEquals(0, store.triesRemaining(Constants.P2_PIN));
+        assertEquals((short) 0x63C4, sw(() -> store.check(Constants.P2_PUK, wrong, (short) 0, (byte) 6)));
+        assertEquals((short) 0x9000, sw(() -> store.check(Constants.P2_PUK, PUK, (short) 0, (byte) 8)));
         byte[] fresh = {'4', '3', '2', '1'};
         store.resetPin(fresh, (short) 0, (byte) 4);
-        assertEquals(3, store.triesRemaining(BindingConstants.P2_PIN));
-        assertEquals((short) 0x9000, sw(() -> store.check(BindingConstants.P2_PIN, fresh, (short) 0, (byte) 4)));
-        assertEquals(5, store.triesRemaining(BindingConstants.P2_PUK));
+        assertEquals(3, store.triesRemaining(Constants.P2_PIN));
+        assertEquals((short) 0x9000, sw(() -> store.check(Constants.P2_PIN, fresh, (short) 0, (byte) 4)));
+        assertEquals(5, store.triesRemaining(Constants.P2_PUK));
     }
 
     @Test
@@ -86,8 +86,8 @@ public class PinStoreTest {
         Simulator simulator = SimulatedCard.newSimulator();
         PinStore store = store();
         byte[] wrong = {'0', '0', '0', '0', '0', '0'};
-        sw(() -> store.check(BindingConstants.P2_PIN, wrong, (short) 0, (byte) 6));
+        sw(() -> store.check(Constants.P2_PIN, wrong, (short) 0, (byte) 6));
         simulator.reset();
-        assertEquals(2, store.triesRemaining(BindingConstants.P2_PIN));
+        assertEquals(2, store.triesRemaining(Constants.P2_PIN));
     }
 }

@@ -25,6 +25,7 @@ public class SecureChannelVectorTest {
     public void open() {
         channel = new SecureChannel(Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false),
                 Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false),
+                Signature.getInstance(Signature.ALG_AES_CMAC_128, false),
                 Signature.getInstance(Signature.ALG_AES_CMAC_128, false));
         byte[] keys = KdfVectorTest.concat(BindingVectors.bytes(SM, "s_enc"), BindingVectors.bytes(SM, "s_mac"),
                 BindingVectors.bytes(SM, "s_rmac"));
@@ -43,13 +44,13 @@ public class SecureChannelVectorTest {
                     (byte) BindingVectors.integer(command, "p2"), buf, (short) 7, (short) data.length);
             return Arrays.copyOfRange(buf, 7, 7 + n);
         } catch (ISOException e) {
-            assertEquals(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED, e.getReason());
+            assertEquals(Constants.SW_SECURITY_STATUS_NOT_SATISFIED, e.getReason());
             return null;
         }
     }
 
     private byte[] wrap(byte[] payload, int sw) {
-        byte[] buf = new byte[payload.length + 3 + BindingConstants.SM_OVERHEAD];
+        byte[] buf = new byte[payload.length + 3 + Constants.SM_OVERHEAD];
         System.arraycopy(payload, 0, buf, 3, payload.length);
         short n = channel.wrapResponse(buf, (short) 3, (short) payload.length, (short) sw);
         return Arrays.copyOfRange(buf, 3, 3 + n);
@@ -138,7 +139,7 @@ public class SecureChannelVectorTest {
             wrap(new byte[0], 0x9000);
             fail("wrapped without a session");
         } catch (ISOException e) {
-            assertEquals(BindingConstants.SW_SECURITY_STATUS_NOT_SATISFIED, e.getReason());
+            assertEquals(Constants.SW_SECURITY_STATUS_NOT_SATISFIED, e.getReason());
         }
     }
 }

@@ -36,8 +36,8 @@ public class SelectTest {
         byte[] expected = new byte[] {
             Constants.TAG_APPLET_VERSION, 2, Constants.VERSION_MAJOR, Constants.VERSION_MINOR,
             Constants.TAG_FEATURES, 2, (byte) (ALL_FEATURES >> 8), (byte) ALL_FEATURES,
-            Constants.TAG_MAX_COMMAND, 2, 0x10, 0x00,
-            Constants.TAG_MAX_RESPONSE, 2, 0x10, 0x00,
+            Constants.TAG_MAX_COMMAND, 2, 0x10, 0x18,     // 4120: a protected 4096-byte payload
+            Constants.TAG_MAX_RESPONSE, 2, 0x10, 0x18,
         };
         assertArrayEquals(Hex.encode(rest), expected, rest);
     }

@@ -62,7 +62,7 @@ public class TpmAttestTest {
                 out, (short) 0, scratch, (short) 5);
         assertArrayEquals(tpm("policy_digest"), out);
         attest.policyDigest(tpm("policy_selection"), (short) 0, tpm("policy_pcr_digest"), (short) 0,
-                BindingConstants.POLICY_OPTION_AUTH_VALUE, out, (short) 0, scratch, (short) 5);
+                Constants.POLICY_OPTION_AUTH_VALUE, out, (short) 0, scratch, (short) 5);
         assertArrayEquals(tpm("policy_digest_with_auth_value"), out);
     }
 

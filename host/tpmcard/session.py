@@ -1,0 +1,594 @@
+"""Bound sessions: the card and this host's TPM, paired, checked and secured (docs/binding.md).
+
+The services layer over :mod:`tpmcard.channel` (protocol), :mod:`tpmcard.tpm` (the TPM),
+:mod:`tpmcard.client` (the card) and :mod:`tpmcard.pairings` (what this host remembers)::
+
+    import tpmcard
+
+    with tpmcard.connect() as session:        # reader / tcti as for every tpmcard entry point
+        session.core.echo(b"hello")           # every command now goes through secure messaging
+        session.host_pcrs[7]                  # PCR 7 as the TPM quoted it and the card accepted
+
+:func:`pair`, :func:`unpair` and the PIN functions work on an open :class:`~tpmcard.client.Card`
+(and, for pairing, an open :class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
+
+Errors name what to do: :class:`~tpmcard.errors.NotPairedError` (run ``tpmcard pair``),
+:class:`~tpmcard.errors.WrongCardError`, :class:`~tpmcard.errors.PairingRemovedError`,
+:class:`~tpmcard.tpm.errors.PcrStateChangedError` (the host's measured state changed since
+pairing: ``tpmcard pair --update-policy``), :class:`~tpmcard.errors.SessionRefusedError`,
+:class:`~tpmcard.errors.InvalidPinError` (``attempts_remaining``) and
+:class:`~tpmcard.errors.PinBlockedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from tpmcard import channel
+from tpmcard import constants as C
+from tpmcard.channel.handshake import PairingTable, SecureSession
+from tpmcard.channel.securemessaging import SecureMessagingProcessor
+from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.client import Card, resolve_reader
+from tpmcard.core import CoreSession, point_bytes
+from tpmcard.errors import (
+    ApduError,
+    ChannelError,
+    NotPairedError,
+    PairingRemovedError,
+    ProtocolError,
+    SessionRefusedError,
+    TpmcardError,
+    WrongCardError,
+)
+from tpmcard.pairings import PairingRecord, PairingStore
+from tpmcard.tpm.errors import PcrStateChangedError, TpmPolicyError
+from tpmcard.tpm.keyblob import BindingKey
+from tpmcard.tpm.tcti import resolve_tcti
+from tpmcard.transport import open_connection
+from tpmcard.transport.base import Connection
+
+__all__ = [
+    "DEFAULT_PAIRING_PCRS",
+    "DEFAULT_PIN",
+    "DEFAULT_PUK",
+    "CardPairings",
+    "PairResult",
+    "PinStatus",
+    "SecureCardSession",
+    "change_pin",
+    "change_puk",
+    "connect",
+    "list_pairings",
+    "pair",
+    "pin_status",
+    "unblock_pin",
+    "unpair",
+]
+
+#: The PIN and PUK of a freshly installed core applet (Constants.DEFAULT_PIN / DEFAULT_PUK).
+#: Change them (``tpmcard pin change``, ``tpmcard pin change --puk``) before real use.
+DEFAULT_PIN = "123456"
+DEFAULT_PUK = "12345678"
+#: The PCRs a binding key is bound to unless told otherwise: the firmware and boot loader
+#: measurements of the TCG PC Client profile (PCR 0-7).
+DEFAULT_PAIRING_PCRS: tuple[int, ...] = tuple(range(8))
+
+
+def _card_id(value: bytes | str | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return bytes.fromhex(value)
+
+
+def _id(card_id: bytes) -> str:
+    return card_id.hex()
+
+
+def _describe_tpm(tpm: Any) -> str:
+    return "embedded" if getattr(tpm, "swtpm", None) is not None else str(tpm.tcti)
+
+
+# --- host PCRs against a pairing ---------------------------------------------------------------
+
+
+def check_host_pcrs(tpm: Any, record: PairingRecord, detected_by: str = "host") -> None:
+    """Raise PcrStateChangedError unless the policy PCRs still hold the values of the pairing.
+
+    Reads the PCRs only (no key is used), so it can run before the card is contacted.
+    """
+    policy = record.policy
+    values = tpm.pcr_read(policy.pcrs)
+    digest = hashlib.sha256(b"".join(values[i] for i in policy.pcrs)).digest()
+    if digest == policy.pcr_digest:
+        return
+    raise _pcr_changed(record, values, detected_by)
+
+
+def _pcr_changed(
+    record: PairingRecord,
+    values: Mapping[int, bytes] | None,
+    detected_by: str,
+    rc: int | None = None,
+) -> PcrStateChangedError:
+    policy = record.policy
+    if values is not None and record.pcr_values:
+        changed = tuple(i for i in policy.pcrs if values.get(i) != record.pcr_values.get(i))
+    else:
+        changed = policy.pcrs
+    which = ", ".join(map(str, changed))
+    noun = "PCR" if len(changed) == 1 else "PCRs"
+    by = {
+        "host": "",
+        "tpm": " (the TPM refused the binding key's PCR policy)",
+        "card": " (the card refused the quote)",
+    }[detected_by]
+    return PcrStateChangedError(
+        f"this host's {noun} {which} changed since it was paired with card "
+        f"{_id(record.card_id)}{by}: firmware, boot loader or boot configuration is not what the "
+        "card owner approved, so no session can open. If the change is legitimate, re-pair with "
+        "`tpmcard pair --update-policy` (needs the card's PIN).",
+        pcrs=changed,
+        detected_by=detected_by,
+        rc=rc,
+        pcr_selection="sha256:" + ",".join(map(str, policy.pcrs)),
+    )
+
+
+# --- the session --------------------------------------------------------------------------------
+
+
+class SecureCardSession:
+    """A session with the paired card over secure messaging (from :func:`connect`).
+
+    * ``send_apdu`` protects every command (the SM processor; same signature as
+      :meth:`tpmcard.apdu.ApduSession.send_apdu`); an application error comes back as
+      :class:`~tpmcard.errors.ApduError` with the card's real status word and the session stays
+      open, any secure-messaging failure raises :class:`~tpmcard.errors.ChannelError` and the
+      session is dead (open a new one);
+    * ``core``: the core applet (ECHO, identity key) over ``send_apdu``;
+    * ``host_pcrs``: PCR values (0-8 and the policy PCRs) that the TPM quoted in the handshake
+      and the card accepted and keeps for the session;
+    * ``card_id``, ``card_info``, ``record`` (the pairing), ``exchanges`` (APDUs so far).
+
+    Close it (or use ``with``): SESSION CLOSE to the card, then what :func:`connect` opened
+    (the card connection, the TPM) is closed; what the caller passed in is left open.
+    """
+
+    def __init__(
+        self,
+        card: Card,
+        secure: SecureSession,
+        record: PairingRecord,
+        owned: contextlib.ExitStack,
+        owned_connection: Connection | None = None,
+    ) -> None:
+        self._card = card
+        self._secure = secure
+        self._owned = owned  # the TPM, if connect() opened it
+        self._owned_connection = owned_connection  # the card connection, if connect() opened it
+        self.record = record
+        self.card_id: bytes = card.info.card_id
+        self.card_info = card.info
+        self.host_pcrs: dict[int, bytes] = dict(secure.pcr_values)
+        self.send_apdu: SecureMessagingProcessor = secure.send_apdu
+        self.core = CoreSession(secure.send_apdu)
+
+    @property
+    def slot(self) -> int:
+        return self.record.slot
+
+    @property
+    def exchanges(self) -> int:
+        """APDUs sent on the card connection since it was opened (all of them, handshake too)."""
+        return self._card.apdu.exchanges
+
+    @property
+    def closed(self) -> bool:
+        return self._secure.send_apdu.closed
+
+    @property
+    def owns_connection(self) -> bool:
+        """True when connect() opened the card connection (and close() closes it)."""
+        return self._owned_connection is not None
+
+    def close(self) -> None:
+        """End the session (SESSION CLOSE when it is still alive) and release what connect()
+        opened. Idempotent."""
+        try:
+            self._end_secure_session()
+        finally:
+            try:
+                self._owned.close()
+            finally:
+                if self._owned_connection is not None:
+                    self._owned_connection.close()
+
+    def detach_card(self) -> Card:
+        """End the secure session, release the TPM if connect() opened it, and hand over the
+        card, still selected and usable without secure messaging (e.g. for a baseline). If
+        connect() opened the connection (``owns_connection``), the caller now closes the card."""
+        try:
+            self._end_secure_session()
+        finally:
+            self._owned.close()
+        return self._card
+
+    def _end_secure_session(self) -> None:
+        if not self._secure.send_apdu.closed:
+            self._secure.close(notify_card=True)
+
+    def __enter__(self) -> SecureCardSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def connect(
+    reader: str | None = None,
+    tcti: str | None = None,
+    *,
+    card_id: bytes | str | None = None,
+    store: PairingStore | None = None,
+    connection: Connection | None = None,
+    tpm: Any = None,
+    wrap_connection: Callable[[Connection], Connection] | None = None,
+    wrap_tpm: Callable[[Any], Any] | None = None,
+) -> SecureCardSession:
+    """Open a secured session with the card this host is paired with.
+
+    Opens the card (``reader``, or ``connection`` if given) and the TPM (``tcti``, or ``tpm`` if
+    given), checks the card against the pairing record (card id, then the identity key pinned at
+    pairing), checks the host's policy PCRs against the pairing (before contacting the card when
+    the record is known in advance: one pairing, or ``card_id``), loads the binding key and the
+    AK from the record and runs the handshake (docs/binding.md §3.6).
+
+    ``store``: where the pairing records are (default ``state_dir()/pairings``).
+    ``wrap_connection`` / ``wrap_tpm``: interpose on the card connection and on the TPM (the
+    ``Tpm`` object the binding uses) — benchmarks time them, tests tamper with them.
+
+    Raises NotPairedError, WrongCardError, PcrStateChangedError, PairingRemovedError,
+    SessionRefusedError (all but PcrStateChangedError are ChannelErrors), and the transport's
+    and the TPM's own errors.
+    """
+    store = store if store is not None else PairingStore()
+    wanted = _card_id(card_id)
+    records = store.records()
+    if not records:
+        raise NotPairedError(
+            "this host is not paired with any card: put the card in the reader and run "
+            "`tpmcard pair`"
+        )
+    candidates = [r for r in records if wanted is None or r.card_id == wanted]
+    if not candidates:
+        assert wanted is not None
+        raise NotPairedError(
+            f"this host is not paired with card {_id(wanted)}: put it in the reader and run "
+            "`tpmcard pair`"
+        )
+
+    with contextlib.ExitStack() as owned:
+        tpm_object = tpm
+        if tpm_object is None:
+            from tpmcard.tpm.adapter import Tpm
+
+            tpm_object = owned.enter_context(Tpm.open(resolve_tcti(tcti)))
+        tpm_used = wrap_tpm(tpm_object) if wrap_tpm is not None else tpm_object
+        if len(candidates) == 1:
+            check_host_pcrs(tpm_used, candidates[0])  # before the card is contacted
+
+        link = connection
+        opened: Connection | None = None
+        if link is None:
+            link = opened = owned.enter_context(open_connection(resolve_reader(reader)))
+        card = Card(wrap_connection(link) if wrap_connection is not None else link)
+        found = card.info.card_id
+        record = next((r for r in candidates if r.card_id == found), None)
+        if record is None:
+            paired = tuple(r.card_id for r in candidates)
+            raise WrongCardError(
+                f"the card in the reader ({_id(found)}) is not the card this host is paired "
+                f"with ({', '.join(map(_id, paired))}): insert that card, or pair this one "
+                "with `tpmcard pair`",
+                card_id=found,
+                expected=paired,
+            )
+        if len(candidates) > 1:
+            check_host_pcrs(tpm_used, record)
+        _check_identity(card, record)
+
+        binding = TpmBinding(
+            tpm_used, BindingKey.from_blob(record.binding_key), record.attestation_key
+        )
+        try:
+            secure = channel.open_session(card.apdu.send_apdu, binding, record.pairing)
+        except TpmPolicyError as exc:
+            raise _pcr_changed(record, _read_policy_pcrs(tpm_used, record), "tpm", exc.rc) from exc
+        except ChannelError as exc:
+            raise _diagnose(card, tpm_used, record, exc) from exc
+        owned.pop_all()  # success: nothing to undo; the session takes over below
+    # The connection is closed last, after SESSION CLOSE: keep it out of the TPM's stack.
+    tpm_stack = contextlib.ExitStack()
+    if tpm is None:
+        tpm_stack.callback(tpm_object.close)
+    return SecureCardSession(card, secure, record, tpm_stack, opened)
+
+
+def _check_identity(card: Card, record: PairingRecord) -> None:
+    """The card's identity key (GET DATA) must be the one pinned at pairing."""
+    try:
+        point = point_bytes(card.core.identity_key())  # also checks it against the card id
+    except ProtocolError as exc:
+        raise WrongCardError(
+            f"the card claims to be {_id(card.info.card_id)} but its identity key does not "
+            f"match that id ({exc}): it is not the card this host paired with",
+            card_id=card.info.card_id,
+            expected=(record.card_id,),
+        ) from exc
+    if point != record.pairing.card_identity:
+        raise WrongCardError(
+            f"card {_id(card.info.card_id)} presents an identity key other than the one this "
+            "host pinned at pairing: it is not the paired card (or the pairing record was "
+            "altered); do not use it",
+            card_id=card.info.card_id,
+            expected=(record.card_id,),
+        )
+
+
+def _read_policy_pcrs(tpm: Any, record: PairingRecord) -> dict[int, bytes] | None:
+    try:
+        return dict(tpm.pcr_read(record.policy.pcrs))
+    except TpmcardError:
+        return None
+
+
+def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError) -> TpmcardError:
+    """After a refused handshake (the card answers one uniform status word), find out why from
+    public facts: is the pairing still on the card, do the host's PCRs still match it?"""
+    try:
+        table = channel.list_pairings(card.apdu.send_apdu)
+    except TpmcardError:
+        return failure
+    if not any(
+        s.slot == record.slot and s.binding_name == record.pairing.binding_name for s in table.slots
+    ):
+        return PairingRemovedError(
+            f"card {_id(record.card_id)} no longer holds this host's pairing (slot "
+            f"{record.slot} was unpaired, from this host or another): pair again with "
+            "`tpmcard pair --replace`",
+            slot=record.slot,
+        )
+    refused_by_card = isinstance(failure.__cause__, ApduError)
+    values = _read_policy_pcrs(tpm, record)
+    if values is not None and (
+        hashlib.sha256(b"".join(values[i] for i in record.policy.pcrs)).digest()
+        != record.policy.pcr_digest
+    ):
+        return _pcr_changed(record, values, "card" if refused_by_card else "host")
+    facts = (
+        f"card {_id(record.card_id)} still lists this host in slot {record.slot} and the host's "
+        "PCRs match the pairing"
+    )
+    if refused_by_card:
+        return SessionRefusedError(
+            f"the card refused the session although {facts}: a handshake message was altered on "
+            "the way, or the TPM evidence was not the paired TPM's (another AK, a stale quote). "
+            "No session was opened."
+        )
+    return SessionRefusedError(
+        f"{failure}; yet {facts}: a message from the card was altered on the way, or this card "
+        "only claims to be the paired one. No session was opened."
+    )
+
+
+# --- pairing ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairResult:
+    record: PairingRecord
+    #: The slot of this host's previous pairing that was removed from the card (re-pairing).
+    replaced_slot: int | None = None
+    #: True when this host had a record for the card that the card no longer held.
+    previous_record_stale: bool = False
+
+
+def _identity_point(card: Card) -> bytes:
+    return point_bytes(card.core.identity_key())
+
+
+def _holds(table: PairingTable, record: PairingRecord) -> bool:
+    return any(
+        s.slot == record.slot and s.binding_name == record.pairing.binding_name for s in table.slots
+    )
+
+
+def pair(
+    card: Card,
+    tpm: Any,
+    pin: str,
+    *,
+    pcrs: Iterable[int] | None = None,
+    store: PairingStore | None = None,
+    replace: bool = False,
+    update_policy: bool = False,
+) -> PairResult:
+    """Pair this host's TPM with the card (PAIR, authorised by the card's PIN) and save the record.
+
+    New TPM keys: a binding key bound to the current values of ``pcrs`` (default PCR 0-7) and an
+    AK. If this host is already paired with the card:
+
+    * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host
+      pairs anew with new keys;
+    * ``update_policy``: after an authorised change of the host's measured state, pair a new
+      binding key bound to the PCRs' current values (the same PCRs unless ``pcrs`` says
+      otherwise; the AK is kept), then remove the old pairing from the card;
+    * neither: refused (ChannelError naming both options).
+    """
+    if replace and update_policy:
+        raise ValueError("choose one of replace and update_policy")
+    store = store if store is not None else PairingStore()
+    identity = _identity_point(card)
+    card_id = card.info.card_id
+    send = card.apdu.send_apdu
+    existing = store.load(card_id)
+    still_on_card = False
+    if existing is not None:
+        if existing.pairing.card_identity != identity:
+            raise WrongCardError(
+                f"card {_id(card_id)} presents another identity key than the one pinned in "
+                f"this host's pairing record ({store.path(card_id)})",
+                card_id=card_id,
+                expected=(existing.card_id,),
+            )
+        still_on_card = _holds(channel.list_pairings(send), existing)
+        if not (replace or update_policy):
+            where = (
+                f"slot {existing.slot}"
+                if still_on_card
+                else "a slot the card no longer holds (it was unpaired)"
+            )
+            raise ChannelError(
+                f"this host is already paired with card {_id(card_id)} ({where}): use "
+                "`tpmcard pair --replace` for new keys, or `tpmcard pair --update-policy` after "
+                "an approved change of the host's PCRs"
+            )
+    chosen = tuple(
+        pcrs
+        if pcrs is not None
+        else (existing.policy.pcrs if update_policy and existing else DEFAULT_PAIRING_PCRS)
+    )
+
+    replaced: int | None = None
+    if existing is not None and replace:
+        if still_on_card:
+            channel.unpair(send, identity, pin, existing.slot)
+            replaced = existing.slot
+        store.remove(card_id)
+
+    ak = (
+        existing.attestation_key
+        if update_policy and existing is not None
+        else tpm.create_attestation_key()
+    )
+    binding_key = tpm.create_binding_key(chosen)
+    host = TpmBinding(tpm, binding_key, ak)
+    pairing = channel.pair(send, host, identity, pin, host.policy)
+    record = PairingRecord(
+        pairing=pairing,
+        binding_key=binding_key.blob,
+        attestation_key=ak,
+        pcr_values=dict(binding_key.pcr_values or {}),
+        paired_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        tpm=_describe_tpm(tpm),
+    )
+    store.save(record)
+    if existing is not None and update_policy and still_on_card:
+        channel.unpair(send, identity, pin, existing.slot)
+        replaced = existing.slot
+    return PairResult(record, replaced, existing is not None and not still_on_card)
+
+
+def unpair(
+    card: Card, pin: str, slot: int | None = None, *, store: PairingStore | None = None
+) -> int:
+    """UNPAIR a slot of the card (``slot`` None: this host's), authorised by the PIN; forget this
+    host's record when it is the slot removed. Returns the slot."""
+    store = store if store is not None else PairingStore()
+    card_id = card.info.card_id
+    record = store.load(card_id)
+    send = card.apdu.send_apdu
+    identity = record.pairing.card_identity if record is not None else _identity_point(card)
+    if record is not None:
+        _check_identity(card, record)
+    table = channel.list_pairings(send)
+    if slot is None:
+        if record is None:
+            raise NotPairedError(
+                f"this host is not paired with card {_id(card_id)}; `tpmcard pairings` lists "
+                "the card's slots, `tpmcard unpair SLOT` removes one"
+            )
+        if not _holds(table, record):
+            store.remove(card_id)
+            raise PairingRemovedError(
+                f"card {_id(card_id)} no longer held this host's pairing (slot {record.slot}); "
+                "the stale record on this host was removed",
+                slot=record.slot,
+            )
+        slot = record.slot
+    channel.unpair(send, identity, pin, slot)
+    if record is not None and record.slot == slot and _holds(table, record):
+        store.remove(card_id)
+    return slot
+
+
+# --- listing and PINs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardPairings:
+    card_id: bytes
+    table: PairingTable
+    #: This host's record for the card, if any, and whether the card still holds it.
+    record: PairingRecord | None
+    this_host_slot: int | None
+
+
+def list_pairings(card: Card, *, store: PairingStore | None = None) -> CardPairings:
+    """The card's pairing table (LIST PAIRINGS, public) and which slot is this host's."""
+    store = store if store is not None else PairingStore()
+    table = channel.list_pairings(card.apdu.send_apdu)
+    record = store.load(card.info.card_id)
+    mine = record.slot if record is not None and _holds(table, record) else None
+    return CardPairings(card.info.card_id, table, record, mine)
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    pin_tries: int  # 0: blocked
+    puk_tries: int  # 0: blocked for good
+
+
+def pin_status(card: Card) -> PinStatus:
+    """Tries left for the PIN and the PUK (VERIFY without data; uses no try)."""
+    send = card.apdu.send_apdu
+    return PinStatus(channel.pin_status(send, C.P2_PIN), channel.pin_status(send, C.P2_PUK))
+
+
+def _pinned_identity(card: Card, store: PairingStore | None) -> bytes:
+    """The identity key to encrypt a PIN to: the one pinned at pairing, else the card's own
+    (trust on first use, docs/binding.md §8)."""
+    store = store if store is not None else PairingStore()
+    record = store.load(card.info.card_id)
+    if record is None:
+        return _identity_point(card)
+    _check_identity(card, record)
+    return record.pairing.card_identity
+
+
+def change_pin(
+    card: Card, old_pin: str, new_pin: str, *, store: PairingStore | None = None
+) -> None:
+    channel.change_pin(card.apdu.send_apdu, _pinned_identity(card, store), old_pin, new_pin)
+
+
+def change_puk(
+    card: Card, old_puk: str, new_puk: str, *, store: PairingStore | None = None
+) -> None:
+    channel.change_puk(card.apdu.send_apdu, _pinned_identity(card, store), old_puk, new_puk)
+
+
+def unblock_pin(card: Card, puk: str, new_pin: str, *, store: PairingStore | None = None) -> None:
+    channel.unblock_pin(card.apdu.send_apdu, _pinned_identity(card, store), puk, new_pin)

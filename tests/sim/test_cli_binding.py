@@ -1,0 +1,82 @@
+"""``tpmcard demo``, ``pair``, ``pairings``, ``pin`` and ``unpair`` as a user runs them: separate
+processes sharing one state directory (the simulated card and the embedded swtpm), PINs through
+file descriptors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
+
+
+def run(state: Path, *args: str, secrets: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run tpmcard; ``secrets`` (lines) are readable on the descriptor named by ``{fd}`` in args."""
+    env = {**os.environ, "TPMCARD_STATE_DIR": str(state)}
+    env.pop("TPMCARD_READER", None)
+    env.pop("TPMCARD_TCTI", None)
+    fds: tuple[int, ...] = ()
+    if secrets is not None:
+        read, write = os.pipe()
+        os.write(write, secrets.encode())
+        os.close(write)
+        fds = (read,)
+        args = tuple(a.replace("{fd}", str(read)) for a in args)
+    try:
+        return subprocess.run(
+            [*TPMCARD, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            pass_fds=fds,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, f"{result.args}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_demo_pairs_with_the_default_pin_then_the_binding_commands(tmp_path: Path) -> None:
+    out = ok(run(tmp_path, "demo"))
+    assert "DEFAULT PIN 123456" in out and "Paired: slot 0" in out
+    assert "ECHO through secure messaging" in out
+    assert "Host PCRs 0-8" in out
+    again = ok(run(tmp_path, "demo"))
+    assert "Already paired" in again and "DEFAULT PIN" not in again
+
+    listing = json.loads(ok(run(tmp_path, "pairings", "--json")))
+    (slot,) = listing["card"]["slots"]
+    assert slot["this_host"] and slot["pcrs"] == list(range(8))
+    assert listing["host"][0]["held_by_card"]
+    record = tmp_path / "pairings" / f"{listing['card']['card_id']}.json"
+    assert record.stat().st_mode & 0o777 == 0o600
+    assert "BEGIN TSS2 PRIVATE KEY" in record.read_text()
+
+    # PINs never come from the command line.
+    refused = run(tmp_path, "pair", "--pin", "123456")
+    assert refused.returncode == 2 and "No such option" in refused.stderr
+
+    ok(run(tmp_path, "pin", "change", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
+           secrets="123456\n975310\n"))  # fmt: skip
+    wrong = run(tmp_path, "pair", "--replace", "--pin-fd", "{fd}", secrets="123456\n")
+    assert wrong.returncode == 1 and "wrong PIN: 2 tries left" in wrong.stderr
+    status = json.loads(ok(run(tmp_path, "pin", "status", "--json")))
+    assert status == {"pin_tries": 2, "puk_tries": 5}
+
+    out = ok(run(tmp_path, "pair", "--update-policy", "--pin-fd", "{fd}", secrets="975310\n"))
+    assert "the previous pairing in slot 0" in out
+    ok(run(tmp_path, "unpair", "--this-host", "--pin-fd", "{fd}", secrets="975310\n"))
+    listing = json.loads(ok(run(tmp_path, "pairings", "--json")))
+    assert listing["card"]["slots"] == [] and listing["host"] == []
+    gone = run(tmp_path, "unpair", "--this-host", "--pin-fd", "{fd}", secrets="975310\n")
+    assert gone.returncode == 1 and "not paired" in gone.stderr
