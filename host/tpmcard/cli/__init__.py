@@ -129,7 +129,9 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
 
 # Commands live in their own modules and register themselves on import.
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
+from tpmcard.cli import binding as _binding  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
+from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401
 
 
