@@ -1,0 +1,108 @@
+package tpmcard.mtpm;
+
+import javacard.framework.JCSystem;
+import javacard.framework.Util;
+import tpmcard.core.Identity;
+
+/**
+ * TPMS_ATTEST (TPM 2.0 Part 2 §10.12.12) for quotes (signed by the AK) and certifications (signed
+ * by the EK), and the clock state reported in TPMS_CLOCK_INFO (§10.11.1).
+ *
+ * <p>The card has no clock: {@code clock} counts the attestations signed since the last CLEAR
+ * (persisted before each signature, so it never repeats or goes back), {@code resetCount} the card
+ * resets seen since the last CLEAR (counted at the first command after each reset),
+ * {@code restartCount} is 0 (a card has no TPM2_Shutdown(STATE)/Startup(STATE) cycle), and
+ * {@code safe} is YES because the clock is persisted before it is reported.
+ *
+ * <p>Output of QUOTE and CERTIFY: attest length (2) || TPMS_ATTEST || DER ECDSA signature over
+ * SHA-256(TPMS_ATTEST).
+ */
+final class Attest {
+    private final byte[] clock = new byte[8];
+    private final byte[] resetCount = new byte[4];
+    private final byte[] powered = JCSystem.makeTransientByteArray((short) 1, JCSystem.CLEAR_ON_RESET);
+    private final Keys keys;
+
+    Attest(Keys keys) {
+        this.keys = keys;
+    }
+
+    /** Called on every command: counts the first one after a card reset. */
+    void onCommand(byte[] scratch) {
+        if (powered[0] == 0) {
+            Util.arrayCopyNonAtomic(resetCount, (short) 0, scratch, (short) 0, (short) 4);
+            Marshal.increment(scratch, (short) 0, (short) 4);
+            Util.arrayCopy(scratch, (short) 0, resetCount, (short) 0, (short) 4);  // atomic
+            powered[0] = 1;
+        }
+    }
+
+    /** CLEAR: the clock and reset count start again (Part 3 §24.6). */
+    void clear() {
+        JCSystem.beginTransaction();
+        Util.arrayFillNonAtomic(clock, (short) 0, (short) 8, (byte) 0);
+        Util.arrayFillNonAtomic(resetCount, (short) 0, (short) 4, (byte) 0);
+        JCSystem.commitTransaction();
+    }
+
+    short writeClock(byte[] out, short off) {
+        off = Util.arrayCopyNonAtomic(clock, (short) 0, out, off, (short) 8);
+        return Util.arrayCopyNonAtomic(resetCount, (short) 0, out, off, (short) 4);
+    }
+
+    /**
+     * Header common to all attestations: magic, type, qualifiedSigner, extraData, clockInfo,
+     * firmwareVersion. Advances and persists the clock first.
+     */
+    private short header(short type, byte[] signerQualifiedName, byte[] nonce, short nonceOff, short nonceLen,
+                         byte[] out, short off) {
+        Util.arrayCopyNonAtomic(clock, (short) 0, out, off, (short) 8);
+        Marshal.increment(out, off, (short) 8);
+        Util.arrayCopy(out, off, clock, (short) 0, (short) 8);  // atomic: persisted before use
+        off = Marshal.u32(out, off, Marshal.GENERATED_HIGH, Marshal.GENERATED_LOW);
+        off = Marshal.u16(out, off, type);
+        off = Marshal.u16(out, off, Marshal.NAME_LENGTH);
+        off = Util.arrayCopyNonAtomic(signerQualifiedName, (short) 0, out, off, Marshal.NAME_LENGTH);
+        off = Marshal.u16(out, off, nonceLen);
+        off = Util.arrayCopyNonAtomic(nonce, nonceOff, out, off, nonceLen);
+        off = Util.arrayCopyNonAtomic(clock, (short) 0, out, off, (short) 8);
+        off = Util.arrayCopyNonAtomic(resetCount, (short) 0, out, off, (short) 4);
+        off = Marshal.u32(out, off, (short) 0, (short) 0);   // restartCount
+        out[off++] = (byte) 1;                                // safe = YES
+        off = Marshal.u32(out, off, Constants.FIRMWARE_MAJOR, Constants.FIRMWARE_MINOR);
+        return Marshal.u32(out, off, (short) 0, (short) 0);
+    }
+
+    /** TPM2_Quote (Part 3 §18.4): the caller has computed pcrDigest at digest[digestOff]. */
+    short quote(byte[] selection, short selectionOff, byte[] digest, short digestOff,
+                byte[] nonce, short nonceOff, short nonceLen, byte[] out, short outOff) {
+        short start = (short) (outOff + 2);
+        short off = header(Marshal.ST_ATTEST_QUOTE, keys.akQualifiedName, nonce, nonceOff, nonceLen, out, start);
+        off = Marshal.u32(out, off, (short) 0, (short) 1);           // TPML_PCR_SELECTION.count
+        off = Marshal.u16(out, off, Marshal.ALG_SHA256);
+        out[off++] = (byte) Constants.SELECTION_LENGTH;
+        off = Util.arrayCopyNonAtomic(selection, selectionOff, out, off, Constants.SELECTION_LENGTH);
+        off = Marshal.u16(out, off, Constants.DIGEST_LENGTH);
+        off = Util.arrayCopyNonAtomic(digest, digestOff, out, off, Constants.DIGEST_LENGTH);
+        return finish(keys.ak, out, outOff, start, off);
+    }
+
+    /** TPM2_Certify (Part 3 §18.2) of a card key by the EK. */
+    short certify(byte[] name, byte[] qualifiedName, byte[] nonce, short nonceOff, short nonceLen,
+                  byte[] out, short outOff) {
+        short start = (short) (outOff + 2);
+        short off = header(Marshal.ST_ATTEST_CERTIFY, keys.ekQualifiedName, nonce, nonceOff, nonceLen, out, start);
+        off = Marshal.u16(out, off, Marshal.NAME_LENGTH);
+        off = Util.arrayCopyNonAtomic(name, (short) 0, out, off, Marshal.NAME_LENGTH);
+        off = Marshal.u16(out, off, Marshal.NAME_LENGTH);
+        off = Util.arrayCopyNonAtomic(qualifiedName, (short) 0, out, off, Marshal.NAME_LENGTH);
+        return finish(keys.ek, out, outOff, start, off);
+    }
+
+    private short finish(Identity signer, byte[] out, short outOff, short start, short end) {
+        short attestLength = (short) (end - start);
+        Marshal.u16(out, outOff, attestLength);
+        short signatureLength = keys.sign(signer, out, start, attestLength, out, end);
+        return (short) (2 + attestLength + signatureLength);
+    }
+}

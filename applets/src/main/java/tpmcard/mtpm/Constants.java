@@ -1,0 +1,95 @@
+package tpmcard.mtpm;
+
+/**
+ * Every instruction, key reference, size and status word of the mobile TPM service (docs/mtpm.md).
+ * The names are mirrored in host/tpmcard/mtpm.py; tests/mtpm/test_constants.py checks they match.
+ * The instruction bytes are the service's own: the core applet carries them inside INS_INVOKE.
+ */
+public final class Constants {
+    private Constants() {}
+
+    // Instructions (the ins argument of SuiteService.invoke).
+    public static final byte INS_PCR_READ = (byte) 0x10;
+    public static final byte INS_PCR_EXTEND = (byte) 0x12;
+    public static final byte INS_PCR_RESET = (byte) 0x14;
+    public static final byte INS_QUOTE = (byte) 0x20;
+    public static final byte INS_GET_PUBLIC = (byte) 0x22;
+    public static final byte INS_CERTIFY = (byte) 0x24;
+    public static final byte INS_EK_CERT_SET = (byte) 0x26;
+    public static final byte INS_EK_CERT_GET = (byte) 0x28;
+    public static final byte INS_SEAL = (byte) 0x30;
+    public static final byte INS_UNSEAL = (byte) 0x32;
+    public static final byte INS_NV_DEFINE = (byte) 0x40;
+    public static final byte INS_NV_UNDEFINE = (byte) 0x42;
+    public static final byte INS_NV_WRITE = (byte) 0x44;
+    public static final byte INS_NV_READ = (byte) 0x46;
+    public static final byte INS_NV_INCREMENT = (byte) 0x48;
+    public static final byte INS_NV_LIST = (byte) 0x4A;
+    public static final byte INS_TAKE_OWNERSHIP = (byte) 0x50;
+    public static final byte INS_CLEAR = (byte) 0x52;
+    public static final byte INS_GET_STATUS = (byte) 0x54;
+    public static final byte INS_MIGRATE_EXPORT = (byte) 0x60;
+    public static final byte INS_MIGRATE_IMPORT = (byte) 0x62;
+
+    // P1 of GET PUBLIC and CERTIFY: which key.
+    public static final byte KEY_EK = (byte) 0x01;
+    public static final byte KEY_AK = (byte) 0x02;
+    public static final byte KEY_MIGRATION = (byte) 0x03;
+
+    // P1 of MIGRATE EXPORT, P2 of MIGRATE EXPORT and IMPORT.
+    public static final byte P1_MIGRATE_COPY = (byte) 0x00;
+    public static final byte P1_MIGRATE_MOVE = (byte) 0x01;
+    public static final byte P2_OBJECT_SEALED = (byte) 0x01;
+    public static final byte P2_OBJECT_NV = (byte) 0x02;
+
+    // NV index attributes (one byte of our own, not TPMA_NV).
+    public static final byte NV_ATTRIBUTE_COUNTER = (byte) 0x01;
+
+    // PCRs: 24 SHA-256 PCRs; 0..8 from the host TPM (read-only here), 9..23 on the card.
+    public static final short PCR_COUNT = 24;
+    public static final short HOST_PCR_COUNT = 9;
+    public static final short CARD_PCR_COUNT = (short) (PCR_COUNT - HOST_PCR_COUNT);
+    public static final short DIGEST_LENGTH = 32;
+    public static final short SELECTION_LENGTH = 3;
+    public static final byte RESETTABLE_PCR_A = (byte) 16;  // PC Client: debug PCR
+    public static final byte RESETTABLE_PCR_B = (byte) 23;  // PC Client: application support
+
+    // Sizes.
+    public static final short MAX_INSTALL_ENTROPY = 32;
+    public static final short MAX_NONCE = 64;
+    public static final short MAX_AUTH = 32;
+    public static final short MAX_SEALED_SECRET = 128;  // TPM MAX_SYM_DATA
+    public static final short MAX_EK_CERT = 1024;
+    public static final short NV_SLOTS = 8;
+    public static final short MAX_NV_SIZE = 256;
+    public static final short COUNTER_SIZE = 8;
+    public static final short REVOCATION_SLOTS = 16;
+    public static final short KEY_ID_LENGTH = 16;
+    public static final short SERIAL_LENGTH = 8;
+    public static final short OWNER_AUTH_TRIES = 8;
+    public static final byte BLOB_VERSION = (byte) 0x01;
+    public static final byte DUPLICATE_VERSION = (byte) 0x01;
+    /** Firmware version in TPMS_ATTEST: 1.0 (major.minor in the upper 32 bits, like TPM vendors). */
+    public static final short FIRMWARE_MAJOR = 1;
+    public static final short FIRMWARE_MINOR = 0;
+
+    // Status words (ISO 7816-4 §5.1.3 meanings).
+    public static final short SW_NO_ERROR = (short) 0x9000;
+    public static final short SW_WRONG_LENGTH = (short) 0x6700;
+    public static final short SW_AUTH_FAILED = (short) 0x6982;          // NV or sealed-object auth value
+    public static final short SW_OWNER_AUTH_BLOCKED = (short) 0x6983;
+    public static final short SW_OBJECT_INVALID = (short) 0x6984;       // blob tampered, revoked (moved)
+    public static final short SW_POLICY_MISMATCH = (short) 0x6985;      // PCRs differ from the policy
+    public static final short SW_HOST_PCR_READ_ONLY = (short) 0x6986;   // extend/reset of PCR 0..8
+    public static final short SW_NV_TYPE_MISMATCH = (short) 0x6981;     // counter vs. ordinary index
+    public static final short SW_WRONG_DATA = (short) 0x6A80;
+    public static final short SW_PCR_NOT_RESETTABLE = (short) 0x6A81;
+    public static final short SW_NOT_ENOUGH_MEMORY = (short) 0x6A84;
+    public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
+    public static final short SW_NOT_FOUND = (short) 0x6A88;            // NV handle, EK cert, other card's blob
+    public static final short SW_ALREADY_EXISTS = (short) 0x6A89;       // NV handle defined, card owned
+    public static final short SW_OUT_OF_RANGE = (short) 0x6B00;         // NV offset/length outside the index
+    public static final short SW_INS_NOT_SUPPORTED = (short) 0x6D00;
+    /** Owner auth wrong: 63Cx, x = tries left (like ISO VERIFY). */
+    public static final short SW_OWNER_AUTH_FAILED = (short) 0x63C0;
+}

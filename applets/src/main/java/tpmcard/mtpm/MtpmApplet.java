@@ -1,0 +1,394 @@
+package tpmcard.mtpm;
+
+import javacard.framework.AID;
+import javacard.framework.APDU;
+import javacard.framework.Applet;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.Shareable;
+import javacard.framework.Util;
+import tpmcard.core.Identity;
+import tpmcard.core.SuiteService;
+
+/**
+ * The mobile TPM (Molina, Lee, Lee, Song, "A Mobile Trusted Platform Module Architecture"): a
+ * personal TPM on the card whose PCRs 0..8 are the host TPM's, verified in the secure session's
+ * handshake, and whose PCRs 9..23, keys, NV indices and counters live on the card.
+ *
+ * <p>The service is reached only through the core applet's INS_INVOKE inside a secure session
+ * ({@link SuiteService}); selecting it directly is refused. {@link #invoke} is the thin dispatch:
+ * it counts the first command after a card reset, switches on INS, and leaves every error to the
+ * core applet, which aborts any open transaction and returns the status word inside secure
+ * messaging. The command reference is docs/mtpm.md.
+ */
+public final class MtpmApplet extends Applet implements SuiteService {
+    /** The core applet's package AID (F074706D630100): the only client the service answers. */
+    private static final byte[] CORE_PACKAGE_AID = {
+        (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x01, (byte) 0x00,
+    };
+
+    private final byte[] scratch;
+    private final Cursor cursor = new Cursor();
+    private final Keys keys;
+    private final Pcrs pcrs;
+    private final Attest attest;
+    private final Owner owner;
+    private final NvStore nv = new NvStore();
+    private final Sealing sealing;
+    private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
+    private short ekCertificateLength;
+
+    /**
+     * Install parameters as the core applet's: {@code [len AID][AID][len control][control][len
+     * params][params]}, params = 0..32 bytes of install entropy mixed into every key.
+     */
+    public static void install(byte[] bArray, short bOffset, byte bLength) {
+        new MtpmApplet(bArray, bOffset, bLength);
+    }
+
+    private MtpmApplet(byte[] bArray, short bOffset, byte bLength) {
+        short end = (short) (bOffset + (bLength & 0xFF));
+        short aidOffset = 0;
+        byte aidLength = 0;
+        short entropyOffset = 0;
+        short entropyLength = 0;
+        if (bLength != 0) {
+            aidLength = bArray[bOffset];
+            aidOffset = (short) (bOffset + 1);
+            short offset = (short) (aidOffset + (aidLength & 0xFF));
+            if (offset < end) {
+                offset = (short) (offset + 1 + (bArray[offset] & 0xFF));   // skip control info
+            }
+            if (offset < end) {
+                entropyLength = (short) (bArray[offset] & 0xFF);
+                entropyOffset = (short) (offset + 1);
+            }
+            if ((short) (entropyOffset + entropyLength) > end || offset > end
+                    || entropyLength > Constants.MAX_INSTALL_ENTROPY) {
+                ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+            }
+        }
+        // CLEAR_ON_RESET: usable during install, and by a service that is never the selected applet.
+        scratch = JCSystem.makeTransientByteArray(Sealing.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
+        keys = new Keys(bArray, entropyOffset, entropyLength, scratch);
+        pcrs = new Pcrs(keys.sha256());
+        attest = new Attest(keys);
+        owner = new Owner(keys.sha256(), scratch);
+        sealing = new Sealing(keys, pcrs, nv);
+        if (aidLength == 0) {
+            register();
+        } else {
+            register(bArray, aidOffset, aidLength);
+        }
+    }
+
+    /** The service has no APDU interface of its own: only the core applet's INVOKE reaches it. */
+    public boolean select() {
+        return false;
+    }
+
+    public void process(APDU apdu) {
+        ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+    }
+
+    public Shareable getShareableInterfaceObject(AID clientAid, byte parameter) {
+        if (parameter != SERVICE_PARAMETER || clientAid == null
+                || !clientAid.partialEquals(CORE_PACKAGE_AID, (short) 0, (byte) CORE_PACKAGE_AID.length)) {
+            return null;
+        }
+        return this;
+    }
+
+    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+                        byte[] out, short outOffset, byte[] hostPcrs, short hostPcrsOffset, short sessionId) {
+        attest.onCommand(scratch);
+        switch (ins) {
+            case Constants.INS_PCR_READ:
+                return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+            case Constants.INS_PCR_EXTEND:
+                return pcrExtend(p1, in, inOffset, inLength, out, outOffset);
+            case Constants.INS_PCR_RESET:
+                return pcrReset(p1, inLength);
+            case Constants.INS_QUOTE:
+                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+            case Constants.INS_GET_PUBLIC:
+                return getPublic(p1, out, outOffset);
+            case Constants.INS_CERTIFY:
+                return certify(p1, in, inOffset, inLength, out, outOffset);
+            case Constants.INS_EK_CERT_SET:
+                return ekCertSet(in, inOffset, inLength);
+            case Constants.INS_EK_CERT_GET:
+                return ekCertGet(out, outOffset);
+            case Constants.INS_SEAL:
+                return sealing.seal(in, inOffset, inLength, out, outOffset, scratch, cursor);
+            case Constants.INS_UNSEAL:
+                return sealing.unseal(in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset, scratch, cursor);
+            case Constants.INS_NV_DEFINE:
+                return nvDefine(in, inOffset, inLength);
+            case Constants.INS_NV_UNDEFINE:
+                return nvUndefine(in, inOffset, inLength);
+            case Constants.INS_NV_WRITE:
+                return nvWrite(in, inOffset, inLength);
+            case Constants.INS_NV_READ:
+                return nvRead(in, inOffset, inLength, out, outOffset);
+            case Constants.INS_NV_INCREMENT:
+                return nvIncrement(in, inOffset, inLength, out, outOffset);
+            case Constants.INS_NV_LIST:
+                return (short) (nv.list(out, outOffset) - outOffset);
+            case Constants.INS_TAKE_OWNERSHIP:
+                return takeOwnership(in, inOffset, inLength);
+            case Constants.INS_CLEAR:
+                return clear(in, inOffset, inLength);
+            case Constants.INS_GET_STATUS:
+                return status(out, outOffset);
+            case Constants.INS_MIGRATE_EXPORT:
+                return migrateExport(p1, p2, in, inOffset, inLength, out, outOffset);
+            case Constants.INS_MIGRATE_IMPORT:
+                return migrateImport(p2, in, inOffset, inLength, out, outOffset);
+            default:
+                ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
+                return 0;
+        }
+    }
+
+    // --- PCRs --------------------------------------------------------------------------------
+
+    /** in = selection 3; out = the selected values in index order. */
+    private short pcrRead(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+        if (len != Constants.SELECTION_LENGTH) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        return (short) (pcrs.readSelection(in, off, host, hostOff, out, outOff) - outOff);
+    }
+
+    /** P1 = index, in = digest 32; out = the new value. */
+    private short pcrExtend(byte p1, byte[] in, short off, short len, byte[] out, short outOff) {
+        if (len != Constants.DIGEST_LENGTH) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        return (short) (pcrs.extend(p1, in, off, out, outOff) - outOff);
+    }
+
+    private short pcrReset(byte p1, short len) {
+        if (len != 0) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        pcrs.reset(p1);
+        return 0;
+    }
+
+    // --- Attestation -------------------------------------------------------------------------
+
+    /** in = selection 3 || nonce 0..64. */
+    private short quote(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+        cursor.begin(off, len);
+        short selection = cursor.take(Constants.SELECTION_LENGTH);
+        Pcrs.checkSelection(in, selection);
+        short nonceLength = cursor.remaining();
+        if (nonceLength > Constants.MAX_NONCE) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        pcrs.compositeDigest(in, selection, host, hostOff, scratch, (short) 0);
+        return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
+    }
+
+    private short getPublic(byte p1, byte[] out, short outOff) {
+        if (p1 != Constants.KEY_EK && p1 != Constants.KEY_AK && p1 != Constants.KEY_MIGRATION) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        Util.arrayCopyNonAtomic(keys.publicArea(p1), (short) 0, out, outOff, Marshal.PUBLIC_AREA_LENGTH);
+        return Marshal.PUBLIC_AREA_LENGTH;
+    }
+
+    /** P1 = AK or migration key, in = nonce 0..64: TPMS_ATTEST CERTIFY signed by the EK. */
+    private short certify(byte p1, byte[] in, short off, short len, byte[] out, short outOff) {
+        if (len > Constants.MAX_NONCE) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (p1 == Constants.KEY_AK) {
+            return attest.certify(keys.akName, keys.akQualifiedName, in, off, len, out, outOff);
+        }
+        if (p1 == Constants.KEY_MIGRATION) {
+            return attest.certify(keys.migrationName, keys.migrationQualifiedName, in, off, len, out, outOff);
+        }
+        ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        return 0;
+    }
+
+    /** in = owner auth length 1 || owner auth || DER certificate (1..1024). */
+    private short ekCertSet(byte[] in, short off, short len) {
+        short certificate = ownerAuthorised(in, off, len);
+        short length = cursor.remaining();
+        if (length < 1 || length > Constants.MAX_EK_CERT) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        JCSystem.beginTransaction();
+        Util.arrayCopy(in, certificate, ekCertificate, (short) 0, length);
+        ekCertificateLength = length;
+        JCSystem.commitTransaction();
+        return 0;
+    }
+
+    private short ekCertGet(byte[] out, short outOff) {
+        if (ekCertificateLength == 0) {
+            ISOException.throwIt(Constants.SW_NOT_FOUND);
+        }
+        return (short) (Util.arrayCopyNonAtomic(ekCertificate, (short) 0, out, outOff, ekCertificateLength) - outOff);
+    }
+
+    // --- Ownership ---------------------------------------------------------------------------
+
+    /** Reads and checks [owner auth length][owner auth]; returns the offset after it (cursor open). */
+    private short ownerAuthorised(byte[] in, short off, short len) {
+        cursor.begin(off, len);
+        short authLength = cursor.lengthPrefixed(in, Constants.MAX_AUTH);
+        owner.check(in, cursor.take(authLength), authLength, scratch);
+        return cursor.position();
+    }
+
+    /** in = new owner auth (1..32); only on an unowned card. */
+    private short takeOwnership(byte[] in, short off, short len) {
+        if (owner.isOwned()) {
+            ISOException.throwIt(Constants.SW_ALREADY_EXISTS);
+        }
+        if (len < 1 || len > Constants.MAX_AUTH) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        JCSystem.beginTransaction();
+        owner.take(in, off, len, scratch);
+        JCSystem.commitTransaction();
+        return 0;
+    }
+
+    /**
+     * CLEAR (TPM2_Clear, Part 3 §24.6): in = owner auth length 1 || owner auth. New storage keys
+     * (every sealed blob is dead), every NV index and counter gone, owner auth empty again, clock
+     * and reset count zero. The EK, its certificate and the AK stay (the endorsement hierarchy).
+     */
+    private short clear(byte[] in, short off, short len) {
+        ownerAuthorised(in, off, len);
+        cursor.end();
+        keys.renewStorageKeys(scratch);
+        nv.clear();
+        sealing.clear();
+        attest.clear();
+        JCSystem.beginTransaction();
+        owner.clear(scratch);
+        JCSystem.commitTransaction();
+        return 0;
+    }
+
+    /** owned 1 || owner tries left 1 || clock 8 || resetCount 4 || storage key id 16. */
+    private short status(byte[] out, short outOff) {
+        short off = outOff;
+        out[off++] = owner.isOwned() ? (byte) 1 : (byte) 0;
+        out[off++] = owner.triesRemaining();
+        off = attest.writeClock(out, off);
+        off = Util.arrayCopyNonAtomic(keys.keyId, (short) 0, out, off, Constants.KEY_ID_LENGTH);
+        return (short) (off - outOff);
+    }
+
+    // --- NV ----------------------------------------------------------------------------------
+
+    /** in = owner auth len || owner auth || handle 4 || attributes 1 || size 2 || auth len || auth. */
+    private short nvDefine(byte[] in, short off, short len) {
+        ownerAuthorised(in, off, len);
+        short handle = cursor.take((short) 4);
+        byte attribute = in[cursor.take((short) 1)];
+        short size = cursor.u16(in);
+        short authLength = cursor.lengthPrefixed(in, Constants.MAX_AUTH);
+        short auth = cursor.take(authLength);
+        cursor.end();
+        hashAuth(in, auth, authLength);
+        JCSystem.beginTransaction();
+        nv.define(in, handle, attribute, size, scratch, (short) 0, null, (short) 0);
+        JCSystem.commitTransaction();
+        return 0;
+    }
+
+    /** in = owner auth len || owner auth || handle 4. */
+    private short nvUndefine(byte[] in, short off, short len) {
+        ownerAuthorised(in, off, len);
+        short handle = cursor.take((short) 4);
+        cursor.end();
+        nv.undefine(nv.find(in, handle));
+        return 0;
+    }
+
+    /** Opens [handle 4] ... [auth len][auth] given the fields between; returns the slot. */
+    private short nvAuthorised(byte[] in, short handle, short authLengthOffset) {
+        short slot = nv.find(in, handle);
+        short authLength = (short) (in[authLengthOffset] & 0xFF);
+        if (authLength > Constants.MAX_AUTH) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        short auth = cursor.take(authLength);
+        hashAuth(in, auth, authLength);
+        nv.checkAuth(slot, scratch, (short) 0);
+        return slot;
+    }
+
+    /** in = handle 4 || offset 2 || auth len || auth || data. */
+    private short nvWrite(byte[] in, short off, short len) {
+        cursor.begin(off, len);
+        short handle = cursor.take((short) 4);
+        short offset = cursor.u16(in);
+        short slot = nvAuthorised(in, handle, cursor.take((short) 1));
+        short length = cursor.remaining();
+        nv.write(slot, offset, in, cursor.rest(), length);
+        return 0;
+    }
+
+    /** in = handle 4 || offset 2 || length 2 || auth len || auth. */
+    private short nvRead(byte[] in, short off, short len, byte[] out, short outOff) {
+        cursor.begin(off, len);
+        short handle = cursor.take((short) 4);
+        short offset = cursor.u16(in);
+        short length = cursor.u16(in);
+        short slot = nvAuthorised(in, handle, cursor.take((short) 1));
+        cursor.end();
+        return (short) (nv.read(slot, offset, length, out, outOff) - outOff);
+    }
+
+    /** in = handle 4 || auth len || auth; out = the new count (8 bytes, big-endian). */
+    private short nvIncrement(byte[] in, short off, short len, byte[] out, short outOff) {
+        cursor.begin(off, len);
+        short handle = cursor.take((short) 4);
+        short slot = nvAuthorised(in, handle, cursor.take((short) 1));
+        cursor.end();
+        return (short) (nv.increment(slot, out, outOff) - outOff);
+    }
+
+    private void hashAuth(byte[] in, short auth, short authLength) {
+        keys.sha256().reset();
+        keys.sha256().doFinal(in, auth, authLength, scratch, (short) 0);
+    }
+
+    // --- Migration ---------------------------------------------------------------------------
+
+    /** P1 copy/move, P2 kind; in = owner auth len || owner auth || target point 65 || blob | handle. */
+    private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, byte[] out, short outOff) {
+        if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
+                || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        short rest = ownerAuthorised(in, off, len);
+        return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), out,
+                outOff, scratch, cursor);
+    }
+
+    /** P2 kind; in = owner auth len || owner auth || duplicate. */
+    private short migrateImport(byte p2, byte[] in, short off, short len, byte[] out, short outOff) {
+        if (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        short rest = ownerAuthorised(in, off, len);
+        return sealing.importObject(p2, in, rest, (short) (off + len - rest), out, outOff, scratch);
+    }
+
+    /** For tests and the simulator: the EK (its public point is in GET PUBLIC too). */
+    Identity endorsementKey() {
+        return keys.ek;
+    }
+}

@@ -1,0 +1,140 @@
+package tpmcard.mtpm;
+
+import static org.junit.Assert.assertEquals;
+
+import com.licel.jcardsim.base.Simulator;
+import com.licel.jcardsim.base.SimulatorRuntime;
+import com.licel.jcardsim.utils.AIDUtil;
+import java.io.ByteArrayOutputStream;
+import java.util.Arrays;
+import javacard.framework.AID;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import tpmcard.core.CoreApplet;
+import tpmcard.core.SuiteService;
+
+/**
+ * One simulated card with the core applet and the mobile TPM, and a stand-in for the core
+ * applet's INS_INVOKE: it looks the service up through the Shareable interface as the core applet
+ * will (JCSystem.getAppletShareableInterfaceObject with the core applet selected, so the service
+ * sees the core applet as its client) and calls invoke with host PCRs of the test's choosing.
+ * Like the core applet, it aborts an open transaction when the service throws.
+ */
+final class MtpmCard {
+    // applets/manifest.json (checked by tests/mtpm/test_constants.py).
+    static final String CORE_AID = "F074706D63010001";
+    static final String MTPM_AID = "F074706D63020001";
+
+    static final class Result {
+        final int sw;
+        final byte[] data;
+
+        Result(int sw, byte[] data) {
+            this.sw = sw;
+            this.data = data;
+        }
+    }
+
+    /** A runtime whose activation the harness controls (several cards in one test). */
+    static final class Runtime extends SimulatorRuntime {
+        void activate() {
+            activateSimulatorRuntimeInstance();
+        }
+    }
+
+    final Runtime runtime = new Runtime();
+    final Simulator simulator = new Simulator(runtime);
+    final AID coreAid = AIDUtil.create(CORE_AID);
+    final AID mtpmAid = AIDUtil.create(MTPM_AID);
+    final byte[] hostPcrs = new byte[SuiteService.HOST_PCR_BLOCK_LENGTH];
+    short sessionId = 1;
+
+    static MtpmCard installed(byte[] entropy) {
+        MtpmCard card = new MtpmCard();
+        byte[] core = installParameters(card.coreAid, entropy);
+        card.simulator.installApplet(card.coreAid, CoreApplet.class, core, (short) 0, (byte) core.length);
+        byte[] params = installParameters(card.mtpmAid, entropy);
+        card.simulator.installApplet(card.mtpmAid, MtpmApplet.class, params, (short) 0, (byte) params.length);
+        card.simulator.selectApplet(card.coreAid);
+        return card;
+    }
+
+    static MtpmCard installed() {
+        return installed(new byte[] {1, 2, 3});
+    }
+
+    static byte[] installParameters(AID aid, byte[] entropy) {
+        byte[] aidBytes = new byte[16];
+        byte aidLength = aid.getBytes(aidBytes, (short) 0);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.write(aidLength);
+        out.write(aidBytes, 0, aidLength);
+        out.write(0);
+        out.write(entropy.length);
+        out.writeBytes(entropy);
+        return out.toByteArray();
+    }
+
+    /** Card reset (power cycle): RAM cleared; the core applet selected again. */
+    void reset() {
+        simulator.reset();
+        simulator.selectApplet(coreAid);
+        sessionId++;
+    }
+
+    Result invoke(int ins, int p1, int p2, byte[] data) {
+        runtime.activate();
+        SuiteService service = (SuiteService) runtime.getSharedObject(mtpmAid, SuiteService.SERVICE_PARAMETER);
+        byte[] in = Arrays.copyOf(data, data.length + 7);
+        System.arraycopy(in, 0, in, 7, data.length);  // data at a non-zero offset, as in the APDU buffer
+        byte[] out = new byte[4096];
+        try {
+            short n = service.invoke((byte) ins, (byte) p1, (byte) p2, in, (short) 7, (short) data.length,
+                    out, (short) 3, hostPcrs, (short) 0, sessionId);
+            return new Result(0x9000, Arrays.copyOfRange(out, 3, 3 + n));
+        } catch (ISOException e) {
+            abortOpenTransaction();
+            return new Result(e.getReason() & 0xFFFF, new byte[0]);
+        } catch (RuntimeException e) {
+            // The core applet answers an unexpected exception 6F00 (docs/core-applet.md).
+            abortOpenTransaction();
+            return new Result(0x6F00, new byte[0]);
+        }
+    }
+
+    private void abortOpenTransaction() {
+        if (JCSystem.getTransactionDepth() != 0) {
+            JCSystem.abortTransaction();
+        }
+    }
+
+    byte[] ok(int ins, int p1, int p2, byte[] data) {
+        Result r = invoke(ins, p1, p2, data);
+        assertEquals(String.format("INS %02X SW", ins), 0x9000, r.sw);
+        return r.data;
+    }
+
+    void assertSw(int sw, int ins, int p1, int p2, byte[] data) {
+        assertEquals(String.format("INS %02X SW", ins), sw, invoke(ins, p1, p2, data).sw);
+    }
+
+    static byte[] concat(byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] p : parts) {
+            out.writeBytes(p);
+        }
+        return out.toByteArray();
+    }
+
+    static byte[] selection(int... indices) {
+        byte[] s = new byte[3];
+        for (int i : indices) {
+            s[i / 8] |= (byte) (1 << (i % 8));
+        }
+        return s;
+    }
+
+    static byte[] lengthPrefixed(byte[] value) {
+        return concat(new byte[] {(byte) value.length}, value);
+    }
+}

@@ -1,0 +1,445 @@
+"""The mobile TPM service (``tpmcard.mtpm.MtpmApplet``, docs/mtpm.md) over an invoke callable.
+
+The service is reached only through the core applet's INVOKE inside a secure session, so a
+:class:`MtpmSession` wraps a callable ``invoke(ins, p1, p2, data) -> bytes`` that raises
+:class:`tpmcard.errors.ApduError` with the service's status word. :meth:`MtpmSession.over` binds
+one to a secured session's ``invoke(aid, ins, p1, p2, data)``. Status words become
+:class:`MtpmError` with a stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest`
+(``Quote``, ``Certification``) and :mod:`tpmcard.tpm.structures` so files come out in the formats
+tpm2-tools reads.
+
+Names here (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
+``applets/src/main/java/tpmcard/mtpm/Constants.java``; tests/mtpm/test_constants.py checks them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tpmcard.errors import ApduError, ProtocolError
+from tpmcard.tpm.attest import Certification, Quote
+from tpmcard.tpm.structures import (
+    PcrSelection,
+    PublicArea,
+    ecdsa_signature_from_der,
+    hierarchy_qualified_name,
+    pcr_composite_digest,
+    qualified_name,
+    tpm2b,
+)
+
+#: applets/manifest.json, applet "mtpm".
+MTPM_AID = bytes.fromhex("F074706D63020001")
+
+INS_PCR_READ = 0x10
+INS_PCR_EXTEND = 0x12
+INS_PCR_RESET = 0x14
+INS_QUOTE = 0x20
+INS_GET_PUBLIC = 0x22
+INS_CERTIFY = 0x24
+INS_EK_CERT_SET = 0x26
+INS_EK_CERT_GET = 0x28
+INS_SEAL = 0x30
+INS_UNSEAL = 0x32
+INS_NV_DEFINE = 0x40
+INS_NV_UNDEFINE = 0x42
+INS_NV_WRITE = 0x44
+INS_NV_READ = 0x46
+INS_NV_INCREMENT = 0x48
+INS_NV_LIST = 0x4A
+INS_TAKE_OWNERSHIP = 0x50
+INS_CLEAR = 0x52
+INS_GET_STATUS = 0x54
+INS_MIGRATE_EXPORT = 0x60
+INS_MIGRATE_IMPORT = 0x62
+
+KEY_EK = 0x01
+KEY_AK = 0x02
+KEY_MIGRATION = 0x03
+P1_MIGRATE_COPY = 0x00
+P1_MIGRATE_MOVE = 0x01
+P2_OBJECT_SEALED = 0x01
+P2_OBJECT_NV = 0x02
+NV_ATTRIBUTE_COUNTER = 0x01
+
+PCR_COUNT = 24
+HOST_PCR_COUNT = 9
+RESETTABLE_PCRS = (16, 23)
+MAX_NONCE = 64
+MAX_AUTH = 32
+MAX_SEALED_SECRET = 128
+MAX_NV_SIZE = 256
+COUNTER_SIZE = 8
+
+SW_AUTH_FAILED = 0x6982
+SW_OWNER_AUTH_BLOCKED = 0x6983
+SW_OBJECT_INVALID = 0x6984
+SW_POLICY_MISMATCH = 0x6985
+SW_HOST_PCR_READ_ONLY = 0x6986
+SW_NV_TYPE_MISMATCH = 0x6981
+SW_WRONG_DATA = 0x6A80
+SW_PCR_NOT_RESETTABLE = 0x6A81
+SW_NOT_ENOUGH_MEMORY = 0x6A84
+SW_INCORRECT_P1P2 = 0x6A86
+SW_NOT_FOUND = 0x6A88
+SW_ALREADY_EXISTS = 0x6A89
+SW_OUT_OF_RANGE = 0x6B00
+SW_INS_NOT_SUPPORTED = 0x6D00
+SW_WRONG_LENGTH = 0x6700
+SW_OWNER_AUTH_FAILED = 0x63C0
+
+#: TPM_RH_ENDORSEMENT (Part 2 §7.4): the card's keys are primary keys of the endorsement hierarchy.
+RH_ENDORSEMENT = 0x4000000B
+
+_REASONS: dict[int, tuple[str, str]] = {
+    SW_AUTH_FAILED: ("auth", "the auth value is wrong"),
+    SW_OWNER_AUTH_BLOCKED: ("owner_blocked", "the owner auth is blocked after too many failures"),
+    SW_OBJECT_INVALID: ("invalid_object", "the object was altered, or moved away from this card"),
+    SW_POLICY_MISMATCH: ("policy", "the PCRs do not match the object's policy"),
+    SW_HOST_PCR_READ_ONLY: ("host_pcr", "PCRs 0..8 are the host TPM's: extend them on the host"),
+    SW_NV_TYPE_MISMATCH: ("nv_type", "the NV index is of the other kind (counter vs. data)"),
+    SW_WRONG_DATA: ("malformed", "the card refused the data as malformed"),
+    SW_PCR_NOT_RESETTABLE: ("not_resettable", "only PCR 16 and 23 can be reset"),
+    SW_NOT_ENOUGH_MEMORY: ("full", "the card has no room left (NV slots or revocation list)"),
+    SW_INCORRECT_P1P2: ("parameter", "index or key reference out of range"),
+    SW_NOT_FOUND: (
+        "not_found",
+        "not found on this card (NV handle, EK certificate, or another card's blob)",
+    ),
+    SW_ALREADY_EXISTS: ("exists", "already exists (NV handle defined, or the card is owned)"),
+    SW_OUT_OF_RANGE: ("range", "offset or length outside the NV index"),
+    SW_WRONG_LENGTH: ("length", "a field has the wrong length"),
+    SW_INS_NOT_SUPPORTED: ("unsupported", "the card's mobile TPM does not know this command"),
+}
+
+
+class MtpmError(ApduError):
+    """The mobile TPM refused a command. ``reason`` is stable (see ``_REASONS``); for a wrong
+    owner auth it is ``owner_auth`` and ``attempts_remaining`` says how many tries are left."""
+
+    def __init__(self, sw: int, data: bytes = b"") -> None:
+        self.attempts_remaining: int | None = None
+        if sw & 0xFFF0 == SW_OWNER_AUTH_FAILED:
+            self.reason = "owner_auth"
+            self.attempts_remaining = sw & 0x0F
+            text = f"wrong owner auth: {self.attempts_remaining} tries left"
+        else:
+            self.reason, text = _REASONS.get(sw, ("card", "the card refused the command"))
+        super().__init__(sw, data, f"mobile TPM: {text} (SW={sw:04X})")
+
+
+Invoke = Callable[[int, int, int, bytes], bytes]
+
+
+def selection_bitmap(indices: Iterable[int]) -> bytes:
+    """The 3-byte TPMS_PCR_SELECTION bitmap (PCR i = bit i%8 of byte i/8)."""
+    return PcrSelection.of(indices).marshal_list()[-3:]
+
+
+def endorsement_qualified_name(name: bytes) -> bytes:
+    """QN of a card key: nameAlg || SHA-256(TPM_RH_ENDORSEMENT || Name) (Part 1 §16.5)."""
+    return qualified_name(hierarchy_qualified_name(RH_ENDORSEMENT), name)
+
+
+def _auth(value: bytes) -> bytes:
+    if len(value) > MAX_AUTH:
+        raise ValueError(f"auth values are at most {MAX_AUTH} bytes")
+    return bytes([len(value)]) + value
+
+
+def _handle(handle: int) -> bytes:
+    if handle >> 24 != 0x01:
+        raise ValueError(f"NV handle 0x{handle:08x} is not an NV index (0x01xxxxxx)")
+    return struct.pack(">I", handle)
+
+
+@dataclass(frozen=True)
+class NvIndex:
+    handle: int
+    counter: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class MtpmStatus:
+    owned: bool
+    owner_tries_left: int
+    clock: int
+    reset_count: int
+    storage_key_id: bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "owned": self.owned,
+            "owner_tries_left": self.owner_tries_left,
+            "clock": self.clock,
+            "reset_count": self.reset_count,
+            "storage_key_id": self.storage_key_id.hex(),
+        }
+
+
+class MtpmSession:
+    """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``."""
+
+    def __init__(self, invoke: Invoke) -> None:
+        self._invoke = invoke
+
+    @classmethod
+    def over(cls, session: Any, aid: bytes = MTPM_AID) -> MtpmSession:
+        """Bind to a secured session offering ``invoke(aid, ins, p1, p2, data)``."""
+        return cls(lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data))
+
+    def _call(self, ins: int, p1: int = 0, p2: int = 0, data: bytes = b"") -> bytes:
+        try:
+            return bytes(self._invoke(ins, p1, p2, bytes(data)))
+        except MtpmError:
+            raise
+        except ApduError as exc:
+            raise MtpmError(exc.sw, exc.data) from None
+
+    # --- PCRs ----------------------------------------------------------------------------
+
+    def pcr_read(self, indices: Iterable[int]) -> dict[int, bytes]:
+        """Values of the combined view (0..8 from the host TPM via the session, 9..23 on card)."""
+        selection = PcrSelection.of(indices)
+        data = self._call(INS_PCR_READ, data=selection_bitmap(selection.indices))
+        if len(data) != 32 * len(selection.indices):
+            raise ProtocolError(f"PCR READ returned {len(data)} bytes")
+        return {i: data[32 * k : 32 * k + 32] for k, i in enumerate(selection.indices)}
+
+    def extend(self, index: int, digest: bytes) -> bytes:
+        """PCR[index] = SHA-256(PCR[index] || digest) for index 9..23; returns the new value."""
+        if len(digest) != 32:
+            raise ValueError("extend takes a 32-byte SHA-256 digest")
+        return self._call(INS_PCR_EXTEND, index, 0, digest)
+
+    def pcr_reset(self, index: int) -> None:
+        self._call(INS_PCR_RESET, index)
+
+    # --- Keys and attestation ------------------------------------------------------------
+
+    def public(self, key: int) -> PublicArea:
+        return PublicArea.parse(self._call(INS_GET_PUBLIC, key))
+
+    def ek_public(self) -> PublicArea:
+        return self.public(KEY_EK)
+
+    def ak_public(self) -> PublicArea:
+        return self.public(KEY_AK)
+
+    def migration_public(self) -> PublicArea:
+        return self.public(KEY_MIGRATION)
+
+    @staticmethod
+    def _split(data: bytes) -> tuple[bytes, bytes]:
+        if len(data) < 2:
+            raise ProtocolError("attestation response truncated")
+        n = struct.unpack(">H", data[:2])[0]
+        attest, der = data[2 : 2 + n], data[2 + n :]
+        if len(attest) != n or not der:
+            raise ProtocolError("attestation response truncated")
+        return attest, der
+
+    def quote(self, pcrs: Iterable[int], nonce: bytes) -> Quote:
+        """TPM2_Quote over the combined view, signed by the AK. The PCR values are read first
+        and checked against the quoted digest, as :meth:`tpmcard.tpm.adapter.Tpm.quote` does."""
+        if len(nonce) > MAX_NONCE:
+            raise ValueError(f"the nonce is at most {MAX_NONCE} bytes")
+        selection = PcrSelection.of(pcrs)
+        values = self.pcr_read(selection.indices)
+        attest, der = self._split(
+            self._call(INS_QUOTE, data=selection_bitmap(selection.indices) + nonce)
+        )
+        digest = attest[-32:]
+        if digest != pcr_composite_digest(values, selection):
+            raise ProtocolError("the PCRs changed between reading and quoting them; quote again")
+        return Quote(attest, ecdsa_signature_from_der(der), der, selection, values)
+
+    def certify(self, key: int, nonce: bytes) -> Certification:
+        """TPMS_ATTEST CERTIFY of the AK or the migration key, signed by the EK."""
+        attest, der = self._split(self._call(INS_CERTIFY, key, 0, nonce))
+        return Certification(attest, ecdsa_signature_from_der(der), der)
+
+    def ek_cert_set(self, certificate_der: bytes, owner_auth: bytes = b"") -> None:
+        self._call(INS_EK_CERT_SET, data=_auth(owner_auth) + certificate_der)
+
+    def ek_cert_get(self) -> bytes | None:
+        """The EK certificate (DER), or None if none was stored."""
+        try:
+            return self._call(INS_EK_CERT_GET)
+        except MtpmError as exc:
+            if exc.sw == SW_NOT_FOUND:
+                return None
+            raise
+
+    # --- Sealing -------------------------------------------------------------------------
+
+    def seal(
+        self,
+        data: bytes,
+        pcrs: Iterable[int],
+        auth: bytes = b"",
+        pcr_values: Mapping[int, bytes] | None = None,
+    ) -> bytes:
+        """Seal ``data`` (1..128 bytes) to the PCRs ``pcrs`` of the combined view: their current
+        values, or ``pcr_values`` to seal to a future state. Returns the blob (host-stored)."""
+        selection = PcrSelection.of(pcrs)
+        values = dict(pcr_values) if pcr_values is not None else self.pcr_read(selection.indices)
+        digest = pcr_composite_digest(values, selection)
+        return self._call(
+            INS_SEAL, data=selection_bitmap(selection.indices) + digest + _auth(auth) + data
+        )
+
+    def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
+        return self._call(INS_UNSEAL, data=_auth(auth) + blob)
+
+    # --- NV and counters -----------------------------------------------------------------
+
+    def nv_define(
+        self,
+        handle: int,
+        size: int,
+        auth: bytes = b"",
+        owner_auth: bytes = b"",
+        *,
+        counter: bool = False,
+    ) -> None:
+        attributes = NV_ATTRIBUTE_COUNTER if counter else 0
+        self._call(
+            INS_NV_DEFINE,
+            data=_auth(owner_auth)
+            + _handle(handle)
+            + struct.pack(">BH", attributes, size)
+            + _auth(auth),
+        )
+
+    def nv_undefine(self, handle: int, owner_auth: bytes = b"") -> None:
+        self._call(INS_NV_UNDEFINE, data=_auth(owner_auth) + _handle(handle))
+
+    def nv_write(self, handle: int, data: bytes, offset: int = 0, auth: bytes = b"") -> None:
+        self._call(
+            INS_NV_WRITE, data=_handle(handle) + struct.pack(">H", offset) + _auth(auth) + data
+        )
+
+    def nv_read(self, handle: int, size: int, offset: int = 0, auth: bytes = b"") -> bytes:
+        return self._call(
+            INS_NV_READ, data=_handle(handle) + struct.pack(">HH", offset, size) + _auth(auth)
+        )
+
+    def nv_list(self) -> list[NvIndex]:
+        data = self._call(INS_NV_LIST)
+        out = []
+        for k in range(0, len(data) - len(data) % 7, 7):
+            handle, attributes, size = struct.unpack(">IBH", data[k : k + 7])
+            out.append(NvIndex(handle, bool(attributes & NV_ATTRIBUTE_COUNTER), size))
+        return out
+
+    def counter_define(self, handle: int, auth: bytes = b"", owner_auth: bytes = b"") -> int:
+        """Define a monotonic counter; returns its start value (the card's high-water mark)."""
+        self.nv_define(handle, COUNTER_SIZE, auth, owner_auth, counter=True)
+        return self.counter_read(handle, auth)
+
+    def counter_increment(self, handle: int, auth: bytes = b"") -> int:
+        data = self._call(INS_NV_INCREMENT, data=_handle(handle) + _auth(auth))
+        return int.from_bytes(data, "big")
+
+    def counter_read(self, handle: int, auth: bytes = b"") -> int:
+        return int.from_bytes(self.nv_read(handle, COUNTER_SIZE, 0, auth), "big")
+
+    def counter_undefine(self, handle: int, owner_auth: bytes = b"") -> None:
+        self.nv_undefine(handle, owner_auth)
+
+    # --- Ownership -----------------------------------------------------------------------
+
+    def take_ownership(self, owner_auth: bytes) -> None:
+        if not 1 <= len(owner_auth) <= MAX_AUTH:
+            raise ValueError(f"the owner auth is 1..{MAX_AUTH} bytes")
+        self._call(INS_TAKE_OWNERSHIP, data=owner_auth)
+
+    def clear(self, owner_auth: bytes = b"") -> None:
+        """TPM2_Clear: new storage keys, no NV indices or counters, no owner."""
+        self._call(INS_CLEAR, data=_auth(owner_auth))
+
+    def status(self) -> MtpmStatus:
+        data = self._call(INS_GET_STATUS)
+        if len(data) != 30:
+            raise ProtocolError(f"GET STATUS returned {len(data)} bytes")
+        owned, tries, clock, resets = struct.unpack(">BBQI", data[:14])
+        return MtpmStatus(bool(owned), tries, clock, resets, data[14:30])
+
+    # --- Migration -----------------------------------------------------------------------
+
+    def migrate_export_sealed(
+        self, blob: bytes, target: PublicArea, owner_auth: bytes = b"", *, move: bool = False
+    ) -> bytes:
+        """Wrap a sealed object to another card's migration key (verify that key's certificate
+        chain first: :func:`tpmcard.mtpm_verify.verify_certified_key` and
+        :func:`tpmcard.mtpm_verify.verify_ek_certificate`). A move revokes it here."""
+        return self._call(
+            INS_MIGRATE_EXPORT,
+            P1_MIGRATE_MOVE if move else P1_MIGRATE_COPY,
+            P2_OBJECT_SEALED,
+            _auth(owner_auth) + _point(target) + blob,
+        )
+
+    def migrate_export_nv(
+        self, handle: int, target: PublicArea, owner_auth: bytes = b"", *, move: bool = False
+    ) -> bytes:
+        """Wrap an NV index (or counter) to another card; a move undefines it here."""
+        return self._call(
+            INS_MIGRATE_EXPORT,
+            P1_MIGRATE_MOVE if move else P1_MIGRATE_COPY,
+            P2_OBJECT_NV,
+            _auth(owner_auth) + _point(target) + _handle(handle),
+        )
+
+    def migrate_import_sealed(self, duplicate: bytes, owner_auth: bytes = b"") -> bytes:
+        """Import a sealed object; returns a blob under this card's storage keys."""
+        return self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_SEALED, _auth(owner_auth) + duplicate)
+
+    def migrate_import_nv(self, duplicate: bytes, owner_auth: bytes = b"") -> None:
+        self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_NV, _auth(owner_auth) + duplicate)
+
+
+def _point(public: PublicArea) -> bytes:
+    return b"\x04" + public.x + public.y
+
+
+def tpm2b_public(public: PublicArea) -> bytes:
+    """TPM2B_PUBLIC, as ``tpm2_readpublic -o`` writes and ``verify_certify`` takes."""
+    return tpm2b(public.raw)
+
+
+def info(mtpm: MtpmSession) -> dict[str, Any]:
+    """What ``tpmcard info --json`` reports about the mobile TPM: EK and AK (TPMT_PUBLIC, Name,
+    qualified name), whether an EK certificate is stored, and the status."""
+
+    def key(public: PublicArea) -> dict[str, str]:
+        return {
+            "public": public.raw.hex(),
+            "name": public.name.hex(),
+            "qualified_name": endorsement_qualified_name(public.name).hex(),
+        }
+
+    return {
+        "ek": key(mtpm.ek_public()),
+        "ak": key(mtpm.ak_public()),
+        "ek_certificate": mtpm.ek_cert_get() is not None,
+        **mtpm.status().as_dict(),
+    }
+
+
+__all__ = [
+    "MTPM_AID",
+    "MtpmError",
+    "MtpmSession",
+    "MtpmStatus",
+    "NvIndex",
+    "endorsement_qualified_name",
+    "info",
+    "selection_bitmap",
+    "tpm2b_public",
+]

@@ -1,0 +1,209 @@
+"""Verifying what a mobile TPM says: AK -> EK -> manufacturer CA, then the quote.
+
+Pure functions over bytes and ``cryptography`` objects; the quote and certification checks are
+those of :mod:`tpmcard.tpm.attest` (signature first, then magic, type, nonce, signer, payload).
+Each failure raises :class:`tpmcard.tpm.errors.AttestationError` with a ``reason``: the ones of
+``verify_quote``/``verify_certify`` plus ``ek_certificate`` and ``ek_mismatch``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tpmcard.mtpm import KEY_AK, MtpmSession, endorsement_qualified_name, tpm2b_public
+from tpmcard.tpm.attest import (
+    Attestation,
+    Certification,
+    Quote,
+    QuoteInfo,
+    verify_certify,
+    verify_quote,
+)
+from tpmcard.tpm.errors import AttestationError, TpmFormatError
+from tpmcard.tpm.structures import PublicArea, ecdsa_signature_to_der
+
+
+def _point(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def verify_ek_certificate(
+    ek: PublicArea, certificate_der: bytes, ca_certificate: x509.Certificate
+) -> x509.Certificate:
+    """The EK certificate is signed by the CA, valid now, and certifies exactly this EK."""
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+    except ValueError:
+        raise AttestationError("the EK certificate is not DER X.509", "ek_certificate") from None
+    try:
+        certificate.verify_directly_issued_by(ca_certificate)
+    except (ValueError, TypeError, InvalidSignature):
+        raise AttestationError(
+            "the EK certificate was not issued by the manufacturer CA", "ek_certificate"
+        ) from None
+    key = certificate.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or _point(key) != _point(ek.public_key()):
+        raise AttestationError("the EK certificate is for another key", "ek_mismatch")
+    return certificate
+
+
+def verify_certified_key(
+    certify_attest: bytes,
+    certify_signature_der: bytes,
+    certified: PublicArea,
+    ek: PublicArea,
+    nonce: bytes,
+) -> Attestation:
+    """The EK signed TPMS_ATTEST CERTIFY of ``certified`` (its Name) for ``nonce``."""
+    return verify_certify(
+        certify_attest,
+        certify_signature_der,
+        ek.public_key(),
+        nonce,
+        tpm2b_public(certified),
+        expected_qualified_signer=endorsement_qualified_name(ek.name),
+    )
+
+
+def verify_mtpm_quote(
+    attest: bytes,
+    signature_der: bytes,
+    ak: PublicArea,
+    nonce: bytes,
+    pcr_values: Mapping[int, bytes],
+    *,
+    certify_attest: bytes,
+    certify_signature_der: bytes,
+    ek: PublicArea,
+    ek_certificate_der: bytes,
+    ca_certificate: x509.Certificate,
+) -> Attestation:
+    """The whole chain: CA -> EK certificate -> EK certifies AK -> AK signed the quote, whose
+    signer is the AK's qualified name and whose PCR digest matches ``pcr_values``."""
+    verify_ek_certificate(ek, ek_certificate_der, ca_certificate)
+    verify_certified_key(certify_attest, certify_signature_der, ak, ek, nonce)
+    return verify_quote(
+        attest,
+        signature_der,
+        ak.public_key(),
+        nonce,
+        pcr_values,
+        expected_qualified_signer=endorsement_qualified_name(ak.name),
+    )
+
+
+@dataclass(frozen=True)
+class QuoteBundle:
+    """Everything a remote verifier needs, as files tpm2-tools reads where a format exists:
+    ``quote.msg`` (TPMS_ATTEST), ``quote.sig`` (TPMT_SIGNATURE), ``ak.pem``, ``pcrs.bin`` (values
+    in selection order) for ``tpm2_checkquote``; ``ak.pub``/``ek.pub`` (TPM2B_PUBLIC, as
+    ``tpm2_readpublic -o``), ``ak-certify.msg``/``ak-certify.sig`` (the EK's TPMS_ATTEST CERTIFY of
+    the AK, same nonce) and ``ek.crt`` (DER) for the chain."""
+
+    quote: Quote
+    ak: PublicArea
+    ak_certification: Certification
+    ek: PublicArea
+    ek_certificate: bytes | None
+
+    @classmethod
+    def collect(cls, mtpm: MtpmSession, pcrs: Iterable[int], nonce: bytes) -> QuoteBundle:
+        return cls(
+            quote=mtpm.quote(pcrs, nonce),
+            ak=mtpm.ak_public(),
+            ak_certification=mtpm.certify(KEY_AK, nonce),
+            ek=mtpm.ek_public(),
+            ek_certificate=mtpm.ek_cert_get(),
+        )
+
+    def save(self, directory: Path) -> list[Path]:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {
+            "quote.msg": self.quote.attest,
+            "quote.sig": self.quote.signature,
+            "ak.pem": self.ak.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ),
+            "pcrs.bin": self.quote.pcr_file(),
+            "ak.pub": tpm2b_public(self.ak),
+            "ek.pub": tpm2b_public(self.ek),
+            "ak-certify.msg": self.ak_certification.attest,
+            "ak-certify.sig": self.ak_certification.signature,
+        }
+        if self.ek_certificate is not None:
+            files["ek.crt"] = self.ek_certificate
+        written = []
+        for name, data in files.items():
+            (directory / name).write_bytes(data)
+            written.append(directory / name)
+        return written
+
+    @classmethod
+    def load(cls, directory: Path) -> QuoteBundle:
+        try:
+            attest = (directory / "quote.msg").read_bytes()
+            signature = (directory / "quote.sig").read_bytes()
+            pcr_file = (directory / "pcrs.bin").read_bytes()
+            ak = PublicArea.from_tpm2b((directory / "ak.pub").read_bytes())
+            ek = PublicArea.from_tpm2b((directory / "ek.pub").read_bytes())
+            cert_attest = (directory / "ak-certify.msg").read_bytes()
+            cert_signature = (directory / "ak-certify.sig").read_bytes()
+        except FileNotFoundError as exc:
+            raise AttestationError(f"{exc.filename} is missing", "malformed") from None
+        except TpmFormatError as exc:
+            raise AttestationError(f"a public area is malformed: {exc}", "malformed") from None
+        ek_crt = directory / "ek.crt"
+        try:
+            parsed = Attestation.parse(attest)
+        except TpmFormatError as exc:
+            raise AttestationError(f"quote.msg is malformed: {exc}", "malformed") from None
+        if not isinstance(parsed.body, QuoteInfo) or len(parsed.body.pcr_selections) != 1:
+            raise AttestationError("quote.msg is not a one-bank quote", "type")
+        selection = parsed.body.pcr_selections[0]
+        if len(pcr_file) != 32 * len(selection.indices):
+            raise AttestationError("pcrs.bin does not match the quote's selection", "pcr_selection")
+        values = {i: pcr_file[32 * k : 32 * k + 32] for k, i in enumerate(selection.indices)}
+        return cls(
+            quote=Quote(attest, signature, _der(signature), selection, values),
+            ak=ak,
+            ak_certification=Certification(cert_attest, cert_signature, _der(cert_signature)),
+            ek=ek,
+            ek_certificate=ek_crt.read_bytes() if ek_crt.exists() else None,
+        )
+
+    def verify(self, nonce: bytes, ca_certificate: x509.Certificate) -> Attestation:
+        if self.ek_certificate is None:
+            raise AttestationError(
+                "no EK certificate (ek.crt): the chain cannot be checked", "ek_certificate"
+            )
+        return verify_mtpm_quote(
+            self.quote.attest,
+            self.quote.signature_der,
+            self.ak,
+            nonce,
+            self.quote.pcr_values,
+            certify_attest=self.ak_certification.attest,
+            certify_signature_der=self.ak_certification.signature_der,
+            ek=self.ek,
+            ek_certificate_der=self.ek_certificate,
+            ca_certificate=ca_certificate,
+        )
+
+
+def _der(signature: bytes) -> bytes:
+    """TPMT_SIGNATURE or DER -> DER."""
+    if signature[:1] == b"\x30":
+        return signature
+    try:
+        return ecdsa_signature_to_der(signature)
+    except TpmFormatError as exc:
+        raise AttestationError(f"the signature is malformed: {exc}", "malformed") from None
