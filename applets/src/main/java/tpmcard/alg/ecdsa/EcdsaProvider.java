@@ -1,0 +1,171 @@
+package tpmcard.alg.ecdsa;
+
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.security.CryptoException;
+import javacard.security.ECPrivateKey;
+import javacard.security.ECPublicKey;
+import javacard.security.KeyAgreement;
+import javacard.security.KeyBuilder;
+import javacard.security.KeyPair;
+import javacard.security.Signature;
+import tpmcard.algorithms.ProviderApplet;
+import tpmcard.algorithms.ProviderConstants;
+import tpmcard.core.ConstantTime;
+import tpmcard.core.P256;
+
+/**
+ * ECDSA over P-256 with SHA-256 (FIPS 186-4, X9.62 DER signatures) through Signature
+ * ALG_ECDSA_SHA_256, with card-held key pairs. KEY GENERATE answers handle | 04 X Y. KEY IMPORT
+ * takes a wrapped {@code d (32) | 04 X Y (65)}; when the card has ALG_EC_SVDP_DH_PLAIN_XY it checks
+ * d.G = W and refuses a mismatch.
+ */
+public final class EcdsaProvider extends ProviderApplet {
+    public static final byte VERSION_MAJOR = 1;
+    public static final byte VERSION_MINOR = 0;
+
+    private final KeyPair[] pairs;
+    private final Signature ecdsa;
+    private final KeyAgreement pointCheck;   // null when the card lacks ALG_EC_SVDP_DH_PLAIN_XY
+    private final byte[] scratch;
+
+    private EcdsaProvider(byte[] bArray, short bOffset, byte bLength) {
+        super(ProviderConstants.ALG_ECDSA_P256_SHA256, VERSION_MAJOR, VERSION_MINOR,
+                (short) (ProviderConstants.CAP_SIGN | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
+                        | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+        pairs = new KeyPair[ProviderConstants.KEY_SLOTS];
+        for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
+            ECPublicKey pub = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
+            ECPrivateKey priv = (ECPrivateKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, false);
+            P256.setDomainParameters(pub);
+            P256.setDomainParameters(priv);
+            pairs[i] = new KeyPair(pub, priv);
+        }
+        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
+        KeyAgreement check = null;
+        try {
+            check = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN_XY, false);
+        } catch (CryptoException e) {
+            check = null;
+        }
+        pointCheck = check;
+        scratch = JCSystem.makeTransientByteArray(ProviderConstants.EC_POINT_LENGTH, JCSystem.CLEAR_ON_RESET);
+    }
+
+    public static void install(byte[] bArray, short bOffset, byte bLength) {
+        new EcdsaProvider(bArray, bOffset, bLength).registerFromInstall(bArray, bOffset);
+    }
+
+    protected boolean supportsKeyType(byte keyType) {
+        return keyType == ProviderConstants.KEY_EC_P256;
+    }
+
+    protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
+        pairs[slot].genKeyPair();
+        return ((ECPublicKey) pairs[slot].getPublic()).getW(out, outOffset);
+    }
+
+    protected short importKey(short slot, byte keyType, byte[] key, short keyOffset, short keyLength,
+            byte[] out, short outOffset) {
+        if (keyLength != (short) (32 + ProviderConstants.EC_POINT_LENGTH) || key[(short) (keyOffset + 32)] != 0x04) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        ECPrivateKey priv = (ECPrivateKey) pairs[slot].getPrivate();
+        ECPublicKey pub = (ECPublicKey) pairs[slot].getPublic();
+        try {
+            priv.setS(key, keyOffset, (short) 32);
+            pub.setW(key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH);
+            if (pointCheck != null) {
+                pointCheck.init(priv);
+                pointCheck.generateSecret(P256.G, (short) 0, (short) P256.G.length, scratch, (short) 0);
+                if (!ConstantTime.equals(scratch, (short) 0, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
+                    ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
+                }
+            }
+        } catch (CryptoException e) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
+        return pub.getW(out, outOffset);
+    }
+
+    protected void clearKey(short slot) {
+        pairs[slot].getPrivate().clearKey();
+        pairs[slot].getPublic().clearKey();
+        P256.setDomainParameters((ECPublicKey) pairs[slot].getPublic());
+        P256.setDomainParameters((ECPrivateKey) pairs[slot].getPrivate());
+    }
+
+    private short keySlot(byte[] in, short off, short length) {
+        checkHandle(length);
+        return slotOf(in, off, ProviderConstants.KEY_EC_P256);
+    }
+
+    protected short operate(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset) {
+        if (ins != ProviderConstants.INS_SIGN && ins != ProviderConstants.INS_VERIFY) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        }
+        if (p1 != 0 || p2 != 0) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        short slot = keySlot(in, inOffset, inLength);
+        short p = (short) (inOffset + ProviderConstants.HANDLE_LENGTH);
+        short end = (short) (inOffset + inLength);
+        if (ins == ProviderConstants.INS_SIGN) {
+            ecdsa.init(pairs[slot].getPrivate(), Signature.MODE_SIGN);
+            return ecdsa.sign(in, p, (short) (end - p), out, outOffset);
+        }
+        ecdsa.init(pairs[slot].getPublic(), Signature.MODE_VERIFY);
+        verify(in, p, end);
+        return 0;
+    }
+
+    /** {@code sig length | DER signature | message} from p to end. A malformed signature is a bad one. */
+    private void verify(byte[] in, short p, short end) {
+        if (p >= end) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        short sigLength = (short) (in[p] & 0xFF);
+        short message = (short) (p + 1 + sigLength);
+        if (message > end) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        boolean ok;
+        try {
+            ok = ecdsa.verify(in, message, (short) (end - message), in, (short) (p + 1), sigLength);
+        } catch (CryptoException e) {
+            ok = false;
+        }
+        if (!ok) {
+            ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
+        }
+    }
+
+    protected short streamInit(byte op, byte[] in, short inOffset, short inLength) {
+        if (op != ProviderConstants.INS_SIGN && op != ProviderConstants.INS_VERIFY) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        checkHandleOnly(inLength);
+        short slot = keySlot(in, inOffset, inLength);
+        if (op == ProviderConstants.INS_SIGN) {
+            ecdsa.init(pairs[slot].getPrivate(), Signature.MODE_SIGN);
+        } else {
+            ecdsa.init(pairs[slot].getPublic(), Signature.MODE_VERIFY);
+        }
+        return slot;
+    }
+
+    protected void streamUpdate(byte op, short slot, byte[] in, short inOffset, short inLength) {
+        ecdsa.update(in, inOffset, inLength);
+    }
+
+    protected short streamFinal(byte op, short slot, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset) {
+        if (op == ProviderConstants.INS_SIGN) {
+            return ecdsa.sign(in, inOffset, inLength, out, outOffset);
+        }
+        verify(in, inOffset, (short) (inOffset + inLength));
+        return 0;
+    }
+}

@@ -1,0 +1,30 @@
+package tpmcard.algorithms;
+
+import javacard.framework.Shareable;
+
+/**
+ * A replaceable algorithm provider (docs/algorithms.md): an applet of its own package and AID that
+ * the algorithm {@link Registry} (hosted by the core applet) reaches with
+ * JCSystem.getAppletShareableInterfaceObject(aid, {@link ProviderConstants#PROVIDER_PARAMETER}).
+ * A provider hands this interface only to the core applet's context, so the host reaches it only
+ * through INVOKE inside a bound secure session, and only while the registry has it enabled.
+ *
+ * <p>Firewall: every array a provider receives is a parameter (global on a real card), never
+ * stored.
+ */
+public interface AlgorithmProvider extends Shareable {
+    /**
+     * Write the provider descriptor ({@link ProviderConstants#DESCRIPTOR_LENGTH} bytes):
+     * algorithm id, version major, version minor, capability bits (2), largest command data (2).
+     */
+    short describe(byte[] out, short outOffset);
+
+    /**
+     * Run one provider command (ProviderConstants INS_*). Errors are ISOExceptions.
+     *
+     * @param sessionId the secure session's id (never 0): streams belong to the session that opened them
+     * @return the response length written at outOffset
+     */
+    short call(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset, short sessionId);
+}

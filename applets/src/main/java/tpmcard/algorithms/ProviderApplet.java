@@ -1,0 +1,276 @@
+package tpmcard.algorithms;
+
+import javacard.framework.AID;
+import javacard.framework.APDU;
+import javacard.framework.Applet;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.Shareable;
+import javacard.framework.Util;
+import javacard.security.RandomData;
+
+/**
+ * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
+ * the interface only to the core applet, key slots named by handles, wrapped-key import and the
+ * ownership of a stream by one secure session. A subclass supplies the algorithm.
+ *
+ * <p>Key handle: {@code instance tag (2) | slot | generation}. The instance tag is drawn at install
+ * (card randomness XOR install entropy), so a handle of a deleted or replaced provider instance
+ * never names a key of another instance; the generation changes whenever a slot is emptied, so a
+ * deleted key's handle stays dead.
+ *
+ * <p>Memory: all transient memory is CLEAR_ON_RESET. A provider is never the selected applet (the
+ * core is), and CLEAR_ON_DESELECT memory is reachable only from the selected applet's context.
+ */
+public abstract class ProviderApplet extends Applet implements AlgorithmProvider {
+    private final byte[] descriptor;
+    private final byte[] instanceTag;
+    private final byte[] slotTypes;
+    private final byte[] slotGenerations;
+    /** Null when the provider takes no keys. */
+    protected final KeyUnwrap unwrap;
+    // Stream ownership: [0] owning session id (0: no stream), [1] operation, [2] key slot.
+    private final short[] stream;
+
+    protected ProviderApplet(byte algorithmId, byte versionMajor, byte versionMinor, short capabilities,
+            byte[] bArray, short bOffset, byte bLength) {
+        descriptor = new byte[ProviderConstants.DESCRIPTOR_LENGTH];
+        descriptor[0] = algorithmId;
+        descriptor[1] = versionMajor;
+        descriptor[2] = versionMinor;
+        Util.setShort(descriptor, (short) 3, capabilities);
+        Util.setShort(descriptor, (short) 5, ProviderConstants.MAX_PROVIDER_DATA);
+        instanceTag = new byte[2];
+        RandomData random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
+        random.generateData(instanceTag, (short) 0, (short) 2);
+        // Install parameters: [len AID][AID][len control][control][len params][params].
+        short p = (short) (bOffset + 1 + bArray[bOffset]);
+        p = (short) (p + 1 + bArray[p]);
+        short paramsLength = bArray[p];
+        for (short i = 0; i < paramsLength && i < 2; i++) {
+            instanceTag[i] ^= bArray[(short) (p + 1 + i)];
+        }
+        slotTypes = new byte[ProviderConstants.KEY_SLOTS];
+        slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
+        unwrap = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new KeyUnwrap() : null;
+        stream = JCSystem.makeTransientShortArray((short) 3, JCSystem.CLEAR_ON_RESET);
+    }
+
+    /** Register under the AID of the install parameters. Subclasses' install() ends with this. */
+    protected final void registerFromInstall(byte[] bArray, short bOffset) {
+        register(bArray, (short) (bOffset + 1), bArray[bOffset]);
+    }
+
+    public Shareable getShareableInterfaceObject(AID clientAID, byte parameter) {
+        if (parameter != ProviderConstants.PROVIDER_PARAMETER || clientAID == null
+                || !clientAID.equals(ProviderConstants.CORE_AID, (short) 0, (byte) ProviderConstants.CORE_AID.length)) {
+            return null;
+        }
+        return this;
+    }
+
+    /** Providers take no APDUs of their own: the host reaches them only through the core's session. */
+    public void process(APDU apdu) {
+        if (selectingApplet()) {
+            return;
+        }
+        ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+    }
+
+    public short describe(byte[] out, short outOffset) {
+        return (short) (Util.arrayCopyNonAtomic(descriptor, (short) 0, out, outOffset, ProviderConstants.DESCRIPTOR_LENGTH)
+                - outOffset);
+    }
+
+    protected final boolean has(short capability) {
+        return (Util.getShort(descriptor, (short) 3) & capability) != 0;
+    }
+
+    public short call(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset, short sessionId) {
+        switch (ins) {
+            case ProviderConstants.INS_GET_WRAP_KEY:
+                requireCapability(ProviderConstants.CAP_KEY_IMPORT);
+                checkEmpty(p1, p2, inLength);
+                return unwrap.publicKey(out, outOffset);
+            case ProviderConstants.INS_KEY_GENERATE:
+                requireCapability(ProviderConstants.CAP_KEY_GENERATE);
+                checkEmpty((byte) 0, p2, inLength);
+                return makeKey(p1, null, (short) 0, (short) 0, out, outOffset);
+            case ProviderConstants.INS_KEY_IMPORT:
+                requireCapability(ProviderConstants.CAP_KEY_IMPORT);
+                checkEmpty((byte) 0, p2, (short) 0);
+                return makeKey(p1, in, inOffset, inLength, out, outOffset);
+            case ProviderConstants.INS_KEY_DELETE: {
+                checkEmpty(p1, p2, (short) 0);
+                checkHandleOnly(inLength);
+                short slot = slotOf(in, inOffset, (byte) 0);
+                boolean own = Registry.beginTransaction();
+                clearKey(slot);
+                slotTypes[slot] = 0;
+                slotGenerations[slot]++;
+                Registry.commitTransaction(own);
+                return 0;
+            }
+            case ProviderConstants.INS_STREAM_INIT:
+                requireCapability(ProviderConstants.CAP_STREAM);
+                stream[0] = 0;
+                stream[2] = streamInit(p1, in, inOffset, inLength);
+                stream[1] = p1;
+                stream[0] = sessionId;
+                return 0;
+            case ProviderConstants.INS_STREAM_UPDATE:
+            case ProviderConstants.INS_STREAM_FINAL: {
+                requireCapability(ProviderConstants.CAP_STREAM);
+                if (stream[0] == 0 || stream[0] != sessionId) {
+                    ISOException.throwIt(ProviderConstants.SW_STREAM_NOT_OPEN);
+                }
+                checkEmpty(p1, p2, (short) 0);
+                if (ins == ProviderConstants.INS_STREAM_UPDATE) {
+                    streamUpdate((byte) stream[1], stream[2], in, inOffset, inLength);
+                    return 0;
+                }
+                stream[0] = 0;   // closed whatever the outcome
+                return streamFinal((byte) stream[1], stream[2], in, inOffset, inLength, out, outOffset);
+            }
+            default:
+                return operate(ins, p1, p2, in, inOffset, inLength, out, outOffset);
+        }
+    }
+
+    private short makeKey(byte keyType, byte[] in, short inOffset, short inLength, byte[] out, short outOffset) {
+        if (!supportsKeyType(keyType)) {
+            ISOException.throwIt(ProviderConstants.SW_KEY_TYPE_MISMATCH);
+        }
+        short slot = 0;
+        while (slot < ProviderConstants.KEY_SLOTS && slotTypes[slot] != 0) {
+            slot++;
+        }
+        if (slot == ProviderConstants.KEY_SLOTS) {
+            ISOException.throwIt(ProviderConstants.SW_NO_SPACE);
+        }
+        short extra;
+        short o = (short) (outOffset + ProviderConstants.HANDLE_LENGTH);
+        if (in == null) {
+            extra = generateKey(slot, keyType, out, o);
+        } else {
+            short n = unwrap.unwrap(descriptor[0], keyType, in, inOffset, inLength);
+            try {
+                extra = importKey(slot, keyType, unwrap.scratch, (short) 0, n, out, o);
+            } catch (ISOException e) {
+                unwrap.wipe();
+                ISOException.throwIt(e.getReason());
+                return 0;
+            }
+            unwrap.wipe();
+        }
+        boolean own = Registry.beginTransaction();
+        slotTypes[slot] = keyType;
+        slotGenerations[slot]++;
+        Registry.commitTransaction(own);
+        writeHandle(slot, out, outOffset);
+        return (short) (ProviderConstants.HANDLE_LENGTH + extra);
+    }
+
+    private void writeHandle(short slot, byte[] out, short o) {
+        out[o] = instanceTag[0];
+        out[(short) (o + 1)] = instanceTag[1];
+        out[(short) (o + 2)] = (byte) slot;
+        out[(short) (o + 3)] = slotGenerations[slot];
+    }
+
+    /**
+     * The slot a 4-byte handle names. Unknown, stale, deleted or another instance's handle:
+     * {@link ProviderConstants#SW_KEY_NOT_FOUND}; a key of another type than {@code keyType}
+     * (0: any) or {@code otherType}: {@link ProviderConstants#SW_KEY_TYPE_MISMATCH}.
+     */
+    protected final short slotOf(byte[] in, short off, byte keyType, byte otherType) {
+        short slot = (short) (in[(short) (off + 2)] & 0xFF);
+        if (in[off] != instanceTag[0] || in[(short) (off + 1)] != instanceTag[1]
+                || slot >= ProviderConstants.KEY_SLOTS || slotTypes[slot] == 0
+                || in[(short) (off + 3)] != slotGenerations[slot]) {
+            ISOException.throwIt(ProviderConstants.SW_KEY_NOT_FOUND);
+        }
+        if (keyType != 0 && slotTypes[slot] != keyType && slotTypes[slot] != otherType) {
+            ISOException.throwIt(ProviderConstants.SW_KEY_TYPE_MISMATCH);
+        }
+        return slot;
+    }
+
+    protected final short slotOf(byte[] in, short off, byte keyType) {
+        return slotOf(in, off, keyType, keyType);
+    }
+
+    protected final byte slotType(short slot) {
+        return slotTypes[slot];
+    }
+
+    protected final void requireCapability(short capability) {
+        if (!has(capability)) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        }
+    }
+
+    protected static void checkEmpty(byte p1, byte p2, short inLength) {
+        if (p1 != 0 || p2 != 0) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        if (inLength != 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+    }
+
+    protected static void checkHandleOnly(short inLength) {
+        if (inLength != ProviderConstants.HANDLE_LENGTH) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+    }
+
+    /** At least a handle present. */
+    protected static void checkHandle(short inLength) {
+        if (inLength < ProviderConstants.HANDLE_LENGTH) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+    }
+
+    // ---- what a provider supplies; defaults refuse ----
+
+    protected boolean supportsKeyType(byte keyType) {
+        return false;
+    }
+
+    /** Generate a key into slot; may write public data (after the handle) and return its length. */
+    protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
+        ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        return 0;
+    }
+
+    /** Set an unwrapped key into slot; bad length: ISO7816.SW_WRONG_LENGTH. */
+    protected short importKey(short slot, byte keyType, byte[] key, short keyOffset, short keyLength,
+            byte[] out, short outOffset) {
+        ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        return 0;
+    }
+
+    protected void clearKey(short slot) {
+    }
+
+    /** Open a stream for operation op; returns the key slot (or 0). */
+    protected short streamInit(byte op, byte[] in, short inOffset, short inLength) {
+        ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        return 0;
+    }
+
+    protected void streamUpdate(byte op, short slot, byte[] in, short inOffset, short inLength) {
+    }
+
+    protected short streamFinal(byte op, short slot, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset) {
+        return 0;
+    }
+
+    /** The provider's one-shot commands. */
+    protected abstract short operate(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset);
+}

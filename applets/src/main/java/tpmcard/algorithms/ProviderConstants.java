@@ -1,0 +1,108 @@
+package tpmcard.algorithms;
+
+/**
+ * Every command, status word, identifier and size of the algorithm registry and its providers
+ * (docs/algorithms.md). The host mirrors the public names in host/tpmcard/algorithms.py;
+ * tests/algorithms/test_constants.py reads this class through JPype and checks they agree.
+ */
+public final class ProviderConstants {
+    private ProviderConstants() {}
+
+    /** The parameter a provider answers in getShareableInterfaceObject. */
+    public static final byte PROVIDER_PARAMETER = (byte) 0x41;
+
+    // The registry is addressed by INVOKE with this AID; no applet has it (the core hosts it).
+    public static final byte[] REGISTRY_AID = {
+        (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x03, (byte) 0x00, (byte) 0x01};
+    // Providers give their interface only to this context: the core applet, which hosts the registry.
+    public static final byte[] CORE_AID = {
+        (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x01, (byte) 0x00, (byte) 0x01};
+
+    // Provider applet AIDs the registry knows from the start (manifest.json agrees; a test checks).
+    public static final byte[] AID_AES_GCM = providerAid((byte) 0x01);
+    public static final byte[] AID_SHA3 = providerAid((byte) 0x02);
+    public static final byte[] AID_HMAC = providerAid((byte) 0x03);
+    public static final byte[] AID_CHACHA20_POLY1305 = providerAid((byte) 0x04);
+    public static final byte[] AID_ECDSA_P256 = providerAid((byte) 0x05);
+    // Not known at start: a second version, registered at run time (replacement).
+    public static final byte[] AID_HMAC_V2 = providerAid((byte) 0x13);
+
+    private static byte[] providerAid(byte n) {
+        return new byte[] {(byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x03, n, (byte) 0x01};
+    }
+
+    // Algorithm ids (descriptor byte 0; registry CALL P1).
+    public static final byte ALG_AES_GCM = (byte) 0x01;
+    public static final byte ALG_SHA3_256 = (byte) 0x02;
+    public static final byte ALG_HMAC_SHA2 = (byte) 0x03;
+    public static final byte ALG_CHACHA20_POLY1305 = (byte) 0x04;
+    public static final byte ALG_ECDSA_P256_SHA256 = (byte) 0x05;
+
+    // Capability bits (descriptor bytes 3..4).
+    public static final short CAP_AEAD = (short) 0x0001;
+    public static final short CAP_DIGEST = (short) 0x0002;
+    public static final short CAP_MAC = (short) 0x0004;
+    public static final short CAP_SIGN = (short) 0x0008;
+    public static final short CAP_KEY_GENERATE = (short) 0x0010;
+    public static final short CAP_KEY_IMPORT = (short) 0x0020;
+    public static final short CAP_STREAM = (short) 0x0040;
+
+    public static final short DESCRIPTOR_LENGTH = (short) 7;
+
+    // Registry instructions (INVOKE to REGISTRY_AID).
+    public static final byte INS_LIST = (byte) 0x10;
+    public static final byte INS_REGISTER = (byte) 0x12;
+    public static final byte INS_UNREGISTER = (byte) 0x14;
+    public static final byte INS_ENABLE = (byte) 0x16;
+    public static final byte INS_DISABLE = (byte) 0x18;
+    public static final byte INS_CALL = (byte) 0x20;     // P1 algorithm id, P2 provider INS, data [P1][P2][payload]
+
+    // Provider instructions (inside CALL).
+    public static final byte INS_GET_WRAP_KEY = (byte) 0x26;
+    public static final byte INS_KEY_GENERATE = (byte) 0x20;  // P1 key type
+    public static final byte INS_KEY_IMPORT = (byte) 0x22;    // P1 key type, data: wrapped key
+    public static final byte INS_KEY_DELETE = (byte) 0x24;    // data: handle
+    public static final byte INS_ENCRYPT = (byte) 0x30;       // handle | nonce len | nonce | aad len(2) | aad | plaintext
+    public static final byte INS_DECRYPT = (byte) 0x32;       // handle | nonce len | nonce | aad len(2) | aad | ct || tag
+    public static final byte INS_DIGEST = (byte) 0x34;        // message
+    public static final byte INS_MAC = (byte) 0x36;           // handle | message
+    public static final byte INS_SIGN = (byte) 0x38;          // handle | message
+    public static final byte INS_VERIFY = (byte) 0x3A;        // handle | sig len | sig (or MAC) | message
+    public static final byte INS_STREAM_INIT = (byte) 0x40;   // P1 operation (one of the INS above); data: handle (if keyed)
+    public static final byte INS_STREAM_UPDATE = (byte) 0x42; // data chunk
+    public static final byte INS_STREAM_FINAL = (byte) 0x44;  // last chunk (VERIFY: sig len | sig | chunk)
+
+    // Registry entry states (LIST).
+    public static final byte STATE_ENABLED = (byte) 0x01;
+    public static final byte STATE_DISABLED = (byte) 0x02;
+    public static final byte STATE_ABSENT = (byte) 0x03;      // no applet instance answers at the AID
+
+    // Key types (KEY_GENERATE / KEY_IMPORT P1).
+    public static final byte KEY_AES_128 = (byte) 0x01;
+    public static final byte KEY_AES_256 = (byte) 0x02;
+    public static final byte KEY_HMAC_SHA256 = (byte) 0x03;
+    public static final byte KEY_HMAC_SHA512 = (byte) 0x04;
+    public static final byte KEY_CHACHA20 = (byte) 0x05;
+    public static final byte KEY_EC_P256 = (byte) 0x06;
+
+    // Sizes.
+    public static final short HANDLE_LENGTH = (short) 4;      // instance tag (2) | slot | generation
+    public static final short KEY_SLOTS = (short) 4;
+    public static final short MAX_PROVIDER_DATA = (short) 4000; // provider command data, fits one INVOKE
+    public static final short REGISTRY_ENTRIES = (short) 8;
+    public static final short MAX_AID_LENGTH = (short) 16;
+    public static final short EC_POINT_LENGTH = (short) 65;
+    public static final short WRAP_NONCE_LENGTH = (short) 12;
+    public static final short WRAP_TAG_LENGTH = (short) 16;
+    public static final short AEAD_TAG_LENGTH = (short) 16;
+
+    // Status words (beyond javacard.framework.ISO7816, which supplies 6700, 6A80, 6A86, 6D00).
+    public static final short SW_VERIFICATION_FAILED = (short) 0x6300;    // bad tag / signature / MAC / wrapped key
+    public static final short SW_PROVIDER_DISABLED = (short) 0x6A81;
+    public static final short SW_PROVIDER_ABSENT = (short) 0x6A82;        // withdrawn: no applet at the AID
+    public static final short SW_PROVIDER_NOT_REGISTERED = (short) 0x6A83;
+    public static final short SW_KEY_NOT_FOUND = (short) 0x6A88;          // unknown, deleted or stale handle
+    public static final short SW_KEY_TYPE_MISMATCH = (short) 0x6981;
+    public static final short SW_NO_SPACE = (short) 0x6A84;               // registry or key slots full
+    public static final short SW_STREAM_NOT_OPEN = (short) 0x6985;        // UPDATE/FINAL without INIT, or another session's
+}

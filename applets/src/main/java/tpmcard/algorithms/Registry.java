@@ -1,0 +1,265 @@
+package tpmcard.algorithms;
+
+import javacard.framework.AID;
+import javacard.framework.ISO7816;
+import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
+import javacard.framework.Shareable;
+import javacard.framework.Util;
+
+/**
+ * The algorithm registry, hosted by the core applet (docs/algorithms.md §2). The core creates one
+ * in its constructor and routes INVOKE commands addressed to {@link ProviderConstants#REGISTRY_AID}
+ * to {@link #invoke}; the registry finds providers by AID with
+ * JCSystem.getAppletShareableInterfaceObject. All its state is persistent and owned by the core
+ * applet's context.
+ *
+ * <p>Routing: CALL names an algorithm id; the registry routes to the one enabled entry with that
+ * id. REGISTER and ENABLE make an entry the enabled one for its id and disable the others, so a
+ * newly registered version takes over at once (replacement) and the old one can be re-enabled
+ * (rollback) as long as its applet exists.
+ */
+public final class Registry {
+    private static final short ENTRY_FREE = (short) 0;
+
+    // One row per entry: AID bytes, AID length (0: free), algorithm id, enabled flag.
+    private final byte[] aids;
+    private final byte[] aidLengths;
+    private final byte[] algorithmIds;
+    private final byte[] enabled;
+
+    public Registry() {
+        short n = ProviderConstants.REGISTRY_ENTRIES;
+        aids = new byte[(short) (n * ProviderConstants.MAX_AID_LENGTH)];
+        aidLengths = new byte[n];
+        algorithmIds = new byte[n];
+        enabled = new byte[n];
+        // The providers the core knows from the start (the suite manifest's provider applets).
+        seed((short) 0, ProviderConstants.AID_AES_GCM, ProviderConstants.ALG_AES_GCM);
+        seed((short) 1, ProviderConstants.AID_SHA3, ProviderConstants.ALG_SHA3_256);
+        seed((short) 2, ProviderConstants.AID_HMAC, ProviderConstants.ALG_HMAC_SHA2);
+        seed((short) 3, ProviderConstants.AID_CHACHA20_POLY1305, ProviderConstants.ALG_CHACHA20_POLY1305);
+        seed((short) 4, ProviderConstants.AID_ECDSA_P256, ProviderConstants.ALG_ECDSA_P256_SHA256);
+    }
+
+    private void seed(short i, byte[] aid, byte id) {
+        Util.arrayCopyNonAtomic(aid, (short) 0, aids, (short) (i * ProviderConstants.MAX_AID_LENGTH), (short) aid.length);
+        aidLengths[i] = (byte) aid.length;
+        algorithmIds[i] = id;
+        enabled[i] = (byte) 1;
+    }
+
+    /** Whether an INVOKE names the registry (the core calls this before its service lookup). */
+    public static boolean isRegistryAid(byte[] buf, short off, byte length) {
+        return length == (byte) ProviderConstants.REGISTRY_AID.length
+                && Util.arrayCompare(buf, off, ProviderConstants.REGISTRY_AID, (short) 0, length) == 0;
+    }
+
+    /** One registry command; the same contract as tpmcard.core.SuiteService#invoke. */
+    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset, short sessionId) {
+        switch (ins) {
+            case ProviderConstants.INS_CALL:
+                return call(p1, p2, in, inOffset, inLength, out, outOffset, sessionId);
+            case ProviderConstants.INS_LIST:
+                checkNoParameters(p1, p2, inLength);
+                return list(out, outOffset);
+            case ProviderConstants.INS_REGISTER:
+                checkParameters(p1, p2);
+                return register(in, inOffset, inLength, out, outOffset);
+            case ProviderConstants.INS_UNREGISTER:
+                checkParameters(p1, p2);
+                unregister(find(in, inOffset, inLength));
+                return 0;
+            case ProviderConstants.INS_ENABLE:
+                checkParameters(p1, p2);
+                setEnabled(find(in, inOffset, inLength), true);
+                return 0;
+            case ProviderConstants.INS_DISABLE:
+                checkParameters(p1, p2);
+                setEnabled(find(in, inOffset, inLength), false);
+                return 0;
+            default:
+                ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+                return 0;
+        }
+    }
+
+    private static void checkParameters(byte p1, byte p2) {
+        if (p1 != 0 || p2 != 0) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+    }
+
+    private static void checkNoParameters(byte p1, byte p2, short inLength) {
+        checkParameters(p1, p2);
+        if (inLength != 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+    }
+
+    private short call(byte id, byte providerIns, byte[] in, short inOffset, short inLength,
+            byte[] out, short outOffset, short sessionId) {
+        if (inLength < 2) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        short entry = -1;
+        boolean registered = false;
+        for (short i = 0; i < ProviderConstants.REGISTRY_ENTRIES; i++) {
+            if (aidLengths[i] != ENTRY_FREE && algorithmIds[i] == id) {
+                registered = true;
+                if (enabled[i] != 0) {
+                    entry = i;
+                    break;
+                }
+            }
+        }
+        if (entry < 0) {
+            ISOException.throwIt(registered ? ProviderConstants.SW_PROVIDER_DISABLED
+                    : ProviderConstants.SW_PROVIDER_NOT_REGISTERED);
+        }
+        AlgorithmProvider provider = lookUp(entry);
+        if (provider == null) {
+            ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
+        }
+        return provider.call(providerIns, in[inOffset], in[(short) (inOffset + 1)], in, (short) (inOffset + 2),
+                (short) (inLength - 2), out, outOffset, sessionId);
+    }
+
+    /** The provider at an entry's AID, or null when no applet there offers the interface. */
+    private AlgorithmProvider lookUp(short entry) {
+        AID aid = JCSystem.lookupAID(aids, (short) (entry * ProviderConstants.MAX_AID_LENGTH), aidLengths[entry]);
+        if (aid == null) {
+            return null;
+        }
+        Shareable s = JCSystem.getAppletShareableInterfaceObject(aid, ProviderConstants.PROVIDER_PARAMETER);
+        if (!(s instanceof AlgorithmProvider)) {
+            return null;
+        }
+        return (AlgorithmProvider) s;
+    }
+
+    /**
+     * LIST: per entry {@code state | AID length | AID | descriptor length | descriptor}; an absent
+     * provider has an empty descriptor.
+     */
+    private short list(byte[] out, short outOffset) {
+        short o = outOffset;
+        for (short i = 0; i < ProviderConstants.REGISTRY_ENTRIES; i++) {
+            byte length = aidLengths[i];
+            if (length == ENTRY_FREE) {
+                continue;
+            }
+            AlgorithmProvider provider = lookUp(i);
+            out[o++] = provider == null ? ProviderConstants.STATE_ABSENT
+                    : (enabled[i] != 0 ? ProviderConstants.STATE_ENABLED : ProviderConstants.STATE_DISABLED);
+            out[o++] = length;
+            o = Util.arrayCopyNonAtomic(aids, (short) (i * ProviderConstants.MAX_AID_LENGTH), out, o, length);
+            if (provider == null) {
+                out[o++] = 0;
+            } else {
+                out[o] = (byte) provider.describe(out, (short) (o + 1));
+                o += (short) (1 + out[o]);
+            }
+        }
+        return (short) (o - outOffset);
+    }
+
+    private short indexOf(byte[] in, short off, short length) {
+        for (short i = 0; i < ProviderConstants.REGISTRY_ENTRIES; i++) {
+            if (aidLengths[i] == (byte) length && Util.arrayCompare(aids, (short) (i * ProviderConstants.MAX_AID_LENGTH),
+                    in, off, length) == 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static void checkAid(short length) {
+        if (length < 5 || length > ProviderConstants.MAX_AID_LENGTH) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+    }
+
+    private short find(byte[] in, short off, short length) {
+        checkAid(length);
+        short i = indexOf(in, off, length);
+        if (i < 0) {
+            ISOException.throwIt(ProviderConstants.SW_PROVIDER_NOT_REGISTERED);
+        }
+        return i;
+    }
+
+    /** REGISTER: ask the provider at the AID for its descriptor, then make it the enabled entry for its id. */
+    private short register(byte[] in, short off, short length, byte[] out, short outOffset) {
+        checkAid(length);
+        AID aid = JCSystem.lookupAID(in, off, (byte) length);
+        Shareable s = aid == null ? null
+                : JCSystem.getAppletShareableInterfaceObject(aid, ProviderConstants.PROVIDER_PARAMETER);
+        if (!(s instanceof AlgorithmProvider)) {
+            ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
+        }
+        short d = ((AlgorithmProvider) s).describe(out, outOffset);
+        short i = indexOf(in, off, length);
+        if (i < 0) {
+            for (i = 0; i < ProviderConstants.REGISTRY_ENTRIES; i++) {
+                if (aidLengths[i] == ENTRY_FREE) {
+                    break;
+                }
+            }
+            if (i == ProviderConstants.REGISTRY_ENTRIES) {
+                ISOException.throwIt(ProviderConstants.SW_NO_SPACE);
+            }
+        }
+        boolean own = beginTransaction();
+        Util.arrayCopy(in, off, aids, (short) (i * ProviderConstants.MAX_AID_LENGTH), length);
+        algorithmIds[i] = out[outOffset];
+        aidLengths[i] = (byte) length;
+        enableOnly(i);
+        commitTransaction(own);
+        return d;
+    }
+
+    private void unregister(short i) {
+        boolean own = beginTransaction();
+        aidLengths[i] = ENTRY_FREE;
+        enabled[i] = 0;
+        algorithmIds[i] = 0;
+        commitTransaction(own);
+    }
+
+    private void setEnabled(short i, boolean on) {
+        boolean own = beginTransaction();
+        if (on) {
+            enableOnly(i);
+        } else {
+            enabled[i] = 0;
+        }
+        commitTransaction(own);
+    }
+
+    /** Enable entry i and disable every other entry with the same algorithm id. Inside a transaction. */
+    private void enableOnly(short i) {
+        for (short j = 0; j < ProviderConstants.REGISTRY_ENTRIES; j++) {
+            if (j != i && aidLengths[j] != ENTRY_FREE && algorithmIds[j] == algorithmIds[i]) {
+                enabled[j] = 0;
+            }
+        }
+        enabled[i] = (byte) 1;
+    }
+
+    // The core may already run a transaction around INVOKE; then ours joins it.
+    static boolean beginTransaction() {
+        if (JCSystem.getTransactionDepth() != 0) {
+            return false;
+        }
+        JCSystem.beginTransaction();
+        return true;
+    }
+
+    static void commitTransaction(boolean own) {
+        if (own) {
+            JCSystem.commitTransaction();
+        }
+    }
+}

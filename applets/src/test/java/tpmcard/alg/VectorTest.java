@@ -1,0 +1,262 @@
+package tpmcard.alg;
+
+import static org.junit.Assert.assertArrayEquals;
+import static org.junit.Assert.assertEquals;
+
+import com.licel.jcardsim.base.Simulator;
+import com.licel.jcardsim.base.SimulatorRuntime;
+import com.licel.jcardsim.utils.AIDUtil;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.math.BigInteger;
+import java.nio.charset.StandardCharsets;
+import java.security.AlgorithmParameters;
+import java.security.KeyFactory;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.MessageDigest;
+import java.security.interfaces.ECPublicKey;
+import java.security.spec.ECGenParameterSpec;
+import java.security.spec.ECParameterSpec;
+import java.security.spec.ECPoint;
+import java.security.spec.ECPublicKeySpec;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javacard.framework.Applet;
+import javax.crypto.Cipher;
+import javax.crypto.KeyAgreement;
+import javax.crypto.spec.GCMParameterSpec;
+import javax.crypto.spec.SecretKeySpec;
+import org.junit.Before;
+import org.junit.Test;
+import tpmcard.alg.aesgcm.AesGcmProvider;
+import tpmcard.alg.chacha.ChaChaProvider;
+import tpmcard.alg.ecdsa.EcdsaProvider;
+import tpmcard.alg.hmac.HmacProvider;
+import tpmcard.alg.sha3.Sha3Provider;
+import tpmcard.algorithms.InvokeBridgeApplet;
+import tpmcard.algorithms.ProviderConstants;
+
+/**
+ * The providers on the card against tests/vectors/algorithms.json (RFC 8439, McGrew-Viega GCM,
+ * FIPS 202, RFC 4231, RFC 6979), reached through the registry as the core applet will call it
+ * (InvokeBridgeApplet stands in for the core's INVOKE). Keys go in wrapped, as the host wraps them.
+ */
+public class VectorTest {
+    private static final HexFormat HEX = HexFormat.of();
+    private Simulator sim;
+
+    @Before
+    public void setUp() {
+        sim = new Simulator(new SimulatorRuntime());
+        install(ProviderConstants.CORE_AID, InvokeBridgeApplet.class);
+        install(ProviderConstants.AID_AES_GCM, AesGcmProvider.class);
+        install(ProviderConstants.AID_SHA3, Sha3Provider.class);
+        install(ProviderConstants.AID_HMAC, HmacProvider.class);
+        install(ProviderConstants.AID_CHACHA20_POLY1305, ChaChaProvider.class);
+        install(ProviderConstants.AID_ECDSA_P256, EcdsaProvider.class);
+        sim.selectApplet(AIDUtil.create(ProviderConstants.CORE_AID));
+    }
+
+    private void install(byte[] aid, Class<? extends Applet> cls) {
+        byte[] p = new byte[aid.length + 5 + 2];
+        p[0] = (byte) aid.length;
+        System.arraycopy(aid, 0, p, 1, aid.length);
+        p[aid.length + 1] = 1;
+        p[aid.length + 3] = 2;
+        p[aid.length + 4] = (byte) aid[aid.length - 2];
+        sim.installApplet(AIDUtil.create(aid), cls, p, (short) 0, (byte) p.length);
+    }
+
+    /** CALL through the registry; returns data || SW. */
+    private byte[] call(byte alg, byte ins, int p1, byte[] data) {
+        ByteArrayOutputStream body = new ByteArrayOutputStream();
+        body.write(ProviderConstants.REGISTRY_AID.length);
+        body.writeBytes(ProviderConstants.REGISTRY_AID);
+        body.write(ProviderConstants.INS_CALL);
+        body.write(alg);
+        body.write(ins);
+        body.write(p1);
+        body.write(0);
+        body.writeBytes(data);
+        byte[] b = body.toByteArray();
+        ByteArrayOutputStream apdu = new ByteArrayOutputStream();
+        apdu.writeBytes(new byte[] {(byte) 0x80, InvokeBridgeApplet.INS_INVOKE, 0, 1, 0, (byte) (b.length >> 8), (byte) b.length});
+        apdu.writeBytes(b);
+        apdu.writeBytes(new byte[] {0, 0});
+        return sim.transmitCommand(apdu.toByteArray());
+    }
+
+    private byte[] ok(byte[] r) {
+        assertEquals("SW", "9000", HEX.formatHex(Arrays.copyOfRange(r, r.length - 2, r.length)));
+        return Arrays.copyOf(r, r.length - 2);
+    }
+
+    private static int sw(byte[] r) {
+        return ((r[r.length - 2] & 0xFF) << 8) | (r[r.length - 1] & 0xFF);
+    }
+
+    /** The host's wrap (docs/algorithms.md §4), in JCA. */
+    private byte[] importKey(byte alg, byte keyType, byte[] key) throws Exception {
+        byte[] w = ok(call(alg, ProviderConstants.INS_GET_WRAP_KEY, 0, new byte[0]));
+        AlgorithmParameters params = AlgorithmParameters.getInstance("EC");
+        params.init(new ECGenParameterSpec("secp256r1"));
+        ECParameterSpec spec = params.getParameterSpec(ECParameterSpec.class);
+        ECPoint point = new ECPoint(new BigInteger(1, Arrays.copyOfRange(w, 1, 33)), new BigInteger(1, Arrays.copyOfRange(w, 33, 65)));
+        java.security.PublicKey card = KeyFactory.getInstance("EC").generatePublic(new ECPublicKeySpec(point, spec));
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair e = g.generateKeyPair();
+        KeyAgreement ka = KeyAgreement.getInstance("ECDH");
+        ka.init(e.getPrivate());
+        ka.doPhase(card, true);
+        MessageDigest sha = MessageDigest.getInstance("SHA-256");
+        sha.update(ka.generateSecret());
+        sha.update("tpmcard alg wrap".getBytes(StandardCharsets.US_ASCII));
+        byte[] kek = Arrays.copyOf(sha.digest(), 16);
+        ECPoint we = ((ECPublicKey) e.getPublic()).getW();
+        byte[] ep = new byte[65];
+        ep[0] = 4;
+        byte[] x = we.getAffineX().toByteArray();
+        byte[] y = we.getAffineY().toByteArray();
+        System.arraycopy(x, Math.max(0, x.length - 32), ep, 1 + 32 - Math.min(32, x.length), Math.min(32, x.length));
+        System.arraycopy(y, Math.max(0, y.length - 32), ep, 33 + 32 - Math.min(32, y.length), Math.min(32, y.length));
+        byte[] nonce = new byte[12];
+        Cipher gcm = Cipher.getInstance("AES/GCM/NoPadding");
+        gcm.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(kek, "AES"), new GCMParameterSpec(128, nonce));
+        gcm.updateAAD(new byte[] {alg, keyType});
+        gcm.updateAAD(ep);
+        byte[] ct = gcm.doFinal(key);
+        ByteArrayOutputStream blob = new ByteArrayOutputStream();
+        blob.writeBytes(ep);
+        blob.writeBytes(nonce);
+        blob.writeBytes(ct);
+        return Arrays.copyOf(ok(call(alg, ProviderConstants.INS_KEY_IMPORT, keyType, blob.toByteArray())), 4);
+    }
+
+    private static byte[] aead(byte[] handle, byte[] nonce, byte[] aad, byte[] text) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        b.writeBytes(handle);
+        b.write(nonce.length);
+        b.writeBytes(nonce);
+        b.write(aad.length >> 8);
+        b.write(aad.length);
+        b.writeBytes(aad);
+        b.writeBytes(text);
+        return b.toByteArray();
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] c = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, c, a.length, b.length);
+        return c;
+    }
+
+    private void checkAead(String section, byte alg, byte keyType) throws Exception {
+        List<Map<String, String>> vectors = vectors(section);
+        for (Map<String, String> t : vectors) {
+            byte[] handle = importKey(alg, keyType, b(t, "key"));
+            byte[] expected = concat(b(t, "ciphertext"), b(t, "tag"));
+            assertArrayEquals(t.get("source"), expected,
+                    ok(call(alg, ProviderConstants.INS_ENCRYPT, 0, aead(handle, b(t, "nonce"), b(t, "aad"), b(t, "plaintext")))));
+            assertArrayEquals(b(t, "plaintext"),
+                    ok(call(alg, ProviderConstants.INS_DECRYPT, 0, aead(handle, b(t, "nonce"), b(t, "aad"), expected))));
+            expected[expected.length - 1] ^= 1;
+            byte[] bad = call(alg, ProviderConstants.INS_DECRYPT, 0, aead(handle, b(t, "nonce"), b(t, "aad"), expected));
+            assertEquals("bad tag refused without plaintext", 2, bad.length);
+            assertEquals(ProviderConstants.SW_VERIFICATION_FAILED, (short) sw(bad));
+        }
+        assertEquals(false, vectors.isEmpty());
+    }
+
+    @Test
+    public void aesGcmVectors() throws Exception {
+        checkAead("aes_gcm", ProviderConstants.ALG_AES_GCM, ProviderConstants.KEY_AES_128);
+    }
+
+    @Test
+    public void chacha20Poly1305Rfc8439() throws Exception {
+        checkAead("chacha20_poly1305", ProviderConstants.ALG_CHACHA20_POLY1305, ProviderConstants.KEY_CHACHA20);
+    }
+
+    @Test
+    public void sha3Vectors() {
+        for (Map<String, String> t : vectors("sha3_256")) {
+            assertArrayEquals(b(t, "digest"), ok(call(ProviderConstants.ALG_SHA3_256, ProviderConstants.INS_DIGEST, 0, b(t, "message"))));
+        }
+    }
+
+    @Test
+    public void hmacRfc4231() throws Exception {
+        for (Map<String, String> t : vectors("hmac")) {
+            byte type = "sha256".equals(t.get("hash")) ? ProviderConstants.KEY_HMAC_SHA256 : ProviderConstants.KEY_HMAC_SHA512;
+            byte[] handle = importKey(ProviderConstants.ALG_HMAC_SHA2, type, b(t, "key"));
+            assertArrayEquals(t.get("source"), b(t, "mac"),
+                    ok(call(ProviderConstants.ALG_HMAC_SHA2, ProviderConstants.INS_MAC, 0, concat(handle, b(t, "message")))));
+        }
+    }
+
+    @Test
+    public void ecdsaRfc6979PublicKeyAndSignature() throws Exception {
+        Map<String, String> t = vectors("ecdsa_p256_sha256").get(0);
+        byte[] w = concat(new byte[] {4}, concat(b(t, "public_x"), b(t, "public_y")));
+        byte[] handle = importKey(ProviderConstants.ALG_ECDSA_P256_SHA256, ProviderConstants.KEY_EC_P256, concat(b(t, "private"), w));
+        byte[] der = der(b(t, "r"), b(t, "s"));
+        byte[] request = concat(handle, concat(new byte[] {(byte) der.length}, concat(der, b(t, "message"))));
+        ok(call(ProviderConstants.ALG_ECDSA_P256_SHA256, ProviderConstants.INS_VERIFY, 0, request));
+        request[request.length - 1] ^= 1;
+        assertEquals(ProviderConstants.SW_VERIFICATION_FAILED,
+                (short) sw(call(ProviderConstants.ALG_ECDSA_P256_SHA256, ProviderConstants.INS_VERIFY, 0, request)));
+    }
+
+    private static byte[] der(byte[] r, byte[] s) {
+        byte[] ri = new BigInteger(1, r).toByteArray();
+        byte[] si = new BigInteger(1, s).toByteArray();
+        ByteArrayOutputStream o = new ByteArrayOutputStream();
+        o.write(0x30);
+        o.write(4 + ri.length + si.length);
+        o.write(2);
+        o.write(ri.length);
+        o.writeBytes(ri);
+        o.write(2);
+        o.write(si.length);
+        o.writeBytes(si);
+        return o.toByteArray();
+    }
+
+    // ---- tests/vectors/algorithms.json: a flat file (sections of objects of string values) ----
+
+    private static byte[] b(Map<String, String> t, String key) {
+        return HEX.parseHex(t.get(key));
+    }
+
+    private static List<Map<String, String>> vectors(String section) {
+        String text;
+        try (InputStream in = VectorTest.class.getResourceAsStream("/algorithms.json")) {
+            text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (Exception e) {
+            throw new AssertionError("tests/vectors/algorithms.json is not on the test class path", e);
+        }
+        Matcher m = Pattern.compile("\"" + section + "\"\\s*:\\s*\\[(.*?)\\]", Pattern.DOTALL).matcher(text);
+        if (!m.find()) {
+            throw new AssertionError("no section " + section);
+        }
+        List<Map<String, String>> out = new ArrayList<>();
+        Matcher o = Pattern.compile("\\{(.*?)\\}", Pattern.DOTALL).matcher(m.group(1));
+        while (o.find()) {
+            Map<String, String> entry = new LinkedHashMap<>();
+            Matcher kv = Pattern.compile("\"([a-z_]+)\"\\s*:\\s*\"([^\"]*)\"").matcher(o.group(1));
+            while (kv.find()) {
+                entry.put(kv.group(1), kv.group(2));
+            }
+            out.add(entry);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,19 @@
+"""The benchmark helper runs end to end (numbers are not asserted: benchmarks are not tests)."""
+
+from __future__ import annotations
+
+from tpmcard import algorithms as A
+from tpmcard.bench.algorithms import measure
+
+
+def test_measure_reports_every_provider(alg: A.Algorithms) -> None:
+    rows = measure(alg, sizes=(1024,), min_seconds=0.0)
+    assert {r["provider"] for r in rows} == {
+        "aes-128-gcm",
+        "chacha20-poly1305",
+        "sha3-256",
+        "hmac-sha256",
+        "ecdsa-p256-sha256",
+    }
+    assert all(r["card_s"] > 0 and r["host_s"] > 0 and r["ratio"] > 0 for r in rows)
+    assert len(alg.list()) == 5  # keys it made are deleted again; registry untouched

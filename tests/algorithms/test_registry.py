@@ -1,0 +1,178 @@
+"""Registry: listing, enable/disable, replacement at run time, withdrawal, bad input."""
+
+from __future__ import annotations
+
+import hmac
+
+import jpype
+import pytest
+from tpmcard import algorithms as A
+
+from .conftest import BridgeCard
+
+
+def by_aid(alg: A.Algorithms) -> dict[bytes, A.ProviderInfo]:
+    return {p.aid: p for p in alg.list()}
+
+
+def test_list_describes_every_known_provider(alg: A.Algorithms) -> None:
+    providers = by_aid(alg)
+    assert set(providers) == {
+        A.AID_AES_GCM,
+        A.AID_SHA3,
+        A.AID_HMAC,
+        A.AID_CHACHA20_POLY1305,
+        A.AID_ECDSA_P256,
+    }
+    assert all(
+        p.enabled and p.version == (1, 0) and p.max_data == A.MAX_PROVIDER_DATA
+        for p in providers.values()
+    )
+    assert providers[A.AID_SHA3].capability_names == ["digest", "stream"]
+    assert providers[A.AID_HMAC].capabilities & A.CAP_KEY_IMPORT
+
+
+def test_disable_then_enable(alg: A.Algorithms) -> None:
+    alg.disable(A.AID_SHA3)
+    assert by_aid(alg)[A.AID_SHA3].state == A.STATE_DISABLED
+    with pytest.raises(A.ProviderUnavailableError) as e:
+        alg.digest(b"x")
+    assert e.value.sw == A.SW_PROVIDER_DISABLED
+    assert len(alg.mac(alg.generate_key(A.KEY_HMAC_SHA256), b"x")) == 32  # the others keep working
+    alg.enable(A.AID_SHA3)
+    assert len(alg.digest(b"x")) == 32
+
+
+def test_replacement_during_a_session(card: BridgeCard, alg: A.Algorithms) -> None:
+    """v1 answers; v2 is registered and takes over; v1's keys do not follow; v1 can be withdrawn."""
+    material = b"k" * 32
+    old = alg.import_key(A.KEY_HMAC_SHA256, material)
+    expected = hmac.new(material, b"data", "sha256").digest()
+    assert alg.mac(old, b"data") == expected
+
+    info = alg.register(A.AID_HMAC_V2)  # a new version, installed beside v1
+    assert (info.algorithm, info.version) == (A.ALG_HMAC_SHA2, (2, 0))
+    providers = by_aid(alg)
+    assert providers[A.AID_HMAC_V2].enabled and providers[A.AID_HMAC].state == A.STATE_DISABLED
+    with pytest.raises(A.KeyNotFoundError):  # policy: keys stay with the provider that holds them
+        alg.mac(old, b"data")
+    new = alg.import_key(A.KEY_HMAC_SHA256, material)  # the host re-imports what it must keep
+    assert alg.mac(new, b"data") == expected  # same standard, same result from v2
+
+    alg.enable(A.AID_HMAC)  # rollback while v1 exists: its keys are back
+    assert alg.mac(old, b"data") == expected
+    alg.enable(A.AID_HMAC_V2)
+
+    card.delete(A.AID_HMAC)  # withdraw v1: listed absent, v2 unaffected
+    assert by_aid(alg)[A.AID_HMAC].state == A.STATE_ABSENT
+    assert alg.mac(new, b"data") == expected
+    alg.unregister(A.AID_HMAC)
+    assert A.AID_HMAC not in by_aid(alg)
+
+    card.delete(A.AID_HMAC_V2)  # withdraw the last provider: a clear error
+    with pytest.raises(A.ProviderUnavailableError) as e:
+        alg.mac(new, b"data")
+    assert e.value.sw == A.SW_PROVIDER_ABSENT
+    card.create(A.AID_HMAC_V2)  # a fresh instance: new wrap key, no keys
+    with pytest.raises(A.KeyNotFoundError):
+        alg.mac(new, b"data")
+    again = alg.import_key(A.KEY_HMAC_SHA256, material)
+    assert alg.mac(again, b"data") == expected
+
+
+def test_unregistered_algorithm(alg: A.Algorithms) -> None:
+    alg.unregister(A.AID_SHA3)
+    with pytest.raises(A.ProviderUnavailableError) as e:
+        alg.digest(b"x")
+    assert e.value.sw == A.SW_PROVIDER_NOT_REGISTERED
+    with pytest.raises(A.ProviderUnavailableError):
+        alg.register(bytes.fromhex("F074706D6303FF01"))  # nothing installed there
+    alg.register(A.AID_SHA3)
+    assert len(alg.digest(b"x")) == 32
+
+
+def test_bad_input_is_refused_and_the_card_keeps_working(alg: A.Algorithms) -> None:
+    aes = alg.generate_key(A.KEY_AES_128)
+    mac_key = alg.generate_key(A.KEY_HMAC_SHA256)
+    with pytest.raises(A.KeyNotFoundError):  # wrong handle
+        alg.encrypt(A.KeyHandle(A.ALG_AES_GCM, A.KEY_AES_128, bytes(4)), b"n" * 12, b"x")
+    with pytest.raises(A.KeyTypeError):  # a key type the provider does not hold
+        alg.call(A.ALG_AES_GCM, A.INS_KEY_GENERATE, p1=A.KEY_HMAC_SHA256)
+    with pytest.raises(A.KeyNotFoundError):  # a handle of another provider
+        alg.encrypt(A.KeyHandle(A.ALG_AES_GCM, A.KEY_AES_128, mac_key.handle), b"n" * 12, b"x")
+    with pytest.raises(A.AlgorithmError) as e:  # wrong nonce length
+        alg.encrypt(aes, b"n" * 8, b"x")
+    assert e.value.sw == 0x6700
+    with pytest.raises(A.AlgorithmError) as e:  # an instruction the provider lacks
+        alg.call(A.ALG_SHA3_256, A.INS_SIGN, b"x")
+    assert e.value.sw == 0x6D00
+    with pytest.raises(A.AlgorithmError) as e:  # truncated AEAD request
+        alg.call(
+            A.ALG_AES_GCM, A.INS_DECRYPT, aes.handle + b"\x0c" + b"n" * 12 + b"\x00\x00" + b"short"
+        )
+    assert e.value.sw == 0x6700
+    alg.delete_key(aes)
+    with pytest.raises(A.KeyNotFoundError):  # deleted key: its handle is dead
+        alg.encrypt(aes, b"n" * 12, b"x")
+    keys = [alg.generate_key(A.KEY_AES_256) for _ in range(A.KEY_SLOTS)]
+    with pytest.raises(A.AlgorithmError) as e:
+        alg.generate_key(A.KEY_AES_256)
+    assert e.value.sw == A.SW_NO_SPACE
+    assert (
+        alg.decrypt(keys[0], b"n" * 12, alg.encrypt(keys[0], b"n" * 12, b"still works"))
+        == b"still works"
+    )
+
+
+def test_stream_belongs_to_its_session(card: BridgeCard, alg: A.Algorithms) -> None:
+    alg.call(A.ALG_SHA3_256, A.INS_STREAM_INIT, p1=A.INS_DIGEST)
+    alg.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"abc")
+    card.session_id = 2  # a new secure session
+    with pytest.raises(A.AlgorithmError) as e:
+        alg.call(A.ALG_SHA3_256, A.INS_STREAM_FINAL, b"")
+    assert e.value.sw == A.SW_STREAM_NOT_OPEN
+    with pytest.raises(A.AlgorithmError):
+        alg.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"")  # FINAL without INIT
+
+
+def test_providers_refuse_direct_selection(card: BridgeCard) -> None:
+    """The host cannot bypass the core: a provider selected directly takes no command."""
+    aid = jpype.JClass("com.licel.jcardsim.utils.AIDUtil").create(A.AID_SHA3.hex())
+    card.sim.selectApplet(aid)
+    r = bytes(card.sim.transmitCommand(jpype.JArray(jpype.JByte)(b"\x80\x34\x00\x00\x01x")))
+    assert r[-2:] == b"\x6d\x00"
+
+
+def test_constants_match_java(jvm: None, bridge_loader: object) -> None:
+    constants = jpype.JClass("tpmcard.algorithms.ProviderConstants")
+    names = [
+        n
+        for n in dir(A)
+        if n.isupper() and n.split("_")[0] in ("INS", "SW", "ALG", "CAP", "KEY", "STATE")
+    ]
+    names += [
+        "HANDLE_LENGTH",
+        "KEY_SLOTS",
+        "MAX_PROVIDER_DATA",
+        "DESCRIPTOR_LENGTH",
+        "PROVIDER_PARAMETER",
+    ]
+    checked = 0
+    for name in names:
+        if not hasattr(constants, name):
+            continue
+        value = getattr(constants, name)
+        java = (
+            bytes(bytearray(x & 0xFF for x in value))
+            if isinstance(value, jpype.JArray)
+            else int(value)
+        )
+        python = getattr(A, name, None)
+        if isinstance(python, int) and isinstance(java, int):
+            assert python == java & (0xFFFF if python > 0xFF else 0xFF), name
+            checked += 1
+    for name in ("REGISTRY_AID", "CORE_AID", "AID_AES_GCM", "AID_SHA3", "AID_HMAC", "AID_HMAC_V2"):
+        assert bytes(bytearray(x & 0xFF for x in getattr(constants, name))) == getattr(A, name), (
+            name
+        )
+    assert checked >= 40
