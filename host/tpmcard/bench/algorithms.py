@@ -41,46 +41,54 @@ def _aead_pieces(alg: A.Algorithms, data: bytes) -> list[bytes]:
     return [data[i : i + n] for i in range(0, len(data), n)] or [b""]
 
 
+Case = tuple[str, Callable[[], object], Callable[[], object]]
+
+
 def measure(
     alg: A.Algorithms, sizes: tuple[int, ...] = SIZES, min_seconds: float = 0.2
 ) -> list[dict[str, Any]]:
     """One row per (provider, size): card and host seconds, MB/s, ratio."""
     rows: list[dict[str, Any]] = []
     nonce = b"\x00" * 12
-    aes_key, chacha_key, mac_key = os.urandom(16), os.urandom(32), os.urandom(32)
-    card_aes = alg.import_key(A.KEY_AES_128, aes_key)
+    aes_key, chacha_key, mac_key = os.urandom(32), os.urandom(32), os.urandom(32)
+    card_aes = alg.import_key(A.KEY_AES_256, aes_key)
     card_chacha = alg.import_key(A.KEY_CHACHA20, chacha_key)
     card_mac = alg.import_key(A.KEY_HMAC_SHA256, mac_key)
     card_ec = alg.generate_key(A.KEY_EC_P256)
     host_ec = ec.generate_private_key(ec.SECP256R1())
     aes, chacha = AESGCM(aes_key), ChaCha20Poly1305(chacha_key)
+
+    def _cases(data: bytes, pieces: list[bytes]) -> list[Case]:
+        # The closures bind this call's data and pieces (not a loop variable).
+        return [
+            (
+                "aes-256-gcm",
+                lambda: [alg.encrypt(card_aes, nonce, p) for p in pieces],
+                lambda: [aes.encrypt(nonce, p, None) for p in pieces],
+            ),
+            (
+                "chacha20-poly1305",
+                lambda: [alg.encrypt(card_chacha, nonce, p) for p in pieces],
+                lambda: [chacha.encrypt(nonce, p, None) for p in pieces],
+            ),
+            ("sha3-256", lambda: alg.digest(data), lambda: hashlib.sha3_256(data).digest()),
+            (
+                "hmac-sha256",
+                lambda: alg.mac(card_mac, data),
+                lambda: hmac.new(mac_key, data, "sha256").digest(),
+            ),
+            (
+                "ecdsa-p256-sha256",
+                lambda: alg.sign(card_ec, data),
+                lambda: host_ec.sign(data, ec.ECDSA(hashes.SHA256())),
+            ),
+        ]
+
     try:
         for size in sizes:
             data = os.urandom(size)
             pieces = _aead_pieces(alg, data)
-            cases: list[tuple[str, Callable[[], object], Callable[[], object]]] = [
-                (
-                    "aes-128-gcm",
-                    lambda: [alg.encrypt(card_aes, nonce, p) for p in pieces],
-                    lambda: [aes.encrypt(nonce, p, None) for p in pieces],
-                ),
-                (
-                    "chacha20-poly1305",
-                    lambda: [alg.encrypt(card_chacha, nonce, p) for p in pieces],
-                    lambda: [chacha.encrypt(nonce, p, None) for p in pieces],
-                ),
-                ("sha3-256", lambda: alg.digest(data), lambda: hashlib.sha3_256(data).digest()),
-                (
-                    "hmac-sha256",
-                    lambda: alg.mac(card_mac, data),
-                    lambda: hmac.new(mac_key, data, "sha256").digest(),
-                ),
-                (
-                    "ecdsa-p256-sha256",
-                    lambda: alg.sign(card_ec, data),
-                    lambda: host_ec.sign(data, ec.ECDSA(hashes.SHA256())),
-                ),
-            ]
+            cases = _cases(data, pieces)
             for name, card, host in cases:
                 card_s = _time(card, min_seconds)
                 host_s = _time(host, min_seconds, max_rounds=100000)

@@ -82,10 +82,9 @@ def measure_pcsc(
     stack = None
     with tempfile.TemporaryDirectory(prefix="tpmcard-bench-") as tmp:
         if reader is None:
-            from tpmcard.transport import vpcd
+            from tpmcard.bench.suite import served_card
 
-            stack = vpcd.serve(Path(tmp) / "card", port=vpcd.VPCD_PORT + 1, foreground=False)
-            assert stack is not None
+            stack = served_card(Path(tmp) / "card")
             reader = stack.reader
         try:
             with PcscConnection(reader) as connection, RawPcsc(reader) as raw_card:

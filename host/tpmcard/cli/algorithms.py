@@ -1,12 +1,13 @@
 """``tpmcard alg``: list the on-card algorithm providers, run one, replace one.
 
 Presentation only: every card operation is a :class:`tpmcard.algorithms.Algorithms` call on the
-bound session. ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``; until
-it is wired these commands say so instead of reaching a provider outside a bound session.
+bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -14,20 +15,16 @@ from rich.table import Table
 
 from tpmcard import algorithms as A
 from tpmcard.cli import Options, cli, console
-from tpmcard.errors import NotSupportedError, TpmcardError
+from tpmcard.errors import TpmcardError
 
 
-def _algorithms(opts: Options) -> Any:
+@contextmanager
+def _algorithms(opts: Options) -> Iterator[A.Algorithms]:
+    """The registry of the paired card, over a secured session; closed afterwards."""
     import tpmcard
 
-    connect = getattr(tpmcard, "connect", None)
-    if connect is None:
-        raise NotSupportedError(
-            "this build has no bound session (tpmcard.connect); algorithms need one"
-        )
-    session = connect(opts)
-    algorithms = getattr(session, "algorithms", None)
-    return algorithms if algorithms is not None else A.Algorithms(session)
+    with tpmcard.connect(reader=opts.reader, tcti=opts.tcti) as session:
+        yield session.algorithms
 
 
 @cli.group("alg")
@@ -39,10 +36,8 @@ def alg_group() -> None:
 @click.pass_obj
 def list_providers(opts: Options) -> None:
     """List the registered providers: id, version, capabilities, state."""
-    try:
-        providers = _algorithms(opts).list()
-    except TpmcardError as e:
-        raise click.ClickException(str(e)) from e
+    with _algorithms(opts) as alg:
+        providers = alg.list()
     table = Table(title="algorithm providers", title_justify="left")
     for column in ("AID", "algorithm", "version", "capabilities", "state"):
         table.add_column(column)
@@ -63,10 +58,12 @@ def list_providers(opts: Options) -> None:
 @click.argument("data", type=click.File("rb"), default="-")
 @click.pass_obj
 def run(opts: Options, operation: str, data: Any) -> None:
-    """Run a provider on DATA (a file, default stdin): digest (SHA3-256), or a demo with a fresh card key."""
+    """Run a provider on DATA (a file, default stdin).
+
+    digest: SHA3-256; mac-demo, aead-demo: with a fresh card-held key, deleted afterwards.
+    """
     payload = data.read()
-    try:
-        alg = _algorithms(opts)
+    with _algorithms(opts) as alg:
         if operation == "digest":
             click.echo(alg.digest(payload).hex())
         elif operation == "mac-demo":
@@ -78,13 +75,14 @@ def run(opts: Options, operation: str, data: Any) -> None:
         else:
             key = alg.generate_key(A.KEY_AES_128)
             try:
-                ct = alg.encrypt(key, bytes(12), payload[: alg.max_aead_text()])
-                assert alg.decrypt(key, bytes(12), ct) == payload[: alg.max_aead_text()]
+                # A fresh key used once and deleted: a fixed nonce is safe here.
+                text = payload[: alg.max_aead_text()]
+                ct = alg.encrypt(key, bytes(12), text)
+                if alg.decrypt(key, bytes(12), ct) != text:
+                    raise TpmcardError("the provider's AEAD round trip failed")
                 click.echo(ct.hex())
             finally:
                 alg.delete_key(key)
-    except TpmcardError as e:
-        raise click.ClickException(str(e)) from e
 
 
 @alg_group.command("replace")
@@ -94,11 +92,12 @@ def run(opts: Options, operation: str, data: Any) -> None:
 def replace(opts: Options, new_aid: str, old_aid: str | None) -> None:
     """Register the (already installed) provider NEW_AID; it takes over its algorithm."""
     try:
-        alg = _algorithms(opts)
-        info = alg.register(bytes.fromhex(new_aid))
-        if old_aid:
-            alg.unregister(bytes.fromhex(old_aid))
-    except (TpmcardError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+        new, old = bytes.fromhex(new_aid), bytes.fromhex(old_aid) if old_aid else None
+    except ValueError as e:
+        raise click.BadParameter(f"an AID is hex: {e}") from e
+    with _algorithms(opts) as alg:
+        info = alg.register(new)
+        if old is not None:
+            alg.unregister(old)
     version = f"{info.version[0]}.{info.version[1]}" if info.version else "?"
     console.print(f"{info.name} now served by {new_aid.upper()} (version {version})")

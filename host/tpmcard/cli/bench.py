@@ -11,6 +11,8 @@ from tpmcard.bench import transport as echo_bench
 from tpmcard.cli import Options, cli, console, print_json, progress
 from tpmcard.errors import TpmcardError
 
+SECTIONS = ("jcardsim", "pcsc", "binding", "binding-pcsc", "mtpm", "algorithms")
+
 
 def _echo_table(title: str, result: dict[str, Any]) -> Table:
     table = Table(title=title, title_justify="left")
@@ -36,7 +38,7 @@ def _echo_table(title: str, result: dict[str, Any]) -> Table:
 )
 @click.option(
     "--only",
-    type=click.Choice(["jcardsim", "pcsc"]),
+    type=click.Choice(SECTIONS),
     multiple=True,
     help="Measure only these sections (repeatable). Default: all.",
 )
@@ -55,29 +57,101 @@ def bench(
       jcardsim  (a) raw jCardSim through JPype  vs (b) tpmcard's in-process transport
       pcsc      (c) raw pyscard over vpcd       vs (d) tpmcard's PC/SC transport
     Ratios are tpmcard/raw medians; the target is at most 1.10x.
+    \b
+    The services run on a throw-away paired card and swtpm (never yours):
+      binding, binding-pcsc  handshake time split TPM/card/host, APDUs per handshake,
+                             secure-messaging throughput / plain ECHO (target >= 0.7x)
+      mtpm        quote, seal, unseal, extend on the card's mobile TPM / the same on swtpm
+      algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`
     """
-    sections = only or ("jcardsim", "pcsc")
+    sections = only or SECTIONS
     results: dict[str, Any] = {}
     for name in sections:
         with progress(f"measuring {name}"):
             try:
-                if name == "jcardsim":
-                    results[name] = echo_bench.measure_jcardsim(rounds=rounds or 2000)
-                else:
-                    results[name] = echo_bench.measure_pcsc(
-                        rounds=rounds or 500, reader=pcsc_reader
-                    )
+                results[name] = _measure(name, opts, rounds, pcsc_reader)
             except TpmcardError as exc:
                 results[name] = {"error": str(exc)}
     if as_json:
         print_json(results)
         return
-    titles = {
-        "jcardsim": "(a) raw jCardSim via JPype vs (b) tpmcard in-process transport",
-        "pcsc": "(c) raw pyscard vs (d) tpmcard PC/SC transport",
-    }
     for name, result in results.items():
         if "error" in result:
-            console.print(f"[yellow]{titles[name]}: not measured: {result['error']}[/]")
+            console.print(f"[yellow]{TITLES[name]}: not measured: {result['error']}[/]")
+        elif name in ("jcardsim", "pcsc"):
+            console.print(_echo_table(f"{TITLES[name]} ({result['path']})", result))
+        elif name.startswith("binding"):
+            _print_binding(f"{TITLES[name]} ({result['path']})", result)
+        elif name == "mtpm":
+            _print_rows(TITLES[name], result["operations"], ("operation", "mtpm_ms", "tpm_ms"))
         else:
-            console.print(_echo_table(f"{titles[name]} ({result['path']})", result))
+            _print_rows(TITLES[name], result["rows"], ("provider", "size", "card_s", "host_s"))
+
+
+TITLES = {
+    "jcardsim": "(a) raw jCardSim via JPype vs (b) tpmcard in-process transport",
+    "pcsc": "(c) raw pyscard vs (d) tpmcard PC/SC transport",
+    "binding": "binding: handshake and secure messaging",
+    "binding-pcsc": "binding over PC/SC: handshake and secure messaging",
+    "mtpm": "mobile TPM on the card vs the same operation on swtpm (ratio = card / swtpm)",
+    "algorithms": "algorithm providers via the secure channel vs `cryptography` (card / host)",
+}
+
+
+def _measure(name: str, opts: Options, rounds: int | None, pcsc_reader: str | None) -> Any:
+    if name == "jcardsim":
+        return echo_bench.measure_jcardsim(rounds=rounds or 2000)
+    if name == "pcsc":
+        return echo_bench.measure_pcsc(rounds=rounds or 500, reader=pcsc_reader)
+    from tpmcard.bench.suite import paired_suite
+
+    with paired_suite(opts.tcti, pcsc=name == "binding-pcsc") as suite:
+        if name.startswith("binding"):
+            from tpmcard.bench.binding import measure_binding
+
+            result = measure_binding(suite.factory(), echo_rounds=rounds or 300)
+            return {"path": suite.path, **result}
+        with suite.factory()() as session:
+            if name == "mtpm":
+                from tpmcard.bench.mtpm import compare
+
+                return compare(session.mtpm, suite.tpm, rounds=rounds or 100)
+            from tpmcard.bench.algorithms import measure
+
+            return {"rows": measure(session.algorithms)}
+
+
+def _print_binding(title: str, result: dict[str, Any]) -> None:
+    h = result["handshake"]
+    console.print(
+        f"[bold]{title}[/]\n  handshake: {h['total_ms']:.1f} ms = TPM {h['tpm_ms']:.1f} + "
+        f"card {h['card_ms']:.1f} + host {h['host_ms']:.1f} ms; {h['apdus']} APDUs"
+    )
+    table = Table(title_justify="left")
+    for column in ("payload bytes", "plain ECHO µs", "secured ECHO µs", "plain / secured"):
+        table.add_column(column, justify="right")
+    for size, row in result["throughput"].items():
+        ok = row["ratio"] >= result["target_ratio"]
+        style = "green" if ok else "yellow"
+        table.add_row(
+            size,
+            f"{row['plain_us']:.1f}",
+            f"{row['secure_us']:.1f}",
+            f"[{style}]{row['ratio']:.2f}x[/]",
+        )
+    console.print(table)
+
+
+def _print_rows(title: str, rows: Any, keys: tuple[str, ...]) -> None:
+    table = Table(title=title, title_justify="left")
+    items = list(rows.items()) if isinstance(rows, dict) else [(None, r) for r in rows]
+    for column in keys:
+        table.add_column(column)
+    table.add_column("ratio", justify="right")
+    for label, row in items:
+        cells = []
+        for key in keys:
+            value = label if (label is not None and key == keys[0]) else row.get(key, "")
+            cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
+        table.add_row(*cells, f"{row.get('ratio', float('nan')):.2f}x")
+    console.print(table)

@@ -102,10 +102,12 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
                     f"the JVM ({jvm}) failed to start: {exc}", kind="no_jvm"
                 ) from exc
             # jCardSim prints debug lines (e.g. from Signature.getInstance) on System.out, which
-            # is this process's stdout: it would corrupt `tpmcard ... --json`. Nothing of ours
-            # prints there, so the JVM's stdout goes to stderr.
+            # is this process's stdout: it would corrupt `tpmcard ... --json` and clutter every
+            # command. Nothing of ours prints there, so the JVM's stdout is discarded.
             system = jpype.JClass("java.lang.System")
-            system.setOut(system.err)
+            print_stream = jpype.JClass("java.io.PrintStream")
+            output_stream = jpype.JClass("java.io.OutputStream")
+            system.setOut(print_stream(output_stream.nullOutputStream()))
         try:
             simcard = jpype.JClass(_SIMCARD_CLASS)
         except TypeError as exc:

@@ -2,6 +2,7 @@ package tpmcard.sim;
 
 import com.licel.jcardsim.base.Simulator;
 import com.licel.jcardsim.utils.AIDUtil;
+import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -221,9 +222,9 @@ public final class SimCard implements AutoCloseable {
         // jCardSim 3.0.6.0's Signature.getInstance prints a line to System.out for every
         // asymmetric algorithm (the core applet asks for ECDSA). On stdout it would corrupt
         // `tpmcard ... --json` and VpcdCard's "ready" line; applets allocate everything at install,
-        // so this is the only place it can print.
+        // so this is the only place it can print. The lines say nothing useful: discard them.
         PrintStream stdout = System.out;
-        System.setOut(System.err);
+        System.setOut(new PrintStream(OutputStream.nullOutputStream()));
         try {
             runtime.installApplet(aid, params, (short) 0, (byte) params.length);
         } catch (ISOException e) {
