@@ -13,6 +13,9 @@
 ``swtpm``        session: one swtpm (state in a temporary directory) for every TPM test.
 ``tpm``          a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
                  fails the test if any transient object or session is left loaded in the TPM.
+``bound_card``   module: a fresh card paired with that TPM, parametrised over ``sim`` and ``pcsc``
+                 (:class:`BoundCard`: ``connect()`` opens a secured session, ``reset()``);
+                 ``second_bound_card`` another one beside it, ``secure_session`` a session.
 
 The PC/SC stack is private by default: its own pcscd (own mount namespace, own socket, own vpcd
 ports), so that other users' cards on this machine's pcscd never answer our tests. Set
@@ -22,6 +25,7 @@ ports), so that other users' cards on this machine's pcscd never answer our test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -36,6 +40,7 @@ from tpmcard.transport.jcardsim import JCardSimConnection, start_jvm
 from tpmcard.transport.pcsc import PcscConnection
 
 if TYPE_CHECKING:
+    from tpmcard.session import SecureCardSession
     from tpmcard.tpm.adapter import Tpm
     from tpmcard.tpm.swtpm import Swtpm
 
@@ -176,3 +181,119 @@ def tpm(swtpm: Swtpm) -> Iterator[Tpm]:
     with Tpm.open(swtpm.tcti) as check:
         leaked = check.transient_handles(), check.session_handles()
     assert leaked == ([], []), f"objects/sessions left loaded in the TPM: {leaked}"
+
+
+# --- a paired card and secured sessions (the suite's services: tests/mtpm, tests/algorithms) -----
+
+
+class BoundCard:
+    """A card paired with the test TPM; :meth:`connect` opens a secured session with it, as
+    ``tpmcard.connect()`` does (the same code), over ``transport`` ("sim" or "pcsc")."""
+
+    def __init__(
+        self, transport: str, connection: Connection, tpm: Tpm, store_dir: Path, tcti: str
+    ) -> None:
+        from tpmcard.client import Card
+        from tpmcard.pairings import PairingStore
+        from tpmcard.session import DEFAULT_PIN, pair
+
+        self.transport = transport
+        self.connection = connection
+        self.tpm = tpm
+        self.tcti = tcti  # the test TPM, for tpm2-tools (TPM2TOOLS_TCTI)
+        self.store = PairingStore(store_dir)
+        # Bound to PCR 7 only: tests extend PCR 8 and PCR 16 on the host TPM.
+        self.record = pair(Card(connection), tpm, DEFAULT_PIN, pcrs=(7,), store=self.store).record
+        self.card_id = self.record.card_id
+
+    def connect(self) -> SecureCardSession:
+        from tpmcard.session import connect
+
+        return connect(connection=self.connection, tpm=self.tpm, store=self.store)
+
+    def reset(self) -> None:
+        """Card reset (power cycle): RAM cleared, any session ended."""
+        self.connection.reset()
+
+    def unpair(self) -> None:
+        from tpmcard.client import Card
+        from tpmcard.session import DEFAULT_PIN, unpair
+
+        self.connection.reset()
+        unpair(Card(self.connection), DEFAULT_PIN, store=self.store)
+
+
+@contextlib.contextmanager
+def _bound_card(
+    transport: str,
+    request: pytest.FixtureRequest,
+    directory: Path,
+    *,
+    second: bool = False,
+) -> Iterator[BoundCard]:
+    """A fresh card over ``transport`` paired with the test TPM. ``second``: another card beside
+    the first (PC/SC: on the spare vpcd reader)."""
+    from tpmcard.tpm.adapter import Tpm
+
+    swtpm_instance = request.getfixturevalue("swtpm")
+    with contextlib.ExitStack() as stack:
+        tpm = stack.enter_context(Tpm.open(swtpm_instance.tcti))
+        link: Connection
+        if transport == "sim":
+            link = stack.enter_context(
+                JCardSimConnection(directory / "card", purpose="pytest bound card")
+            )
+        elif second:
+            pcsc = request.getfixturevalue("pcsc_stack")
+            process = vpcd.VpcdCardProcess(
+                directory / "card", port=pcsc.spare_port, purpose="pytest bound card"
+            )
+            stack.callback(process.stop)
+            vpcd.wait_for_card(pcsc.spare_reader)
+            link = stack.enter_context(PcscConnection(pcsc.spare_reader))
+        else:
+            # The session's shared PC/SC card, made fresh: the services' state is the module's.
+            pcsc = request.getfixturevalue("pcsc_stack")
+            pcsc.restart_card(fresh=True)
+            link = stack.enter_context(PcscConnection(pcsc.reader))
+            link.reset()
+        card = BoundCard(transport, link, tpm, directory / "pairings", swtpm_instance.tcti)
+        yield card
+        if transport == "pcsc" and not second:
+            card.unpair()  # leave the shared card's pairing table as the binding tests expect
+
+
+@pytest.fixture(scope="module", params=["sim", pytest.param("pcsc", marks=pytest.mark.pcsc)])
+def bound_card(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BoundCard]:
+    """Module-scoped: one fresh card per transport, paired once; tests share its services'
+    state, so they leave it as they found it (or say what they change)."""
+    with _bound_card(request.param, request, tmp_path_factory.mktemp("bound")) as card:
+        yield card
+
+
+@pytest.fixture
+def second_bound_card(
+    bound_card: BoundCard, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[BoundCard]:
+    """Another card (its own install entropy, so its own keys) over the same transport."""
+    with _bound_card(bound_card.transport, request, tmp_path, second=True) as card:
+        yield card
+
+
+@pytest.fixture
+def secure_session(bound_card: BoundCard) -> Iterator[SecureCardSession]:
+    """A secured session with ``bound_card``, closed after the test."""
+    with bound_card.connect() as session:
+        yield session
+
+
+@pytest.fixture
+def sim_bound_card(
+    jvm: None, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[BoundCard]:
+    """A fresh in-process card paired with the test TPM, for what only the simulator can do to a
+    card while it runs (delete and create applet instances: ``connection.delete_applet``)."""
+    with _bound_card("sim", request, tmp_path / "sim-bound") as card:
+        yield card

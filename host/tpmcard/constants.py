@@ -74,6 +74,8 @@ INS_SESSION_INIT = 0x56
 INS_SESSION_AUTH = 0x58
 INS_SESSION_CLOSE = 0x5A
 INS_GET_CHALLENGE = 0x84  # ISO 7816-4 §11.5.3
+#: A command for a suite service, secure messaging only: aidLen | AID | ins | p1 | p2 | payload.
+INS_INVOKE = 0x70
 
 # P2 of VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER: which secret.
 P2_PIN = 0x80
@@ -123,3 +125,6 @@ PIN_MAX_LENGTH = 16
 PIN_TRY_LIMIT = 3
 PUK_TRY_LIMIT = 5
 SESSION_PCR_COUNT = 9  # host PCRs 0..8 the card keeps for the session
+INVOKE_MIN_AID_LENGTH = 5  # ISO 7816-5: a RID alone
+INVOKE_MAX_AID_LENGTH = 16
+INVOKE_HEADER_LENGTH = 4  # aidLen, ins, p1, p2 (the AID apart)

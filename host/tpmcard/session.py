@@ -28,7 +28,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpmcard import channel
 from tpmcard import constants as C
@@ -53,6 +53,10 @@ from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
 from tpmcard.transport import open_connection
 from tpmcard.transport.base import Connection
+
+if TYPE_CHECKING:
+    from tpmcard.algorithms import Algorithms
+    from tpmcard.mtpm import MtpmSession
 
 __all__ = [
     "DEFAULT_PAIRING_PCRS",
@@ -155,6 +159,8 @@ class SecureCardSession:
     * ``core``: the core applet (ECHO, identity key) over ``send_apdu``;
     * ``host_pcrs``: PCR values (0-8 and the policy PCRs) that the TPM quoted in the handshake
       and the card accepted and keeps for the session;
+    * ``invoke(aid, ins, p1, p2, data)``: one command for a suite service (INVOKE);
+      ``mtpm`` (the mobile TPM) and ``algorithms`` (the algorithm registry) over it;
     * ``card_id``, ``card_info``, ``record`` (the pairing), ``exchanges`` (APDUs so far).
 
     Close it (or use ``with``): SESSION CLOSE to the card, then what :func:`connect` opened
@@ -179,6 +185,43 @@ class SecureCardSession:
         self.host_pcrs: dict[int, bytes] = dict(secure.pcr_values)
         self.send_apdu: SecureMessagingProcessor = secure.send_apdu
         self.core = CoreSession(secure.send_apdu)
+        self._mtpm: MtpmSession | None = None
+        self._algorithms: Algorithms | None = None
+
+    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes:
+        """One command for the suite service at ``aid`` (INVOKE, docs/core-applet.md), inside
+        secure messaging. Returns the service's response; its refusal is an
+        :class:`~tpmcard.errors.ApduError` with the service's status word (the session stays
+        open), a secure-messaging failure a :class:`~tpmcard.errors.ChannelError`."""
+        if not C.INVOKE_MIN_AID_LENGTH <= len(aid) <= C.INVOKE_MAX_AID_LENGTH:
+            raise ValueError(f"a service AID has 5..16 bytes, not {len(aid)}")
+        if not all(0 <= v <= 0xFF for v in (ins, p1, p2)):
+            raise ValueError("ins, p1 and p2 are single bytes")
+        body = bytes([len(aid)]) + bytes(aid) + bytes([ins, p1, p2]) + bytes(data)
+        if len(body) > C.SM_MAX_PAYLOAD:
+            raise ValueError(
+                f"INVOKE carries at most {C.SM_MAX_PAYLOAD - len(body) + len(data)} bytes of "
+                f"data for this AID, not {len(data)}"
+            )
+        return self.send_apdu(C.CLA_PROPRIETARY, C.INS_INVOKE, C.P1_NONE, C.P2_NONE, body)
+
+    @property
+    def mtpm(self) -> MtpmSession:
+        """The card's mobile TPM (docs/mtpm.md) over this session."""
+        if self._mtpm is None:
+            from tpmcard.mtpm import MtpmSession  # a sibling service: imported when first used
+
+            self._mtpm = MtpmSession.over(self)
+        return self._mtpm
+
+    @property
+    def algorithms(self) -> Algorithms:
+        """The card's algorithm registry and providers (docs/algorithms.md) over this session."""
+        if self._algorithms is None:
+            from tpmcard.algorithms import Algorithms
+
+            self._algorithms = Algorithms(self)
+        return self._algorithms
 
     @property
     def slot(self) -> int:

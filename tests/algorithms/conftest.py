@@ -1,101 +1,78 @@
-"""A simulated card with the algorithm providers and a stand-in for the core applet's INVOKE.
+"""The algorithm registry and providers through the real route: a card paired with the test TPM
+(``bound_card`` in tests/conftest.py, over the in-process simulator and PC/SC), a secured session
+(``tpmcard.connect()``'s code), the core applet's INVOKE, the registry it hosts, the providers.
 
-The core applet's INVOKE (secure session only) is being wired in parallel; until then
-``tpmcard.algorithms.InvokeBridgeApplet`` (applets/src/test/java, never on a card) hosts the
-same :class:`Registry` at the core applet's AID and takes INVOKE in clear, so these tests
-exercise the registry and the providers exactly as the core will call them. ``card.invoke`` has
-the signature of the bound session's ``invoke``. When ``tpmcard.connect()`` offers it, add the
-session as a second parametrisation of ``card``.
+``alg`` is ``session.algorithms`` of a fresh session per test. The card is the module's, so after
+each test the fixture deletes the keys the test made and puts the registry back as installed
+(the five v1 providers registered and enabled, nothing else).
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import jpype
 import pytest
 from tpmcard import algorithms as A
-from tpmcard import manifest
-from tpmcard.errors import ApduError
+from tpmcard.session import SecureCardSession
 
-ROOT = Path(__file__).resolve().parents[2]
-TEST_CLASSES = ROOT / "applets" / "build" / "classes" / "java" / "test"
-BRIDGE = "tpmcard.algorithms.InvokeBridgeApplet"
+if TYPE_CHECKING:
+    from conftest import BoundCard  # tests/conftest.py
 
-
-class BridgeCard:
-    """jCardSim with the suite's provider applets and the bridge at the core applet's AID."""
-
-    def __init__(self, loader: Any) -> None:
-        Simulator = jpype.JClass("com.licel.jcardsim.base.Simulator")
-        Runtime = jpype.JClass("com.licel.jcardsim.base.SimulatorRuntime")
-        self._aid = jpype.JClass("com.licel.jcardsim.utils.AIDUtil")
-        self._loader = loader
-        self.sim = Simulator(Runtime())
-        self.session_id = 1
-        self.install(A.CORE_AID.hex(), BRIDGE)
-        for applet in manifest.load().applets():
-            if applet.class_name.startswith("tpmcard.alg."):
-                self.install(applet.aid.hex(), applet.class_name, entropy=True)
-        self.sim.selectApplet(self._aid.create(A.CORE_AID.hex()))
-
-    def install(self, aid_hex: str, class_name: str, entropy: bool = False) -> None:
-        import os
-
-        cls = jpype.JClass("java.lang.Class").forName(class_name, True, self._loader)
-        aid = bytes.fromhex(aid_hex)
-        params = os.urandom(32) if entropy else b""
-        install = bytes([len(aid)]) + aid + b"\x01\x00" + bytes([len(params)]) + params
-        self.sim.installApplet(
-            self._aid.create(aid_hex), cls, jpype.JArray(jpype.JByte)(install), 0, len(install)
-        )
-
-    def delete(self, aid: bytes) -> None:
-        self.sim.deleteApplet(self._aid.create(aid.hex()))
-
-    def create(self, aid: bytes) -> None:
-        """A new instance of a deleted applet (jCardSim keeps the load file, as a card keeps a CAP)."""
-        import os
-
-        params = os.urandom(32)
-        install = bytes([len(aid)]) + aid + b"\x01\x00" + bytes([len(params)]) + params
-        self.sim.createApplet(
-            self._aid.create(aid.hex()), jpype.JArray(jpype.JByte)(install), 0, len(install)
-        )
-        self.sim.selectApplet(self._aid.create(A.CORE_AID.hex()))
-
-    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes:
-        body = bytes([len(aid)]) + aid + bytes([ins, p1, p2]) + data
-        sid = self.session_id.to_bytes(2, "big")
-        apdu = b"\x80\x70" + sid + b"\x00" + len(body).to_bytes(2, "big") + body + b"\x00\x00"
-        r = bytes(self.sim.transmitCommand(jpype.JArray(jpype.JByte)(apdu)))
-        sw = int.from_bytes(r[-2:], "big")
-        if sw != 0x9000:
-            raise ApduError(sw, r[:-2])
-        return r[:-2]
+V1_PROVIDERS = (
+    A.AID_AES_GCM,
+    A.AID_SHA3,
+    A.AID_HMAC,
+    A.AID_CHACHA20_POLY1305,
+    A.AID_ECDSA_P256,
+)
 
 
-def _loader() -> Any:
-    if not (TEST_CLASSES / "tpmcard" / "algorithms" / "InvokeBridgeApplet.class").exists():
-        subprocess.run(["gradle", "-q", "testClasses"], cwd=ROOT, check=True)
-    url = jpype.JClass("java.io.File")(str(TEST_CLASSES)).toURI().toURL()
-    URLClassLoader = jpype.JClass("java.net.URLClassLoader")
-    return URLClassLoader([url], jpype.JClass("java.lang.ClassLoader").getSystemClassLoader())
+class TrackedAlgorithms(A.Algorithms):
+    """Algorithms that remembers the keys it made, so the fixture can delete them."""
+
+    def __init__(self, session: SecureCardSession) -> None:
+        super().__init__(session)
+        self.made: list[A.KeyHandle] = []
+
+    def generate_key(self, key_type: int) -> A.KeyHandle:
+        key = super().generate_key(key_type)
+        self.made.append(key)
+        return key
+
+    def import_key(self, key_type: int, key: bytes) -> A.KeyHandle:
+        handle = super().import_key(key_type, key)
+        self.made.append(handle)
+        return handle
 
 
-@pytest.fixture(scope="session")
-def bridge_loader(jvm: None) -> Any:
-    return _loader()
+def restore(alg: A.Algorithms, made: list[A.KeyHandle]) -> None:
+    for key in made:
+        try:
+            alg.delete_key(key)
+        except A.AlgorithmError:
+            pass  # deleted by the test, or its provider replaced: nothing left to free
+    listed = {p.aid for p in alg.list()}
+    for aid in listed - set(V1_PROVIDERS):
+        alg.unregister(aid)
+    for aid in V1_PROVIDERS:
+        if aid not in listed:
+            alg.register(aid)
+        alg.enable(aid)
 
 
 @pytest.fixture
-def card(bridge_loader: Any) -> Iterator[BridgeCard]:
-    yield BridgeCard(bridge_loader)
+def session(bound_card: BoundCard) -> Iterator[SecureCardSession]:
+    with bound_card.connect() as opened:
+        yield opened
 
 
 @pytest.fixture
-def alg(card: BridgeCard) -> A.Algorithms:
-    return A.Algorithms(card)
+def alg(session: SecureCardSession, bound_card: BoundCard) -> Iterator[A.Algorithms]:
+    tracked = TrackedAlgorithms(session)
+    yield tracked
+    if not session.closed:
+        restore(A.Algorithms(session), tracked.made)
+        return
+    with bound_card.connect() as cleanup:  # the test ended its session (card reset, ...)
+        restore(A.Algorithms(cleanup), tracked.made)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from typing import TYPE_CHECKING
 
 import jpype
 import pytest
 from tpmcard import algorithms as A
+from tpmcard.errors import ChannelError
+from tpmcard.transport.jcardsim import JCardSimConnection
 
-from .conftest import BridgeCard
+if TYPE_CHECKING:
+    from conftest import BoundCard  # tests/conftest.py
 
 
 def by_aid(alg: A.Algorithms) -> dict[bytes, A.ProviderInfo]:
@@ -43,8 +48,9 @@ def test_disable_then_enable(alg: A.Algorithms) -> None:
     assert len(alg.digest(b"x")) == 32
 
 
-def test_replacement_during_a_session(card: BridgeCard, alg: A.Algorithms) -> None:
-    """v1 answers; v2 is registered and takes over; v1's keys do not follow; v1 can be withdrawn."""
+def test_replacement_during_a_session(alg: A.Algorithms) -> None:
+    """v1 answers; v2 is registered and takes over in the same session; v1's keys do not follow;
+    rollback; v1 unregistered, then v2: a clear error."""
     material = b"k" * 32
     old = alg.import_key(A.KEY_HMAC_SHA256, material)
     expected = hmac.new(material, b"data", "sha256").digest()
@@ -58,26 +64,50 @@ def test_replacement_during_a_session(card: BridgeCard, alg: A.Algorithms) -> No
         alg.mac(old, b"data")
     new = alg.import_key(A.KEY_HMAC_SHA256, material)  # the host re-imports what it must keep
     assert alg.mac(new, b"data") == expected  # same standard, same result from v2
+    for n in (0, 255, 256, 4000, 5000):  # one command, and streamed across commands
+        data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+        assert alg.mac(new, data) == hmac.new(material, data, "sha256").digest(), n
 
     alg.enable(A.AID_HMAC)  # rollback while v1 exists: its keys are back
     assert alg.mac(old, b"data") == expected
     alg.enable(A.AID_HMAC_V2)
-
-    card.delete(A.AID_HMAC)  # withdraw v1: listed absent, v2 unaffected
-    assert by_aid(alg)[A.AID_HMAC].state == A.STATE_ABSENT
-    assert alg.mac(new, b"data") == expected
     alg.unregister(A.AID_HMAC)
     assert A.AID_HMAC not in by_aid(alg)
-
-    card.delete(A.AID_HMAC_V2)  # withdraw the last provider: a clear error
+    assert alg.mac(new, b"data") == expected
+    alg.unregister(A.AID_HMAC_V2)
     with pytest.raises(A.ProviderUnavailableError) as e:
         alg.mac(new, b"data")
-    assert e.value.sw == A.SW_PROVIDER_ABSENT
-    card.create(A.AID_HMAC_V2)  # a fresh instance: new wrap key, no keys
-    with pytest.raises(A.KeyNotFoundError):
-        alg.mac(new, b"data")
-    again = alg.import_key(A.KEY_HMAC_SHA256, material)
-    assert alg.mac(again, b"data") == expected
+    assert e.value.sw == A.SW_PROVIDER_NOT_REGISTERED
+
+
+def test_withdrawal_during_a_session(sim_bound_card: BoundCard) -> None:
+    """Applets deleted while a session runs (only the simulator can do that to a running card):
+    listed absent, the other version unaffected, the last one gone is a clear error; a new
+    instance has a new wrap key and none of the old keys."""
+    card = sim_bound_card.connection
+    assert isinstance(card, JCardSimConnection)
+    material = b"w" * 32
+    expected = hmac.new(material, b"data", "sha256").digest()
+    with sim_bound_card.connect() as session:
+        alg = session.algorithms
+        alg.register(A.AID_HMAC_V2)
+        new = alg.import_key(A.KEY_HMAC_SHA256, material)
+        card.delete_applet(A.AID_HMAC)  # withdraw v1: listed absent, v2 unaffected
+        assert by_aid(alg)[A.AID_HMAC].state == A.STATE_ABSENT
+        assert alg.mac(new, b"data") == expected
+        card.delete_applet(A.AID_HMAC_V2)  # withdraw the last provider: a clear error
+        with pytest.raises(A.ProviderUnavailableError) as e:
+            alg.mac(new, b"data")
+        assert e.value.sw == A.SW_PROVIDER_ABSENT
+        assert "withdrawn" in str(e.value)
+        assert session.core.echo(b"still here") == b"still here"  # the session lives on
+    card.create_applet(A.AID_HMAC_V2)  # a fresh instance (the card restarts, as after GP INSTALL)
+    with sim_bound_card.connect() as session:
+        alg = session.algorithms
+        with pytest.raises(A.KeyNotFoundError):
+            alg.mac(new, b"data")
+        again = alg.import_key(A.KEY_HMAC_SHA256, material)
+        assert alg.mac(again, b"data") == expected
 
 
 def test_unregistered_algorithm(alg: A.Algorithms) -> None:
@@ -124,26 +154,37 @@ def test_bad_input_is_refused_and_the_card_keeps_working(alg: A.Algorithms) -> N
     )
 
 
-def test_stream_belongs_to_its_session(card: BridgeCard, alg: A.Algorithms) -> None:
-    alg.call(A.ALG_SHA3_256, A.INS_STREAM_INIT, p1=A.INS_DIGEST)
-    alg.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"abc")
-    card.session_id = 2  # a new secure session
-    with pytest.raises(A.AlgorithmError) as e:
-        alg.call(A.ALG_SHA3_256, A.INS_STREAM_FINAL, b"")
-    assert e.value.sw == A.SW_STREAM_NOT_OPEN
-    with pytest.raises(A.AlgorithmError):
-        alg.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"")  # FINAL without INIT
+def test_stream_belongs_to_its_session(bound_card: BoundCard) -> None:
+    first = bound_card.connect()
+    first.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_INIT, p1=A.INS_DIGEST)
+    first.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"abc")
+    with bound_card.connect() as second:  # a new secure session (its SELECT ends the first)
+        with pytest.raises(A.AlgorithmError) as e:
+            second.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_FINAL, b"")
+        assert e.value.sw == A.SW_STREAM_NOT_OPEN
+        with pytest.raises(A.AlgorithmError):
+            second.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"")  # no INIT
+        assert second.algorithms.digest(b"abc") == hashlib.sha3_256(b"abc").digest()
+    with pytest.raises(ChannelError):  # the card ended the first session long ago
+        first.close()
+    # A second stream in a new session is independent.
+    with bound_card.connect() as third:
+        third.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_INIT, p1=A.INS_DIGEST)
+        third.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_UPDATE, b"ab")
+        final = third.algorithms.call(A.ALG_SHA3_256, A.INS_STREAM_FINAL, b"c")
+        assert final == hashlib.sha3_256(b"abc").digest()
 
 
-def test_providers_refuse_direct_selection(card: BridgeCard) -> None:
+def test_providers_refuse_direct_selection(bound_card: BoundCard) -> None:
     """The host cannot bypass the core: a provider selected directly takes no command."""
-    aid = jpype.JClass("com.licel.jcardsim.utils.AIDUtil").create(A.AID_SHA3.hex())
-    card.sim.selectApplet(aid)
-    r = bytes(card.sim.transmitCommand(jpype.JArray(jpype.JByte)(b"\x80\x34\x00\x00\x01x")))
-    assert r[-2:] == b"\x6d\x00"
+    link = bound_card.connection
+    select = bytes([0x00, 0xA4, 0x04, 0x00, len(A.AID_SHA3)]) + A.AID_SHA3
+    link.transmit(select)
+    assert link.transmit(b"\x80\x34\x00\x00\x01x")[-2:] == b"\x6d\x00"
+    link.reset()
 
 
-def test_constants_match_java(jvm: None, bridge_loader: object) -> None:
+def test_constants_match_java(jvm: None) -> None:
     constants = jpype.JClass("tpmcard.algorithms.ProviderConstants")
     names = [
         n

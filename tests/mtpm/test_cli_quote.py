@@ -1,5 +1,6 @@
 """`tpmcard mtpm quote` files checked by stock tpm2_checkquote and by `tpmcard verify` (the CA ->
-EK -> AK chain too); the card is the INVOKE stand-in of conftest.py."""
+EK -> AK chain too). The CLI's card is the paired card of conftest.py through a real secured
+session (``open_mtpm`` yields its ``session.mtpm``; everything below the CLI is the real route)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,30 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
 from tpmcard.cli import cli
 from tpmcard.cli import mtpm as cli_mtpm
 
+if TYPE_CHECKING:
+    from conftest import BoundCard  # tests/conftest.py
+
 NONCE = "00112233445566778899aabbccddeeff"
 PCRS = "0,1,8,9,10"
 
 
 @pytest.fixture
-def run(card, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+def run(bound_card: BoundCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("TPMCARD_STATE_DIR", str(tmp_path / "state"))
 
     @contextmanager
-    def fake_open(opts: object) -> Iterator[object]:
-        yield card.session()
+    def open_paired(opts: object) -> Iterator[object]:
+        with bound_card.connect() as session:  # one secured session per CLI command
+            yield session.mtpm
 
-    monkeypatch.setattr(cli_mtpm, "open_mtpm", fake_open)
+    monkeypatch.setattr(cli_mtpm, "open_mtpm", open_paired)
     runner = CliRunner()
 
     def invoke(*args: str) -> str:
@@ -61,10 +67,7 @@ def checkquote(d: Path, nonce: str = NONCE) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(
-    card, run, tmp_path: Path
-) -> None:
-    card.host_pcrs[:] = bytes(range(256)) + b"\x07" * 32
+def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(run, tmp_path: Path) -> None:
     run("ca", "init")
     run("mtpm", "ek-public", "--out", str(tmp_path / "ek.pem"))
     run(
@@ -116,7 +119,7 @@ def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(
     assert result.exit_code == 1 and "manufacturer CA" in result.output
 
 
-def test_seal_and_unseal_through_the_cli(card, run, tmp_path: Path) -> None:
+def test_seal_and_unseal_through_the_cli(run, tmp_path: Path) -> None:
     (tmp_path / "secret").write_bytes(b"top secret")
     run(
         "mtpm",

@@ -1,36 +1,61 @@
-"""The host library against the mobile TPM's Java code in jCardSim (through the INVOKE stand-in)."""
+"""The mobile TPM end to end: host library -> secured session -> CoreApplet INVOKE -> MtpmApplet,
+over both transports, with the host PCRs 0..8 the real TPM quoted in the handshake."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.mtpm import MtpmError, MtpmSession, endorsement_qualified_name
+from tpmcard.session import SecureCardSession
 from tpmcard.tpm.attest import verify_certify, verify_quote
 from tpmcard.tpm.errors import AttestationError
 from tpmcard.tpm.structures import object_name
 
-
-def test_pcrs_combine_host_and_card(card, mtpm: MtpmSession) -> None:
-    card.host_pcrs[:] = bytes(range(256)) + bytes(32)
-    values = mtpm.pcr_read(range(24))
-    assert values[0] == bytes(range(32)) and values[8] == bytes(32)
-    assert all(values[i] == bytes(32) for i in range(9, 24))
-    new = mtpm.extend(10, b"\x11" * 32)
-    assert new == hashlib.sha256(bytes(32) + b"\x11" * 32).digest()
-    with pytest.raises(MtpmError) as err:
-        mtpm.extend(3, b"\x11" * 32)
-    assert err.value.reason == "host_pcr"
-    with pytest.raises(MtpmError) as err:
-        mtpm.pcr_reset(10)
-    assert err.value.reason == "not_resettable"
-    mtpm.pcr_reset(23)
-    card.reset()
-    assert mtpm.pcr_read([10]) == {10: bytes(32)}
+if TYPE_CHECKING:
+    from conftest import BoundCard  # tests/conftest.py
 
 
-def test_quote_verifies_with_the_shared_verifier(card, mtpm: MtpmSession) -> None:
-    card.host_pcrs[:] = b"\x5a" * (9 * 32)
+def test_pcrs_combine_host_and_card(bound_card: BoundCard) -> None:
+    bound_card.reset()  # card PCRs 9..23 start at zero
+    with bound_card.connect() as session:
+        mtpm = session.mtpm
+        values = mtpm.pcr_read(range(24))
+        assert all(values[i] == session.host_pcrs[i] for i in range(9))
+        assert all(values[i] == bytes(32) for i in range(9, 24))
+        new = mtpm.extend(10, b"\x11" * 32)
+        assert new == hashlib.sha256(bytes(32) + b"\x11" * 32).digest()
+        with pytest.raises(MtpmError) as err:
+            mtpm.extend(3, b"\x11" * 32)
+        assert err.value.reason == "host_pcr"
+        with pytest.raises(MtpmError) as err:
+            mtpm.pcr_reset(10)
+        assert err.value.reason == "not_resettable"
+        mtpm.pcr_reset(23)
+        assert mtpm.pcr_read([10]) == {10: new}  # the session survived the refusals
+    bound_card.reset()
+    with bound_card.connect() as session:
+        assert session.mtpm.pcr_read([10]) == {10: bytes(32)}
+
+
+def test_host_pcr8_extended_with_tpm2_tools_shows_in_the_next_session(
+    bound_card: BoundCard, tpm2_pcrextend: Callable[[int, bytes], None]
+) -> None:
+    digest = hashlib.sha256(b"measured by the host").digest()
+    with bound_card.connect() as session:
+        before = session.mtpm.pcr_read([8])[8]
+        assert before == session.host_pcrs[8]
+        tpm2_pcrextend(8, digest)
+        # This session keeps the PCRs its handshake verified.
+        assert session.mtpm.pcr_read([8])[8] == before
+    with bound_card.connect() as session:
+        after = session.mtpm.pcr_read([8])[8]
+        assert after == hashlib.sha256(before + digest).digest() == session.host_pcrs[8]
+
+
+def test_quote_over_host_and_card_pcrs_verifies(mtpm: MtpmSession) -> None:
     mtpm.extend(9, b"\x01" * 32)
     nonce = b"n" * 20
     ak = mtpm.ak_public()
@@ -60,74 +85,108 @@ def test_quote_verifies_with_the_shared_verifier(card, mtpm: MtpmSession) -> Non
     assert ak.name == object_name(ak.raw)
 
 
-def test_seal_unseal_and_refusals(make_card) -> None:
-    a, b = make_card(b"A"), make_card(b"B")
-    ma, mb = a.session(), b.session()
-    blob = ma.seal(b"secret", [0, 9], auth=b"pw")
-    assert ma.unseal(blob, b"pw") == b"secret"
-    with pytest.raises(MtpmError) as err:
-        ma.unseal(blob, b"px")
-    assert err.value.reason == "auth"
-    tampered = bytearray(blob)
-    tampered[-20] ^= 1
-    with pytest.raises(MtpmError) as err:
-        ma.unseal(bytes(tampered), b"pw")
-    assert err.value.reason == "invalid_object"
-    with pytest.raises(MtpmError) as err:
-        mb.unseal(blob, b"pw")
-    assert err.value.reason == "not_found"
-    a.host_pcrs[0] ^= 1
-    with pytest.raises(MtpmError) as err:
-        ma.unseal(blob, b"pw")
-    assert err.value.reason == "policy"
+def test_seal_extend_refused_reset_unseal(bound_card: BoundCard) -> None:
+    bound_card.reset()
+    with bound_card.connect() as session:
+        blob = session.mtpm.seal(b"secret", [0, 8, 9], auth=b"pw")
+        assert session.mtpm.unseal(blob, b"pw") == b"secret"
+        with pytest.raises(MtpmError) as err:
+            session.mtpm.unseal(blob, b"px")
+        assert err.value.reason == "auth"
+        tampered = bytearray(blob)
+        tampered[-20] ^= 1
+        with pytest.raises(MtpmError) as err:
+            session.mtpm.unseal(bytes(tampered), b"pw")
+        assert err.value.reason == "invalid_object"
+        session.mtpm.extend(9, b"\x22" * 32)
+        with pytest.raises(MtpmError) as err:
+            session.mtpm.unseal(blob, b"pw")
+        assert err.value.reason == "policy"
+    bound_card.reset()  # card PCRs back to zero
+    with bound_card.connect() as session:
+        assert session.mtpm.unseal(blob, b"pw") == b"secret"
 
 
-def test_nv_counters_ownership_and_clear(card, mtpm: MtpmSession) -> None:
+def test_blob_of_card_a_is_refused_by_card_b(
+    bound_card: BoundCard, second_bound_card: BoundCard
+) -> None:
+    with bound_card.connect() as a:
+        blob = a.mtpm.seal(b"only for A", [0])
+        assert a.mtpm.unseal(blob) == b"only for A"
+    with second_bound_card.connect() as b:
+        assert b.card_id != bound_card.card_id
+        with pytest.raises(MtpmError) as err:
+            b.mtpm.unseal(blob)
+        assert err.value.reason == "not_found"
+
+
+def test_migration_moves_a_sealed_object_from_a_to_b(
+    bound_card: BoundCard, second_bound_card: BoundCard
+) -> None:
+    with bound_card.connect() as a, second_bound_card.connect() as b:
+        a.mtpm.take_ownership(b"oa")
+        try:
+            blob = a.mtpm.seal(b"travelling", [0, 9])
+            target = b.mtpm.migration_public()
+            nonce = b"m" * 16  # B's EK certifies the target key
+            cert = b.mtpm.certify(0x03, nonce)
+            verify_certify(
+                cert.attest,
+                cert.signature_der,
+                b.mtpm.ek_public().public_key(),
+                nonce,
+                b"\x00\x58" + target.raw,
+            )
+            duplicate = a.mtpm.migrate_export_sealed(blob, target, b"oa", move=True)
+            with pytest.raises(MtpmError) as err:
+                a.mtpm.unseal(blob)
+            assert err.value.reason == "invalid_object"  # moved: A revoked it
+            assert b.mtpm.unseal(b.mtpm.migrate_import_sealed(duplicate)) == b"travelling"
+        finally:
+            a.mtpm.clear(b"oa")
+
+
+def test_a_thousand_counter_increments_across_card_resets(bound_card: BoundCard) -> None:
+    handle = 0x01500002
+    session: SecureCardSession = bound_card.connect()
+    try:
+        last = session.mtpm.counter_define(handle)
+        for k in range(1, 1001):
+            value = session.mtpm.counter_increment(handle)
+            assert value > last, k
+            last = value
+            if k % 97 == 0 or k in (1, 2, 500):
+                session.close()
+                bound_card.reset()
+                session = bound_card.connect()
+        assert session.mtpm.nv_read(handle, 8, 0) == last.to_bytes(8, "big")
+        session.mtpm.nv_undefine(handle)
+    finally:
+        session.close()
+
+
+def test_nv_ownership_and_clear(mtpm: MtpmSession) -> None:
     mtpm.take_ownership(b"owner")
     mtpm.nv_define(0x01500001, 16, b"nv", b"owner")
     mtpm.nv_write(0x01500001, b"hello", 0, b"nv")
     assert mtpm.nv_read(0x01500001, 5, 0, b"nv") == b"hello"
-    start = mtpm.counter_define(0x01500002, owner_auth=b"owner")
-    for k in range(1, 51):
-        assert mtpm.counter_increment(0x01500002) == start + k
-        if k % 10 == 0:
-            card.reset()
-    assert [i.handle for i in mtpm.nv_list()] == [0x01500001, 0x01500002]
+    start = mtpm.counter_define(0x01500003, owner_auth=b"owner")
+    assert [i.handle for i in mtpm.nv_list()] == [0x01500001, 0x01500003]
     with pytest.raises(MtpmError) as err:
         mtpm.clear(b"wrong")
     assert err.value.reason == "owner_auth" and err.value.attempts_remaining == 7
     mtpm.clear(b"owner")
     assert mtpm.nv_list() == [] and not mtpm.status().owned
-    assert mtpm.counter_define(0x01500002) >= start + 50
+    assert mtpm.counter_define(0x01500003) >= start  # the high-water mark survives CLEAR
+    mtpm.nv_undefine(0x01500003)
 
 
-def test_migration_move_between_cards(make_card) -> None:
-    a, b = make_card(b"A"), make_card(b"B")
-    ma, mb = a.session(), b.session()
-    ma.take_ownership(b"oa")
-    blob = ma.seal(b"travelling", [9])
-    target = mb.migration_public()
-    # The target key is certified by B's EK.
-    nonce = b"m" * 16
-    cert = mb.certify(0x03, nonce)
-    ek_b = mb.ek_public()
-    verify_certify(
-        cert.attest, cert.signature_der, ek_b.public_key(), nonce, b"\x00\x58" + target.raw
-    )
-    dup = ma.migrate_export_sealed(blob, target, b"oa", move=True)
-    with pytest.raises(MtpmError):
-        ma.unseal(blob)
-    assert mb.unseal(mb.migrate_import_sealed(dup)) == b"travelling"
-
-
-def test_bench_compare_runs_against_swtpm(mtpm: MtpmSession, tmp_path) -> None:
+def test_bench_compare_runs_against_swtpm(mtpm: MtpmSession, bound_card: BoundCard) -> None:
     from tpmcard.bench.mtpm import compare
-    from tpmcard.tpm.adapter import Tpm
 
-    with Tpm.open(state_dir=tmp_path / "swtpm") as tpm:
-        result = compare(mtpm, tpm, rounds=5)
+    result = compare(mtpm, bound_card.tpm, rounds=5)
     assert set(result) == {"quote", "extend", "seal", "unseal"}
-    assert result["quote"]["ratio"] > 0 and result["seal"]["ratio"] is None
+    assert all(result[op]["ratio"] > 0 for op in ("quote", "extend", "seal", "unseal"))
 
 
 def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
@@ -135,4 +194,4 @@ def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
 
     data = info(mtpm)
     assert data["ak"]["name"].startswith("000b") and data["ek"]["public"] != data["ak"]["public"]
-    assert data["ek_certificate"] is False and data["owned"] is False
+    assert data["owned"] is False

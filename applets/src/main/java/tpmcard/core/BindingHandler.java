@@ -61,7 +61,8 @@ public final class BindingHandler {
     private static final short V_FIELD1_LENGTH = 6;
     private static final short V_FIELD2_OFFSET = 7;
     private static final short V_FIELD2_LENGTH = 8;
-    private static final short V_COUNT = 9;
+    private static final short V_SESSION_ID = 9;    // the open session's id, 0 without one
+    private static final short V_COUNT = 10;
 
     // A challenge or a handshake is made by one command and usable by the next one only.
     private static final short AGE_NONE = 0;
@@ -99,6 +100,8 @@ public final class BindingHandler {
     private final byte[] challenge;
     private final byte[] sessionPcrs;
     private final short[] vars;
+    /** Persistent: the last session id given out, so ids differ across card resets too. */
+    private short lastSessionId;
 
     /**
      * @param identityPrivate the card identity key (ECDH for PIN cryptograms and the pairing)
@@ -263,8 +266,26 @@ public final class BindingHandler {
                 Constants.DIGEST_LENGTH);
     }
 
+    /**
+     * The open session's id for the suite services (SuiteService.invoke): it changes with every
+     * session, across card resets too, and is never 0; 0 means no session is open.
+     */
+    public short sessionId() {
+        return channel.isOpen() ? vars[V_SESSION_ID] : 0;
+    }
+
+    /**
+     * The host PCRs 0..8 of the open session as quoted and verified in its handshake
+     * (SESSION_PCR_COUNT * DIGEST_LENGTH bytes at offset 0; zeros without a session). The array
+     * itself, so INVOKE passes it to a service without a copy; callers only read it.
+     */
+    byte[] sessionPcrs() {
+        return sessionPcrs;
+    }
+
     private void endSession() {
         channel.close();
+        vars[V_SESSION_ID] = 0;
         Util.arrayFillNonAtomic(sessionPcrs, (short) 0, (short) sessionPcrs.length, (byte) 0);
     }
 
@@ -806,6 +827,13 @@ public final class BindingHandler {
             // PCRs 0..8 are all selected, so they are the first nine values.
             Util.arrayCopyNonAtomic(in, values, sessionPcrs, (short) 0, (short) sessionPcrs.length);
             channel.open(handshake, (short) (H_KEYS + KC_LENGTH), work, W_MAC);
+            // One persistent short write per session (atomic: a single field). Skips 0.
+            short id = (short) (lastSessionId + 1);
+            if (id == 0) {
+                id = 1;
+            }
+            lastSessionId = id;
+            vars[V_SESSION_ID] = id;
             dropHandshake();
             short p = outOffset;
             out[p++] = Constants.TAG_CARD_CRYPTOGRAM;

@@ -92,6 +92,9 @@ public final class Constants {
     public static final byte INS_SESSION_AUTH = (byte) 0x58;
     public static final byte INS_SESSION_CLOSE = (byte) 0x5A;
     public static final byte INS_GET_CHALLENGE = (byte) 0x84;          // ISO 7816-4 §11.5.3
+    // A command for a suite service (docs/core-applet.md "INVOKE"), secure messaging only:
+    // data = aidLen | service AID | ins | p1 | p2 | payload.
+    public static final byte INS_INVOKE = (byte) 0x70;
 
     // P2 of VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER.
     public static final byte P2_PIN = (byte) 0x80;
@@ -140,6 +143,9 @@ public final class Constants {
     public static final byte PIN_TRY_LIMIT = (byte) 3;
     public static final byte PUK_TRY_LIMIT = (byte) 5;
     public static final short SESSION_PCR_COUNT = (short) 9;   // host PCRs 0..8 kept for the session
+    public static final short INVOKE_MIN_AID_LENGTH = (short) 5;   // ISO 7816-5: RID alone
+    public static final short INVOKE_MAX_AID_LENGTH = (short) 16;
+    public static final short INVOKE_HEADER_LENGTH = (short) 4;    // aidLen, ins, p1, p2 (AID apart)
 
     // Default PIN and PUK of a card installed without them ("123456", "12345678"). Change them.
     static final byte[] DEFAULT_PIN = {'1', '2', '3', '4', '5', '6'};

@@ -4,16 +4,21 @@ import javacard.framework.APDU;
 import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
+import javacard.framework.AID;
 import javacard.framework.JCSystem;
+import javacard.framework.Shareable;
 import javacard.framework.Util;
 import javacard.security.ECPrivateKey;
 import javacard.security.ECPublicKey;
 import javacardx.apdu.ExtendedLength;
+import tpmcard.algorithms.Registry;
 
 /**
  * The suite's core applet: card information (SELECT), the card identity public key (GET DATA
  * 7F49), ECHO (a transport check for extended length, command and response chaining), and the
- * TPM-card binding (PIN, pairing, session handshake, secure messaging; {@link BindingHandler}).
+ * TPM-card binding (PIN, pairing, session handshake, secure messaging; {@link BindingHandler}),
+ * and INVOKE, the only route to the suite's services ({@link SuiteService}: the mobile TPM) and
+ * to the algorithm registry it hosts ({@link Registry}), inside a secure session only.
  * The command reference is docs/core-applet.md; the binding is docs/binding.md.
  *
  * <p>process() is the only place that catches exceptions: every error status word aborts an open
@@ -29,6 +34,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
     private final ApduIo io;
     private final Identity identity;
     private final BindingHandler binding;
+    private final Registry algorithms;
     private final short features;
 
     /**
@@ -76,6 +82,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         identity = new Identity(bArray, entropyOffset, entropyLength, scratch);
         binding = new BindingHandler((ECPrivateKey) identity.keyPair().getPrivate(),
                 (ECPublicKey) identity.keyPair().getPublic(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
+        algorithms = new Registry();
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
                 | Constants.FEATURE_RESPONSE_CHAINING);
@@ -176,6 +183,12 @@ public class CoreApplet extends Applet implements ExtendedLength {
             ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
         }
         requireClass(claClass, expected);
+        if (ins == Constants.INS_INVOKE) {
+            // Services only ever see authenticated commands: INVOKE in clear is a secure-messaging
+            // failure (uniform 6982, any session ends), refused before any data is taken.
+            binding.closeSession();
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
         // ISO commands (CLA 00) carry at most a few bytes; only proprietary ones may be chained.
         short length = io.receive(apdu, expected == Constants.CLA_PROPRIETARY, Constants.MAX_PLAIN_DATA);
         if (length == ApduIo.CHAIN_CONTINUES) {
@@ -258,6 +271,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
             case Constants.INS_SESSION_INIT:
             case Constants.INS_SESSION_AUTH:
             case Constants.INS_SESSION_CLOSE:
+            case Constants.INS_INVOKE:
                 return Constants.CLA_PROPRIETARY;
             default:
                 return INS_UNKNOWN;
@@ -302,6 +316,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
                 return binding.sessionAuth(in, (short) 0, length, p1, p2, out, (short) 0);
             case Constants.INS_SESSION_CLOSE:
                 return binding.sessionClose(in, (short) 0, length, p1, p2, out, (short) 0);
+            case Constants.INS_INVOKE:
+                return invoke(p1, p2, length);
             default:
                 ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
                 return 0;
@@ -318,6 +334,58 @@ public class CoreApplet extends Applet implements ExtendedLength {
             Util.arrayCopyNonAtomic(io.commandBuffer(), (short) 0, io.responseBuffer(), (short) 0, length);
         }
         return length;
+    }
+
+    /**
+     * INVOKE (protected only): {@code aidLen | AID | ins | p1 | p2 | payload} in the command
+     * buffer. The registry's virtual AID goes to {@link Registry#invoke}; any other AID to the
+     * applet registered there, through its {@link SuiteService} interface. The service's status
+     * word (an ISOException) and response travel back inside secure messaging; process() aborts
+     * its open transaction on an error. Nothing is allocated: lookupAID and the Shareable object
+     * are the JCRE's and the service's.
+     */
+    private short invoke(byte p1, byte p2, short length) {
+        if (!binding.isSessionOpen()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        requireNoParameters(p1, p2);
+        byte[] in = io.commandBuffer();
+        if (length < Constants.INVOKE_HEADER_LENGTH) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        short aidLength = (short) (in[0] & 0xFF);
+        if (aidLength < Constants.INVOKE_MIN_AID_LENGTH || aidLength > Constants.INVOKE_MAX_AID_LENGTH) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
+        short header = (short) (1 + aidLength);
+        short payload = (short) (header + 3);
+        if (payload > length) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        byte ins = in[header];
+        byte serviceP1 = in[(short) (header + 1)];
+        byte serviceP2 = in[(short) (header + 2)];
+        short payloadLength = (short) (length - payload);
+        byte[] out = io.responseBuffer();
+        short sessionId = binding.sessionId();
+        short n;
+        if (Registry.isRegistryAid(in, (short) 1, (byte) aidLength)) {
+            n = algorithms.invoke(ins, serviceP1, serviceP2, in, payload, payloadLength, out, (short) 0, sessionId);
+        } else {
+            AID aid = JCSystem.lookupAID(in, (short) 1, (byte) aidLength);
+            Shareable service = aid == null ? null
+                    : JCSystem.getAppletShareableInterfaceObject(aid, SuiteService.SERVICE_PARAMETER);
+            if (!(service instanceof SuiteService)) {
+                ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
+                return 0;
+            }
+            n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, in, payload, payloadLength,
+                    out, (short) 0, binding.sessionPcrs(), (short) 0, sessionId);
+        }
+        if (n < 0 || n > Constants.SM_MAX_PAYLOAD) {
+            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: more than SM can carry
+        }
+        return n;
     }
 
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */

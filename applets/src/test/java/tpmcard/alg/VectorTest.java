@@ -3,9 +3,6 @@ package tpmcard.alg;
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
 
-import com.licel.jcardsim.base.Simulator;
-import com.licel.jcardsim.base.SimulatorRuntime;
-import com.licel.jcardsim.utils.AIDUtil;
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.math.BigInteger;
@@ -28,69 +25,39 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javacard.framework.Applet;
 import javax.crypto.Cipher;
 import javax.crypto.KeyAgreement;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
 import org.junit.Before;
 import org.junit.Test;
-import tpmcard.alg.aesgcm.AesGcmProvider;
-import tpmcard.alg.chacha.ChaChaProvider;
-import tpmcard.alg.ecdsa.EcdsaProvider;
-import tpmcard.alg.hmac.HmacProvider;
-import tpmcard.alg.sha3.Sha3Provider;
-import tpmcard.algorithms.InvokeBridgeApplet;
 import tpmcard.algorithms.ProviderConstants;
+import tpmcard.core.ServiceCard;
 
 /**
  * The providers on the card against tests/vectors/algorithms.json (RFC 8439, McGrew-Viega GCM,
- * FIPS 202, RFC 4231, RFC 6979), reached through the registry as the core applet will call it
- * (InvokeBridgeApplet stands in for the core's INVOKE). Keys go in wrapped, as the host wraps them.
+ * FIPS 202, RFC 4231, RFC 6979), reached through the real route: INVOKE of the registry inside a
+ * secure session of the core applet (tpmcard.core.ServiceCard). Keys go in wrapped, as the host
+ * wraps them.
  */
 public class VectorTest {
     private static final HexFormat HEX = HexFormat.of();
-    private Simulator sim;
+    private ServiceCard card;
 
     @Before
     public void setUp() {
-        sim = new Simulator(new SimulatorRuntime());
-        install(ProviderConstants.CORE_AID, InvokeBridgeApplet.class);
-        install(ProviderConstants.AID_AES_GCM, AesGcmProvider.class);
-        install(ProviderConstants.AID_SHA3, Sha3Provider.class);
-        install(ProviderConstants.AID_HMAC, HmacProvider.class);
-        install(ProviderConstants.AID_CHACHA20_POLY1305, ChaChaProvider.class);
-        install(ProviderConstants.AID_ECDSA_P256, EcdsaProvider.class);
-        sim.selectApplet(AIDUtil.create(ProviderConstants.CORE_AID));
+        card = ServiceCard.installed(new byte[] {0x56, 0x54});
+        card.openSession(new byte[9 * 32]);
     }
 
-    private void install(byte[] aid, Class<? extends Applet> cls) {
-        byte[] p = new byte[aid.length + 5 + 2];
-        p[0] = (byte) aid.length;
-        System.arraycopy(aid, 0, p, 1, aid.length);
-        p[aid.length + 1] = 1;
-        p[aid.length + 3] = 2;
-        p[aid.length + 4] = (byte) aid[aid.length - 2];
-        sim.installApplet(AIDUtil.create(aid), cls, p, (short) 0, (byte) p.length);
-    }
-
-    /** CALL through the registry; returns data || SW. */
+    /** CALL through the registry, by INVOKE inside a secure session; returns data || SW. */
     private byte[] call(byte alg, byte ins, int p1, byte[] data) {
         ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.write(ProviderConstants.REGISTRY_AID.length);
-        body.writeBytes(ProviderConstants.REGISTRY_AID);
-        body.write(ProviderConstants.INS_CALL);
-        body.write(alg);
-        body.write(ins);
         body.write(p1);
         body.write(0);
         body.writeBytes(data);
-        byte[] b = body.toByteArray();
-        ByteArrayOutputStream apdu = new ByteArrayOutputStream();
-        apdu.writeBytes(new byte[] {(byte) 0x80, InvokeBridgeApplet.INS_INVOKE, 0, 1, 0, (byte) (b.length >> 8), (byte) b.length});
-        apdu.writeBytes(b);
-        apdu.writeBytes(new byte[] {0, 0});
-        return sim.transmitCommand(apdu.toByteArray());
+        return card.invokeRaw(HEX.formatHex(ProviderConstants.REGISTRY_AID), ProviderConstants.INS_CALL, alg, ins,
+                body.toByteArray());
     }
 
     private byte[] ok(byte[] r) {
