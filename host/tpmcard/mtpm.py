@@ -404,6 +404,17 @@ class MtpmSession:
         self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_NV, _auth(owner_auth) + duplicate)
 
 
+def duplicate_kind(duplicate: bytes) -> str:
+    """``"sealed"`` or ``"nv"``: what a MIGRATE_EXPORT duplicate carries (its kind byte,
+    ``version 01 || kind`` with kind = P2_OBJECT_SEALED / P2_OBJECT_NV, docs/mtpm.md)."""
+    if len(duplicate) < 2 or duplicate[0] != 0x01:
+        raise ValueError("not a mobile-TPM duplicate (version 01 expected)")
+    kinds = {P2_OBJECT_SEALED: "sealed", P2_OBJECT_NV: "nv"}
+    if duplicate[1] not in kinds:
+        raise ValueError(f"unknown duplicate kind {duplicate[1]:02x}")
+    return kinds[duplicate[1]]
+
+
 def _point(public: PublicArea) -> bytes:
     return b"\x04" + public.x + public.y
 
@@ -438,6 +449,7 @@ __all__ = [
     "MtpmSession",
     "MtpmStatus",
     "NvIndex",
+    "duplicate_kind",
     "endorsement_qualified_name",
     "info",
     "selection_bitmap",

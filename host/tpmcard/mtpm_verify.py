@@ -8,16 +8,25 @@ Each failure raises :class:`tpmcard.tpm.errors.AttestationError` with a ``reason
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.mtpm import KEY_AK, MtpmSession, endorsement_qualified_name, tpm2b_public
+from tpmcard.mtpm import (
+    KEY_AK,
+    KEY_MIGRATION,
+    MtpmSession,
+    endorsement_qualified_name,
+    tpm2b_public,
+)
 from tpmcard.tpm.attest import (
     Attestation,
     Certification,
@@ -197,6 +206,96 @@ class QuoteBundle:
             ek_certificate_der=self.ek_certificate,
             ca_certificate=ca_certificate,
         )
+
+
+MIGRATION_TARGET_FORMAT = "tpmcard-migration-target/1"
+
+
+@dataclass(frozen=True)
+class MigrationTarget:
+    """A card's certified migration key, as the owner of the *target* card hands it to the
+    owner of the source card (``tpmcard mtpm migrate target``). One JSON file whose fields are
+    hex of the structures tpm2-tools reads: ``migration_public`` and ``ek_public``
+    (TPM2B_PUBLIC, ``tpm2_print -t TPM2B_PUBLIC``), ``certify_attest`` (TPMS_ATTEST CERTIFY of
+    the migration key by the EK, ``tpm2_print -t TPMS_ATTEST``), ``certify_signature``
+    (TPMT_SIGNATURE), ``nonce`` (the certification's qualifying data) and ``ek_certificate``
+    (DER X.509, or null).
+
+    The nonce is chosen by the target side, so the certification proves which card holds the
+    key, not when it was made: the key is fixed for the card's life (docs/mtpm.md, Migration).
+    """
+
+    migration: PublicArea
+    certification: Certification
+    nonce: bytes
+    ek: PublicArea
+    ek_certificate: bytes | None
+
+    @classmethod
+    def collect(cls, mtpm: MtpmSession, nonce: bytes | None = None) -> MigrationTarget:
+        nonce = os.urandom(16) if nonce is None else nonce
+        return cls(
+            migration=mtpm.migration_public(),
+            certification=mtpm.certify(KEY_MIGRATION, nonce),
+            nonce=nonce,
+            ek=mtpm.ek_public(),
+            ek_certificate=mtpm.ek_cert_get(),
+        )
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "format": MIGRATION_TARGET_FORMAT,
+            "migration_public": tpm2b_public(self.migration).hex(),
+            "certify_attest": self.certification.attest.hex(),
+            "certify_signature": self.certification.signature.hex(),
+            "nonce": self.nonce.hex(),
+            "ek_public": tpm2b_public(self.ek).hex(),
+            "ek_certificate": self.ek_certificate.hex() if self.ek_certificate else None,
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> MigrationTarget:
+        try:
+            data = json.loads(text)
+            if data.get("format") != MIGRATION_TARGET_FORMAT:
+                raise ValueError(f"format is not {MIGRATION_TARGET_FORMAT}")
+            signature = bytes.fromhex(data["certify_signature"])
+            certificate = data.get("ek_certificate")
+            return cls(
+                migration=PublicArea.from_tpm2b(bytes.fromhex(data["migration_public"])),
+                certification=Certification(
+                    bytes.fromhex(data["certify_attest"]), signature, _der(signature)
+                ),
+                nonce=bytes.fromhex(data["nonce"]),
+                ek=PublicArea.from_tpm2b(bytes.fromhex(data["ek_public"])),
+                ek_certificate=bytes.fromhex(certificate) if certificate else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, TpmFormatError) as exc:
+            raise AttestationError(
+                f"not a migration target file ({exc}); make one with `tpmcard mtpm migrate "
+                "target` on the target card",
+                "malformed",
+            ) from None
+
+    def verify(self, ca_certificate: x509.Certificate) -> PublicArea:
+        """CA -> EK certificate -> EK-signed CERTIFY of the migration key; returns that key
+        (what ``MtpmSession.migrate_export_*`` takes). Raises AttestationError."""
+        if self.ek_certificate is None:
+            raise AttestationError(
+                "the target card has no EK certificate, so its migration key cannot be trusted: "
+                "issue one (`tpmcard ca issue`, `tpmcard mtpm ek-cert set`) on the target",
+                "ek_certificate",
+            )
+        verify_ek_certificate(self.ek, self.ek_certificate, ca_certificate)
+        verify_certified_key(
+            self.certification.attest,
+            self.certification.signature_der,
+            self.migration,
+            self.ek,
+            self.nonce,
+        )
+        return self.migration
 
 
 def _der(signature: bytes) -> bytes:

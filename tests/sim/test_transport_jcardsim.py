@@ -401,7 +401,8 @@ def test_missing_build_output_is_an_actionable_error(tmp_path: Path) -> None:
 
 def test_unknown_manifest_class_is_an_actionable_error(jvm: None, tmp_path: Path) -> None:
     raw = json.loads(paths.manifest_path().read_text())
-    raw["packages"][0]["applets"][0]["class"] = "tpmcard.core.NoSuchApplet"
+    core = next(p for p in raw["packages"] if p["name"] == "core")
+    core["applets"][0]["class"] = "tpmcard.core.NoSuchApplet"
     bad = tmp_path / "manifest.json"
     bad.write_text(json.dumps(raw))
     with pytest.raises(SimulatorError) as excinfo:

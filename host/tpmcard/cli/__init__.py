@@ -134,6 +134,7 @@ from tpmcard.cli import binding as _binding  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401
+from tpmcard.cli import tpm as _tpm  # noqa: E402,F401
 
 
 def main() -> None:

@@ -83,7 +83,7 @@ def bench(
         elif name.startswith("binding"):
             _print_binding(f"{TITLES[name]} ({result['path']})", result)
         elif name == "mtpm":
-            _print_rows(TITLES[name], result["operations"], ("operation", "mtpm_ms", "tpm_ms"))
+            _print_rows(TITLES[name], result, ("operation", "mtpm_ms", "tpm_ms"))
         else:
             _print_rows(TITLES[name], result["rows"], ("provider", "size", "card_s", "host_s"))
 

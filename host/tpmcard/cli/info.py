@@ -3,17 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 from typing import Any
 
 import click
+from rich.table import Table
 
 from tpmcard import client, session
 from tpmcard import constants as C
+from tpmcard.algorithms import (
+    AID_HMAC,
+    AID_HMAC_V2,
+    KEY_HMAC_SHA256,
+    STATE_ENABLED,
+    STATE_NAMES,
+    Algorithms,
+    KeyNotFoundError,
+    ProviderInfo,
+)
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
 from tpmcard.core import point_bytes
 from tpmcard.errors import TpmcardError
+from tpmcard.mtpm import KEY_AK, MtpmError, MtpmSession, endorsement_qualified_name
+from tpmcard.mtpm import info as mobile_tpm_info
+from tpmcard.mtpm_verify import verify_certified_key
 from tpmcard.pairings import PairingStore
 from tpmcard.tpm import Tpm
+from tpmcard.tpm.attest import verify_quote
 from tpmcard.transport import list_readers
 
 HOST_PCRS = list(range(9))  # PCRs 0-8 come from the host TPM (mTPM design, Molina et al.)
@@ -49,17 +66,60 @@ def _tpm(opts: Options, pcrs: list[int]) -> dict[str, Any]:
             return info
 
 
+def _mobile_tpm(opts: Options) -> dict[str, Any]:
+    """The card's mobile TPM (EK, AK, status) over a secured session, when this host is paired
+    with the card; otherwise only ``paired: false``. ``host_tpm`` is the TPM the session used."""
+    store = PairingStore()
+    with progress("opening the card"):
+        card = client.open_card(opts.reader)
+    try:
+        record = store.load(card.info.card_id)
+        if record is None:
+            return {
+                "paired": False,
+                "card_id": card.info.card_id.hex(),
+                "hint": "pair this host with the card (`tpmcard pair`) to reach its mobile TPM",
+            }
+        with progress("opening the TPM and a secured session"):
+            with Tpm.open(client.resolve_tcti(opts.tcti)) as tpm:
+                host_tpm = {
+                    "tcti": tpm.tcti,
+                    "embedded": tpm.swtpm is not None,
+                }
+                if tpm.swtpm is not None:
+                    host_tpm["note"] = (
+                        "the embedded swtpm's TCTI is valid only while tpmcard runs; "
+                        "`tpmcard tpm serve` keeps it running for tpm2-tools"
+                    )
+                with session.connect(connection=card.connection, tpm=tpm, store=store) as bound:
+                    return {
+                        "paired": True,
+                        "slot": bound.slot,
+                        "host_tpm": host_tpm,
+                        **mobile_tpm_info(bound.mtpm),
+                    }
+    finally:
+        card.close()
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
 def info(opts: Options, as_json: bool) -> None:
-    """Show the readers, the card and the TPM."""
+    """Show the readers, the card, the TPM and, when paired, the card's mobile TPM."""
     result: dict[str, Any] = {"readers": _readers()}
     for name, fetch in (("card", lambda: _card(opts)), ("tpm", lambda: _tpm(opts, HOST_PCRS))):
         try:
             result[name] = fetch()
         except TpmcardError as exc:
             result[name] = {"error": str(exc)}
+    if "error" in result["card"] or "error" in result["tpm"]:
+        result["mtpm"] = {"error": "needs the card and the TPM (see above)"}
+    else:
+        try:
+            result["mtpm"] = _mobile_tpm(opts)
+        except TpmcardError as exc:
+            result["mtpm"] = {"error": str(exc)}
     if as_json:
         print_json(result)
         return
@@ -78,6 +138,7 @@ def info(opts: Options, as_json: bool) -> None:
     )
     _print_section("Card", result["card"])
     _print_section("TPM", result["tpm"])
+    _print_section("Mobile TPM (on the card)", result["mtpm"])
     if "error" in result["card"] or "error" in result["tpm"]:
         raise SystemExit(1)
 
@@ -172,5 +233,117 @@ def _demo_binding(opts: Options) -> None:
                     f"   ECHO through secure messaging (encrypted, MACed, status word inside) ok "
                     f"at {', '.join(map(str, sizes))} bytes, {bound.exchanges - before} APDUs."
                 )
+                console.print("5. The mobile TPM on the card, through the secured session.")
+                _demo_mtpm(bound.mtpm)
+                console.print("6. Replaceable algorithms on the card, through the registry.")
+                _demo_algorithms(bound.algorithms)
     finally:
         card.close()
+
+
+DEMO_PCRS = (0, 1, 8, 9, 10)
+
+
+def _demo_mtpm(m: MtpmSession) -> None:
+    values = m.pcr_read(DEMO_PCRS)
+    console.print(
+        kv_table(
+            "Combined PCRs (0-8 the host's, 9-23 the card's; card PCRs are zero after power-up)",
+            [(str(i), v.hex()) for i, v in values.items()],
+        )
+    )
+    measurement = hashlib.sha256(b"tpmcard demo: application loaded").digest()
+    console.print(f"   PCR 10 extended with SHA-256(\"...application loaded\"): "
+                  f"{m.extend(10, measurement).hex()[:16]}...")  # fmt: skip
+    nonce = os.urandom(16)
+    quote = m.quote(DEMO_PCRS, nonce)
+    ak, ek = m.ak_public(), m.ek_public()
+    certification = m.certify(KEY_AK, nonce)
+    verify_certified_key(certification.attest, certification.signature_der, ak, ek, nonce)
+    parsed = verify_quote(
+        quote.attest,
+        quote.signature_der,
+        ak.public_key(),
+        nonce,
+        quote.pcr_values,
+        expected_qualified_signer=endorsement_qualified_name(ak.name),
+    )
+    console.print(
+        f"   Quote of PCRs {quote.pcr_selection} with a fresh nonce {nonce.hex()[:16]}...: "
+        f"verified on the host (EK certifies the AK, AK signature, nonce, signer, PCR digest; "
+        f"card clock {parsed.clock_info.clock})."
+    )
+    secret = b"disk key for this application"
+    blob = m.seal(secret, [10])
+    console.print(
+        f"   Sealed {len(secret)} bytes to PCR 10: a {len(blob)}-byte blob kept on the host."
+    )
+    if m.unseal(blob) != secret:
+        raise TpmcardError("the mobile TPM unsealed something else than it sealed")
+    console.print("   Unsealed while PCR 10 holds that value: ok.")
+    m.extend(10, hashlib.sha256(b"tpmcard demo: something else ran").digest())
+    try:
+        m.unseal(blob)
+    except MtpmError as exc:
+        if exc.reason != "policy":
+            raise
+        console.print(f"   PCR 10 extended again; unseal refused, as it must be: [yellow]{exc}[/]")
+    else:
+        raise TpmcardError("the mobile TPM unsealed after the PCR changed")
+
+
+def _demo_algorithms(alg: Algorithms) -> None:
+    found = {p.aid: p.state for p in alg.list()}
+    _print_providers("Providers in the card's registry", alg.list())
+    material = os.urandom(32)
+    message = b"tpmcard demo message"
+    expected = hmac.new(material, message, "sha256").digest()
+    old = alg.import_key(KEY_HMAC_SHA256, material)  # wrapped to the provider's key
+    if alg.mac(old, message) != expected:
+        raise TpmcardError("HMAC v1 disagrees with the host")
+    console.print(f"   HMAC-SHA-256 with a card-held key (imported wrapped) by v1: "
+                  f"{expected.hex()[:16]}..., equal to the host's.")  # fmt: skip
+    console.print("   Replacing HMAC v1 by v2 (a new applet, installed beside v1): REGISTER v2.")
+    try:
+        info = alg.register(AID_HMAC_V2)
+        _print_providers("Registry after REGISTER v2", alg.list())
+        version = f"{info.version[0]}.{info.version[1]}" if info.version else "?"
+        new = alg.import_key(KEY_HMAC_SHA256, material)  # keys do not move between versions
+        if alg.mac(new, message) != expected:
+            raise TpmcardError("HMAC v2 disagrees with the host")
+        console.print(f"   HMAC now served by v{version}, key re-imported: same MAC.")
+        alg.unregister(AID_HMAC)
+        try:
+            alg.mac(old, message)
+        except KeyNotFoundError as exc:
+            console.print(f"   v1 withdrawn (UNREGISTER); its old key handle: [yellow]{exc}[/]")
+        else:
+            raise TpmcardError("v1's key handle still answered after v1 was withdrawn")
+        alg.delete_key(new)
+        alg.register(AID_HMAC)  # restore v1: enabled again, v2 disabled
+    except BaseException:
+        alg.register(AID_HMAC)  # leave the card serving HMAC by v1, as the demo found it
+        raise
+    alg.delete_key(old)
+    if found.get(AID_HMAC_V2) is None:
+        alg.unregister(AID_HMAC_V2)
+    elif found[AID_HMAC_V2] == STATE_ENABLED:
+        alg.enable(AID_HMAC_V2)
+    if found.get(AID_HMAC) != STATE_ENABLED and AID_HMAC in found:
+        alg.disable(AID_HMAC)
+    restored = {p.aid: p.state for p in alg.list()}
+    console.print(
+        "   v1 restored, demo keys deleted: the registry is as the demo found it."
+        if restored == found
+        else "   [yellow]v1 restored, but the registry differs from before the demo.[/]"
+    )
+
+
+def _print_providers(title: str, providers: list[ProviderInfo]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("algorithm", "version", "state", "AID"):
+        table.add_column(column)
+    for p in providers:
+        version = f"{p.version[0]}.{p.version[1]}" if p.version else "-"
+        table.add_row(p.name, version, STATE_NAMES.get(p.state, str(p.state)), p.aid.hex())
+    console.print(table)

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tpmcard.cli import Options, cli, console, kv_table, print_json
+from tpmcard.cli.binding import Secrets
 from tpmcard.errors import NotSupportedError, TpmcardError
 from tpmcard.mtpm import MtpmSession
 
@@ -51,42 +52,126 @@ def _hex(text: str) -> bytes:
         raise click.BadParameter("hexadecimal bytes, e.g. 00112233") from None
 
 
+AUTH_FD_HELP = (
+    "Read the object's auth value from this file descriptor (one line; an empty line is no "
+    "auth) instead of none."
+)
+AUTH_PROMPT_HELP = "Prompt (hidden) for the object's auth value."
+OWNER_FD_HELP = (
+    "Read the owner auth from this file descriptor (one line). Without it: a hidden prompt when "
+    "the card is owned, none when it is not."
+)
+
+
+def _secret(secrets: Secrets, fd: int | None, prompt: bool, what: str) -> bytes:
+    """An auth value from a descriptor, a hidden prompt, or none (empty)."""
+    if fd is None and not prompt:
+        return b""
+    return secrets.read(fd, what).encode()
+
+
+def _owner_auth(m: MtpmSession, secrets: Secrets, fd: int | None) -> bytes:
+    if fd is None and not m.status().owned:
+        return b""  # an unowned card's owner auth is empty (docs/mtpm.md, Ownership)
+    return secrets.read(fd, "owner auth").encode()
+
+
+def _handle(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: an NV handle such as 0x01500001") from None
+    if value >> 24 != 0x01:
+        raise click.BadParameter(f"{text!r}: NV handles are 0x01000000..0x01ffffff")
+    return value
+
+
 @cli.group()
 def mtpm() -> None:
-    """The card's mobile TPM (PCRs 0-8 from the host TPM, 9-23 on the card)."""
+    """The card's mobile TPM (PCRs 0-8 from the host TPM, 9-23 on the card).
+
+    \b
+    Auth values never go on the command line: --auth-fd N / --owner-auth-fd N (one line from
+    that descriptor, e.g. `--auth-fd 3 3<authfile`), or a hidden prompt. File formats are those
+    tpm2-tools reads where one exists (docs/mtpm.md): PCR values and NV data raw, quotes as
+    TPMS_ATTEST/TPMT_SIGNATURE, public keys TPM2B_PUBLIC; sealed blobs and migration
+    duplicates are the card's own formats (opaque bytes). IN/OUT may be - (stdin/stdout).
+    """
 
 
-@mtpm.command("pcr-read")
-@click.option("--pcrs", default="0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def pcr_read(opts: Options, pcrs: str, as_json: bool) -> None:
-    """Read PCRs of the combined view."""
+# --- PCRs -------------------------------------------------------------------------------------
+
+
+@mtpm.group()
+def pcr() -> None:
+    """Read, extend and reset PCRs of the combined view."""
+
+
+ALL_PCRS = ",".join(map(str, range(24)))
+
+
+def _pcr_read(opts: Options, pcrs: str, out_file: BinaryIO | None, as_json: bool) -> None:
     with open_mtpm(opts) as m:
         values = m.pcr_read(_pcrs(pcrs))
+    if out_file is not None:
+        out_file.write(b"".join(values.values()))
     if as_json:
         print_json({str(i): v.hex() for i, v in values.items()})
-    else:
+    elif out_file is None:
         console.print(kv_table("sha256", [(str(i), v.hex()) for i, v in values.items()]))
 
 
-@mtpm.command()
+@pcr.command("read")
+@click.option("--pcrs", default=ALL_PCRS, metavar="LIST", help="e.g. 0,1,8,9,10 (default all)")
+@click.option(
+    "-o",
+    "--out",
+    "out_file",
+    type=click.File("wb"),
+    help="Also write the values, 32 bytes each in index order (as `tpm2_pcrread -o`).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def pcr_read(opts: Options, pcrs: str, out_file: BinaryIO | None, as_json: bool) -> None:
+    """Read PCRs of the combined view (0-8: the host's, as quoted in this session)."""
+    _pcr_read(opts, pcrs, out_file, as_json)
+
+
+@pcr.command("extend")
 @click.argument("index", type=int)
 @click.argument("digest")
 @click.pass_obj
-def extend(opts: Options, index: int, digest: str) -> None:
-    """Extend card PCR INDEX (9..23) with a SHA-256 DIGEST (hex)."""
+def pcr_extend(opts: Options, index: int, digest: str) -> None:
+    """Extend card PCR INDEX (9..23) with a SHA-256 DIGEST (64 hex digits); print the new value.
+
+    PCRs 0-8 are the host TPM's: extend them there (tpm2_pcrextend).
+    """
     with open_mtpm(opts) as m:
         click.echo(m.extend(index, _hex(digest)).hex())
 
 
-@mtpm.command("pcr-reset")
+@pcr.command("reset")
 @click.argument("index", type=int)
 @click.pass_obj
 def pcr_reset(opts: Options, index: int) -> None:
-    """Reset PCR 16 or 23."""
+    """Reset PCR 16 or 23 to zero."""
     with open_mtpm(opts) as m:
         m.pcr_reset(index)
+
+
+# The flat spellings of the first release, kept for scripts.
+@mtpm.command("pcr-read", hidden=True)
+@click.option("--pcrs", default=ALL_PCRS)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def pcr_read_flat(opts: Options, pcrs: str, as_json: bool) -> None:
+    _pcr_read(opts, pcrs, None, as_json)
+
+
+mtpm.add_command(click.Command("extend", callback=pcr_extend.callback, params=pcr_extend.params,
+                               hidden=True))  # fmt: skip
+mtpm.add_command(click.Command("pcr-reset", callback=pcr_reset.callback, params=pcr_reset.params,
+                               hidden=True))  # fmt: skip
 
 
 @mtpm.command()
@@ -95,7 +180,14 @@ def pcr_reset(opts: Options, index: int) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_obj
 def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
-    """Quote PCRs; write quote.msg, quote.sig, ak.pem, pcrs.bin (tpm2_checkquote) and the chain."""
+    """Quote PCRs into directory OUT.
+
+    \b
+    quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), ak.pem, pcrs.bin: for
+      tpm2_checkquote -u ak.pem -m quote.msg -s quote.sig -f pcrs.bin -l sha256:LIST -q NONCE
+    ak.pub, ek.pub (TPM2B_PUBLIC), ak-certify.msg/.sig (the EK's CERTIFY of the AK), ek.crt:
+      the chain `tpmcard verify OUT --nonce NONCE` checks.
+    """
     from tpmcard.mtpm_verify import QuoteBundle
 
     with open_mtpm(opts) as m:
@@ -104,35 +196,419 @@ def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
         click.echo(str(path))
 
 
+# --- sealing ----------------------------------------------------------------------------------
+
+
+def _in_out(argument: BinaryIO | None, option: BinaryIO | None, what: str) -> BinaryIO:
+    chosen = argument if argument is not None else option
+    if chosen is None:
+        raise click.UsageError(f"missing {what}")
+    return chosen
+
+
 @mtpm.command()
-@click.option("--pcrs", required=True)
-@click.option("--in", "in_file", required=True, type=click.File("rb"))
-@click.option("--out", "out_file", required=True, type=click.File("wb"))
-@click.option("--auth", default="", help="optional auth value (text)")
+@click.option("--pcrs", required=True, metavar="LIST", help="PCRs of the combined view, e.g. 0,9")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.argument("in_arg", metavar="IN", type=click.File("rb"), required=False)
+@click.argument("out_arg", metavar="OUT", type=click.File("wb"), required=False)
+@click.option("--in", "in_opt", type=click.File("rb"), hidden=True)
+@click.option("--out", "out_opt", type=click.File("wb"), hidden=True)
 @click.pass_obj
 def seal(
     opts: Options,
     pcrs: str,
-    in_file: BinaryIO,
-    out_file: BinaryIO,
-    auth: str,
+    auth_fd: int | None,
+    auth_prompt: bool,
+    in_arg: BinaryIO | None,
+    out_arg: BinaryIO | None,
+    in_opt: BinaryIO | None,
+    out_opt: BinaryIO | None,
 ) -> None:
-    """Seal up to 128 bytes to the current values of PCRS."""
+    """Seal IN (1..128 bytes) to the current values of PCRS; write the blob to OUT.
+
+    The blob (the card's format, docs/mtpm.md) opens only on this card, while the PCRs hold
+    those values, and with the auth value if one was given.
+    """
+    source, target = _in_out(in_arg, in_opt, "IN"), _in_out(out_arg, out_opt, "OUT")
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
     with open_mtpm(opts) as m:
-        out_file.write(m.seal(in_file.read(), _pcrs(pcrs), auth.encode()))
+        target.write(m.seal(source.read(), _pcrs(pcrs), auth))
 
 
 @mtpm.command()
-@click.option("--in", "in_file", required=True, type=click.File("rb"))
-@click.option("--out", "out_file", required=True, type=click.File("wb"))
-@click.option("--auth", default="")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.argument("in_arg", metavar="IN", type=click.File("rb"), required=False)
+@click.argument("out_arg", metavar="OUT", type=click.File("wb"), required=False)
+@click.option("--in", "in_opt", type=click.File("rb"), hidden=True)
+@click.option("--out", "out_opt", type=click.File("wb"), hidden=True)
 @click.pass_obj
 def unseal(
-    opts: Options, in_file: BinaryIO, out_file: BinaryIO, auth: str
+    opts: Options,
+    auth_fd: int | None,
+    auth_prompt: bool,
+    in_arg: BinaryIO | None,
+    out_arg: BinaryIO | None,
+    in_opt: BinaryIO | None,
+    out_opt: BinaryIO | None,
 ) -> None:
-    """Unseal a blob (only while the PCRs match)."""
+    """Unseal the blob IN into OUT (only while the PCRs hold the sealed values)."""
+    source, target = _in_out(in_arg, in_opt, "IN"), _in_out(out_arg, out_opt, "OUT")
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
+    blob = source.read()
     with open_mtpm(opts) as m:
-        out_file.write(m.unseal(in_file.read(), auth.encode()))
+        data = m.unseal(blob, auth)
+    target.write(data)
+
+
+# --- NV indices -------------------------------------------------------------------------------
+
+
+@mtpm.group()
+def nv() -> None:
+    """NV indices on the card (8 of up to 256 bytes, handles 0x01xxxxxx)."""
+
+
+@nv.command("define")
+@click.argument("handle")
+@click.option("--size", required=True, type=click.IntRange(1, 256), help="bytes, 1..256")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def nv_define(
+    opts: Options,
+    handle: str,
+    size: int,
+    auth_fd: int | None,
+    auth_prompt: bool,
+    owner_auth_fd: int | None,
+) -> None:
+    """Define a data index HANDLE (e.g. 0x01500001) of --size bytes, zero-filled."""
+    secrets = Secrets()
+    with open_mtpm(opts) as m:
+        owner = _owner_auth(m, secrets, owner_auth_fd)
+        auth = _secret(secrets, auth_fd, auth_prompt, "auth value for the NV index")
+        m.nv_define(_handle(handle), size, auth, owner)
+
+
+@nv.command("write")
+@click.argument("handle")
+@click.argument("in_file", metavar="IN", type=click.File("rb"))
+@click.option("--offset", default=0, type=click.IntRange(0, 255))
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.pass_obj
+def nv_write(
+    opts: Options,
+    handle: str,
+    in_file: BinaryIO,
+    offset: int,
+    auth_fd: int | None,
+    auth_prompt: bool,
+) -> None:
+    """Write the bytes of IN at --offset (as `tpm2_nvwrite -i IN`)."""
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the NV index")
+    data = in_file.read()
+    with open_mtpm(opts) as m:
+        m.nv_write(_handle(handle), data, offset, auth)
+
+
+@nv.command("read")
+@click.argument("handle")
+@click.argument("out_file", metavar="OUT", type=click.File("wb"))
+@click.option("--size", type=click.IntRange(1, 256), help="bytes (default: to the end)")
+@click.option("--offset", default=0, type=click.IntRange(0, 255))
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.pass_obj
+def nv_read(
+    opts: Options,
+    handle: str,
+    out_file: BinaryIO,
+    size: int | None,
+    offset: int,
+    auth_fd: int | None,
+    auth_prompt: bool,
+) -> None:
+    """Read the index into OUT, raw (as `tpm2_nvread -o OUT`)."""
+    index = _handle(handle)
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the NV index")
+    with open_mtpm(opts) as m:
+        if size is None:
+            sizes = {i.handle: i.size for i in m.nv_list()}
+            if index not in sizes:
+                raise TpmcardError(
+                    f"no NV index 0x{index:08x} on this card (`tpmcard mtpm nv list`)"
+                )
+            size = sizes[index] - offset
+        data = m.nv_read(index, size, offset, auth)
+    out_file.write(data)
+
+
+@nv.command("undefine")
+@click.argument("handle")
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def nv_undefine(opts: Options, handle: str, owner_auth_fd: int | None) -> None:
+    """Delete the index (data or counter)."""
+    with open_mtpm(opts) as m:
+        m.nv_undefine(_handle(handle), _owner_auth(m, Secrets(), owner_auth_fd))
+
+
+@nv.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def nv_list(opts: Options, as_json: bool) -> None:
+    """The defined indices: handle, kind, size."""
+    with open_mtpm(opts) as m:
+        indices = m.nv_list()
+    rows = [
+        {"handle": f"0x{i.handle:08x}", "kind": "counter" if i.counter else "data", "size": i.size}
+        for i in indices
+    ]
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        click.echo("no NV index defined")
+    else:
+        lines = [(str(r["handle"]), f"{r['kind']}, {r['size']} bytes") for r in rows]
+        console.print(kv_table("NV indices", lines))
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+
+@mtpm.group()
+def counter() -> None:
+    """Monotonic counters (NV indices of 8 bytes that only ever increase)."""
+
+
+@counter.command("define")
+@click.argument("handle")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def counter_define(
+    opts: Options, handle: str, auth_fd: int | None, auth_prompt: bool, owner_auth_fd: int | None
+) -> None:
+    """Define counter HANDLE; print its start value (the card's high-water mark)."""
+    secrets = Secrets()
+    with open_mtpm(opts) as m:
+        owner = _owner_auth(m, secrets, owner_auth_fd)
+        auth = _secret(secrets, auth_fd, auth_prompt, "auth value for the counter")
+        click.echo(str(m.counter_define(_handle(handle), auth, owner)))
+
+
+@counter.command("increment")
+@click.argument("handle")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.pass_obj
+def counter_increment(opts: Options, handle: str, auth_fd: int | None, auth_prompt: bool) -> None:
+    """Add one; print the new value."""
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
+    with open_mtpm(opts) as m:
+        click.echo(str(m.counter_increment(_handle(handle), auth)))
+
+
+@counter.command("read")
+@click.argument("handle")
+@click.option(
+    "-o",
+    "--out",
+    "out_file",
+    type=click.File("wb"),
+    help="Also write the 8-byte big-endian value (as `tpm2_nvread` of a counter index).",
+)
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.pass_obj
+def counter_read(
+    opts: Options, handle: str, out_file: BinaryIO | None, auth_fd: int | None, auth_prompt: bool
+) -> None:
+    """Print the value (decimal)."""
+    auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
+    with open_mtpm(opts) as m:
+        value = m.counter_read(_handle(handle), auth)
+    if out_file is not None:
+        out_file.write(value.to_bytes(8, "big"))
+    click.echo(str(value))
+
+
+@counter.command("undefine")
+@click.argument("handle")
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def counter_undefine(opts: Options, handle: str, owner_auth_fd: int | None) -> None:
+    """Delete the counter (a new one starts above every value it reached)."""
+    with open_mtpm(opts) as m:
+        m.counter_undefine(_handle(handle), _owner_auth(m, Secrets(), owner_auth_fd))
+
+
+# --- ownership --------------------------------------------------------------------------------
+
+
+@mtpm.group()
+def owner() -> None:
+    """Ownership of the mobile TPM (owner auth: 8 tries, then blocked)."""
+
+
+@owner.command("take")
+@click.option(
+    "--owner-auth-fd",
+    type=int,
+    metavar="N",
+    help="Read the new owner auth from this descriptor (one line) instead of a prompt.",
+)
+@click.pass_obj
+def owner_take(opts: Options, owner_auth_fd: int | None) -> None:
+    """Take ownership with a new owner auth (1..32 bytes)."""
+    value = Secrets().read(owner_auth_fd, "new owner auth", confirm=True).encode()
+    if not value:
+        raise click.BadParameter("the owner auth cannot be empty")
+    with open_mtpm(opts) as m:
+        m.take_ownership(value)
+    click.echo("the card's mobile TPM is now owned")
+
+
+@owner.command("clear")
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def owner_clear(opts: Options, owner_auth_fd: int | None, yes: bool) -> None:
+    """TPM2_Clear: every sealed blob dies, every NV index and counter goes, no owner."""
+    if not yes and owner_auth_fd is None:
+        click.confirm("Clear the mobile TPM (all sealed data, NV indices, counters)?", abort=True)
+    with open_mtpm(opts) as m:
+        m.clear(_owner_auth(m, Secrets(), owner_auth_fd))
+    click.echo("cleared: the card's mobile TPM is unowned, with new storage keys")
+
+
+@owner.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def owner_status(opts: Options, as_json: bool) -> None:
+    """Owned or not, owner tries left, clock, reset count, storage key id."""
+    with open_mtpm(opts) as m:
+        data = m.status().as_dict()
+    if as_json:
+        print_json(data)
+    else:
+        console.print(kv_table("mobile TPM owner", [(k, str(v)) for k, v in data.items()]))
+
+
+# --- migration --------------------------------------------------------------------------------
+
+
+@mtpm.group()
+def migrate() -> None:
+    """Copy or move sealed data and NV indices to another card.
+
+    \b
+    On the target card:  tpmcard mtpm migrate target TARGET.json
+    On the source card:  tpmcard mtpm migrate export --target TARGET.json --sealed BLOB DUP
+                         (or --nv HANDLE; --move to remove it from the source)
+    On the target card:  tpmcard mtpm migrate import DUP [NEWBLOB]
+    The source checks the target's migration key: CA -> EK certificate -> EK's CERTIFY.
+    Both steps need the card owner's auth.
+    """
+
+
+@migrate.command("target")
+@click.argument("out_file", metavar="OUT", type=click.File("w"))
+@click.pass_obj
+def migrate_target(opts: Options, out_file: Any) -> None:
+    """Write this card's certified migration key (JSON: TPM2B_PUBLIC, the EK's CERTIFY of it
+    as TPMS_ATTEST + TPMT_SIGNATURE, the EK and its certificate, all hex)."""
+    from tpmcard.mtpm_verify import MigrationTarget
+
+    with open_mtpm(opts) as m:
+        target = MigrationTarget.collect(m)
+    out_file.write(target.to_json())
+
+
+@migrate.command("export")
+@click.option("--target", "target_file", required=True, type=click.File("rb"),
+              help="the target card's `migrate target` file")  # fmt: skip
+@click.option("--sealed", "sealed_file", type=click.File("rb"), help="a sealed blob to migrate")
+@click.option("--nv", "nv_handle", help="an NV index or counter to migrate")
+@click.option("--move", is_flag=True, help="remove it here (default: copy)")
+@click.option("--ca", "ca_file", type=click.File("rb"),
+              help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)")  # fmt: skip
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.argument("out_file", metavar="OUT", type=click.File("wb"))
+@click.pass_obj
+def migrate_export(
+    opts: Options,
+    target_file: BinaryIO,
+    sealed_file: BinaryIO | None,
+    nv_handle: str | None,
+    move: bool,
+    ca_file: BinaryIO | None,
+    owner_auth_fd: int | None,
+    out_file: BinaryIO,
+) -> None:
+    """Wrap sealed data or an NV index to the target card's verified migration key; write the
+    duplicate to OUT. A move revokes the blob (or undefines the index) here first: if OUT is
+    lost, the object is lost."""
+    from tpmcard.mtpm_verify import MigrationTarget
+
+    if (sealed_file is None) == (nv_handle is None):
+        raise click.UsageError("give exactly one of --sealed BLOB and --nv HANDLE")
+    target = MigrationTarget.from_json(target_file.read()).verify(_ca_certificate(ca_file))
+    with open_mtpm(opts) as m:
+        owner_auth = _owner_auth(m, Secrets(), owner_auth_fd)
+        if sealed_file is not None:
+            duplicate = m.migrate_export_sealed(sealed_file.read(), target, owner_auth, move=move)
+        else:
+            assert nv_handle is not None
+            duplicate = m.migrate_export_nv(_handle(nv_handle), target, owner_auth, move=move)
+    out_file.write(duplicate)
+
+
+@migrate.command("import")
+@click.argument("in_file", metavar="IN", type=click.File("rb"))
+@click.argument("out_file", metavar="[OUT]", type=click.File("wb"), required=False)
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def migrate_import(
+    opts: Options, in_file: BinaryIO, out_file: BinaryIO | None, owner_auth_fd: int | None
+) -> None:
+    """Import the duplicate IN: sealed data is re-sealed under this card's keys and written to
+    OUT; an NV index is defined here."""
+    from tpmcard.mtpm import duplicate_kind
+
+    duplicate = in_file.read()
+    try:
+        kind = duplicate_kind(duplicate)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if kind == "sealed" and out_file is None:
+        raise click.UsageError("a sealed duplicate needs OUT for the new blob")
+    with open_mtpm(opts) as m:
+        owner_auth = _owner_auth(m, Secrets(), owner_auth_fd)
+        if kind == "sealed":
+            blob = m.migrate_import_sealed(duplicate, owner_auth)
+        else:
+            m.migrate_import_nv(duplicate, owner_auth)
+    if kind == "sealed":
+        assert out_file is not None
+        out_file.write(blob)
+    else:
+        click.echo("NV index imported (`tpmcard mtpm nv list`)")
+
+
+def _ca_certificate(ca_file: BinaryIO | None) -> x509.Certificate:
+    from tpmcard.ca import ca_dir
+
+    path = ca_dir() / "ca.pem"
+    if ca_file is None and not path.exists():
+        raise TpmcardError(f"no CA certificate at {path}: give --ca FILE")
+    pem = ca_file.read() if ca_file is not None else path.read_bytes()
+    return x509.load_pem_x509_certificate(pem)
 
 
 @mtpm.command("ek-public")
@@ -156,14 +632,15 @@ def ek_cert() -> None:
 
 @ek_cert.command("set")
 @click.argument("certificate", type=click.File("rb"))
-@click.option("--owner-auth", default="")
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
 @click.pass_obj
-def ek_cert_set(opts: Options, certificate: BinaryIO, owner_auth: str) -> None:
+def ek_cert_set(opts: Options, certificate: BinaryIO, owner_auth_fd: int | None) -> None:
+    """Store the EK certificate (DER or PEM) on the card."""
     data = certificate.read()
     if data.startswith(b"-----"):
         data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
     with open_mtpm(opts) as m:
-        m.ek_cert_set(data, owner_auth.encode())
+        m.ek_cert_set(data, _owner_auth(m, Secrets(), owner_auth_fd))
 
 
 @ek_cert.command("get")

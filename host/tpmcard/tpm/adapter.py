@@ -54,8 +54,10 @@ from tpm2_pytss import (  # noqa: E402
     TPMS_CONTEXT,
     TPMS_ECC_PARMS,
     TPMS_ECC_POINT,
+    TPMS_KEYEDHASH_PARMS,
     TPMS_SENSITIVE_CREATE,
     TPMT_HA,
+    TPMT_KEYEDHASH_SCHEME,
     TPMT_PUBLIC,
     TPMT_SIG_SCHEME,
     TPMT_SYM_DEF,
@@ -134,6 +136,9 @@ _HT_TRANSIENT = 0x80000000
 _HT_PERSISTENT = 0x81000000
 
 _MAX_RANDOM_PER_CALL = 32  # TPM2_GetRandom returns at most sizeof(TPMU_HA); 32 is safe on all
+#: MAX_SYM_DATA (Part 2 §10.4.5 TPM2B_SENSITIVE_DATA): the most TPM2_Create seals; 128 on every
+#: PC Client TPM (PC Client Platform TPM Profile, Table "Implementation values").
+MAX_SEALED_DATA = 128
 
 _A = TPMA_OBJECT
 # Everything tpmcard creates stays in this TPM under this parent, with TPM-generated secrets.
@@ -511,25 +516,11 @@ class Tpm:
         with self._parent(blob.parent) as parent:
             handle = self._call_load(blob, parent)
             try:
-                session = self._call(
-                    "start a policy session",
-                    self._esapi.start_auth_session,
-                    parent,
-                    ESYS_TR.NONE,
-                    TPM2_SE.POLICY,
-                    TPMT_SYM_DEF(
-                        algorithm=TPM2_ALG.AES,
-                        keyBits=TPMU_SYM_KEY_BITS(aes=128),
-                        mode=TPMU_SYM_MODE(aes=TPM2_ALG.CFB),
-                    ),
-                    TPM2_ALG.SHA256,
-                )
+                session = self._start_policy_session(parent)
             except BaseException:
                 self._flush(handle)
                 raise
         try:
-            attributes = TPMA_SESSION.CONTINUESESSION | TPMA_SESSION.ENCRYPT
-            self._esapi.trsess_set_attributes(session, attributes, attributes)
             self._replay_policy(session, blob, pcr_policy)
             if auth is not None:
                 self._esapi.tr_set_auth(handle, auth)
@@ -550,6 +541,80 @@ class Tpm:
                     ) from exc
                 raise
             return bytes(z.point.x).rjust(32, b"\0")
+        finally:
+            self._flush(session)
+            self._flush(handle)
+
+    # -- sealed data --------------------------------------------------------------------------
+
+    def seal(self, data: bytes, pcr_indices: Iterable[int]) -> KeyBlob:
+        """Seal ``data`` (1..128 bytes) to the current values of the sha256-bank PCRs
+        ``pcr_indices``: a sealed data object (KEYEDHASH, scheme NULL, Part 1 §27.2.6) under the
+        SRK, returned as a key file (:meth:`unseal` opens it).
+
+        Attributes: fixedTPM, fixedParent (never leaves this TPM), sensitiveDataOrigin CLEAR
+        (the caller gives the data), userWithAuth CLEAR (TPM2_Unseal needs the USER role, so
+        only the policy opens it: PolicyPCR over the values read here), noDA (there is no
+        authValue to guess). adminWithPolicy is CLEAR, but with an empty authValue the ADMIN
+        role grants nothing that reveals the data (Unseal is USER only, Part 3 §12.7).
+        """
+        data = bytes(data)
+        if not 1 <= len(data) <= MAX_SEALED_DATA:
+            raise ValueError(f"the TPM seals 1..{MAX_SEALED_DATA} bytes, not {len(data)}")
+        selection = PcrSelection.of(pcr_indices)
+        sensitive = TPM2B_SENSITIVE_CREATE(TPMS_SENSITIVE_CREATE(userAuth=b"", data=data))
+        for _attempt in range(3):
+            pcr_digest = self.pcr_digest(selection.indices)
+            policy = PcrPolicy(selection, pcr_digest)
+            template = TPM2B_PUBLIC(
+                publicArea=TPMT_PUBLIC(
+                    type=TPM2_ALG.KEYEDHASH,
+                    nameAlg=TPM2_ALG.SHA256,
+                    objectAttributes=_A.FIXEDTPM | _A.FIXEDPARENT | _A.NODA,
+                    authPolicy=policy_pcr(EMPTY_POLICY, selection, pcr_digest),
+                    parameters=TPMU_PUBLIC_PARMS(
+                        keyedHashDetail=TPMS_KEYEDHASH_PARMS(
+                            scheme=TPMT_KEYEDHASH_SCHEME(scheme=TPM2_ALG.NULL)
+                        )
+                    ),
+                )
+            )
+            blob = self._create_object(
+                template, sensitive, None, (policy.to_policy_command(),), "seal the data"
+            )
+            # As for binding keys: a PCR extended between the read and TPM2_Create would seal
+            # to a state that no longer exists.
+            if self.pcr_digest(selection.indices) == pcr_digest:
+                return blob
+        raise TpmError(f"PCRs {selection} kept changing while the data was sealed")
+
+    def unseal(self, blob: KeyBlob) -> bytes:
+        """TPM2_Unseal (Part 3 §12.7) of data sealed by :meth:`seal`, in a policy session that
+        replays the blob's PolicyPCR. The session is salted with the SRK and encrypts the
+        response, so the data does not cross the TPM bus in clear.
+
+        Raises TpmPolicyError when the PCRs no longer hold the values the data was sealed to.
+        """
+        pcr_policy = blob.pcr_policy
+        if not blob.is_sealed or pcr_policy is None:
+            raise ValueError("unseal takes sealed data made by Tpm.seal (a PCR-bound KEYEDHASH)")
+        message = _SEALED_PCR_CHANGED.format(selection=pcr_policy.selection)
+        with self._parent(blob.parent) as parent:
+            handle = self._call_load(blob, parent)
+            try:
+                session = self._start_policy_session(parent)
+            except BaseException:
+                self._flush(handle)
+                raise
+        try:
+            self._replay_policy(session, blob, pcr_policy, message)
+            try:
+                data = self._call("unseal the data", self._esapi.unseal, handle, session1=session)
+            except TpmPolicyError as exc:
+                raise TpmPolicyError(
+                    message, rc=exc.rc, pcr_selection=str(pcr_policy.selection)
+                ) from exc
+            return bytes(data)
         finally:
             self._flush(session)
             self._flush(handle)
@@ -745,7 +810,38 @@ class Tpm:
                 return
             raise self._translate("flush a transient object", exc) from exc
 
-    def _replay_policy(self, session: ESYS_TR, blob: KeyBlob, pcr_policy: PcrPolicy) -> None:
+    def _start_policy_session(self, salt_key: ESYS_TR) -> ESYS_TR:
+        """A policy session salted with ``salt_key`` (the parent) whose responses are encrypted
+        (AES-128-CFB parameter encryption, Part 1 §21); the caller flushes it."""
+        session = self._call(
+            "start a policy session",
+            self._esapi.start_auth_session,
+            salt_key,
+            ESYS_TR.NONE,
+            TPM2_SE.POLICY,
+            TPMT_SYM_DEF(
+                algorithm=TPM2_ALG.AES,
+                keyBits=TPMU_SYM_KEY_BITS(aes=128),
+                mode=TPMU_SYM_MODE(aes=TPM2_ALG.CFB),
+            ),
+            TPM2_ALG.SHA256,
+        )
+        try:
+            attributes = TPMA_SESSION.CONTINUESESSION | TPMA_SESSION.ENCRYPT
+            self._esapi.trsess_set_attributes(session, attributes, attributes)
+        except BaseException:
+            self._flush(session)
+            raise
+        return session
+
+    def _replay_policy(
+        self,
+        session: ESYS_TR,
+        blob: KeyBlob,
+        pcr_policy: PcrPolicy,
+        changed_message: str = "",
+    ) -> None:
+        changed_message = changed_message or _PCR_CHANGED
         for command in blob.policy:
             if command.command_code == CC_POLICY_PCR:
                 policy = PcrPolicy.from_policy_command(command)
@@ -756,7 +852,7 @@ class Tpm:
                 except TSS2_Exception as exc:
                     if int(exc.error) == _RC_VALUE:
                         raise TpmPolicyError(
-                            _PCR_CHANGED.format(selection=policy.selection),
+                            changed_message.format(selection=policy.selection),
                             rc=int(exc.rc),
                             pcr_selection=str(policy.selection),
                         ) from exc
@@ -778,11 +874,19 @@ class Tpm:
         kind: str,
     ) -> KeyBlob:
         sensitive = TPM2B_SENSITIVE_CREATE(TPMS_SENSITIVE_CREATE(userAuth=auth or b""))
+        return self._create_object(template, sensitive, auth, policy, f"create a {kind} key")
+
+    def _create_object(
+        self,
+        template: TPM2B_PUBLIC,
+        sensitive: TPM2B_SENSITIVE_CREATE,
+        auth: bytes | None,
+        policy: tuple[PolicyCommand, ...],
+        what: str,
+    ) -> KeyBlob:
         parent_handle = self._parent_for_new_keys()
         with self._parent(parent_handle) as parent:
-            private, public, *_ = self._call(
-                f"create a {kind} key", self._esapi.create, parent, sensitive, template
-            )
+            private, public, *_ = self._call(what, self._esapi.create, parent, sensitive, template)
         return KeyBlob(
             public=public.marshal(),
             private=private.marshal(),
@@ -861,4 +965,8 @@ class Tpm:
 _PCR_CHANGED = (
     "the host's PCR state changed since pairing: PCRs {selection} no longer hold the values "
     "this key is bound to"
+)
+_SEALED_PCR_CHANGED = (
+    "the TPM refused to unseal: PCRs {selection} no longer hold the values the data was sealed "
+    "to (it opens again only if they return to those values)"
 )

@@ -8,7 +8,8 @@ in "ASN.1 Specification for TPM 2.0 Key Files" (draft-bottomley-tpm2-keys). DER,
 the label ``TSS2 PRIVATE KEY``::
 
     TPMKey ::= SEQUENCE {
-        type        OBJECT IDENTIFIER,                 -- 2.23.133.10.1.3 loadableKey
+        type        OBJECT IDENTIFIER,                 -- 2.23.133.10.1.3 loadableKey,
+                                                       -- 2.23.133.10.1.5 sealedKey
         emptyAuth   [0] EXPLICIT BOOLEAN OPTIONAL,     -- TRUE: no authValue needed
         policy      [1] EXPLICIT SEQUENCE OF TPMPolicy OPTIONAL,
         description [4] EXPLICIT UTF8String OPTIONAL,  -- read, never written
@@ -28,13 +29,15 @@ the label ``TSS2 PRIVATE KEY``::
 * ``policy`` lists the policy commands that satisfy the key's authPolicy, in order. A binding key
   has ``TPM2_PolicyPCR`` (parameters ``TPM2B_DIGEST pcrDigest || TPML_PCR_SELECTION pcrs``: the
   PCR values the key is bound to) and, when it has a PIN, ``TPM2_PolicyAuthValue`` (no
-  parameters).
+  parameters). Sealed data (``Tpm.seal``) has ``TPM2_PolicyPCR`` only.
+* ``type`` follows the public area: sealedKey for a sealed data object (KEYEDHASH, as the Linux
+  kernel's trusted keys write it), loadableKey for everything else. Both are read.
 * Version: the OID names the layout; the draft keeps TPMKey unversioned on purpose (later
   fields arrive as optional tags). tpmcard writes no optional field that fixed-layout readers
   (tpm2-pytss ``TSSPrivKey``, tpm2-openssl, tpm2-tools 5.4) reject, except the ``policy`` a
   binding key cannot do without; what a key is for follows from its public area
-  (:attr:`KeyBlob.kind`). Readers here accept ``description``; they refuse importable or sealed
-  keys, signed policies (``authPolicy``) and RSA parents, none of which tpmcard writes.
+  (:attr:`KeyBlob.kind`). Readers here accept ``description``; they refuse importable keys,
+  signed policies (``authPolicy``) and RSA parents, none of which tpmcard writes.
 
 Pure Python (no ``tpm2_pytss``): layers that only store blobs import it freely.
 """
@@ -50,6 +53,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm.structures import (
+    ALG_KEYEDHASH,
     ATTR_DECRYPT,
     ATTR_RESTRICTED,
     ATTR_SIGN_ENCRYPT,
@@ -66,6 +70,8 @@ from tpmcard.tpm.structures import (
 
 #: DER of OBJECT IDENTIFIER 2.23.133.10.1.3 (id-loadablekey).
 _LOADABLE_KEY_OID = bytes.fromhex("06066781050a0103")
+#: DER of OBJECT IDENTIFIER 2.23.133.10.1.5 (id-sealedkey).
+_SEALED_KEY_OID = bytes.fromhex("06066781050a0105")
 _PEM_BEGIN = "-----BEGIN TSS2 PRIVATE KEY-----"
 _PEM_END = "-----END TSS2 PRIVATE KEY-----"
 
@@ -208,9 +214,18 @@ class KeyBlob:
         return self.public_area.public_key()
 
     @property
+    def is_sealed(self) -> bool:
+        """True for sealed data (a KEYEDHASH object, ``Tpm.seal``), read off the public area's
+        type without parsing the rest."""
+        return _public_type(self.public) == ALG_KEYEDHASH
+
+    @property
     def kind(self) -> str:
         """``"attestation"`` (restricted signing), ``"signing"``, ``"binding"`` (decrypt key with a
-        PCR policy), ``"storage"`` (restricted decrypt) or ``"other"``, from the public area."""
+        PCR policy), ``"storage"`` (restricted decrypt), ``"sealed"`` (sealed data) or
+        ``"other"``, from the public area."""
+        if self.is_sealed:
+            return "sealed"
         area = self.public_area
         if area.has(ATTR_SIGN_ENCRYPT) and not area.has(ATTR_DECRYPT):
             return "attestation" if area.has(ATTR_RESTRICTED) else "signing"
@@ -239,7 +254,7 @@ class KeyBlob:
     # -- encoding -------------------------------------------------------------------------
 
     def to_der(self) -> bytes:
-        parts = [_LOADABLE_KEY_OID]
+        parts = [_SEALED_KEY_OID if self.is_sealed else _LOADABLE_KEY_OID]
         if self.empty_auth:
             parts.append(_der(_context(0), _der(_BOOLEAN, b"\xff")))
         if self.policy:
@@ -291,9 +306,10 @@ class KeyBlob:
     def from_der(cls, der: bytes) -> KeyBlob:
         what = "TSS2 key file"
         fields = list(_der_items(_der_single(bytes(der), _SEQUENCE, what), what))
-        if not fields or _der(*fields[0]) != _LOADABLE_KEY_OID:
+        oid = _der(*fields[0]) if fields else b""
+        if oid not in (_LOADABLE_KEY_OID, _SEALED_KEY_OID):
             raise TpmFormatError(
-                "not a loadable TPM key (importable and sealed key files are not supported)",
+                "not a loadable TPM key or sealed data (importable key files are not supported)",
                 reason="unsupported",
             )
         empty_auth = False
@@ -336,7 +352,19 @@ class KeyBlob:
             r = Reader(blob, f"{what} {label}")
             r.tpm2b()
             r.end()
+        if (oid == _SEALED_KEY_OID) != (_public_type(public) == ALG_KEYEDHASH):
+            raise TpmFormatError(
+                f"{what}: the type does not match the public area (sealed data is KEYEDHASH)",
+                reason="malformed",
+            )
         return cls(public, private, parent, empty_auth, policy, description)
+
+
+def _public_type(tpm2b_public: bytes) -> int | None:
+    """TPMT_PUBLIC.type of a marshalled TPM2B_PUBLIC, or None if it is too short to hold one."""
+    if len(tpm2b_public) < 4:
+        return None
+    return int.from_bytes(tpm2b_public[2:4], "big")
 
 
 def _parse_policy(data: bytes) -> Iterator[PolicyCommand]:

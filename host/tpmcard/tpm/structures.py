@@ -242,10 +242,13 @@ EMPTY_POLICY = bytes(32)
 
 @dataclass(frozen=True)
 class PublicArea:
-    """A parsed TPMT_PUBLIC of an ECC key (the only key type this project creates).
+    """A parsed TPMT_PUBLIC of an ECC key or a sealed data object (the object types this
+    project creates).
 
     ``raw`` is the TPMT_PUBLIC exactly as marshalled; the Name hashes those bytes, so it is kept
-    rather than re-marshalled.
+    rather than re-marshalled. A sealed data object (type KEYEDHASH, scheme NULL, Part 1 §27.2.6)
+    has no curve and no point: ``curve`` is 0, ``x`` and ``y`` are empty and ``unique`` holds its
+    unique field (H(seedValue || data), Part 1 §27.7.3); for ECC keys ``unique`` is empty.
     """
 
     raw: bytes
@@ -260,6 +263,13 @@ class PublicArea:
     kdf: int
     x: bytes
     y: bytes
+    unique: bytes = b""
+
+    @property
+    def is_sealed_data(self) -> bool:
+        """True for a sealed data object (KEYEDHASH with scheme NULL, made by TPM2_Create with
+        caller-supplied data)."""
+        return self.type == ALG_KEYEDHASH
 
     @classmethod
     def from_tpm2b(cls, data: bytes) -> PublicArea:
@@ -278,9 +288,11 @@ class PublicArea:
         name_alg = r.u16()
         attributes = r.u32()
         auth_policy = r.tpm2b()
+        if type_ == ALG_KEYEDHASH:
+            return cls._parse_keyed_hash(data, r, type_, name_alg, attributes, auth_policy)
         if type_ != ALG_ECC:
             raise TpmFormatError(
-                f"public area of type 0x{type_:04x}; only ECC keys are supported",
+                f"public area of type 0x{type_:04x}; only ECC keys and sealed data are supported",
                 reason="algorithm",
             )
         # TPMS_ECC_PARMS (Part 2 §12.2.3.6)
@@ -317,12 +329,51 @@ class PublicArea:
             y=y,
         )
 
+    @classmethod
+    def _parse_keyed_hash(
+        cls,
+        data: bytes,
+        r: Reader,
+        type_: int,
+        name_alg: int,
+        attributes: int,
+        auth_policy: bytes,
+    ) -> PublicArea:
+        # TPMS_KEYEDHASH_PARMS (Part 2 §12.2.3.3): a TPMT_KEYEDHASH_SCHEME, NULL for sealed data
+        # (HMAC and XOR keys carry a hash, and XOR a KDF, which this project never makes).
+        scheme = r.u16()
+        if scheme != ALG_NULL:
+            raise TpmFormatError(
+                f"keyed-hash object with scheme 0x{scheme:04x}; only sealed data (scheme NULL) "
+                "is supported",
+                reason="algorithm",
+            )
+        unique = r.tpm2b()  # TPM2B_DIGEST keyedHash (Part 2 §12.2.3.2)
+        r.end()
+        return cls(
+            raw=data,
+            type=type_,
+            name_alg=name_alg,
+            attributes=attributes,
+            auth_policy=auth_policy,
+            symmetric=ALG_NULL,
+            scheme=ALG_NULL,
+            scheme_hash=0,
+            curve=0,
+            kdf=ALG_NULL,
+            x=b"",
+            y=b"",
+            unique=unique,
+        )
+
     @property
     def name(self) -> bytes:
         return object_name(self.raw)
 
     def public_key(self) -> ec.EllipticCurvePublicKey:
         """The key as a cryptography object (raises TpmFormatError off-curve or not P-256)."""
+        if self.type != ALG_ECC:
+            raise TpmFormatError("a sealed data object has no public key", reason="algorithm")
         if self.curve != ECC_NIST_P256:
             raise TpmFormatError(f"curve 0x{self.curve:04x} is not P-256", reason="algorithm")
         if len(self.x) != 32 or len(self.y) != 32:

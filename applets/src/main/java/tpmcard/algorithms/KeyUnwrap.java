@@ -12,7 +12,7 @@ import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
-import tpmcard.core.P256;
+import tpmcard.lib.P256;
 
 /**
  * Import of host-wrapped keys (docs/algorithms.md §4). Each provider owns a P-256 wrap key pair,

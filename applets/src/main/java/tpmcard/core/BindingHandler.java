@@ -15,6 +15,8 @@ import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.P256;
+import tpmcard.lib.ConstantTime;
 
 /**
  * The card side of the TPM-card binding (docs/binding.md): PIN management, pairing, the session

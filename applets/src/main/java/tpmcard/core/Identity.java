@@ -10,6 +10,8 @@ import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
+import tpmcard.lib.P256;
+import tpmcard.lib.ConstantTime;
 
 /**
  * The card identity: a P-256 key pair made once, at install, and the card id that names it.

@@ -5,6 +5,7 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.ECPublicKey;
 import javacard.security.KeyBuilder;
+import tpmcard.lib.P256;
 
 /**
  * The table of paired hosts, in persistent memory (docs/binding.md "Pairing table").

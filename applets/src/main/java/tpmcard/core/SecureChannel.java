@@ -7,6 +7,7 @@ import javacard.security.AESKey;
 import javacard.security.KeyBuilder;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.ConstantTime;
 
 /**
  * Secure messaging of an open session (docs/binding.md "Secure messaging"), after GP SCP03

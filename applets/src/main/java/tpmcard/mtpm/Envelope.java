@@ -6,7 +6,7 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
-import tpmcard.core.ConstantTime;
+import tpmcard.lib.ConstantTime;
 
 /**
  * Authenticated encryption for sealed blobs and migration duplicates: AES-256-CBC, then AES-CMAC

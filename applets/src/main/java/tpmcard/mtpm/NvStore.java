@@ -3,7 +3,7 @@ package tpmcard.mtpm;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
-import tpmcard.core.ConstantTime;
+import tpmcard.lib.ConstantTime;
 
 /**
  * NV indices (TPM 2.0 Part 3 §31): NV_SLOTS slots of up to MAX_NV_SIZE bytes, each with a 4-byte

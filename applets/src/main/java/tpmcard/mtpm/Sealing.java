@@ -11,8 +11,8 @@ import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
-import tpmcard.core.ConstantTime;
-import tpmcard.core.P256;
+import tpmcard.lib.ConstantTime;
+import tpmcard.lib.P256;
 
 /**
  * Sealed objects and migration (docs/mtpm.md "Sealing" and "Migration").

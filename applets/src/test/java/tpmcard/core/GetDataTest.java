@@ -19,6 +19,7 @@ import java.util.Arrays;
 import javacard.framework.ISO7816;
 import javax.crypto.KeyAgreement;
 import org.junit.Test;
+import tpmcard.lib.P256;
 
 /** GET DATA 7F49: the identity public key, a valid P-256 point. */
 public class GetDataTest {

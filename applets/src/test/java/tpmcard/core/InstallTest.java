@@ -17,6 +17,7 @@ import javacard.framework.AID;
 import javacard.framework.ISO7816;
 import javacard.framework.SystemException;
 import org.junit.Test;
+import tpmcard.lib.P256;
 
 /**
  * Install parameters and the identity key: install entropy makes simulated cards differ

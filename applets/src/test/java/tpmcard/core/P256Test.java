@@ -7,6 +7,7 @@ import java.math.BigInteger;
 import java.security.spec.ECFieldFp;
 import java.security.spec.ECParameterSpec;
 import org.junit.Test;
+import tpmcard.lib.P256;
 
 /** The P-256 constants the card sets on its keys agree with the JDK's secp256r1. */
 public class P256Test {

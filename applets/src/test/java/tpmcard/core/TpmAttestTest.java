@@ -15,6 +15,7 @@ import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.Signature;
 import org.junit.Test;
+import tpmcard.lib.P256;
 
 /** On-card TPM structure checks against binding.json, and the structures they must refuse. */
 public class TpmAttestTest {

@@ -4,7 +4,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import tpmcard.algorithms.ProviderConstants;
-import tpmcard.core.ConstantTime;
+import tpmcard.lib.ConstantTime;
 
 /**
  * ChaCha20 and Poly1305 as the AEAD of RFC 8439 §2.8, in JavaCard code (no card API offers them).

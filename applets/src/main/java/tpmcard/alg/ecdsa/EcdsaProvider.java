@@ -12,8 +12,8 @@ import javacard.security.KeyPair;
 import javacard.security.Signature;
 import tpmcard.algorithms.ProviderApplet;
 import tpmcard.algorithms.ProviderConstants;
-import tpmcard.core.ConstantTime;
-import tpmcard.core.P256;
+import tpmcard.lib.ConstantTime;
+import tpmcard.lib.P256;
 
 /**
  * ECDSA over P-256 with SHA-256 (FIPS 186-4, X9.62 DER signatures) through Signature

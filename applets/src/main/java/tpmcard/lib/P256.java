@@ -1,4 +1,4 @@
-package tpmcard.core;
+package tpmcard.lib;
 
 import javacard.security.ECKey;
 import javacard.security.KeyBuilder;

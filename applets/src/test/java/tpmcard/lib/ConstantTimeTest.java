@@ -1,4 +1,4 @@
-package tpmcard.core;
+package tpmcard.lib;
 
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
@@ -7,6 +7,8 @@ import static org.junit.Assert.assertTrue;
 import java.math.BigInteger;
 import java.util.Random;
 import org.junit.Test;
+import tpmcard.lib.P256;
+import tpmcard.lib.ConstantTime;
 
 /** ConstantTime against BigInteger and Arrays, on random and edge-case inputs. */
 public class ConstantTimeTest {

@@ -1,4 +1,4 @@
-package tpmcard.core;
+package tpmcard.lib;
 
 /**
  * Comparisons whose running time does not depend on the bytes compared, for MACs, PIN and
