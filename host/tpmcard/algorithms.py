@@ -162,7 +162,8 @@ _MESSAGES = {
     ),
     SW_PROVIDER_ABSENT: (
         ProviderUnavailableError,
-        "the provider applet is withdrawn (not on the card); install and register a provider for it",
+        "the provider applet is withdrawn (not on the card); "
+        "install and register a provider for it",
     ),
     SW_PROVIDER_NOT_REGISTERED: (
         ProviderUnavailableError,
@@ -290,7 +291,10 @@ class Algorithms:
         return parse_list(self._registry(INS_LIST))
 
     def register(self, aid: bytes) -> ProviderInfo:
-        """Register (or re-register) the provider at aid; it becomes the enabled one for its algorithm."""
+        """Register (or re-register) the provider at aid.
+
+        It becomes the enabled provider of its algorithm.
+        """
         return ProviderInfo.from_descriptor(aid, STATE_ENABLED, self._registry(INS_REGISTER, aid))
 
     def unregister(self, aid: bytes) -> None:
@@ -405,7 +409,10 @@ class Algorithms:
     def stream(
         self, algorithm: int, op: int, chunks: Iterable[bytes], key: KeyHandle | None = None
     ) -> bytes:
-        """Digest/MAC/sign an iterable of chunks (each at most ``self.chunk`` bytes) without holding it whole."""
+        """Digest/MAC/sign an iterable of chunks without holding the message whole.
+
+        Each chunk is at most ``self.chunk`` bytes.
+        """
         self.call(algorithm, INS_STREAM_INIT, key.handle if key else b"", p1=op)
         pending = b""
         for c in chunks:

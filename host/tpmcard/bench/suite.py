@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tpmcard.client import Card
 from tpmcard.pairings import PairingStore
@@ -46,12 +46,10 @@ def served_card(workdir: Path) -> Any:
             # libpcsclite reads the socket's name once, at this process's first PC/SC call.
             os.environ.update(_private_pcscd.client_env)
             vpcd.wait_for_readers(_private_pcscd.readers, 10)
-        card = vpcd.VpcdCardProcess(
-            workdir, port=_private_pcscd.base_port, purpose="tpmcard bench"
-        )
+        card = vpcd.VpcdCardProcess(workdir, port=_private_pcscd.base_port, purpose="tpmcard bench")
         reader = vpcd.vpcd_reader_name(0)
         vpcd.wait_for_card(reader)
-        return vpcd.SimStack(_NotOwned(_private_pcscd), card, reader)
+        return vpcd.SimStack(cast(Any, _NotOwned(_private_pcscd)), card, reader)
     stack = vpcd.serve(workdir, port=vpcd.VPCD_PORT + 1, foreground=False)
     assert stack is not None
     return stack
