@@ -85,7 +85,7 @@ def bench(
         elif name == "mtpm":
             _print_rows(TITLES[name], result, ("operation", "mtpm_ms", "tpm_ms"))
         else:
-            _print_rows(TITLES[name], result["rows"], ("provider", "size", "card_s", "host_s"))
+            _print_rows(TITLES[name], result["rows"], ("provider", "bytes", "card_s", "host_s"))
 
 
 TITLES = {
@@ -125,7 +125,7 @@ def _print_binding(title: str, result: dict[str, Any]) -> None:
     h = result["handshake"]
     console.print(
         f"[bold]{title}[/]\n  handshake: {h['total_ms']:.1f} ms = TPM {h['tpm_ms']:.1f} + "
-        f"card {h['card_ms']:.1f} + host {h['host_ms']:.1f} ms; {h['apdus']} APDUs"
+        f"card {h['card_ms']:.1f} + host {h['host_ms']:.1f} ms; {h['apdus']:g} APDUs"
     )
     table = Table(title_justify="left")
     for column in ("payload bytes", "plain ECHO µs", "secured ECHO µs", "plain / secured"):
