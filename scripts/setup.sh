@@ -30,6 +30,22 @@ if ((${#missing[@]})); then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# vsmartcard's vpcd listens on 35963/35964 without SO_REUSEADDR: if the kernel hands either port
+# to some outgoing connection, pcscd cannot start its virtual readers for a minute afterwards.
+# Keep both out of the ephemeral range (needs root; harmless to repeat).
+reserved=$(cat /proc/sys/net/ipv4/ip_local_reserved_ports 2>/dev/null || true)
+case ",$reserved," in
+  *,35963-35964,*) ;;
+  *)
+    want=${reserved:+$reserved,}35963-35964
+    if [ "$(id -u)" -eq 0 ]; then
+      sysctl -q -w net.ipv4.ip_local_reserved_ports="$want" || say "could not reserve ports 35963-35964"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+      sudo sysctl -q -w net.ipv4.ip_local_reserved_ports="$want" || true
+    fi
+    ;;
+esac
+
 # The virtualenv uses Debian's python3 (3.11 on Debian 12), not whatever python3 is first on PATH.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3)

@@ -10,12 +10,16 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard import manifest, paths
 from tpmcard.errors import SimulatorError, TransportError
 from tpmcard.transport import open_connection
 from tpmcard.transport.jcardsim import JCardSimConnection, erase_card
+
+if TYPE_CHECKING:
+    from tpmcard.tpm.swtpm import Swtpm
 
 CORE_AID = manifest.load().applet("core").aid
 SELECT_CORE = bytes([0x00, 0xA4, 0x04, 0x00, len(CORE_AID)]) + CORE_AID + b"\x00"
@@ -278,6 +282,49 @@ def test_state_change_rewrites_store_and_echo_does_not(jvm: None, tmp_path: Path
         c.transmit(SELECT_PROBE)
         c.transmit(bytes.fromhex("80210000011F"))
         assert c.statistics()["writes"] == after_echo["writes"] + 1
+
+
+@pytest.mark.parametrize("save_mode", ["watch", "verify"])
+def test_change_made_through_a_shareable_call_is_on_disk(
+    jvm: None, swtpm: Swtpm, tmp_path: Path, save_mode: str, request: pytest.FixtureRequest
+) -> None:
+    """The change watch compares only the applets a command ran in (tpmcard.sim.StateWatch):
+    the core's INVOKE reaches the mobile TPM through its Shareable interface, so the mobile
+    TPM's NV and counter changes must be on disk when the response returns. A copy of the store
+    taken right then (the original card is still open, nothing closed or flushed) has them."""
+    from tpmcard.tpm.adapter import Tpm
+
+    root_conftest = str(Path(__file__).parents[1] / "conftest.py")  # "conftest" is ambiguous
+    bound_card_class = next(
+        p.BoundCard
+        for p in request.config.pluginmanager.get_plugins()
+        if getattr(p, "__file__", None) == root_conftest
+    )
+
+    handle, counter = 0x01500011, 0x01500012
+    with Tpm.open(swtpm.tcti) as tpm:
+        with JCardSimConnection(tmp_path / "card", save_mode=save_mode) as link:
+            assert link._card.watchUnscopedReason() is None  # scoped per applet
+            card = bound_card_class("sim", link, tpm, tmp_path / "pairings", swtpm.tcti)
+            with card.connect() as session:
+                session.mtpm.nv_define(handle, 16, b"nv")
+                session.mtpm.nv_write(handle, b"via INVOKE", 0, b"nv")
+                first = session.mtpm.counter_define(counter)
+                for _ in range(3):
+                    value = session.mtpm.counter_increment(counter)
+                copy = tmp_path / "copy"
+                copy.mkdir()
+                (copy / link.store_path.name).write_bytes(link.store_path.read_bytes())
+                echoes = link.statistics()
+                session.core.echo(b"")  # touches only the core applet
+                assert link.statistics()["encodes"] == echoes["encodes"] + (save_mode == "verify")
+            with JCardSimConnection(copy, save_mode="verify") as clone:
+                clone_card = bound_card_class.__new__(bound_card_class)
+                clone_card.__dict__.update(card.__dict__, connection=clone)
+                with clone_card.connect() as session:
+                    assert session.mtpm.nv_read(handle, 16, 0, b"nv")[:10] == b"via INVOKE"
+                    assert session.mtpm.nv_read(counter, 8, 0) == value.to_bytes(8, "big")
+                    assert value > first
 
 
 # --- errors --------------------------------------------------------------------------------

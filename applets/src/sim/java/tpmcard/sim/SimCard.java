@@ -31,8 +31,9 @@ import javacard.framework.SystemException;
  *
  * <p>Durability: a command's effect on persistent state is in the store before its response is
  * returned, as EEPROM writes on a real card are done when the command ends. Changes are found by
- * {@link StateWatch} (a flat compare of the persistent fields and arrays, about a microsecond)
- * and only then is the card serialised; the file is rewritten only when the bytes differ.
+ * {@link StateWatch} (a flat compare of the persistent fields and arrays of the applets the
+ * command ran in, well under a microsecond for the core applet alone) and only then is the card
+ * serialised; the file is rewritten only when the bytes differ.
  *
  * <p>One process at a time owns a state directory (lock file {@code card.lock}); every public
  * method is synchronized.
@@ -95,6 +96,7 @@ public final class SimCard implements AutoCloseable {
             ClassLoader loader = SimCard.class.getClassLoader();
             this.codec = new CardImageCodec(runtime, loader);
             this.watch = new StateWatch(runtime.memory());
+            runtime.setWatch(watch);
             for (SuiteManifest.AppletEntry e : manifest) {
                 runtime.activate();
                 simulator.loadApplet(AIDUtil.create(e.aid), appletClass(e.className, loader));
@@ -254,6 +256,7 @@ public final class SimCard implements AutoCloseable {
     /** Send one command APDU; returns response data || SW1 SW2. */
     public synchronized byte[] transmit(byte[] command) {
         ensureUsable();
+        watch.beginCommand();  // the runtime reports the applets the command runs (SimRuntime)
         byte[] response;
         if (!isWellFormed(command)) {
             // A card OS answers 6700 to length fields that disagree with the APDU's length
@@ -318,7 +321,7 @@ public final class SimCard implements AutoCloseable {
         switch (saveMode) {
             case WATCH: {
                 long t0 = System.nanoTime();
-                boolean changed = watch.changed();
+                boolean changed = watch.changedInCommand();
                 watchNanos += System.nanoTime() - t0;
                 if (changed) {
                     persist(false);
@@ -329,7 +332,7 @@ public final class SimCard implements AutoCloseable {
                 persist(false);
                 break;
             default: {
-                boolean changed = watch.changed();
+                boolean changed = watch.changedInCommand();
                 CardImageCodec.Encoded e = codec.encode(runtime.instances());
                 if (!changed && !Arrays.equals(e.buffer, 0, e.length, lastPayload, 0, lastPayload.length)) {
                     failure = "internal error: the change watch missed a change of the card state";
@@ -500,6 +503,14 @@ public final class SimCard implements AutoCloseable {
         long[] size = watch.size();
         return new long[] {commands, watchNanos, encodes, encodeNanos, writes, writeNanos,
                 size[0], size[1], size[2], lastPayload == null ? 0 : lastPayload.length};
+    }
+
+    /**
+     * Why every command compares the persistent state of every applet, or null when the change
+     * watch compares only the applets a command ran in (the normal case; see {@link StateWatch}).
+     */
+    public synchronized String watchUnscopedReason() {
+        return watch.opaqueReason() != null ? watch.opaqueReason() : watch.unscopedReason();
     }
 
     /** Release the store (its content is already saved). Idempotent. */

@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import javacard.framework.AID;
 import javacard.framework.Applet;
+import javacard.framework.Shareable;
 
 /**
  * jCardSim's runtime with the hooks the card store needs: the applet table and the transient
@@ -13,10 +14,49 @@ import javacard.framework.Applet;
  */
 final class SimRuntime extends SimulatorRuntime {
     private final SimTransientMemory memory;
+    private StateWatch watch;
 
     SimRuntime(SimTransientMemory memory) {
         super(memory);
         this.memory = memory;
+    }
+
+    /** Report to {@code watch} every applet instance that card code runs in (see {@link StateWatch}). */
+    void setWatch(StateWatch watch) {
+        this.watch = watch;
+    }
+
+    /*
+     * The entry points of card code. jCardSim 3.0.6.0 finds the applet whose select() or process()
+     * it calls (the selected one, or the one a SELECT picks) and the server of a Shareable lookup
+     * (getSharedObject) through getApplet; deselect() is called through deselect. Every applet
+     * returned or deselected here is reported as touched by the current command.
+     */
+
+    @Override
+    protected Applet getApplet(AID aid) {
+        Applet applet = super.getApplet(aid);
+        if (watch != null) {
+            watch.touch(applet);
+        }
+        return applet;
+    }
+
+    @Override
+    protected void deselect(ApplicationInstance instance) {
+        if (watch != null && instance != null) {
+            watch.touch(instance.getApplet());
+        }
+        super.deselect(instance);
+    }
+
+    @Override
+    public Shareable getSharedObject(AID serverAid, byte parameter) {
+        Shareable shared = super.getSharedObject(serverAid, parameter);  // touches the server (getApplet)
+        if (watch != null) {
+            watch.touchShared(shared);  // and the applets whose graphs hold the object handed out
+        }
+        return shared;
     }
 
     SimTransientMemory memory() {
