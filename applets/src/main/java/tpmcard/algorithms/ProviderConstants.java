@@ -84,6 +84,7 @@ public final class ProviderConstants {
     public static final byte KEY_HMAC_SHA512 = (byte) 0x04;
     public static final byte KEY_CHACHA20 = (byte) 0x05;
     public static final byte KEY_EC_P256 = (byte) 0x06;
+    public static final byte KEY_EC_P256_PUBLIC = (byte) 0x07; // ECDSA: a public point 04 X Y, VERIFY only
 
     // Sizes.
     public static final short HANDLE_LENGTH = (short) 4;      // instance tag (2) | slot | generation

@@ -5,18 +5,7 @@ import static org.junit.Assert.assertEquals;
 
 import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
-import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
-import java.security.AlgorithmParameters;
-import java.security.KeyFactory;
-import java.security.KeyPair;
-import java.security.KeyPairGenerator;
-import java.security.MessageDigest;
-import java.security.interfaces.ECPublicKey;
-import java.security.spec.ECGenParameterSpec;
-import java.security.spec.ECParameterSpec;
-import java.security.spec.ECPoint;
-import java.security.spec.ECPublicKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -25,14 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import javax.crypto.Cipher;
-import javax.crypto.KeyAgreement;
-import javax.crypto.spec.GCMParameterSpec;
-import javax.crypto.spec.SecretKeySpec;
 import org.junit.Before;
 import org.junit.Test;
 import tpmcard.algorithms.ProviderConstants;
-import tpmcard.core.ServiceCard;
 
 /**
  * The providers on the card against tests/vectors/algorithms.json (RFC 8439, McGrew-Viega GCM,
@@ -41,70 +25,29 @@ import tpmcard.core.ServiceCard;
  * wraps them.
  */
 public class VectorTest {
-    private static final HexFormat HEX = HexFormat.of();
-    private ServiceCard card;
+    private static final HexFormat HEX = ProviderCard.HEX;
+    private ProviderCard card;
 
     @Before
     public void setUp() {
-        card = ServiceCard.installed(new byte[] {0x56, 0x54});
-        card.openSession(new byte[9 * 32]);
+        card = new ProviderCard();
     }
 
-    /** CALL through the registry, by INVOKE inside a secure session; returns data || SW. */
     private byte[] call(byte alg, byte ins, int p1, byte[] data) {
-        ByteArrayOutputStream body = new ByteArrayOutputStream();
-        body.write(p1);
-        body.write(0);
-        body.writeBytes(data);
-        return card.invokeRaw(HEX.formatHex(ProviderConstants.REGISTRY_AID), ProviderConstants.INS_CALL, alg, ins,
-                body.toByteArray());
+        return card.call(alg, ins, p1, data);
     }
 
-    private byte[] ok(byte[] r) {
-        assertEquals("SW", "9000", HEX.formatHex(Arrays.copyOfRange(r, r.length - 2, r.length)));
-        return Arrays.copyOf(r, r.length - 2);
+    private static byte[] ok(byte[] r) {
+        return ProviderCard.ok(r);
     }
 
     private static int sw(byte[] r) {
-        return ((r[r.length - 2] & 0xFF) << 8) | (r[r.length - 1] & 0xFF);
+        return ProviderCard.sw(r);
     }
 
-    /** The host's wrap (docs/algorithms.md §4), in JCA. */
+    /** KEY IMPORT of a wrapped key; returns its handle. */
     private byte[] importKey(byte alg, byte keyType, byte[] key) throws Exception {
-        byte[] w = ok(call(alg, ProviderConstants.INS_GET_WRAP_KEY, 0, new byte[0]));
-        AlgorithmParameters params = AlgorithmParameters.getInstance("EC");
-        params.init(new ECGenParameterSpec("secp256r1"));
-        ECParameterSpec spec = params.getParameterSpec(ECParameterSpec.class);
-        ECPoint point = new ECPoint(new BigInteger(1, Arrays.copyOfRange(w, 1, 33)), new BigInteger(1, Arrays.copyOfRange(w, 33, 65)));
-        java.security.PublicKey card = KeyFactory.getInstance("EC").generatePublic(new ECPublicKeySpec(point, spec));
-        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
-        g.initialize(new ECGenParameterSpec("secp256r1"));
-        KeyPair e = g.generateKeyPair();
-        KeyAgreement ka = KeyAgreement.getInstance("ECDH");
-        ka.init(e.getPrivate());
-        ka.doPhase(card, true);
-        MessageDigest sha = MessageDigest.getInstance("SHA-256");
-        sha.update(ka.generateSecret());
-        sha.update("tpmcard alg wrap".getBytes(StandardCharsets.US_ASCII));
-        byte[] kek = Arrays.copyOf(sha.digest(), 16);
-        ECPoint we = ((ECPublicKey) e.getPublic()).getW();
-        byte[] ep = new byte[65];
-        ep[0] = 4;
-        byte[] x = we.getAffineX().toByteArray();
-        byte[] y = we.getAffineY().toByteArray();
-        System.arraycopy(x, Math.max(0, x.length - 32), ep, 1 + 32 - Math.min(32, x.length), Math.min(32, x.length));
-        System.arraycopy(y, Math.max(0, y.length - 32), ep, 33 + 32 - Math.min(32, y.length), Math.min(32, y.length));
-        byte[] nonce = new byte[12];
-        Cipher gcm = Cipher.getInstance("AES/GCM/NoPadding");
-        gcm.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(kek, "AES"), new GCMParameterSpec(128, nonce));
-        gcm.updateAAD(new byte[] {alg, keyType});
-        gcm.updateAAD(ep);
-        byte[] ct = gcm.doFinal(key);
-        ByteArrayOutputStream blob = new ByteArrayOutputStream();
-        blob.writeBytes(ep);
-        blob.writeBytes(nonce);
-        blob.writeBytes(ct);
-        return Arrays.copyOf(ok(call(alg, ProviderConstants.INS_KEY_IMPORT, keyType, blob.toByteArray())), 4);
+        return Arrays.copyOf(card.importKey(alg, keyType, key), 4);
     }
 
     private static byte[] aead(byte[] handle, byte[] nonce, byte[] aad, byte[] text) {
@@ -120,9 +63,7 @@ public class VectorTest {
     }
 
     private static byte[] concat(byte[] a, byte[] b) {
-        byte[] c = Arrays.copyOf(a, a.length + b.length);
-        System.arraycopy(b, 0, c, a.length, b.length);
-        return c;
+        return ProviderCard.concat(a, b);
     }
 
     private void checkAead(String section, byte alg, byte keyType) throws Exception {
@@ -183,18 +124,7 @@ public class VectorTest {
     }
 
     private static byte[] der(byte[] r, byte[] s) {
-        byte[] ri = new BigInteger(1, r).toByteArray();
-        byte[] si = new BigInteger(1, s).toByteArray();
-        ByteArrayOutputStream o = new ByteArrayOutputStream();
-        o.write(0x30);
-        o.write(4 + ri.length + si.length);
-        o.write(2);
-        o.write(ri.length);
-        o.writeBytes(ri);
-        o.write(2);
-        o.write(si.length);
-        o.writeBytes(si);
-        return o.toByteArray();
+        return ProviderCard.der(r, s);
     }
 
     // ---- tests/vectors/algorithms.json: a flat file (sections of objects of string values) ----

@@ -6,25 +6,33 @@ import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.HMACKey;
 import javacard.security.KeyBuilder;
+import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
+import tpmcard.algorithms.KeyUnwrap;
 import tpmcard.algorithms.ProviderApplet;
 import tpmcard.algorithms.ProviderConstants;
 
 /**
  * HMAC-SHA-256 and HMAC-SHA-512 (RFC 2104, FIPS 198-1) with card-held keys, through Signature
- * ALG_HMAC_SHA_256/512; the key type picks the hash. Keys are at most one hash block (64/128
- * bytes): a host that holds a longer key hashes it first, as RFC 2104 §3 does. VERIFY compares on
- * the card (Signature.verify).
+ * ALG_HMAC_SHA_256/512; the key type picks the hash. An imported key is 1 to
+ * {@link #MAX_KEY_LENGTH} bytes. A key longer than the hash's block (64 or 128 bytes) is replaced
+ * at import by its hash, with MessageDigest and the same hash (RFC 2104 §2, FIPS 198-1 §4 step 2),
+ * so the card keeps at most one block. Generated keys are the hash's output length, below the
+ * block. VERIFY compares on the card (Signature.verify).
  */
 public class HmacProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
+    /** Longest key KEY IMPORT takes: what the wrapped import carries (docs/algorithms.md §3, §4). */
+    public static final short MAX_KEY_LENGTH = KeyUnwrap.MAX_KEY_LENGTH;
 
     private final HMACKey[] keys256;
     private final HMACKey[] keys512;
     private final Signature hmac256;
     private final Signature hmac512;
+    private final MessageDigest sha256;
+    private final MessageDigest sha512;
     private final RandomData random;
     private final byte[] scratch;
 
@@ -40,6 +48,8 @@ public class HmacProvider extends ProviderApplet {
         }
         hmac256 = Signature.getInstance(Signature.ALG_HMAC_SHA_256, false);
         hmac512 = Signature.getInstance(Signature.ALG_HMAC_SHA_512, false);
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, false);
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         scratch = JCSystem.makeTransientByteArray((short) 64, JCSystem.CLEAR_ON_RESET);
     }
@@ -62,11 +72,22 @@ public class HmacProvider extends ProviderApplet {
 
     protected short importKey(short slot, byte keyType, byte[] key, short keyOffset, short keyLength,
             byte[] out, short outOffset) {
-        short block = keyType == ProviderConstants.KEY_HMAC_SHA256 ? (short) 64 : (short) 128;
-        if (keyLength < 1 || keyLength > block) {
+        if (keyLength < 1 || keyLength > MAX_KEY_LENGTH) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        setKey(slot, keyType, key, keyOffset, keyLength);
+        boolean sha256Key = keyType == ProviderConstants.KEY_HMAC_SHA256;
+        short block = sha256Key ? (short) 64 : (short) 128;
+        if (keyLength <= block) {
+            setKey(slot, keyType, key, keyOffset, keyLength);
+            return 0;
+        }
+        // RFC 2104 §2: "Applications that use keys longer than B bytes will first hash the key
+        // using H and then use the resultant L byte string as the actual key to HMAC."
+        MessageDigest digest = sha256Key ? sha256 : sha512;
+        digest.reset();
+        short n = digest.doFinal(key, keyOffset, keyLength, scratch, (short) 0);
+        setKey(slot, keyType, scratch, (short) 0, n);
+        Util.arrayFillNonAtomic(scratch, (short) 0, n, (byte) 0);
         return 0;
     }
 
