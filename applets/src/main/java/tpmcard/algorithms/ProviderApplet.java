@@ -9,6 +9,7 @@ import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
 import javacard.security.RandomData;
+import tpmcard.lib.InstallParameters;
 
 /**
  * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
@@ -44,12 +45,12 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         instanceTag = new byte[2];
         RandomData random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
-        // Install parameters: [len AID][AID][len control][control][len params][params].
-        short p = (short) (bOffset + 1 + bArray[bOffset]);
-        p = (short) (p + 1 + bArray[p]);
-        short paramsLength = bArray[p];
+        short[] install = new short[InstallParameters.FIELDS];   // once, at install
+        InstallParameters.parse(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS, install);
+        short paramsOffset = install[InstallParameters.PARAMS_OFFSET];
+        short paramsLength = install[InstallParameters.PARAMS_LENGTH];
         for (short i = 0; i < paramsLength && i < 2; i++) {
-            instanceTag[i] ^= bArray[(short) (p + 1 + i)];
+            instanceTag[i] ^= bArray[(short) (paramsOffset + i)];
         }
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];

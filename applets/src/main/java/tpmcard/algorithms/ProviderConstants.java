@@ -106,4 +106,7 @@ public final class ProviderConstants {
     public static final short SW_KEY_TYPE_MISMATCH = (short) 0x6981;
     public static final short SW_NO_SPACE = (short) 0x6A84;               // registry or key slots full
     public static final short SW_STREAM_NOT_OPEN = (short) 0x6985;        // UPDATE/FINAL without INIT, or another session's
+
+    /** Install parameters a provider accepts: up to 32 bytes of entropy (2 are used). */
+    public static final short MAX_INSTALL_PARAMS = (short) 32;
 }

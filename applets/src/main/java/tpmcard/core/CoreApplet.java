@@ -12,6 +12,7 @@ import javacard.security.ECPrivateKey;
 import javacard.security.ECPublicKey;
 import javacardx.apdu.ExtendedLength;
 import tpmcard.algorithms.Registry;
+import tpmcard.lib.InstallParameters;
 
 /**
  * The suite's core applet: card information (SELECT), the card identity public key (GET DATA
@@ -52,27 +53,12 @@ public class CoreApplet extends Applet implements ExtendedLength {
      * @param preferRam false only for tests of the persistent-buffer fallback
      */
     protected CoreApplet(byte[] bArray, short bOffset, byte bLength, boolean preferRam) {
-        short end = (short) (bOffset + (bLength & 0xFF));
-        short aidOffset = 0;
-        byte aidLength = 0;
-        short entropyOffset = 0;
-        short entropyLength = 0;
-        if (bLength != 0) {
-            aidLength = bArray[bOffset];
-            aidOffset = (short) (bOffset + 1);
-            short offset = (short) (aidOffset + (aidLength & 0xFF));
-            if (offset < end) {
-                offset = (short) (offset + 1 + (bArray[offset] & 0xFF));   // skip control info
-            }
-            if (offset < end) {
-                entropyLength = (short) (bArray[offset] & 0xFF);
-                entropyOffset = (short) (offset + 1);
-            }
-            if ((short) (entropyOffset + entropyLength) > end || offset > end
-                    || entropyLength > Constants.MAX_INSTALL_ENTROPY) {
-                ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
-            }
-        }
+        short[] install = new short[InstallParameters.FIELDS];   // once, at install
+        InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
+        short aidOffset = install[InstallParameters.AID_OFFSET];
+        byte aidLength = (byte) install[InstallParameters.AID_LENGTH];
+        short entropyOffset = install[InstallParameters.PARAMS_OFFSET];
+        short entropyLength = install[InstallParameters.PARAMS_LENGTH];
 
         // One capacity for both buffers: a protected command or response with the largest
         // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.

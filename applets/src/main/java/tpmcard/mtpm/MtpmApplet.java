@@ -10,6 +10,7 @@ import javacard.framework.Shareable;
 import javacard.framework.Util;
 import tpmcard.core.Identity;
 import tpmcard.core.SuiteService;
+import tpmcard.lib.InstallParameters;
 
 /**
  * The mobile TPM (Molina, Lee, Lee, Song, "A Mobile Trusted Platform Module Architecture"): a
@@ -48,27 +49,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     private MtpmApplet(byte[] bArray, short bOffset, byte bLength) {
-        short end = (short) (bOffset + (bLength & 0xFF));
-        short aidOffset = 0;
-        byte aidLength = 0;
-        short entropyOffset = 0;
-        short entropyLength = 0;
-        if (bLength != 0) {
-            aidLength = bArray[bOffset];
-            aidOffset = (short) (bOffset + 1);
-            short offset = (short) (aidOffset + (aidLength & 0xFF));
-            if (offset < end) {
-                offset = (short) (offset + 1 + (bArray[offset] & 0xFF));   // skip control info
-            }
-            if (offset < end) {
-                entropyLength = (short) (bArray[offset] & 0xFF);
-                entropyOffset = (short) (offset + 1);
-            }
-            if ((short) (entropyOffset + entropyLength) > end || offset > end
-                    || entropyLength > Constants.MAX_INSTALL_ENTROPY) {
-                ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
-            }
-        }
+        short[] install = new short[InstallParameters.FIELDS];   // once, at install
+        InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
+        short aidOffset = install[InstallParameters.AID_OFFSET];
+        byte aidLength = (byte) install[InstallParameters.AID_LENGTH];
+        short entropyOffset = install[InstallParameters.PARAMS_OFFSET];
+        short entropyLength = install[InstallParameters.PARAMS_LENGTH];
         // CLEAR_ON_RESET: usable during install, and by a service that is never the selected applet.
         scratch = JCSystem.makeTransientByteArray(Sealing.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
         keys = new Keys(bArray, entropyOffset, entropyLength, scratch);
