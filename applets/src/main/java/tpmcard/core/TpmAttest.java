@@ -4,6 +4,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
+import tpmcard.lib.Tpm2;
 
 /**
  * On-card reading of the TPM 2.0 structures the binding checks: TPMT_PUBLIC of a P-256 key
@@ -17,17 +18,7 @@ import javacard.security.MessageDigest;
  * KDF, P-256, 32-byte coordinates; anything else is refused rather than skipped.
  */
 final class TpmAttest {
-    // TPM 2.0 Part 2 constants.
-    static final short ALG_ECC = (short) 0x0023;
-    static final short ALG_SHA256 = (short) 0x000B;
-    static final short ALG_NULL = (short) 0x0010;
-    static final short ALG_ECDSA = (short) 0x0018;
-    static final short ALG_ECDH = (short) 0x0019;
-    static final short ECC_NIST_P256 = (short) 0x0003;
-    static final short ST_ATTEST_CERTIFY = (short) 0x8017;
-    static final short ST_ATTEST_QUOTE = (short) 0x8018;
-    private static final short GENERATED_HIGH = (short) 0xFF54;  // TPM_GENERATED_VALUE FF544347
-    private static final short GENERATED_LOW = (short) 0x4347;
+    // TPM 2.0 Part 2 constants used only here (the shared ones are in tpmcard.lib.Tpm2).
     private static final short CC_POLICY_PCR = (short) 0x017F;
     private static final short CC_POLICY_AUTH_VALUE = (short) 0x016B;
 
@@ -80,7 +71,7 @@ final class TpmAttest {
         short end = (short) (offset + length);
         short p = offset;
         need(p, end, (short) 10, sw);
-        if (Util.getShort(buf, p) != ALG_ECC || Util.getShort(buf, (short) (p + 2)) != ALG_SHA256) {
+        if (Util.getShort(buf, p) != Tpm2.ALG_ECC || Util.getShort(buf, (short) (p + 2)) != Tpm2.ALG_SHA256) {
             ISOException.throwIt(sw);
         }
         r[R_ATTR_HIGH] = Util.getShort(buf, (short) (p + 4));
@@ -95,20 +86,20 @@ final class TpmAttest {
         r[R_POLICY_LENGTH] = n;
         p += n;
         need(p, end, (short) 4, sw);
-        if (Util.getShort(buf, p) != ALG_NULL) {  // TPMT_SYM_DEF_OBJECT: no symmetric part
+        if (Util.getShort(buf, p) != Tpm2.ALG_NULL) {  // TPMT_SYM_DEF_OBJECT: no symmetric part
             ISOException.throwIt(sw);
         }
         short scheme = Util.getShort(buf, (short) (p + 2));
         r[R_SCHEME] = scheme;
         r[R_SCHEME_HASH] = 0;
         p += 4;
-        if (scheme != ALG_NULL) {
+        if (scheme != Tpm2.ALG_NULL) {
             need(p, end, (short) 2, sw);
             r[R_SCHEME_HASH] = Util.getShort(buf, p);
             p += 2;
         }
         need(p, end, (short) (4 + 2 * (2 + COORDINATE_LENGTH)), sw);
-        if (Util.getShort(buf, p) != ECC_NIST_P256 || Util.getShort(buf, (short) (p + 2)) != ALG_NULL
+        if (Util.getShort(buf, p) != Tpm2.ECC_NIST_P256 || Util.getShort(buf, (short) (p + 2)) != Tpm2.ALG_NULL
                 || Util.getShort(buf, (short) (p + 4)) != COORDINATE_LENGTH
                 || Util.getShort(buf, (short) (p + 6 + COORDINATE_LENGTH)) != COORDINATE_LENGTH) {
             ISOException.throwIt(sw);
@@ -137,7 +128,7 @@ final class TpmAttest {
             ISOException.throwIt(sw);
         }
         short scheme = r[R_SCHEME];
-        if (scheme != ALG_NULL && !(scheme == ALG_ECDH && r[R_SCHEME_HASH] == ALG_SHA256)) {
+        if (scheme != Tpm2.ALG_NULL && !(scheme == Tpm2.ALG_ECDH && r[R_SCHEME_HASH] == Tpm2.ALG_SHA256)) {
             ISOException.throwIt(sw);
         }
     }
@@ -148,7 +139,7 @@ final class TpmAttest {
         if ((short) (r[R_ATTR_LOW] & required) != required
                 || (short) (r[R_ATTR_HIGH] & (short) (ATTR_HIGH_RESTRICTED | ATTR_HIGH_DECRYPT | ATTR_HIGH_SIGN))
                         != (short) (ATTR_HIGH_RESTRICTED | ATTR_HIGH_SIGN)
-                || r[R_SCHEME] != ALG_ECDSA || r[R_SCHEME_HASH] != ALG_SHA256) {
+                || r[R_SCHEME] != Tpm2.ALG_ECDSA || r[R_SCHEME_HASH] != Tpm2.ALG_SHA256) {
             ISOException.throwIt(sw);
         }
     }
@@ -169,7 +160,7 @@ final class TpmAttest {
 
     /** Name = nameAlg (SHA-256) || SHA-256(TPMT_PUBLIC) (Part 1 §16). Returns the offset after it. */
     short computeName(byte[] buf, short offset, short length, byte[] out, short outOffset) {
-        Util.setShort(out, outOffset, ALG_SHA256);
+        Util.setShort(out, outOffset, Tpm2.ALG_SHA256);
         sha256.reset();
         sha256.doFinal(buf, offset, length, out, (short) (outOffset + 2));
         return (short) (outOffset + Constants.NAME_LENGTH);
@@ -192,7 +183,7 @@ final class TpmAttest {
         p += 2;
         Util.setShort(scratch, p, (short) 0);                         // TPML_PCR_SELECTION.count = 1
         Util.setShort(scratch, (short) (p + 2), (short) 1);
-        Util.setShort(scratch, (short) (p + 4), ALG_SHA256);          // hash
+        Util.setShort(scratch, (short) (p + 4), Tpm2.ALG_SHA256);          // hash
         scratch[(short) (p + 6)] = (byte) 3;                           // sizeofSelect
         p = Util.arrayCopyNonAtomic(selection, selectionOffset, scratch, (short) (p + 7), (short) 3);
         p = Util.arrayCopyNonAtomic(pcrDigest, pcrDigestOffset, scratch, p, Constants.DIGEST_LENGTH);
@@ -218,7 +209,7 @@ final class TpmAttest {
         short end = (short) (offset + length);
         short p = offset;
         need(p, end, (short) 8, sw);
-        if (Util.getShort(buf, p) != GENERATED_HIGH || Util.getShort(buf, (short) (p + 2)) != GENERATED_LOW) {
+        if (Util.getShort(buf, p) != Tpm2.GENERATED_HIGH || Util.getShort(buf, (short) (p + 2)) != Tpm2.GENERATED_LOW) {
             ISOException.throwIt(sw);
         }
         r[R_TYPE] = Util.getShort(buf, (short) (p + 4));
@@ -252,7 +243,7 @@ final class TpmAttest {
     void checkCertify(byte[] buf, byte[] name, short nameOffset, short sw) {
         short p = r[R_BODY_OFFSET];
         short end = r[R_BODY_END];
-        if (r[R_TYPE] != ST_ATTEST_CERTIFY) {
+        if (r[R_TYPE] != Tpm2.ST_ATTEST_CERTIFY) {
             ISOException.throwIt(sw);
         }
         need(p, end, (short) (2 + Constants.NAME_LENGTH + 2), sw);
@@ -276,12 +267,12 @@ final class TpmAttest {
     short checkQuote(byte[] buf, byte[] selection, short selectionOffset, short sw) {
         short p = r[R_BODY_OFFSET];
         short end = r[R_BODY_END];
-        if (r[R_TYPE] != ST_ATTEST_QUOTE) {
+        if (r[R_TYPE] != Tpm2.ST_ATTEST_QUOTE) {
             ISOException.throwIt(sw);
         }
         need(p, end, (short) (10 + 2 + Constants.DIGEST_LENGTH), sw);
         if (Util.getShort(buf, p) != 0 || Util.getShort(buf, (short) (p + 2)) != 1
-                || Util.getShort(buf, (short) (p + 4)) != ALG_SHA256 || buf[(short) (p + 6)] != 3
+                || Util.getShort(buf, (short) (p + 4)) != Tpm2.ALG_SHA256 || buf[(short) (p + 6)] != 3
                 || Util.arrayCompare(buf, (short) (p + 7), selection, selectionOffset, (short) 3) != 0
                 || Util.getShort(buf, (short) (p + 10)) != Constants.DIGEST_LENGTH
                 || (short) (end - p) != (short) (12 + Constants.DIGEST_LENGTH)) {

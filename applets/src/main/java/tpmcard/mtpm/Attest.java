@@ -3,6 +3,7 @@ package tpmcard.mtpm;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import tpmcard.core.Identity;
+import tpmcard.lib.Tpm2;
 
 /**
  * TPMS_ATTEST (TPM 2.0 Part 2 §10.12.12) for quotes (signed by the AK) and certifications (signed
@@ -59,7 +60,7 @@ final class Attest {
         Util.arrayCopyNonAtomic(clock, (short) 0, out, off, (short) 8);
         Marshal.increment(out, off, (short) 8);
         Util.arrayCopy(out, off, clock, (short) 0, (short) 8);  // atomic: persisted before use
-        off = Marshal.u32(out, off, Marshal.GENERATED_HIGH, Marshal.GENERATED_LOW);
+        off = Marshal.u32(out, off, Tpm2.GENERATED_HIGH, Tpm2.GENERATED_LOW);
         off = Marshal.u16(out, off, type);
         off = Marshal.u16(out, off, Marshal.NAME_LENGTH);
         off = Util.arrayCopyNonAtomic(signerQualifiedName, (short) 0, out, off, Marshal.NAME_LENGTH);
@@ -77,9 +78,9 @@ final class Attest {
     short quote(byte[] selection, short selectionOff, byte[] digest, short digestOff,
                 byte[] nonce, short nonceOff, short nonceLen, byte[] out, short outOff) {
         short start = (short) (outOff + 2);
-        short off = header(Marshal.ST_ATTEST_QUOTE, keys.akQualifiedName, nonce, nonceOff, nonceLen, out, start);
+        short off = header(Tpm2.ST_ATTEST_QUOTE, keys.akQualifiedName, nonce, nonceOff, nonceLen, out, start);
         off = Marshal.u32(out, off, (short) 0, (short) 1);           // TPML_PCR_SELECTION.count
-        off = Marshal.u16(out, off, Marshal.ALG_SHA256);
+        off = Marshal.u16(out, off, Tpm2.ALG_SHA256);
         out[off++] = (byte) Constants.SELECTION_LENGTH;
         off = Util.arrayCopyNonAtomic(selection, selectionOff, out, off, Constants.SELECTION_LENGTH);
         off = Marshal.u16(out, off, Constants.DIGEST_LENGTH);
@@ -91,7 +92,7 @@ final class Attest {
     short certify(byte[] name, byte[] qualifiedName, byte[] nonce, short nonceOff, short nonceLen,
                   byte[] out, short outOff) {
         short start = (short) (outOff + 2);
-        short off = header(Marshal.ST_ATTEST_CERTIFY, keys.ekQualifiedName, nonce, nonceOff, nonceLen, out, start);
+        short off = header(Tpm2.ST_ATTEST_CERTIFY, keys.ekQualifiedName, nonce, nonceOff, nonceLen, out, start);
         off = Marshal.u16(out, off, Marshal.NAME_LENGTH);
         off = Util.arrayCopyNonAtomic(name, (short) 0, out, off, Marshal.NAME_LENGTH);
         off = Marshal.u16(out, off, Marshal.NAME_LENGTH);

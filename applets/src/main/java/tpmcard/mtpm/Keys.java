@@ -10,6 +10,7 @@ import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
 import tpmcard.core.Identity;
+import tpmcard.lib.Tpm2;
 
 /**
  * The mobile TPM's keys, all made on the card. Persistent state only.
@@ -79,11 +80,11 @@ final class Keys {
         label(LABEL_SEED, entropy, entropyOffset, entropyLength, seed);
         Util.arrayFillNonAtomic(keyEntropy, (short) 0, (short) 32, (byte) 0);
 
-        describe(ek, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Marshal.ALG_ECDSA, ekPublic,
+        describe(ek, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Tpm2.ALG_ECDSA, ekPublic,
                 null, ekQualifiedName, scratch);
-        describe(ak, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Marshal.ALG_ECDSA, akPublic,
+        describe(ak, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Tpm2.ALG_ECDSA, akPublic,
                 akName, akQualifiedName, scratch);
-        describe(migration, Marshal.ATTR_DECRYPT_HIGH, Marshal.ATTR_DECRYPT_LOW, Marshal.ALG_ECDH,
+        describe(migration, Marshal.ATTR_DECRYPT_HIGH, Marshal.ATTR_DECRYPT_LOW, Tpm2.ALG_ECDH,
                 migrationPublic, migrationName, migrationQualifiedName, scratch);
         migration.writePublicPoint(migrationPoint, (short) 0);
 
@@ -106,7 +107,7 @@ final class Keys {
         Marshal.publicArea(publicArea, (short) 0, attrHigh, attrLow, scheme, scratch, (short) 0);
         // Name = nameAlg || H(TPMT_PUBLIC) (Part 1 §16); QN = nameAlg || H(QN(parent) || Name)
         // (Part 1 §16.5), with the endorsement hierarchy as parent (its QN is its handle).
-        Marshal.u16(scratch, (short) 0, Marshal.ALG_SHA256);
+        Marshal.u16(scratch, (short) 0, Tpm2.ALG_SHA256);
         sha256.reset();
         sha256.doFinal(publicArea, (short) 0, Marshal.PUBLIC_AREA_LENGTH, scratch, (short) 2);
         if (name != null) {

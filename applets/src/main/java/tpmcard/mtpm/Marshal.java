@@ -1,22 +1,13 @@
 package tpmcard.mtpm;
 
 import javacard.framework.Util;
+import tpmcard.lib.Tpm2;
 
 /** Big-endian writers and the TPM 2.0 structures the service marshals (TPM 2.0 Part 2). */
 final class Marshal {
     private Marshal() {}
 
-    // Part 2 §6.3 TPM_ALG_ID, §6.4 TPM_ECC_CURVE, §6.9 TPM_ST, §7.4 TPM_RH.
-    static final short ALG_ECC = (short) 0x0023;
-    static final short ALG_SHA256 = (short) 0x000B;
-    static final short ALG_NULL = (short) 0x0010;
-    static final short ALG_ECDSA = (short) 0x0018;
-    static final short ALG_ECDH = (short) 0x0019;
-    static final short ECC_NIST_P256 = (short) 0x0003;
-    static final short ST_ATTEST_CERTIFY = (short) 0x8017;
-    static final short ST_ATTEST_QUOTE = (short) 0x8018;
-    static final short GENERATED_HIGH = (short) 0xFF54;  // TPM_GENERATED_VALUE FF544347 (§6.2)
-    static final short GENERATED_LOW = (short) 0x4347;
+    // Part 2 §7.4 TPM_RH (the algorithm, curve and structure tags are in tpmcard.lib.Tpm2).
     static final short RH_ENDORSEMENT_HIGH = (short) 0x4000;  // TPM_RH_ENDORSEMENT 4000000B
     static final short RH_ENDORSEMENT_LOW = (short) 0x000B;
 
@@ -48,15 +39,15 @@ final class Marshal {
      */
     static short publicArea(byte[] out, short off, short attrHigh, short attrLow, short scheme,
                             byte[] point, short pointOff) {
-        off = u16(out, off, ALG_ECC);
-        off = u16(out, off, ALG_SHA256);
+        off = u16(out, off, Tpm2.ALG_ECC);
+        off = u16(out, off, Tpm2.ALG_SHA256);
         off = u32(out, off, attrHigh, attrLow);
         off = u16(out, off, (short) 0);
-        off = u16(out, off, ALG_NULL);
+        off = u16(out, off, Tpm2.ALG_NULL);
         off = u16(out, off, scheme);
-        off = u16(out, off, ALG_SHA256);
-        off = u16(out, off, ECC_NIST_P256);
-        off = u16(out, off, ALG_NULL);
+        off = u16(out, off, Tpm2.ALG_SHA256);
+        off = u16(out, off, Tpm2.ECC_NIST_P256);
+        off = u16(out, off, Tpm2.ALG_NULL);
         off = u16(out, off, COORDINATE_LENGTH);
         off = Util.arrayCopyNonAtomic(point, (short) (pointOff + 1), out, off, COORDINATE_LENGTH);
         off = u16(out, off, COORDINATE_LENGTH);
