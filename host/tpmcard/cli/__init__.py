@@ -131,6 +131,7 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
 from tpmcard.cli import algorithms as _algorithms  # noqa: E402,F401
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
+from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401
