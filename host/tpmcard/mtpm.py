@@ -53,6 +53,7 @@ INS_NV_LIST = 0x4A
 INS_TAKE_OWNERSHIP = 0x50
 INS_CLEAR = 0x52
 INS_GET_STATUS = 0x54
+INS_DA_RESET = 0x56
 INS_MIGRATE_EXPORT = 0x60
 INS_MIGRATE_IMPORT = 0x62
 
@@ -76,6 +77,7 @@ COUNTER_SIZE = 8
 
 SW_AUTH_FAILED = 0x6982
 SW_OWNER_AUTH_BLOCKED = 0x6983
+SW_AUTH_BLOCKED = SW_OWNER_AUTH_BLOCKED  # also the lockout of sealed-object and NV auth values
 SW_OBJECT_INVALID = 0x6984
 SW_POLICY_MISMATCH = 0x6985
 SW_HOST_PCR_READ_ONLY = 0x6986
@@ -96,7 +98,11 @@ RH_ENDORSEMENT = 0x4000000B
 
 _REASONS: dict[int, tuple[str, str]] = {
     SW_AUTH_FAILED: ("auth", "the auth value is wrong"),
-    SW_OWNER_AUTH_BLOCKED: ("owner_blocked", "the owner auth is blocked after too many failures"),
+    SW_OWNER_AUTH_BLOCKED: (
+        "blocked",
+        "blocked after too many wrong values: the owner auth for good; sealed-object and NV auth "
+        "values until the owner resets the lockout (`tpmcard mtpm owner da-reset`)",
+    ),
     SW_OBJECT_INVALID: ("invalid_object", "the object was altered, or moved away from this card"),
     SW_POLICY_MISMATCH: ("policy", "the PCRs do not match the object's policy"),
     SW_HOST_PCR_READ_ONLY: ("host_pcr", "PCRs 0..8 are the host TPM's: extend them on the host"),
@@ -362,6 +368,11 @@ class MtpmSession:
     def clear(self, owner_auth: bytes = b"") -> None:
         """TPM2_Clear: new storage keys, no NV indices or counters, no owner."""
         self._call(INS_CLEAR, data=_auth(owner_auth))
+
+    def da_reset(self, owner_auth: bytes = b"") -> None:
+        """Give sealed-object and NV auth values their tries back after a dictionary-attack
+        lockout (after TPM2_DictionaryAttackLockReset; needs the owner auth)."""
+        self._call(INS_DA_RESET, data=_auth(owner_auth))
 
     def status(self) -> MtpmStatus:
         data = self._call(INS_GET_STATUS)

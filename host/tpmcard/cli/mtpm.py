@@ -487,6 +487,16 @@ def owner_clear(opts: Options, owner_auth_fd: int | None, yes: bool) -> None:
     click.echo("cleared: the card's mobile TPM is unowned, with new storage keys")
 
 
+@owner.command("da-reset")
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def owner_da_reset(opts: Options, owner_auth_fd: int | None) -> None:
+    """Lift the lockout of sealed-object and NV auth values (after 16 wrong values in a row)."""
+    with open_mtpm(opts) as m:
+        m.da_reset(_owner_auth(m, Secrets(), owner_auth_fd))
+    click.echo("sealed-object and NV auth values have their tries back")
+
+
 @owner.command("status")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj

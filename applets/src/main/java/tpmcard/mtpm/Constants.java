@@ -28,6 +28,7 @@ public final class Constants {
     public static final byte INS_TAKE_OWNERSHIP = (byte) 0x50;
     public static final byte INS_CLEAR = (byte) 0x52;
     public static final byte INS_GET_STATUS = (byte) 0x54;
+    public static final byte INS_DA_RESET = (byte) 0x56;         // owner auth: sealed/NV auth tries back
     public static final byte INS_MIGRATE_EXPORT = (byte) 0x60;
     public static final byte INS_MIGRATE_IMPORT = (byte) 0x62;
 
@@ -67,6 +68,8 @@ public final class Constants {
     public static final short KEY_ID_LENGTH = 16;
     public static final short SERIAL_LENGTH = 8;
     public static final short OWNER_AUTH_TRIES = 8;
+    /** Wrong sealed-object or NV auth values allowed before the lockout (DictionaryGuard). */
+    public static final short DA_MAX_TRIES = 16;
     public static final byte BLOB_VERSION = (byte) 0x01;
     public static final byte DUPLICATE_VERSION = (byte) 0x01;
     /** Firmware version in TPMS_ATTEST: 1.0 (major.minor in the upper 32 bits, like TPM vendors). */
@@ -78,6 +81,8 @@ public final class Constants {
     public static final short SW_WRONG_LENGTH = (short) 0x6700;
     public static final short SW_AUTH_FAILED = (short) 0x6982;          // NV or sealed-object auth value
     public static final short SW_OWNER_AUTH_BLOCKED = (short) 0x6983;
+    /** The same SW for the dictionary-attack lockout of object and NV auth values. */
+    public static final short SW_AUTH_BLOCKED = SW_OWNER_AUTH_BLOCKED;
     public static final short SW_OBJECT_INVALID = (short) 0x6984;       // blob tampered, revoked (moved)
     public static final short SW_POLICY_MISMATCH = (short) 0x6985;      // PCRs differ from the policy
     public static final short SW_HOST_PCR_READ_ONLY = (short) 0x6986;   // extend/reset of PCR 0..8

@@ -35,6 +35,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Pcrs pcrs;
     private final Attest attest;
     private final Owner owner;
+    private final DictionaryGuard guard = new DictionaryGuard();
     private final NvStore nv = new NvStore();
     private final Sealing sealing;
     private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
@@ -61,7 +62,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         pcrs = new Pcrs(keys.sha256());
         attest = new Attest(keys);
         owner = new Owner(keys.sha256(), scratch);
-        sealing = new Sealing(keys, pcrs, nv);
+        sealing = new Sealing(keys, pcrs, nv, guard);
         if (aidLength == 0) {
             register();
         } else {
@@ -128,6 +129,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return clear(in, inOffset, inLength);
             case Constants.INS_GET_STATUS:
                 return status(out, outOffset);
+            case Constants.INS_DA_RESET:
+                return daReset(in, inOffset, inLength);
             case Constants.INS_MIGRATE_EXPORT:
                 return migrateExport(p1, p2, in, inOffset, inLength, out, outOffset);
             case Constants.INS_MIGRATE_IMPORT:
@@ -261,7 +264,19 @@ public final class MtpmApplet extends Applet implements SuiteService {
         attest.clear();
         JCSystem.beginTransaction();
         owner.clear(scratch);
+        guard.reset();
         JCSystem.commitTransaction();
+        return 0;
+    }
+
+    /**
+     * DA RESET (after TPM2_DictionaryAttackLockReset, Part 3 §25.2): in = owner auth length 1 ||
+     * owner auth. Gives the sealed-object and NV auth values their tries back.
+     */
+    private short daReset(byte[] in, short off, short len) {
+        ownerAuthorised(in, off, len);
+        cursor.end();
+        guard.reset();
         return 0;
     }
 
@@ -311,7 +326,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         short auth = cursor.take(authLength);
         hashAuth(in, auth, authLength);
-        nv.checkAuth(slot, scratch, (short) 0);
+        nv.checkAuth(slot, scratch, (short) 0, guard);
         return slot;
     }
 

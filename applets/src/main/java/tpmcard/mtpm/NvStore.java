@@ -113,11 +113,22 @@ final class NvStore {
         JCSystem.commitTransaction();
     }
 
-    /** Compares SHA-256(auth) (at hash[off]) with the slot's, in constant time. */
-    void checkAuth(short slot, byte[] hash, short off) {
-        if (!ConstantTime.equals(authHashes, (short) (slot * Constants.DIGEST_LENGTH), hash, off,
-                Constants.DIGEST_LENGTH)) {
+    /**
+     * Compares SHA-256(auth) (at hash[off]) with the slot's, in constant time, under the
+     * dictionary-attack guard (a try is charged before the comparison; indices without an auth
+     * value are exempt).
+     */
+    void checkAuth(short slot, byte[] hash, short off, DictionaryGuard guard) {
+        short stored = (short) (slot * Constants.DIGEST_LENGTH);
+        boolean guarded = !DictionaryGuard.hasNoAuth(authHashes, stored);
+        if (guarded) {
+            guard.charge();
+        }
+        if (!ConstantTime.equals(authHashes, stored, hash, off, Constants.DIGEST_LENGTH)) {
             ISOException.throwIt(Constants.SW_AUTH_FAILED);
+        }
+        if (guarded) {
+            guard.succeeded();
         }
     }
 

@@ -66,7 +66,10 @@ final class Sealing {
     private final AESKey duplicateMac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
             KeyBuilder.LENGTH_AES_256, false);
 
-    Sealing(Keys keys, Pcrs pcrs, NvStore nv) {
+    private final DictionaryGuard guard;
+
+    Sealing(Keys keys, Pcrs pcrs, NvStore nv, DictionaryGuard guard) {
+        this.guard = guard;
         this.keys = keys;
         this.pcrs = pcrs;
         this.nv = nv;
@@ -173,11 +176,23 @@ final class Sealing {
             Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
             ISOException.throwIt(Constants.SW_POLICY_MISMATCH);
         }
+        // Dictionary-attack guard: charge a try before comparing (objects without an auth value
+        // are exempt); wipe the opened secret before any refusal.
+        boolean guarded = !DictionaryGuard.hasNoAuth(scratch, S_PLAIN);
+        if (guarded && guard.remaining() <= 0) {
+            Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+        }
+        if (guarded) {
+            guard.charge();
+        }
         sha256.reset();
         sha256.doFinal(in, auth, authLength, scratch, S_HASH);
         if (!ConstantTime.equals(scratch, S_HASH, scratch, S_PLAIN, Constants.DIGEST_LENGTH)) {
             Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
             ISOException.throwIt(Constants.SW_AUTH_FAILED);
+        }
+        if (guarded) {
+            guard.succeeded();
         }
         Util.arrayCopyNonAtomic(scratch, (short) (S_PLAIN + 34), out, outOff, secretLength);
         Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
