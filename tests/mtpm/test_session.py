@@ -197,23 +197,27 @@ def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
     assert data["owned"] is False
 
 
-def test_wrong_auth_values_lock_out_until_the_owner_resets(mtpm: MtpmSession) -> None:
+def test_wrong_auth_values_lock_out_until_the_owner_resets(sim_bound_card: BoundCard) -> None:
     """Dictionary-attack protection through the real session: 16 wrong values, then even the
-    right one is refused (no plaintext) until DA RESET with the owner auth."""
-    mtpm.take_ownership(b"owner")
-    try:
-        blob = mtpm.seal(b"guarded secret", [9], auth=b"pw")
-        for guess in range(16):
-            with pytest.raises(MtpmError) as wrong:
-                mtpm.unseal(blob, auth=b"guess %d" % guess)
-            assert wrong.value.reason == "auth"
-        with pytest.raises(MtpmError) as blocked:
-            mtpm.unseal(blob, auth=b"pw")
-        assert blocked.value.reason == "blocked" and blocked.value.data == b""
-        with pytest.raises(MtpmError) as bad_owner:
-            mtpm.da_reset(b"not the owner")
-        assert bad_owner.value.reason == "owner_auth"
-        mtpm.da_reset(b"owner")
-        assert mtpm.unseal(blob, auth=b"pw") == b"guarded secret"
-    finally:
-        mtpm.clear(b"owner")
+    right one is refused (no plaintext) until DA RESET with the owner auth (empty: unowned).
+
+    On a card of its own: run on the session's shared PC/SC card, this test made a later
+    test_binding handshake fail key confirmation (see the session notes; under investigation)."""
+    with sim_bound_card.connect() as session:
+        _lockout_and_reset(session.mtpm)
+
+
+def _lockout_and_reset(mtpm: MtpmSession) -> None:
+    blob = mtpm.seal(b"guarded secret", [9], auth=b"pw")
+    for guess in range(16):
+        with pytest.raises(MtpmError) as wrong:
+            mtpm.unseal(blob, auth=b"guess %d" % guess)
+        assert wrong.value.reason == "auth"
+    with pytest.raises(MtpmError) as blocked:
+        mtpm.unseal(blob, auth=b"pw")
+    assert blocked.value.reason == "blocked" and blocked.value.data == b""
+    with pytest.raises(MtpmError) as bad_owner:
+        mtpm.da_reset(b"not the owner")
+    assert bad_owner.value.reason == "owner_auth"
+    mtpm.da_reset(b"")
+    assert mtpm.unseal(blob, auth=b"pw") == b"guarded secret"
