@@ -350,7 +350,9 @@ def connect(
             )
         if len(candidates) > 1:
             check_host_pcrs(tpm_used, record)
-        _check_identity(card, record)
+        # The card's identity needs no GET DATA here: the handshake transcript and the pairing
+        # secret bind the identity key pinned at pairing, so any other card fails the key
+        # confirmation. _diagnose then reads the key to say so clearly.
 
         binding = TpmBinding(
             tpm_used, BindingKey.from_blob(record.binding_key), record.attestation_key
@@ -399,7 +401,14 @@ def _read_policy_pcrs(tpm: Any, record: PairingRecord) -> dict[int, bytes] | Non
 
 def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError) -> TpmcardError:
     """After a refused handshake (the card answers one uniform status word), find out why from
-    public facts: is the pairing still on the card, do the host's PCRs still match it?"""
+    public facts: is it the paired card, is the pairing still on it, do the host's PCRs still
+    match it?"""
+    try:
+        _check_identity(card, record)
+    except WrongCardError as wrong:
+        return wrong
+    except TpmcardError:
+        return failure
     try:
         table = channel.list_pairings(card.apdu.send_apdu)
     except TpmcardError:

@@ -211,7 +211,7 @@ def test_pair_and_reconnect_twenty_times(
     for i in range(20):
         counting = Interposer(link)
         with open_session(counting, tpm, store) as session:
-            assert len(counting.commands) == 4  # SELECT, GET DATA, SESSION INIT, SESSION AUTH
+            assert len(counting.commands) == 3  # SELECT, SESSION INIT, SESSION AUTH
             assert session.card_id == card_id and session.slot == record.slot
             assert session.host_pcrs == expected
             for size in SIZES[i % 3 :: 3]:
@@ -571,14 +571,19 @@ def test_wrong_card(
     with pytest.raises(NotPairedError):  # asked for the other card: this host is not paired
         connect(connection=other_card, tpm=tpm, store=store, card_id=second_id)
 
-    # A card that answers the paired card's id but shows another identity key.
+    # A card that answers the paired card's id but holds another identity key: it cannot make
+    # the paired card's key confirmation (modelled by altering it), and shows its own key.
     impostor_point = point_bytes(ec.generate_private_key(ec.SECP256R1()).public_key())
     interposer = Interposer(link)
-    interposer.on_response = lambda apdu, rsp: (
-        bytes.fromhex("7F49438641") + impostor_point + rsp[-2:]
-        if apdu[1] == C.INS_GET_DATA
-        else rsp
-    )
+
+    def impostor(apdu: bytes, rsp: bytes) -> bytes:
+        if apdu[1] == C.INS_GET_DATA:
+            return bytes.fromhex("7F49438641") + impostor_point + rsp[-2:]
+        if apdu[1] == C.INS_SESSION_INIT and rsp[-2:] == b"\x90\x00":
+            return rsp[:-3] + bytes((rsp[-3] ^ 1,)) + rsp[-2:]  # last byte of the confirmation
+        return rsp
+
+    interposer.on_response = impostor
     with pytest.raises(WrongCardError, match="identity key"):
         open_session(interposer, tpm, store)
     # The pinned key altered in the record (same card id): refused as well.

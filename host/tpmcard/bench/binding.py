@@ -151,7 +151,7 @@ def measure_handshake(session_factory: SessionFactory, rounds: int = 20) -> dict
         "card_ms": _ms(statistics.median(card_times)),
         "host_ms": _ms(statistics.median(hosts)),
         "apdus": statistics.median(apdus),
-        "apdus_list": "SELECT, GET DATA 7F49, SESSION INIT, SESSION AUTH (+ chaining/61xx if any)",
+        "apdus_list": "SELECT, SESSION INIT, SESSION AUTH (+ chaining/61xx if any)",
         "tpm_calls_per_handshake": {k: v / rounds for k, v in sorted(calls.items())},
     }
 
