@@ -25,8 +25,6 @@ import tpmcard.lib.P256;
  * CLEAR_ON_DESELECT memory), inside the provider's context, and is wiped after use.
  */
 public final class KeyUnwrap {
-    private static final byte[] LABEL = {
-        't', 'p', 'm', 'c', 'a', 'r', 'd', ' ', 'a', 'l', 'g', ' ', 'w', 'r', 'a', 'p'};
     /** Largest wrapped key accepted (an HMAC-SHA-512 key of one block). */
     public static final short MAX_KEY_LENGTH = (short) 128;
 
@@ -36,16 +34,19 @@ public final class KeyUnwrap {
     private final AESKey kek;
     private final Gcm gcm;
     private final byte[] aad;         // algorithm id | key type | E
+    /** "tpmcard alg wrap": an instance array (a library package may hold no static array). */
+    private final byte[] label;
     /** The clear key after {@link #unwrap}; wipe with {@link #wipe}. */
     public final byte[] scratch;
 
-    public KeyUnwrap() {
+    public KeyUnwrap(P256 curve) {
+        label = new byte[] {'t', 'p', 'm', 'c', 'a', 'r', 'd', ' ', 'a', 'l', 'g', ' ', 'w', 'r', 'a', 'p'};
         scratch = JCSystem.makeTransientByteArray((short) (MAX_KEY_LENGTH + 32), JCSystem.CLEAR_ON_RESET);
         aad = JCSystem.makeTransientByteArray((short) (2 + ProviderConstants.EC_POINT_LENGTH), JCSystem.CLEAR_ON_RESET);
         ECPublicKey pub = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
         ECPrivateKey priv = (ECPrivateKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(pub);
-        P256.setDomainParameters(priv);
+        curve.setDomainParameters(pub);
+        curve.setDomainParameters(priv);
         wrapKey = new KeyPair(pub, priv);
         wrapKey.genKeyPair();
         agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
@@ -79,7 +80,7 @@ public final class KeyUnwrap {
         }
         sha256.reset();
         sha256.update(scratch, (short) 0, z);
-        sha256.doFinal(LABEL, (short) 0, (short) LABEL.length, scratch, (short) 0);
+        sha256.doFinal(label, (short) 0, (short) label.length, scratch, (short) 0);
         kek.setKey(scratch, (short) 0);
         Util.arrayFillNonAtomic(scratch, (short) 0, (short) 32, (byte) 0);
         aad[0] = algorithmId;

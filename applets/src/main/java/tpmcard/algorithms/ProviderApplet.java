@@ -10,6 +10,7 @@ import javacard.framework.Shareable;
 import javacard.framework.Util;
 import javacard.security.RandomData;
 import tpmcard.lib.InstallParameters;
+import tpmcard.lib.P256;
 
 /**
  * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
@@ -31,8 +32,14 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private final byte[] slotGenerations;
     /** Null when the provider takes no keys. */
     protected final KeyUnwrap unwrap;
+    /** P-256 domain parameters; null when the provider takes no keys. */
+    protected final P256 curve;
+    /** The provider's RNG, made once here (subclasses use it rather than make their own). */
+    protected final RandomData random;
     // Stream ownership: [0] owning session id (0: no stream), [1] operation, [2] key slot.
     private final short[] stream;
+    /** The core applet's AID, the only client given the interface. */
+    private final byte[] coreAid;
 
     protected ProviderApplet(byte algorithmId, byte versionMajor, byte versionMinor, short capabilities,
             byte[] bArray, short bOffset, byte bLength) {
@@ -43,7 +50,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         Util.setShort(descriptor, (short) 3, capabilities);
         Util.setShort(descriptor, (short) 5, ProviderConstants.MAX_PROVIDER_DATA);
         instanceTag = new byte[2];
-        RandomData random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
+        random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
         short[] install = new short[InstallParameters.FIELDS];   // once, at install
         InstallParameters.parse(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS, install);
@@ -54,8 +61,16 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         }
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
-        unwrap = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new KeyUnwrap() : null;
+        if ((capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0) {
+            curve = new P256();
+            unwrap = new KeyUnwrap(curve);
+        } else {
+            curve = null;
+            unwrap = null;
+        }
         stream = JCSystem.makeTransientShortArray((short) 3, JCSystem.CLEAR_ON_RESET);
+        coreAid = new byte[ProviderConstants.AID_LENGTH];
+        ProviderConstants.writeCoreAid(coreAid, (short) 0);
     }
 
     /** Register under the AID of the install parameters. Subclasses' install() ends with this. */
@@ -65,7 +80,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
 
     public Shareable getShareableInterfaceObject(AID clientAID, byte parameter) {
         if (parameter != ProviderConstants.PROVIDER_PARAMETER || clientAID == null
-                || !clientAID.equals(ProviderConstants.CORE_AID, (short) 0, (byte) ProviderConstants.CORE_AID.length)) {
+                || !clientAID.equals(coreAid, (short) 0, (byte) coreAid.length)) {
             return null;
         }
         return this;

@@ -11,24 +11,68 @@ public final class ProviderConstants {
     /** The parameter a provider answers in getShareableInterfaceObject. */
     public static final byte PROVIDER_PARAMETER = (byte) 0x41;
 
-    // The registry is addressed by INVOKE with this AID; no applet has it (the core hosts it).
-    public static final byte[] REGISTRY_AID = {
-        (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x03, (byte) 0x00, (byte) 0x01};
-    // Providers give their interface only to this context: the core applet, which hosts the registry.
-    public static final byte[] CORE_AID = {
-        (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x01, (byte) 0x00, (byte) 0x01};
-
-    // Provider applet AIDs the registry knows from the start (manifest.json agrees; a test checks).
-    public static final byte[] AID_AES_GCM = providerAid((byte) 0x01);
-    public static final byte[] AID_SHA3 = providerAid((byte) 0x02);
-    public static final byte[] AID_HMAC = providerAid((byte) 0x03);
-    public static final byte[] AID_CHACHA20_POLY1305 = providerAid((byte) 0x04);
-    public static final byte[] AID_ECDSA_P256 = providerAid((byte) 0x05);
+    // AIDs. A library package may hold no static arrays (Oracle's converter refuses them), so
+    // the AIDs are written by code: F0 74 70 6D 63 | kind | n | 01 (manifest.json agrees; tests check).
+    public static final short AID_LENGTH = (short) 8;
+    private static final byte KIND_CORE = (byte) 0x01;
+    private static final byte KIND_ALGORITHMS = (byte) 0x03;
+    // The registry is addressed by INVOKE with provider number 0's AID; no applet has it (the core hosts it).
+    public static final byte PROVIDER_REGISTRY = (byte) 0x00;
+    // Provider applet numbers the registry knows from the start.
+    public static final byte PROVIDER_AES_GCM = (byte) 0x01;
+    public static final byte PROVIDER_SHA3 = (byte) 0x02;
+    public static final byte PROVIDER_HMAC = (byte) 0x03;
+    public static final byte PROVIDER_CHACHA20_POLY1305 = (byte) 0x04;
+    public static final byte PROVIDER_ECDSA_P256 = (byte) 0x05;
     // Not known at start: a second version, registered at run time (replacement).
-    public static final byte[] AID_HMAC_V2 = providerAid((byte) 0x13);
+    public static final byte PROVIDER_HMAC_V2 = (byte) 0x13;
 
-    private static byte[] providerAid(byte n) {
-        return new byte[] {(byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x03, n, (byte) 0x01};
+    /** Byte i of F0 74 70 6D 63 | kind | n | 01. */
+    private static byte aidByte(short i, byte kind, byte n) {
+        switch (i) {
+            case 0: return (byte) 0xF0;
+            case 1: return (byte) 0x74;
+            case 2: return (byte) 0x70;
+            case 3: return (byte) 0x6D;
+            case 4: return (byte) 0x63;
+            case 5: return kind;
+            case 6: return n;
+            default: return (byte) 0x01;
+        }
+    }
+
+    private static short writeAid(byte kind, byte n, byte[] out, short off) {
+        for (short i = 0; i < AID_LENGTH; i++) {
+            out[(short) (off + i)] = aidByte(i, kind, n);
+        }
+        return (short) (off + AID_LENGTH);
+    }
+
+    private static boolean isAid(byte kind, byte n, byte[] buf, short off, byte length) {
+        if (length != (byte) AID_LENGTH) {
+            return false;
+        }
+        for (short i = 0; i < AID_LENGTH; i++) {
+            if (buf[(short) (off + i)] != aidByte(i, kind, n)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Writes the AID of provider applet n (PROVIDER_*) at out[off]; returns the offset after it. */
+    public static short writeProviderAid(byte n, byte[] out, short off) {
+        return writeAid(KIND_ALGORITHMS, n, out, off);
+    }
+
+    /** Writes the core applet's AID: providers give their interface only to this context. */
+    public static short writeCoreAid(byte[] out, short off) {
+        return writeAid(KIND_CORE, (byte) 0x00, out, off);
+    }
+
+    /** Whether buf[off..off+length) is the registry's AID. */
+    public static boolean isRegistryAid(byte[] buf, short off, byte length) {
+        return isAid(KIND_ALGORITHMS, PROVIDER_REGISTRY, buf, off, length);
     }
 
     // Algorithm ids (descriptor byte 0; registry CALL P1).

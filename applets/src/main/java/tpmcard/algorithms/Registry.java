@@ -9,7 +9,7 @@ import javacard.framework.Util;
 
 /**
  * The algorithm registry, hosted by the core applet (docs/algorithms.md §2). The core creates one
- * in its constructor and routes INVOKE commands addressed to {@link ProviderConstants#REGISTRY_AID}
+ * in its constructor and routes INVOKE commands addressed to the registry's AID ({@link #isRegistryAid})
  * to {@link #invoke}; the registry finds providers by AID with
  * JCSystem.getAppletShareableInterfaceObject. All its state is persistent and owned by the core
  * applet's context.
@@ -35,24 +35,23 @@ public final class Registry {
         algorithmIds = new byte[n];
         enabled = new byte[n];
         // The providers the core knows from the start (the suite manifest's provider applets).
-        seed((short) 0, ProviderConstants.AID_AES_GCM, ProviderConstants.ALG_AES_GCM);
-        seed((short) 1, ProviderConstants.AID_SHA3, ProviderConstants.ALG_SHA3_256);
-        seed((short) 2, ProviderConstants.AID_HMAC, ProviderConstants.ALG_HMAC_SHA2);
-        seed((short) 3, ProviderConstants.AID_CHACHA20_POLY1305, ProviderConstants.ALG_CHACHA20_POLY1305);
-        seed((short) 4, ProviderConstants.AID_ECDSA_P256, ProviderConstants.ALG_ECDSA_P256_SHA256);
+        seed((short) 0, ProviderConstants.PROVIDER_AES_GCM, ProviderConstants.ALG_AES_GCM);
+        seed((short) 1, ProviderConstants.PROVIDER_SHA3, ProviderConstants.ALG_SHA3_256);
+        seed((short) 2, ProviderConstants.PROVIDER_HMAC, ProviderConstants.ALG_HMAC_SHA2);
+        seed((short) 3, ProviderConstants.PROVIDER_CHACHA20_POLY1305, ProviderConstants.ALG_CHACHA20_POLY1305);
+        seed((short) 4, ProviderConstants.PROVIDER_ECDSA_P256, ProviderConstants.ALG_ECDSA_P256_SHA256);
     }
 
-    private void seed(short i, byte[] aid, byte id) {
-        Util.arrayCopyNonAtomic(aid, (short) 0, aids, (short) (i * ProviderConstants.MAX_AID_LENGTH), (short) aid.length);
-        aidLengths[i] = (byte) aid.length;
+    private void seed(short i, byte provider, byte id) {
+        ProviderConstants.writeProviderAid(provider, aids, (short) (i * ProviderConstants.MAX_AID_LENGTH));
+        aidLengths[i] = (byte) ProviderConstants.AID_LENGTH;
         algorithmIds[i] = id;
         enabled[i] = (byte) 1;
     }
 
     /** Whether an INVOKE names the registry (the core calls this before its service lookup). */
     public static boolean isRegistryAid(byte[] buf, short off, byte length) {
-        return length == (byte) ProviderConstants.REGISTRY_AID.length
-                && Util.arrayCompare(buf, off, ProviderConstants.REGISTRY_AID, (short) 0, length) == 0;
+        return ProviderConstants.isRegistryAid(buf, off, length);
     }
 
     /** One registry command; the same contract as tpmcard.core.SuiteService#invoke. */

@@ -15,6 +15,7 @@ import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.Identity;
 import tpmcard.lib.P256;
 import tpmcard.lib.ConstantTime;
 
@@ -35,7 +36,7 @@ import tpmcard.lib.ConstantTime;
  * Everything is allocated here, once; session state is CLEAR_ON_DESELECT RAM.
  */
 public final class BindingHandler {
-    // Work buffer layout (CLEAR_ON_DESELECT).
+    // Work buffer layout (CLEAR_ON_RESET, wiped at every deselect).
     private static final short W_Z = 0;             // 96: Z values, pairing secret
     private static final short W_INFO = 96;         // 224: KDF SharedInfo, transcript hashes, scratch
     private static final short W_KEYS = 320;        // 64: PIN keys (enc, mac, receipt)
@@ -45,7 +46,8 @@ public final class BindingHandler {
     private static final short W_POINT = 482;       // 65: binding key point
     private static final short W_POINT2 = 547;      // 65: AK point / card ephemeral point
     private static final short W_SMALL = 612;       // 28: small values
-    private static final short WORK_LENGTH = 640;
+    /** The caller allocates the work buffer (CLEAR_ON_RESET: it is the identity's scratch at install). */
+    static final short WORK_LENGTH = 640;
 
     // Handshake state (CLEAR_ON_DESELECT): th1, card hello cryptogram, key material.
     private static final short H_TH1 = 0;
@@ -88,11 +90,14 @@ public final class BindingHandler {
     private final Signature cmac;
     private final Signature ecdsa;
     private final KeyAgreement keyAgreement;
+    /** ALG_EC_SVDP_DH_PLAIN_XY (s.G for the session ephemeral), or null when the card lacks it. */
+    private final KeyAgreement multiplier;
     private final Cipher cbc;
     private final RandomData random;
+    private final P256 curve;
+    /** Only on a card without ALG_EC_SVDP_DH_PLAIN_XY (multiplier null): genKeyPair() instead. */
     private final KeyPair ephemeral;
     private final ECPrivateKey ephemeralPrivate;
-    private final ECPublicKey ephemeralPublic;
     private final boolean ephemeralInRam;
     private final ECPublicKey certifierKey;
     private final AESKey symmetricKey;
@@ -106,18 +111,21 @@ public final class BindingHandler {
     private short lastSessionId;
 
     /**
-     * @param identityPrivate the card identity key (ECDH for PIN cryptograms and the pairing)
-     * @param identityPublic its public half (hashed into every transcript)
+     * @param identity the card identity key (ECDH for PIN cryptograms and the pairing; its public
+     *        point is hashed into every transcript)
+     * @param sha256 random multiplier: the objects the core made the identity with, kept here
+     *        ({@code multiplier} null when the card lacks ALG_EC_SVDP_DH_PLAIN_XY)
+     * @param work CLEAR_ON_RESET RAM of WORK_LENGTH bytes
      * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
-    public BindingHandler(ECPrivateKey identityPrivate, ECPublicKey identityPublic,
+    public BindingHandler(Identity identity, P256 curve, MessageDigest sha256, RandomData random,
+                          KeyAgreement multiplier, byte[] work,
                           byte[] pin, short pinOffset, byte pinLength,
                           byte[] puk, short pukOffset, byte pukLength) {
-        this.identityPrivate = identityPrivate;
+        this.identityPrivate = (ECPrivateKey) identity.keyPair().getPrivate();
+        this.curve = curve;
         identityPoint = new byte[POINT_LENGTH];
-        if (identityPublic.getW(identityPoint, (short) 0) != POINT_LENGTH) {
-            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
-        }
+        identity.writePublicPoint(identityPoint, (short) 0);
         if (pinLength == 0) {
             pin = Constants.DEFAULT_PIN;
             pinOffset = 0;
@@ -133,15 +141,16 @@ public final class BindingHandler {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
         pins = new PinStore(pin, pinOffset, pinLength, puk, pukOffset, pukLength);
-        pairings = new Pairings();
+        pairings = new Pairings(curve);
 
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        this.sha256 = sha256;
         cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, false);
         ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
         keyAgreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
         cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
         Cipher ecb = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false);
-        random = secureRandom();
+        this.random = random;
+        this.multiplier = multiplier;
         channel = new SecureChannel(cbc, ecb, Signature.getInstance(Signature.ALG_AES_CMAC_128, false),
                 Signature.getInstance(Signature.ALG_AES_CMAC_128, false));
         tpm = new TpmAttest(sha256);
@@ -161,27 +170,30 @@ public final class BindingHandler {
         }
         ephemeralPrivate = ephemeralKey;
         ephemeralInRam = inRam;
-        ephemeralPublic = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(ephemeralPrivate);
-        P256.setDomainParameters(ephemeralPublic);
-        ephemeral = new KeyPair(ephemeralPublic, ephemeralPrivate);
+        curve.setDomainParameters(ephemeralPrivate);
+        if (multiplier == null) {
+            ECPublicKey ephemeralPublic = (ECPublicKey) KeyBuilder.buildKey(
+                    KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
+            curve.setDomainParameters(ephemeralPublic);
+            ephemeral = new KeyPair(ephemeralPublic, ephemeralPrivate);
+        } else {
+            ephemeral = null;
+        }
         certifierKey = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(certifierKey);
+        curve.setDomainParameters(certifierKey);
         symmetricKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT,
                 KeyBuilder.LENGTH_AES_128, false);
 
-        work = JCSystem.makeTransientByteArray(WORK_LENGTH, JCSystem.CLEAR_ON_DESELECT);
+        if ((short) work.length < WORK_LENGTH) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        this.work = work;
         handshake = JCSystem.makeTransientByteArray(H_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         challenge = JCSystem.makeTransientByteArray(Constants.CHALLENGE_LENGTH, JCSystem.CLEAR_ON_DESELECT);
         sessionPcrs = JCSystem.makeTransientByteArray(
                 (short) (Constants.SESSION_PCR_COUNT * Constants.DIGEST_LENGTH),
                 JCSystem.CLEAR_ON_DESELECT);
         vars = JCSystem.makeTransientShortArray(V_COUNT, JCSystem.CLEAR_ON_DESELECT);
-    }
-
-    @SuppressWarnings("deprecation")
-    private static RandomData secureRandom() {
-        return RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -691,9 +703,8 @@ public final class BindingHandler {
             }
             // clearKey() after the last session (and, for a RAM key, deselect) cleared the domain
             // parameters with the scalar; set them again.
-            P256.setDomainParameters(ephemeralPrivate);
-            ephemeral.genKeyPair();
-            ephemeralPublic.getW(work, W_POINT2);
+            curve.setDomainParameters(ephemeralPrivate);
+            newEphemeral(work, W_POINT2);
             pairings.read(slot, Pairings.OFFSET_POINT, work, W_POINT, POINT_LENGTH);
             keyAgreement.init(ephemeralPrivate);
             keyAgreement.generateSecret(in, host, POINT_LENGTH, work, W_Z);                // Z_ee
@@ -733,6 +744,31 @@ public final class BindingHandler {
             handshakeFailed();
         }
         return 0;
+    }
+
+    /**
+     * The card's session ephemeral eC: a fresh 32-byte scalar drawn into RAM (work[W_Z..+32),
+     * wiped at once), set into the ephemeral private key at full length, and eC = s.G by
+     * ALG_EC_SVDP_DH_PLAIN_XY, as Identity does; the point goes to out[offset]. No persistent
+     * public key is written per session. A card without PLAIN_XY uses genKeyPair() instead.
+     */
+    private void newEphemeral(byte[] out, short offset) {
+        if (multiplier == null) {
+            ephemeral.genKeyPair();
+            ((ECPublicKey) ephemeral.getPublic()).getW(out, offset);
+            return;
+        }
+        boolean valid = false;
+        for (short attempt = 0; attempt < 4 && !valid; attempt++) {  // a miss has probability ~2^-32
+            random.nextBytes(work, W_Z, Identity.SCALAR_LENGTH);
+            valid = Identity.isValidScalar(curve, work, W_Z);
+        }
+        if (!valid) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        // A failure leaves the scalar to handshakeFailed(), which wipes the whole work buffer.
+        Identity.multiplyGenerator(curve, multiplier, ephemeralPrivate, work, W_Z, out, offset);
+        Util.arrayFillNonAtomic(work, W_Z, Identity.SCALAR_LENGTH, (byte) 0);
     }
 
     /**
@@ -791,7 +827,7 @@ public final class BindingHandler {
             short quoteDigest = tpm.checkQuote(in, work, expected, sw);
             short count = 0;
             for (short i = 0; i < 24; i++) {
-                if ((work[(short) (expected + (i >> 3))] & (1 << (i & 7))) != 0) {
+                if ((work[(short) (expected + (i >> 3))] & (short) (1 << (i & 7))) != 0) {
                     count++;
                 }
             }
@@ -807,10 +843,10 @@ public final class BindingHandler {
             sha256.reset();
             short k = 0;
             for (short i = 0; i < 24; i++) {
-                if ((work[(short) (expected + (i >> 3))] & (1 << (i & 7))) == 0) {
+                if ((work[(short) (expected + (i >> 3))] & (short) (1 << (i & 7))) == 0) {
                     continue;
                 }
-                if ((work[(short) (policy + (i >> 3))] & (1 << (i & 7))) != 0) {
+                if ((work[(short) (policy + (i >> 3))] & (short) (1 << (i & 7))) != 0) {
                     sha256.update(in, (short) (values + k * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
                 }
                 k++;

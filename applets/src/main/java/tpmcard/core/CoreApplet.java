@@ -8,11 +8,14 @@ import javacard.framework.AID;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
-import javacard.security.ECPrivateKey;
-import javacard.security.ECPublicKey;
+import javacard.security.KeyAgreement;
+import javacard.security.MessageDigest;
+import javacard.security.RandomData;
 import javacardx.apdu.ExtendedLength;
 import tpmcard.algorithms.Registry;
+import tpmcard.lib.Identity;
 import tpmcard.lib.InstallParameters;
+import tpmcard.lib.P256;
 
 /**
  * The suite's core applet: card information (SELECT), the card identity public key (GET DATA
@@ -63,11 +66,17 @@ public class CoreApplet extends Applet implements ExtendedLength {
         // One capacity for both buffers: a protected command or response with the largest
         // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.
         io = new ApduIo(Constants.MAX_COMMAND_DATA, preferRam);
-        // CLEAR_ON_RESET: the only kind of RAM an applet may touch while it is being installed.
-        byte[] scratch = JCSystem.makeTransientByteArray(Identity.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
-        identity = new Identity(bArray, entropyOffset, entropyLength, scratch);
-        binding = new BindingHandler((ECPrivateKey) identity.keyPair().getPrivate(),
-                (ECPublicKey) identity.keyPair().getPublic(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
+        // Made once and kept: the identity is made with them, then the binding uses them.
+        P256 curve = new P256();
+        MessageDigest sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        RandomData random = Identity.keyGenerationRandom();
+        KeyAgreement multiplier = Identity.basePointMultiplier();
+        // The binding's work buffer, CLEAR_ON_RESET: the only kind of RAM an applet may touch
+        // while it is being installed, so it is the identity's scratch first.
+        byte[] work = JCSystem.makeTransientByteArray(BindingHandler.WORK_LENGTH, JCSystem.CLEAR_ON_RESET);
+        identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
+        binding = new BindingHandler(identity, curve, sha256, random, multiplier, work,
+                null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
         algorithms = new Registry();
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
@@ -395,7 +404,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         offset++;   // length, below
         out[offset++] = Constants.TAG_CARD_ID;
         out[offset++] = (byte) Constants.CARD_ID_LENGTH;
-        offset = identity.writeCardId(out, offset);
+        offset = identity.writeId(out, offset);
         out[offset++] = Constants.TAG_APPLET_VERSION;
         out[offset++] = (byte) 2;
         out[offset++] = Constants.VERSION_MAJOR;

@@ -31,15 +31,17 @@ final class Pairings {
     private final byte[] records;
     private final ECPublicKey[] attestationKeys;
     private final AESKey[] secrets;
+    private final P256 curve;
 
-    Pairings() {
+    Pairings(P256 curve) {
+        this.curve = curve;
         short slots = Constants.PAIRING_SLOTS;
         records = new byte[(short) (slots * RECORD_LENGTH)];
         attestationKeys = new ECPublicKey[slots];
         secrets = new AESKey[slots];
         for (short i = 0; i < slots; i++) {
             attestationKeys[i] = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
-            P256.setDomainParameters(attestationKeys[i]);
+            curve.setDomainParameters(attestationKeys[i]);
             secrets[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
     }
@@ -89,7 +91,7 @@ final class Pairings {
         records[(short) (b + OFFSET_OPTIONS)] = options;
         Util.arrayCopy(pcrDigest, pcrDigestOffset, records, (short) (b + OFFSET_PCR_DIGEST),
                 Constants.DIGEST_LENGTH);
-        P256.setDomainParameters(attestationKeys[slot]);
+        curve.setDomainParameters(attestationKeys[slot]);
         attestationKeys[slot].setW(akPoint, akPointOffset, (short) 65);
         secrets[slot].setKey(secret, secretOffset);
         records[b] = USED;

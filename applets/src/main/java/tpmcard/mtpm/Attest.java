@@ -2,7 +2,7 @@ package tpmcard.mtpm;
 
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
-import tpmcard.core.Identity;
+import tpmcard.lib.Identity;
 import tpmcard.lib.Tpm2;
 
 /**

@@ -5,11 +5,13 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.CryptoException;
 import javacard.security.ECPrivateKey;
+import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
-import tpmcard.core.Identity;
+import tpmcard.lib.Identity;
+import tpmcard.lib.P256;
 import tpmcard.lib.Tpm2;
 
 /**
@@ -26,13 +28,13 @@ import tpmcard.lib.Tpm2;
  * TPM2_Clear-like CLEAR, so blobs sealed before a clear no longer open.</li>
  * </ul>
  *
- * Each EC key is made by tpmcard.core.Identity from the card RNG and a per-key entropy
+ * Each EC key is made by tpmcard.lib.Identity from the card RNG and a per-key entropy
  * SHA-256(label || install entropy): jCardSim's RNG is deterministic, the install entropy is what
  * makes two simulated cards differ. The storage keys come from SHA-256(R || seed || generation ||
  * label), seed = SHA-256("seed" || install entropy), for the same reason.
  */
 final class Keys {
-    static final short SCRATCH_LENGTH = 160;
+    static final short SCRATCH_LENGTH = (short) (Identity.SCRATCH_LENGTH + 32);
     private static final byte LABEL_EK = (byte) 'E';
     private static final byte LABEL_AK = (byte) 'A';
     private static final byte LABEL_MIGRATION = (byte) 'M';
@@ -60,25 +62,32 @@ final class Keys {
     private final byte[] seed = new byte[32];
     private final byte[] generation = new byte[4];
 
+    final P256 curve;
     private final MessageDigest sha256;
     private final RandomData random;
     final Signature ecdsa;
 
     /** {@code scratch}: CLEAR_ON_RESET, at least SCRATCH_LENGTH and Identity.SCRATCH_LENGTH bytes. */
     Keys(byte[] entropy, short entropyOffset, short entropyLength, byte[] scratch) {
+        curve = new P256();
         sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
-        random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
+        random = Identity.keyGenerationRandom();
         ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
-        // Per-key entropy lives in its own transient array: Identity uses all of scratch.
-        byte[] keyEntropy = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
-        ek = new Identity(keyEntropy, (short) 0, label(LABEL_EK, entropy, entropyOffset, entropyLength, keyEntropy),
-                scratch);
-        ak = new Identity(keyEntropy, (short) 0, label(LABEL_AK, entropy, entropyOffset, entropyLength, keyEntropy),
-                scratch);
-        migration = new Identity(keyEntropy, (short) 0,
-                label(LABEL_MIGRATION, entropy, entropyOffset, entropyLength, keyEntropy), scratch);
-        label(LABEL_SEED, entropy, entropyOffset, entropyLength, seed);
-        Util.arrayFillNonAtomic(keyEntropy, (short) 0, (short) 32, (byte) 0);
+        // Used for the three keys here, then dropped: requestObjectDeletion() below reclaims it.
+        KeyAgreement multiplier = Identity.basePointMultiplier();
+        // Per-key entropy sits after the part of scratch that Identity uses (and wipes).
+        final short keyEntropy = Identity.SCRATCH_LENGTH;
+        ek = new Identity(curve, sha256, random, multiplier, scratch, keyEntropy,
+                label(LABEL_EK, entropy, entropyOffset, entropyLength, scratch, keyEntropy), scratch);
+        ak = new Identity(curve, sha256, random, multiplier, scratch, keyEntropy,
+                label(LABEL_AK, entropy, entropyOffset, entropyLength, scratch, keyEntropy), scratch);
+        migration = new Identity(curve, sha256, random, multiplier, scratch, keyEntropy,
+                label(LABEL_MIGRATION, entropy, entropyOffset, entropyLength, scratch, keyEntropy), scratch);
+        label(LABEL_SEED, entropy, entropyOffset, entropyLength, seed, (short) 0);
+        Util.arrayFillNonAtomic(scratch, keyEntropy, (short) 32, (byte) 0);
+        if (multiplier != null && JCSystem.isObjectDeletionSupported()) {
+            JCSystem.requestObjectDeletion();
+        }
 
         describe(ek, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Tpm2.ALG_ECDSA, ekPublic,
                 null, ekQualifiedName, scratch);
@@ -93,12 +102,12 @@ final class Keys {
         renewStorageKeys(scratch);
     }
 
-    /** out[0..32) = SHA-256(label || entropy); returns 32. */
-    private short label(byte tag, byte[] entropy, short off, short length, byte[] out) {
+    /** out[outOff..+32) = SHA-256(label || entropy); returns 32. */
+    private short label(byte tag, byte[] entropy, short off, short length, byte[] out, short outOff) {
         sha256.reset();
-        out[0] = tag;
-        sha256.update(out, (short) 0, (short) 1);
-        return sha256.doFinal(entropy, off, length, out, (short) 0);
+        out[outOff] = tag;
+        sha256.update(out, outOff, (short) 1);
+        return sha256.doFinal(entropy, off, length, out, outOff);
     }
 
     private void describe(Identity key, short attrHigh, short attrLow, short scheme, byte[] publicArea,

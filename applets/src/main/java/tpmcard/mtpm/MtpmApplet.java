@@ -8,7 +8,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
-import tpmcard.core.Identity;
+import tpmcard.lib.Identity;
 import tpmcard.core.SuiteService;
 import tpmcard.lib.InstallParameters;
 

@@ -22,7 +22,7 @@ final class Pcrs {
     }
 
     static boolean selected(byte[] selection, short selectionOff, short index) {
-        return (selection[(short) (selectionOff + (index >> 3))] & (1 << (index & 7))) != 0;
+        return (selection[(short) (selectionOff + (index >> 3))] & (short) (1 << (index & 7))) != 0;
     }
 
     /** Refuses an empty selection (a quote or policy over nothing proves nothing). */

@@ -76,8 +76,8 @@ final class Sealing {
         this.sha256 = keys.sha256();
         ECPublicKey publicKey = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
         ECPrivateKey privateKey = (ECPrivateKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(publicKey);
-        P256.setDomainParameters(privateKey);
+        keys.curve.setDomainParameters(publicKey);
+        keys.curve.setDomainParameters(privateKey);
         ephemeral = new KeyPair(publicKey, privateKey);
     }
 
@@ -280,8 +280,8 @@ final class Sealing {
         nextSerial(out, h);
         h += Constants.SERIAL_LENGTH;
         // Parameters again each time: clearKey() below may drop them (jCardSim does).
-        P256.setDomainParameters((ECPublicKey) ephemeral.getPublic());
-        P256.setDomainParameters((ECPrivateKey) ephemeral.getPrivate());
+        keys.curve.setDomainParameters((ECPublicKey) ephemeral.getPublic());
+        keys.curve.setDomainParameters((ECPrivateKey) ephemeral.getPrivate());
         ephemeral.genKeyPair();
         ((ECPublicKey) ephemeral.getPublic()).getW(out, h);
         // KDF input: [4 counter][32 Z][1 label][eph 65][target 65][nonce 8]

@@ -26,6 +26,7 @@ import tpmcard.lib.P256;
  * DER refused as bad signatures while the card keeps working. All through INVOKE in a session.
  */
 public class EcdsaPublicKeyTest {
+    private static final P256 CURVE = new P256();
     private static final byte ALG = ProviderConstants.ALG_ECDSA_P256_SHA256;
     private static final byte PUBLIC = ProviderConstants.KEY_EC_P256_PUBLIC;
     private static final byte[] MESSAGE = "a message signed on the host".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -109,7 +110,7 @@ public class EcdsaPublicKeyTest {
 
     @Test
     public void pointsNotOnP256AreRefusedAndLeaveNoKey() throws Exception {
-        byte[] p = P256.FIELD;
+        byte[] p = CURVE.field;
         byte[] offCurve = q.clone();
         offCurve[64] ^= 1;
         byte[] max = new byte[32];
@@ -162,8 +163,8 @@ public class EcdsaPublicKeyTest {
             sequence(integer(new BigInteger(1, r).negate().toByteArray()), integer(s)), // negative r
             sequence(integer(new byte[] {0}), integer(s)),                           // r = 0
             sequence(integer(r), integer(new byte[] {0})),                           // s = 0
-            sequence(integer(minimal(P256.ORDER)), integer(s)),                      // r = n
-            sequence(integer(r), integer(minimal(P256.ORDER))),                      // s = n
+            sequence(integer(minimal(CURVE.order)), integer(s)),                      // r = n
+            sequence(integer(r), integer(minimal(CURVE.order))),                      // s = n
             sequence(new byte[] {0x03, 0x01, 0x01}, integer(s)),                     // BIT STRING, not INTEGER
             sequence(integer(r), integer(s), new byte[] {0x05, 0x00}),               // a third element
             sequence(integer(r)),                                                    // s missing

@@ -69,8 +69,8 @@ public class HmacKeyLengthTest {
 
     @Test
     public void theSecondVersionSharesTheCode() throws Exception {
-        byte[] descriptor = ok(card.card.invokeRaw(ProviderCard.HEX.formatHex(ProviderConstants.REGISTRY_AID),
-                ProviderConstants.INS_REGISTER, 0, 0, ProviderConstants.AID_HMAC_V2));
+        byte[] descriptor = ok(card.card.invokeRaw("F074706D63030001",
+                ProviderConstants.INS_REGISTER, 0, 0, ProviderCard.HEX.parseHex("F074706D63031301")));
         org.junit.Assert.assertEquals("now served by version 2", 2, descriptor[1]);
         checkLengths(ProviderConstants.KEY_HMAC_SHA256, "HmacSHA256", new int[] {65, HmacProvider.MAX_KEY_LENGTH});
     }

@@ -45,7 +45,7 @@ final class ProviderCard {
         body.write(p1);
         body.write(0);
         body.writeBytes(data);
-        return card.invokeRaw(HEX.formatHex(ProviderConstants.REGISTRY_AID), ProviderConstants.INS_CALL, alg, ins,
+        return card.invokeRaw("F074706D63030001", ProviderConstants.INS_CALL, alg, ins,
                 body.toByteArray());
     }
 

@@ -23,6 +23,7 @@ import tpmcard.lib.P256;
 
 /** GET DATA 7F49: the identity public key, a valid P-256 point. */
 public class GetDataTest {
+    private static final P256 CURVE = new P256();
     static ECParameterSpec p256() throws Exception {
         AlgorithmParameters parameters = AlgorithmParameters.getInstance("EC");
         parameters.init(new ECGenParameterSpec("secp256r1"));
@@ -47,7 +48,7 @@ public class GetDataTest {
     public void identityKeyIsAPointOnP256() throws Exception {
         byte[] point = SimulatedCard.selected().identityPoint();
         ECParameterSpec spec = p256();
-        BigInteger p = new BigInteger(1, P256.FIELD);
+        BigInteger p = new BigInteger(1, CURVE.field);
         BigInteger x = new BigInteger(1, Arrays.copyOfRange(point, 1, 33));
         BigInteger y = new BigInteger(1, Arrays.copyOfRange(point, 33, 65));
         assertTrue(x.compareTo(p) < 0 && y.compareTo(p) < 0);
@@ -69,7 +70,7 @@ public class GetDataTest {
     @Test
     public void identityKeyIsNotTheBasePointNorConstant() {
         byte[] point = SimulatedCard.selected().identityPoint();
-        assertNotEquals(Hex.encode(P256.G), Hex.encode(point));
+        assertNotEquals(Hex.encode(CURVE.g), Hex.encode(point));
         assertNotEquals(Hex.encode(SimulatedCard.installed(new byte[] {1}).identityPointAfterSelect()), Hex.encode(point));
     }
 

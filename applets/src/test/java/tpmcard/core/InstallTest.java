@@ -24,6 +24,7 @@ import tpmcard.lib.P256;
  * (jCardSim's RNG is deterministic), and a card keeps its key across reset and reselection.
  */
 public class InstallTest {
+    private static final P256 CURVE = new P256();
     private static final byte[] ENTROPY_A = Hex.decode("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF");
     private static final byte[] ENTROPY_B = Hex.decode("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFE");
 
@@ -171,7 +172,7 @@ public class InstallTest {
             System.arraycopy(r, 0, input, 0, 32);
             System.arraycopy(entropy, 0, input, 32, entropy.length);
             BigInteger s = new BigInteger(1, SimulatedCard.sha256(input));
-            assertTrue(s.signum() > 0 && s.compareTo(new BigInteger(1, P256.ORDER)) < 0);
+            assertTrue(s.signum() > 0 && s.compareTo(new BigInteger(1, CURVE.order)) < 0);
 
             byte[] expected = P256Test.multiplyBasePoint(s);
             assertArrayEquals("entropy " + Hex.encode(entropy), expected,

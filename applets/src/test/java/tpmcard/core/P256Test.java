@@ -11,35 +11,36 @@ import tpmcard.lib.P256;
 
 /** The P-256 constants the card sets on its keys agree with the JDK's secp256r1. */
 public class P256Test {
-    private static final BigInteger P = new BigInteger(1, P256.FIELD);
-    private static final BigInteger A = new BigInteger(1, P256.A);
+    private static final P256 CURVE = new P256();
+    private static final BigInteger P = new BigInteger(1, CURVE.field);
+    private static final BigInteger A = new BigInteger(1, CURVE.a);
 
     @Test
     public void constantsMatchTheJdkCurve() throws Exception {
         ECParameterSpec spec = GetDataTest.p256();
         assertEquals(((ECFieldFp) spec.getCurve().getField()).getP(), P);
         assertEquals(spec.getCurve().getA(), A);
-        assertEquals(spec.getCurve().getB(), new BigInteger(1, P256.B));
-        assertEquals(spec.getGenerator().getAffineX(), new BigInteger(1, P256.G, 1, 32));
-        assertEquals(spec.getGenerator().getAffineY(), new BigInteger(1, P256.G, 33, 32));
-        assertEquals(4, P256.G[0]);
-        assertEquals(spec.getOrder(), new BigInteger(1, P256.ORDER));
+        assertEquals(spec.getCurve().getB(), new BigInteger(1, CURVE.b));
+        assertEquals(spec.getGenerator().getAffineX(), new BigInteger(1, CURVE.g, 1, 32));
+        assertEquals(spec.getGenerator().getAffineY(), new BigInteger(1, CURVE.g, 33, 32));
+        assertEquals(4, CURVE.g[0]);
+        assertEquals(spec.getOrder(), new BigInteger(1, CURVE.order));
         assertEquals(spec.getCofactor(), P256.COFACTOR);
         assertEquals(256, P256.KEY_LENGTH);
     }
 
     @Test
     public void multiplicationHelperIsRight() {
-        assertArrayEquals(P256.G, multiplyBasePoint(BigInteger.ONE));
+        assertArrayEquals(CURVE.g, multiplyBasePoint(BigInteger.ONE));
         // n.G is the point at infinity; (n-1).G = -G has the same x and y = p - y.
-        byte[] minusG = multiplyBasePoint(new BigInteger(1, P256.ORDER).subtract(BigInteger.ONE));
-        assertEquals(new BigInteger(1, P256.G, 1, 32), new BigInteger(1, minusG, 1, 32));
-        assertEquals(P.subtract(new BigInteger(1, P256.G, 33, 32)), new BigInteger(1, minusG, 33, 32));
+        byte[] minusG = multiplyBasePoint(new BigInteger(1, CURVE.order).subtract(BigInteger.ONE));
+        assertEquals(new BigInteger(1, CURVE.g, 1, 32), new BigInteger(1, minusG, 1, 32));
+        assertEquals(P.subtract(new BigInteger(1, CURVE.g, 33, 32)), new BigInteger(1, minusG, 33, 32));
     }
 
     /** s.G in affine coordinates, uncompressed. Test-only: not constant time. */
     static byte[] multiplyBasePoint(BigInteger s) {
-        BigInteger[] g = {new BigInteger(1, P256.G, 1, 32), new BigInteger(1, P256.G, 33, 32)};
+        BigInteger[] g = {new BigInteger(1, CURVE.g, 1, 32), new BigInteger(1, CURVE.g, 33, 32)};
         BigInteger[] result = null;
         for (int i = s.bitLength() - 1; i >= 0; i--) {
             result = add(result, result);

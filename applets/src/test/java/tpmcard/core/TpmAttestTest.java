@@ -173,7 +173,7 @@ public class TpmAttestTest {
 
     private static boolean verify(byte[] data, byte[] der) {
         ECPublicKey ak = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(ak);
+        new P256().setDomainParameters(ak);
         byte[] point = BindingVectors.bytes(KEYS, "ak_point");
         ak.setW(point, (short) 0, (short) point.length);
         Signature ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);

@@ -5,7 +5,6 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.security.AESKey;
 import javacard.security.KeyBuilder;
-import javacard.security.RandomData;
 import tpmcard.algorithms.AeadRequest;
 import tpmcard.algorithms.Gcm;
 import tpmcard.algorithms.ProviderApplet;
@@ -24,7 +23,6 @@ public final class AesGcmProvider extends ProviderApplet {
     private final AESKey[] keys128;
     private final AESKey[] keys256;
     private final Gcm gcm;
-    private final RandomData random;
     private final byte[] scratch;
     private final short[] fields;
 
@@ -42,7 +40,6 @@ public final class AesGcmProvider extends ProviderApplet {
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
         gcm = new Gcm((AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false),
                 scratch);
-        random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {

@@ -6,7 +6,6 @@ import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.KeyBuilder;
-import javacard.security.RandomData;
 import tpmcard.algorithms.AeadRequest;
 import tpmcard.algorithms.ProviderApplet;
 import tpmcard.algorithms.ProviderConstants;
@@ -23,7 +22,6 @@ public final class ChaChaProvider extends ProviderApplet {
 
     private final AESKey[] keys;
     private final ChaCha20Poly1305 aead;
-    private final RandomData random;
     private final byte[] key;
     private final short[] fields;
 
@@ -36,7 +34,6 @@ public final class ChaChaProvider extends ProviderApplet {
             keys[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
         aead = new ChaCha20Poly1305();
-        random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         key = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
     }

@@ -1,6 +1,5 @@
 package tpmcard.alg.ecdsa;
 
-import tpmcard.lib.P256;
 
 /**
  * The strict DER check of a P-256 ECDSA signature, done before the signature reaches
@@ -20,8 +19,11 @@ final class DerSignature {
 
     private DerSignature() {}
 
-    /** True if {@code buf[off..off+length)} is exactly one DER ECDSA-Sig-Value with r, s in [1, n-1]. */
-    static boolean isValid(byte[] buf, short off, short length) {
+    /**
+     * True if {@code buf[off..off+length)} is exactly one DER ECDSA-Sig-Value with r, s in [1, n-1];
+     * {@code order} is n, 32 bytes big-endian (P256.order).
+     */
+    static boolean isValid(byte[] buf, short off, short length, byte[] order) {
         // The smallest one is 30 06 02 01 r 02 01 s. Content is at most 70 bytes, so DER allows
         // only the short length form (X.690 §10.1: the definite form, minimal octets).
         if (length < 8 || length > MAX_LENGTH) {
@@ -31,18 +33,18 @@ final class DerSignature {
             return false;
         }
         short end = (short) (off + length);
-        short p = integerEnd(buf, (short) (off + 2), end);
+        short p = integerEnd(buf, (short) (off + 2), end, order);
         if (p < 0) {
             return false;
         }
-        return integerEnd(buf, p, end) == end;
+        return integerEnd(buf, p, end, order) == end;
     }
 
     /**
      * The offset after the DER INTEGER at p if it is an ECDSA scalar in [1, n-1] that ends by end;
      * -1 otherwise.
      */
-    private static short integerEnd(byte[] buf, short p, short end) {
+    private static short integerEnd(byte[] buf, short p, short end, byte[] order) {
         if ((short) (end - p) < 3 || buf[p] != TAG_INTEGER) {
             return -1;
         }
@@ -65,11 +67,11 @@ final class DerSignature {
         if (n > SCALAR_LENGTH) {
             return -1;
         }
-        return inRange(buf, v, n) ? next : -1;
+        return inRange(buf, v, n, order) ? next : -1;
     }
 
     /** 1 <= the unsigned big-endian value buf[v..v+n) < n(P-256), for n <= 32 and no leading zero. */
-    private static boolean inRange(byte[] buf, short v, short n) {
+    private static boolean inRange(byte[] buf, short v, short n, byte[] order) {
         if (n == 1 && buf[v] == 0) {
             return false;
         }
@@ -78,7 +80,7 @@ final class DerSignature {
         }
         for (short i = 0; i < SCALAR_LENGTH; i++) {
             short a = (short) (buf[(short) (v + i)] & 0xFF);
-            short b = (short) (P256.ORDER[i] & 0xFF);
+            short b = (short) (order[i] & 0xFF);
             if (a != b) {
                 return a < b;
             }

@@ -50,8 +50,8 @@ public final class EcdsaProvider extends ProviderApplet {
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
             ECPublicKey pub = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
             ECPrivateKey priv = (ECPrivateKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, false);
-            P256.setDomainParameters(pub);
-            P256.setDomainParameters(priv);
+            curve.setDomainParameters(pub);
+            curve.setDomainParameters(priv);
             pairs[i] = new KeyPair(pub, priv);
         }
         ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
@@ -96,7 +96,7 @@ public final class EcdsaProvider extends ProviderApplet {
             pub.setW(key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH);
             if (pointCheck != null) {
                 pointCheck.init(priv);
-                pointCheck.generateSecret(P256.G, (short) 0, (short) P256.G.length, scratch, (short) 0);
+                pointCheck.generateSecret(curve.g, (short) 0, (short) curve.g.length, scratch, (short) 0);
                 if (!ConstantTime.equals(scratch, (short) 0, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
                     ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
                 }
@@ -143,8 +143,8 @@ public final class EcdsaProvider extends ProviderApplet {
     protected void clearKey(short slot) {
         pairs[slot].getPrivate().clearKey();
         pairs[slot].getPublic().clearKey();
-        P256.setDomainParameters((ECPublicKey) pairs[slot].getPublic());
-        P256.setDomainParameters((ECPrivateKey) pairs[slot].getPrivate());
+        curve.setDomainParameters((ECPublicKey) pairs[slot].getPublic());
+        curve.setDomainParameters((ECPrivateKey) pairs[slot].getPrivate());
     }
 
     /** SIGN needs a key pair; VERIFY takes a key pair or a public key. */
@@ -189,7 +189,7 @@ public final class EcdsaProvider extends ProviderApplet {
         if (message > end) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        boolean ok = DerSignature.isValid(in, (short) (p + 1), sigLength);
+        boolean ok = DerSignature.isValid(in, (short) (p + 1), sigLength, curve.order);
         if (ok) {
             try {
                 ok = ecdsa.verify(in, message, (short) (end - message), in, (short) (p + 1), sigLength);

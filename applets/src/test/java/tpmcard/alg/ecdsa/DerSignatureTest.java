@@ -18,7 +18,7 @@ public class DerSignatureTest {
         // At an offset inside a larger buffer, as in an APDU.
         byte[] buf = new byte[b.length + 7];
         System.arraycopy(b, 0, buf, 5, b.length);
-        return DerSignature.isValid(buf, (short) 5, (short) b.length);
+        return DerSignature.isValid(buf, (short) 5, (short) b.length, new tpmcard.lib.P256().order);
     }
 
     private static String integer(BigInteger v) {
@@ -82,6 +82,6 @@ public class DerSignatureTest {
         byte[] big = new byte[73];
         big[0] = 0x30;
         big[1] = 71;
-        assertFalse(DerSignature.isValid(big, (short) 0, (short) big.length));      // above 72 bytes
+        assertFalse(DerSignature.isValid(big, (short) 0, (short) big.length, new tpmcard.lib.P256().order));      // above 72 bytes
     }
 }
