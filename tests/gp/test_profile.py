@@ -19,6 +19,9 @@ def test_shipped_profiles_match_the_manifest(path: Any) -> None:
         entry = next(p for p in manifest.packages if p.name == package.name)
         assert (package.aid, package.version) == (entry.aid, entry.version)
         assert [a.applet_aid for a in package.applets] == [a.aid for a in entry.applets]
+    # The manifest lists packages in dependency order (JUnit CardBytecodeCheckTest checks that
+    # against the class files); a profile loads them in that order too.
+    assert [p.name for p in profile.packages] == [p.name for p in manifest.packages]
 
 
 def test_default_profile_gives_the_core_applet_32_random_bytes() -> None:

@@ -140,6 +140,38 @@ public final class CardBytecodeCheck {
         return check.violations;
     }
 
+    /**
+     * For each suite package (internal name), the other suite packages its classes refer to: what
+     * the converter needs as export files before it converts the package.
+     */
+    public static Map<String, Set<String>> imports(Path classesRoot, List<Package> packages) throws IOException {
+        Map<String, Set<String>> out = new HashMap<>();
+        CardBytecodeCheck check = new CardBytecodeCheck(packages);
+        try (Stream<Path> files = Files.walk(classesRoot)) {
+            for (Path file : (Iterable<Path>) files.filter(f -> f.toString().endsWith(".class"))::iterator) {
+                ClassReader reader = new ClassReader(Files.readAllBytes(file));
+                Package from = check.packageOf(reader.getClassName());
+                if (from == null) {
+                    continue;
+                }
+                Set<String> targets = out.computeIfAbsent(from.name, k -> new HashSet<>());
+                char[] buffer = new char[reader.getMaxStringLength()];
+                for (int i = 1; i < reader.getItemCount(); i++) {
+                    int offset = reader.getItem(i);
+                    if (offset > 0 && reader.readByte(offset - 1) == 7) {   // CONSTANT_Class
+                        String name = reader.readUTF8(offset, buffer);
+                        Type t = name.startsWith("[") ? Type.getType(name).getElementType() : Type.getObjectType(name);
+                        Package to = t.getSort() == Type.OBJECT ? check.packageOf(t.getInternalName()) : null;
+                        if (to != null && to != from) {
+                            targets.add(to.name);
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     private Package packageOf(String internalName) {
         int slash = internalName.lastIndexOf('/');
         String pkg = slash < 0 ? "" : internalName.substring(0, slash);

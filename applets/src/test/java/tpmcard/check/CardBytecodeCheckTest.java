@@ -77,6 +77,22 @@ public class CardBytecodeCheckTest {
                 .collect(Collectors.joining("\n")), 0, found.size());
     }
 
+    /** The manifest's order is the conversion and load order: each package after those it uses. */
+    @Test
+    public void manifestListsPackagesInDependencyOrder() throws IOException {
+        List<CardBytecodeCheck.Package> packages = packages(property("tpmcard.manifest"));
+        Map<String, java.util.Set<String>> imports = CardBytecodeCheck.imports(property("tpmcard.cardClasses"), packages);
+        List<String> seen = new ArrayList<>();
+        for (CardBytecodeCheck.Package p : packages) {
+            for (String used : imports.getOrDefault(p.name, java.util.Set.of())) {
+                assertTrue(p.name + " uses " + used + ", which the manifest lists after it", seen.contains(used));
+            }
+            seen.add(p.name);
+        }
+        assertTrue(imports.get("tpmcard/core").contains("tpmcard/algorithms"));   // the order this fixed
+        assertTrue(imports.get("tpmcard/mtpm").contains("tpmcard/lib"));
+    }
+
     @Test
     public void staticInitialisers() {
         assertRefused("planted.lib.StaticArray", Rule.STATIC_ARRAY_IN_LIBRARY);
