@@ -52,10 +52,9 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         instanceTag = new byte[2];
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
-        short[] install = new short[InstallParameters.FIELDS];   // once, at install
-        InstallParameters.parse(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS, install);
-        short paramsOffset = install[InstallParameters.PARAMS_OFFSET];
-        short paramsLength = install[InstallParameters.PARAMS_LENGTH];
+        InstallParameters.check(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS);
+        short paramsOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
+        short paramsLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
         for (short i = 0; i < paramsLength && i < 2; i++) {
             instanceTag[i] ^= bArray[(short) (paramsOffset + i)];
         }

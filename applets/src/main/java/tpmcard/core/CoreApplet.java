@@ -56,12 +56,11 @@ public class CoreApplet extends Applet implements ExtendedLength {
      * @param preferRam false only for tests of the persistent-buffer fallback
      */
     protected CoreApplet(byte[] bArray, short bOffset, byte bLength, boolean preferRam) {
-        short[] install = new short[InstallParameters.FIELDS];   // once, at install
-        InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
-        short aidOffset = install[InstallParameters.AID_OFFSET];
-        byte aidLength = (byte) install[InstallParameters.AID_LENGTH];
-        short entropyOffset = install[InstallParameters.PARAMS_OFFSET];
-        short entropyLength = install[InstallParameters.PARAMS_LENGTH];
+        InstallParameters.check(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY);
+        short aidOffset = InstallParameters.aidOffset(bArray, bOffset, bLength);
+        byte aidLength = InstallParameters.aidLength(bArray, bOffset, bLength);
+        short entropyOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
+        short entropyLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
 
         // One capacity for both buffers: a protected command or response with the largest
         // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.

@@ -50,12 +50,11 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     private MtpmApplet(byte[] bArray, short bOffset, byte bLength) {
-        short[] install = new short[InstallParameters.FIELDS];   // once, at install
-        InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
-        short aidOffset = install[InstallParameters.AID_OFFSET];
-        byte aidLength = (byte) install[InstallParameters.AID_LENGTH];
-        short entropyOffset = install[InstallParameters.PARAMS_OFFSET];
-        short entropyLength = install[InstallParameters.PARAMS_LENGTH];
+        InstallParameters.check(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY);
+        short aidOffset = InstallParameters.aidOffset(bArray, bOffset, bLength);
+        byte aidLength = InstallParameters.aidLength(bArray, bOffset, bLength);
+        short entropyOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
+        short entropyLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
         // CLEAR_ON_RESET: usable during install, and by a service that is never the selected applet.
         scratch = JCSystem.makeTransientByteArray(Sealing.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
         keys = new Keys(bArray, entropyOffset, entropyLength, scratch);
