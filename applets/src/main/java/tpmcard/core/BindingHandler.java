@@ -113,8 +113,11 @@ public final class BindingHandler {
     /**
      * @param identity the card identity key (ECDH for PIN cryptograms and the pairing; its public
      *        point is hashed into every transcript)
-     * @param sha256 random multiplier: the objects the core made the identity with, kept here
-     *        ({@code multiplier} null when the card lacks ALG_EC_SVDP_DH_PLAIN_XY)
+     * @param curve the core's P-256 parameters
+     * @param sha256 the core's SHA-256, also used to make the identity
+     * @param random the core's key-generation RNG (Identity.keyGenerationRandom), also the identity's
+     * @param multiplier Identity.basePointMultiplier(): s.G for each session ephemeral; null when
+     *        the card lacks ALG_EC_SVDP_DH_PLAIN_XY (then genKeyPair())
      * @param work CLEAR_ON_RESET RAM of WORK_LENGTH bytes
      * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
