@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jpype
 import pytest
@@ -212,10 +212,28 @@ def test_constants_match_java(jvm: None) -> None:
         if isinstance(python, int) and isinstance(java, int):
             assert python == java & (0xFFFF if python > 0xFF else 0xFF), name
             checked += 1
-    for name in ("REGISTRY_AID", "CORE_AID", "AID_AES_GCM", "AID_SHA3", "AID_HMAC", "AID_HMAC_V2"):
-        assert bytes(bytearray(x & 0xFF for x in getattr(constants, name))) == getattr(A, name), (
-            name
-        )
+    # The card writes AIDs by code (a library package holds no static arrays).
+    def java_aid(write: Any, *args: Any) -> bytes:
+        buffer = jpype.JArray(jpype.JByte)(int(constants.AID_LENGTH))
+        write(*args, buffer, jpype.JShort(0))
+        return bytes(bytearray(x & 0xFF for x in buffer))
+
+    providers = {
+        "REGISTRY_AID": "PROVIDER_REGISTRY",
+        "AID_AES_GCM": "PROVIDER_AES_GCM",
+        "AID_SHA3": "PROVIDER_SHA3",
+        "AID_HMAC": "PROVIDER_HMAC",
+        "AID_CHACHA20_POLY1305": "PROVIDER_CHACHA20_POLY1305",
+        "AID_ECDSA_P256": "PROVIDER_ECDSA_P256",
+        "AID_HMAC_V2": "PROVIDER_HMAC_V2",
+    }
+    for name, number in providers.items():
+        n = jpype.JByte(getattr(constants, number))
+        assert java_aid(constants.writeProviderAid, n) == getattr(A, name), name
+    assert java_aid(constants.writeCoreAid) == A.CORE_AID
+    registry = A.REGISTRY_AID
+    assert constants.isRegistryAid(registry, jpype.JShort(0), jpype.JByte(len(registry)))
+    assert not constants.isRegistryAid(A.AID_SHA3, jpype.JShort(0), jpype.JByte(len(registry)))
     assert checked >= 40
     hmac_provider = jpype.JClass("tpmcard.alg.hmac.HmacProvider")
     assert int(hmac_provider.MAX_KEY_LENGTH) == A.HMAC_MAX_KEY_LENGTH
