@@ -19,6 +19,7 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.SystemException;
+import tpmcard.sim.enforce.Journal;
 
 /**
  * A jCardSim card with non-volatile memory: its applet instances persist in a card store in a
@@ -273,8 +274,41 @@ public final class SimCard implements AutoCloseable {
             }
         }
         commands++;
+        Journal journal = Journal.of(runtime);
+        if (journal.powerLost()) {
+            String where = journal.cutWhere();
+            powerCycleAfterCut();
+            throw new SimCardException(SimCardException.Kind.POWER_LOSS, "the card lost power at " + where
+                    + "; it has been powered up again");
+        }
+        journal.disarm();
         commit();
         return response;
+    }
+
+    /**
+     * Cut the power at the {@code n}th persistent write of the next command (n >= 1): the write
+     * does not happen (a non-atomic copy or fill writes half), the open transaction is rolled back,
+     * {@link #transmit} throws {@link SimCardException.Kind#POWER_LOSS} instead of answering, and
+     * the card is powered up again: transient memory cleared, nothing selected, the store holding
+     * exactly the state the cut left. With {@code n == 0}, or when the command makes fewer writes,
+     * nothing happens except counting: {@link #persistentWrites()} then tells how many writes the
+     * command made (a transaction's commit counts as one).
+     */
+    public synchronized void cutPowerAtWrite(long n) {
+        ensureUsable();
+        Journal.of(runtime).cutPowerAt(n);
+    }
+
+    /** Persistent writes of the command after the last {@link #cutPowerAtWrite}. */
+    public synchronized long persistentWrites() {
+        return Journal.of(runtime).writes();
+    }
+
+    private void powerCycleAfterCut() {
+        Journal.of(runtime).powerUp();
+        persist(false);   // the state the cut left, rolled back, is what the card holds now
+        reload();
     }
 
     private static byte[] statusWord(short sw) {
