@@ -16,6 +16,7 @@ import java.util.Set;
 import java.util.WeakHashMap;
 import javacard.framework.APDU;
 import javacard.framework.JCSystem;
+import javacard.framework.OwnerPIN;
 import javacard.framework.TransactionException;
 import javacard.framework.Util;
 import javacard.security.Key;
@@ -355,8 +356,9 @@ public final class Journal {
     }
 
     /**
-     * Before a call that changes a key object's contents (set*, clearKey) or a key pair's
-     * (genKeyPair): a persistent key's contents are part of persistent memory.
+     * Before a call that changes a key object's contents (set*, clearKey), a key pair's
+     * (genKeyPair) or an OwnerPIN's value (update, resetAndUnblock): the contents of a persistent
+     * key or PIN are part of persistent memory.
      */
     public static void beforeKeyWrite(Object target) {
         if (hot == 0 || target == null) {
@@ -436,7 +438,9 @@ public final class Journal {
     }
 
     private static void addIfPersistent(List<Object> keys, Object key) {
-        if (key instanceof Key && !TRANSIENT_KEY_TYPES.contains(((Key) key).getType())) {
+        if (key instanceof OwnerPIN) {
+            keys.add(key);
+        } else if (key instanceof Key && !TRANSIENT_KEY_TYPES.contains(((Key) key).getType())) {
             keys.add(key);
         }
     }

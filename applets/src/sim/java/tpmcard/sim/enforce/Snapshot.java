@@ -7,9 +7,10 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import javacard.framework.JCSystem;
 
 /**
- * The contents of a jCardSim key object, to put back when a transaction is rolled back. The key's
+ * The contents of a jCardSim key object (or OwnerPIN), to put back when a transaction is rolled back. The key's
  * fields are saved and restored in place, recursing into jCardSim's own objects (its
  * {@code ByteContainer}s) and copying the contents of arrays, so every reference to the key stays
  * valid. Other objects (BigInteger, domain parameters) are immutable or never changed by a set
@@ -18,6 +19,7 @@ import java.util.Map;
 final class Snapshot {
     private static final String JCARDSIM = "com.licel.jcardsim.";
 
+    // Transient arrays inside (an OwnerPIN's validated flag) take no part in transactions.
     private final List<Runnable> restore = new ArrayList<>();
     private int bytes;
 
@@ -59,7 +61,8 @@ final class Snapshot {
                 if (value == null) {
                     continue;
                 }
-                if (value.getClass().isArray() && value.getClass().getComponentType().isPrimitive()) {
+                if (value.getClass().isArray() && value.getClass().getComponentType().isPrimitive()
+                        && JCSystem.isTransient(value) == JCSystem.NOT_A_TRANSIENT_OBJECT) {
                     int n = Array.getLength(value);
                     Object copy = Array.newInstance(value.getClass().getComponentType(), n);
                     System.arraycopy(value, 0, copy, 0, n);
