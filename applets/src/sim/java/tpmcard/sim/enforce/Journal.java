@@ -81,6 +81,8 @@ public final class Journal {
     private boolean dead;
     private boolean wasHot;
     private String cutWhere;
+    private boolean recording;
+    private final List<Runnable> record = new ArrayList<>();
 
     private Journal(SimulatorRuntime runtime) {
         this.runtime = new WeakReference<>(runtime);
@@ -174,6 +176,37 @@ public final class Journal {
      */
     public void hostArray(Object array) {
         hostArrays.put(array, Boolean.TRUE);
+    }
+
+    /**
+     * Tests: from now on save the old value of every persistent write, in or out of a
+     * transaction (cleared by {@link #rewind}). With {@link #rewind} a test brings one card back
+     * to the same state for each power cut it tries, instead of installing a new card.
+     */
+    public synchronized void startRecording() {
+        recording = true;
+        record.clear();
+        updateHot();
+    }
+
+    /**
+     * Tests: undo every persistent write since {@link #startRecording} (newest first), and keep
+     * recording. Writes the card code makes through jCardSim's own code (a crypto engine's output
+     * into a persistent array, OwnerPIN.check's try counter) are not undone; a test that compares
+     * the state after a rewind finds them.
+     */
+    public synchronized void rewind() {
+        for (int i = record.size() - 1; i >= 0; i--) {
+            record.get(i).run();
+        }
+        record.clear();
+    }
+
+    /** Tests: stop recording. */
+    public synchronized void stopRecording() {
+        recording = false;
+        record.clear();
+        updateHot();
     }
 
     /** Whether a transaction is open (journal side). */
@@ -374,11 +407,14 @@ public final class Journal {
 
     private void beforeField(Object obj, Field f) {
         checkAlive();
+        Object old = get(f, obj);
+        if (recording) {
+            record.add(() -> set(f, obj, old));
+        }
         countWrite(f.getDeclaringClass().getSimpleName() + "." + f.getName(), null);
         if (!open) {
             return;
         }
-        Object old = get(f, obj);
         charge(sizeOf(f.getType()));
         undo.add(() -> set(f, obj, old));
     }
@@ -387,6 +423,9 @@ public final class Journal {
         checkAlive();
         if (!isPersistentArray(array)) {
             return;
+        }
+        if (recording) {
+            record.add(() -> Array.set(array, index, old));
         }
         countWrite(array.getClass().getSimpleName() + "[" + index + "]", null);
         if (!open) {
@@ -401,13 +440,16 @@ public final class Journal {
         if (length == 0 || !isPersistentArray(dest)) {
             return;
         }
+        byte[] old = java.util.Arrays.copyOfRange(dest, off, off + length);
+        if (recording) {
+            record.add(() -> System.arraycopy(old, 0, dest, off, old.length));
+        }
         countWrite(what + "(" + length + " bytes)", half);
         if (!open) {
             return;
         }
         if (atomic) {
             charge(length);
-            byte[] old = java.util.Arrays.copyOfRange(dest, off, off + length);
             undo.add(() -> System.arraycopy(old, 0, dest, off, old.length));
         } else {
             nonAtomic.add(new Object[] {dest, (int) off, (int) length});
@@ -426,12 +468,20 @@ public final class Journal {
         if (keys.isEmpty()) {
             return;
         }
+        List<Snapshot> saved = new ArrayList<>(keys.size());
+        for (Object key : keys) {
+            saved.add(Snapshot.of(key));
+        }
+        if (recording) {
+            for (Snapshot s : saved) {
+                record.add(s::restore);
+            }
+        }
         countWrite(target.getClass().getSimpleName(), null);
         if (!open) {
             return;
         }
-        for (Object key : keys) {
-            Snapshot s = Snapshot.of(key);
+        for (Snapshot s : saved) {
             charge(s.bytes());
             undo.add(s::restore);
         }
@@ -510,7 +560,7 @@ public final class Journal {
     }
 
     private void updateHot() {
-        boolean now = open || counting || dead;
+        boolean now = open || counting || dead || recording;
         if (now != wasHot) {
             synchronized (Journal.class) {
                 hot += now ? 1 : -1;
