@@ -34,6 +34,25 @@ SAVE_MODE_ENV = "TPMCARD_SIM_SAVE_MODE"
 JVM_ARGS: tuple[str, ...] = ()
 
 _SIMCARD_CLASS = "tpmcard.sim.SimCard"
+_AGENT_JAR_PREFIX = "tpmcard-applets"
+
+
+def jvm_args(classpath: Sequence[str]) -> list[str]:
+    """Every option of a JVM hosting a SimCard: :data:`JVM_ARGS` and the card-code agent.
+
+    The simulator's jar is also a Java agent (``-javaagent``) that rewrites card classes as they
+    load, so the simulator enforces the applet firewall, the RAM budget and per-card randomness
+    (docs/simulator.md). The jar is the class path entry named ``tpmcard-applets*.jar``.
+    """
+    for entry in classpath:
+        name = Path(entry).name
+        if name.startswith(_AGENT_JAR_PREFIX) and name.endswith(".jar"):
+            return [*JVM_ARGS, f"-javaagent:{entry}"]
+    raise SimulatorError(
+        f"the simulator's class path has no {_AGENT_JAR_PREFIX}*.jar (the card-code agent): "
+        f"run `gradle assemble` in {paths.SOURCE_ROOT}",
+        kind="not_built",
+    )
 _jvm_lock = threading.Lock()
 _java: dict[str, Any] = {}
 
@@ -95,7 +114,11 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
             try:
                 # interrupt=False: Ctrl-C stays Python's KeyboardInterrupt, the JVM ignores it.
                 jpype.startJVM(
-                    *JVM_ARGS, jvmpath=jvm, classpath=entries, convertStrings=False, interrupt=False
+                    *jvm_args(entries),
+                    jvmpath=jvm,
+                    classpath=entries,
+                    convertStrings=False,
+                    interrupt=False,
                 )
             except OSError as exc:
                 raise SimulatorError(

@@ -19,6 +19,7 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.SystemException;
+import tpmcard.sim.enforce.CardInstrumentation;
 import tpmcard.sim.enforce.Journal;
 
 /**
@@ -160,7 +161,11 @@ public final class SimCard implements AutoCloseable {
 
     private static Class<? extends Applet> appletClass(String name, ClassLoader loader) {
         try {
-            return Class.forName(name, true, loader).asSubclass(Applet.class);
+            Class<? extends Applet> type = Class.forName(name, true, loader).asSubclass(Applet.class);
+            CardInstrumentation.requireRewritten(type);
+            return type;
+        } catch (IllegalStateException e) {
+            throw new SimCardException(SimCardException.Kind.MANIFEST, e.getMessage(), e);
         } catch (ClassNotFoundException | LinkageError e) {
             throw new SimCardException(SimCardException.Kind.MANIFEST, "applet class " + name
                     + " (from the suite manifest) is not on the class path; build it with `gradle assemble`", e);
