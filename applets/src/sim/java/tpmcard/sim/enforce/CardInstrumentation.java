@@ -44,6 +44,7 @@ public final class CardInstrumentation {
      */
     private static List<ClassRewriter> defaultRewriters() {
         List<ClassRewriter> list = new ArrayList<>();
+        list.add(new PersistentWriteRewriter());  // transactions and power loss (Journal)
         return list;
     }
 

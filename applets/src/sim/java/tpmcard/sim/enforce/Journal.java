@@ -82,6 +82,7 @@ public final class Journal {
     private boolean wasHot;
     private String cutWhere;
     private boolean recording;
+    private final List<String> trace = new ArrayList<>();
     private final List<Runnable> record = new ArrayList<>();
 
     private Journal(SimulatorRuntime runtime) {
@@ -114,6 +115,7 @@ public final class Journal {
         counting = true;
         cutAt = n;
         writes = 0;
+        trace.clear();
         cutWhere = null;
         updateHot();
     }
@@ -133,6 +135,11 @@ public final class Journal {
     /** Whether the armed cut fired (the card is off until {@link #powerUp}). */
     public synchronized boolean powerLost() {
         return dead;
+    }
+
+    /** What each counted write was (class.field, array type[index], Util call, key class). */
+    public synchronized List<String> trace() {
+        return new ArrayList<>(trace);
     }
 
     /** Which write the power was cut at (for messages), or null. */
@@ -507,6 +514,9 @@ public final class Journal {
             return;
         }
         writes++;
+        if (trace.size() < 100_000) {
+            trace.add(what);
+        }
         if (writes == cutAt) {
             if (half != null) {
                 half.run();
