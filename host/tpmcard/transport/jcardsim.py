@@ -278,6 +278,24 @@ class JCardSimConnection(Connection):
             self._check_open()
             self._call("save")
 
+    def cut_power_at_write(self, n: int) -> None:
+        """Cut the power at the ``n``-th persistent write of the next command (tests).
+
+        That write does not happen, an open transaction is rolled back, :meth:`transmit` raises
+        :class:`SimulatorError` with ``kind`` ``"power_loss"`` instead of answering, and the card
+        is powered up again holding, in its store too, exactly the state the cut left. ``n = 0``
+        only counts the next command's persistent writes (:meth:`persistent_writes`).
+        """
+        with self._lock:
+            self._check_open()
+            self._call("cutPowerAtWrite", n)
+
+    def persistent_writes(self) -> int:
+        """Persistent writes of the command after the last :meth:`cut_power_at_write`."""
+        with self._lock:
+            self._check_open()
+            return int(self._call("persistentWrites"))
+
     def applet_aids(self) -> list[bytes]:
         """AIDs of the applet instances on the card."""
         with self._lock:
