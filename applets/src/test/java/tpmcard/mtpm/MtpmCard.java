@@ -12,6 +12,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import tpmcard.core.CoreApplet;
 import tpmcard.core.SuiteService;
+import tpmcard.sim.enforce.Journal;
 
 /**
  * One simulated card with the core applet and the mobile TPM, and a stand-in for the core
@@ -88,6 +89,11 @@ final class MtpmCard {
         byte[] in = Arrays.copyOf(data, data.length + 7);
         System.arraycopy(in, 0, in, 7, data.length);  // data at a non-zero offset, as in the APDU buffer
         byte[] out = new byte[4096];
+        // The core passes the APDU buffer (a global array, never journaled); these stand in for it.
+        Journal journal = Journal.of(runtime);
+        journal.hostArray(in);
+        journal.hostArray(out);
+        journal.hostArray(hostPcrs);
         try {
             short n = service.invoke((byte) ins, (byte) p1, (byte) p2, in, (short) 7, (short) data.length,
                     out, (short) 3, hostPcrs, (short) 0, sessionId);
@@ -104,7 +110,7 @@ final class MtpmCard {
 
     private void abortOpenTransaction() {
         if (JCSystem.getTransactionDepth() != 0) {
-            JCSystem.abortTransaction();
+            Journal.abortTransaction();  // as the core applet's (rewritten) call: rolls back
         }
     }
 
