@@ -42,8 +42,17 @@ public final class PersistentWriteRewriter implements ClassRewriter {
             "getMaxCommitCapacity");
     private static final String BRIDGE_PREFIX = "tpmcard$keyWrite$";
 
+    /**
+     * {@code -Dtpmcard.sim.journal=off} loads card code without these hooks: jCardSim's own
+     * transactions again (no rollback, no power loss). For measuring the journal's cost only.
+     */
+    static final boolean ENABLED = !"off".equals(System.getProperty("tpmcard.sim.journal"));
+
     @Override
     public ClassVisitor wrap(ClassVisitor next, String className) {
+        if (!ENABLED) {
+            return next;
+        }
         return new ClassVisitor(Opcodes.ASM9, next) {
             private final Map<String, Bridge> bridges = new LinkedHashMap<>();
             private boolean isInterface;
