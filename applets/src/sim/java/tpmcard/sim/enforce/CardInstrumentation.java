@@ -44,6 +44,7 @@ public final class CardInstrumentation {
      */
     private static List<ClassRewriter> defaultRewriters() {
         List<ClassRewriter> list = new ArrayList<>();
+        list.add(new FirewallRewriter());  // firewall, ownership, RAM charges, crypto factories
         return list;
     }
 
