@@ -140,6 +140,12 @@ public final class CardRules {
     static final int CRYPTO = 2;
     static final int PERSISTENT = 3;
 
+    /** Forget the memory tally (the card is erased and installed afresh). */
+    public synchronized void clearUsage() {
+        usage.clear();
+        ramUsed = 0;
+    }
+
     synchronized void charge(String context, int slot, long bytes) {
         usage.computeIfAbsent(context == null ? "(none)" : context, c -> new long[4])[slot] += bytes;
     }

@@ -88,15 +88,17 @@ public class FirewallTest {
         Map<String, long[]> usage = rules.usage();
         long[] server = usage.get("tpmcard.testcard.server");
         assertEquals("CoD array", 8, server[CardRules.DESELECT]);
-        assertEquals("two SHA-256 objects at JCAlgTest's 112 B", 224, server[CardRules.CRYPTO]);
-        assertEquals(8 + 224, rules.ramUsed());
-        assertTrue("persistent: arrays, objects, crypto objects", server[CardRules.PERSISTENT] > 8 + 40 + 40 + 20);
+        assertEquals("two SHA-256 and an ECDSA-SHA-256 object at JCAlgTest's 112 B each", 336, server[CardRules.CRYPTO]);
+        assertEquals(8 + 336, rules.ramUsed());
+        // persistent: the arrays, the applet object, 2 x 40 (SHA-256) + 68 (ECDSA) + 20 (RandomData)
+        // + 368 (EC private key, 256 bits) from JCAlgTest
+        assertTrue(server[CardRules.PERSISTENT] > 8 + 80 + 68 + 20 + 368);
     }
 
     @Test
     public void anAllocationOverTheBudgetFailsWithNoTransientSpace() {
         ActiveRuntime runtime = new ActiveRuntime();
-        CardRules.of(runtime).enforce("ram").ramBudget(200);  // the server needs 232 bytes
+        CardRules.of(runtime).enforce("ram").ramBudget(300);  // the server needs 344 bytes
         runtime.activate();
         try {
             // Applet.install itself: jCardSim's installApplet would turn the reason into 6444.
@@ -106,7 +108,7 @@ public class FirewallTest {
             assertEquals(SystemException.NO_TRANSIENT_SPACE, e.getReason());
         }
         SimulatorRuntime roomy = new SimulatorRuntime();
-        CardRules.of(roomy).enforce("ram").ramBudget(232);
+        CardRules.of(roomy).enforce("ram").ramBudget(344);
         new Simulator(roomy).installApplet(AIDUtil.create(SERVER), ServerApplet.class);
     }
 
@@ -136,6 +138,24 @@ public class FirewallTest {
             seeded[i] = random(simulator);
         }
         assertArrayEqualsHex(seeded[0], seeded[1]);
+    }
+
+    /** The r of a DER ECDSA signature (SEQUENCE { INTEGER r, INTEGER s }). */
+    static String ecdsaR(Simulator simulator) {
+        assertTrue(simulator.selectApplet(AIDUtil.create(CLIENT)));
+        byte[] sig = simulator.transmitCommand(new byte[] {(byte) 0x80, 0x0A, 0, 0, 4, 1, 2, 3, 4, 0});
+        assertEquals(0x9000, sw(sig));
+        int rLength = sig[3];
+        return java.util.HexFormat.of().formatHex(sig, 4, 4 + rLength);
+    }
+
+    @Test
+    public void ecdsaNoncesDifferBetweenCardsAndBetweenSignatures() {
+        Simulator a = card("all");
+        Simulator b = card("all");
+        String first = ecdsaR(a);
+        assertFalse("one card, same key, same message: a new nonce each time", first.equals(ecdsaR(a)));
+        assertFalse("two cards, same key, same message: different nonces", first.equals(ecdsaR(b)));
     }
 
     private static void assertArrayEqualsHex(byte[] a, byte[] b) {

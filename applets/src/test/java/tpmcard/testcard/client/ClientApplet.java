@@ -47,6 +47,9 @@ public class ClientApplet extends Applet {
                     server.random(buf);
                     apdu.setOutgoingAndSend((short) 0, (short) 16);
                     break;
+                case 0x0A:
+                    apdu.setOutgoingAndSend((short) 0, server.sign(buf));
+                    break;
                 case 0x09: digest.doFinal(buf, (short) 0, (short) 4, buf, (short) 0); break;  // own digest: allowed
                 default: ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
             }

@@ -16,6 +16,9 @@ public interface Peek extends Shareable {
     /** Read the server's own persistent array. */
     byte readOwnPersistent();
 
+    /** ECDSA-SHA-256 over apduBuffer[5..9) with a fixed key; the DER signature at 0, its length returned. */
+    short sign(byte[] apduBuffer);
+
     /** Draw 16 random bytes into the APDU buffer. */
     void random(byte[] apduBuffer);
 }

@@ -5,7 +5,11 @@ import javacard.framework.APDU;
 import javacard.framework.Applet;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
+import javacard.security.ECPrivateKey;
+import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
+import javacard.security.Signature;
+import tpmcard.lib.P256;
 import javacard.security.RandomData;
 
 /** Test-only card code (tpmcard.testcard is card code for the simulator): the server side. */
@@ -15,6 +19,16 @@ public class ServerApplet extends Applet implements Peek {
     private final RandomData random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
     private final byte[] deselectRam = JCSystem.makeTransientByteArray((short) 8, JCSystem.CLEAR_ON_DESELECT);
     private final byte[] persistent = new byte[8];
+    private final Signature ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, true);
+    private final ECPrivateKey signingKey = (ECPrivateKey) KeyBuilder.buildKey(
+            KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, true);
+
+    ServerApplet() {
+        P256.setDomainParameters(signingKey);
+        byte[] scalar = new byte[32];
+        scalar[31] = 0x2A;  // a fixed key: every card signs with the same one, only nonces may differ
+        signingKey.setS(scalar, (short) 0, (short) 32);
+    }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
         new ServerApplet().register();
@@ -47,6 +61,11 @@ public class ServerApplet extends Applet implements Peek {
 
     public byte readOwnPersistent() {
         return persistent[0];
+    }
+
+    public short sign(byte[] apduBuffer) {
+        ecdsa.init(signingKey, Signature.MODE_SIGN);
+        return ecdsa.sign(apduBuffer, (short) 5, (short) 4, apduBuffer, (short) 0);
     }
 
     public void random(byte[] apduBuffer) {
