@@ -54,6 +54,8 @@ def jvm_args(classpath: Sequence[str]) -> list[str]:
         f"run `gradle assemble` in {paths.SOURCE_ROOT}",
         kind="not_built",
     )
+
+
 _jvm_lock = threading.Lock()
 _java: dict[str, Any] = {}
 
