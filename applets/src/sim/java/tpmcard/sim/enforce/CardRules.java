@@ -140,6 +140,20 @@ public final class CardRules {
     static final int CRYPTO = 2;
     static final int PERSISTENT = 3;
 
+    private final java.util.ArrayDeque<String> violations = new java.util.ArrayDeque<>();
+
+    synchronized void recordViolation(String message) {
+        if (violations.size() == 16) {
+            violations.removeFirst();
+        }
+        violations.addLast(message);
+    }
+
+    /** The last (up to 16) firewall violations on this card, oldest first: card code may catch them. */
+    public synchronized java.util.List<String> violations() {
+        return new java.util.ArrayList<>(violations);
+    }
+
     /** Forget the memory tally (the card is erased and installed afresh). */
     public synchronized void clearUsage() {
         usage.clear();

@@ -142,11 +142,20 @@ public final class Firewall {
         return false;
     }
 
-    /** A crypto factory (getInstance, buildKey, new KeyPair) returned {@code object}. */
+    /** A crypto factory with an externalAccess parameter (getInstance, buildKey) returned {@code object}. */
     public static void created(Object object) {
         Exec e = EXEC.get();
         boolean external = e.pendingExternal;
         e.pendingExternal = false;
+        record(e, object, external);
+    }
+
+    /** A crypto factory without one (RandomData.getInstance, new KeyPair): usable whoever is selected. */
+    public static void createdUnrestricted(Object object) {
+        record(EXEC.get(), object, true);
+    }
+
+    private static void record(Exec e, Object object, boolean external) {
         if (e.depth == 0 || object == null) {
             return;
         }
@@ -203,11 +212,11 @@ public final class Firewall {
         }
         String context = e.active();
         if (!o.context.equals(context)) {
-            throw new SecurityException("applet firewall: " + simpleName(object) + " owned by context " + o.context
+            throw violation(e, "applet firewall: " + simpleName(object) + " owned by context " + o.context
                     + " used from context " + context);
         }
         if (!o.external && !o.context.equals(e.selected)) {
-            throw new SecurityException("applet firewall: " + simpleName(object) + " of context " + o.context
+            throw violation(e, "applet firewall: " + simpleName(object) + " of context " + o.context
                     + " was created with externalAccess=false and is used while " + e.selected + " is selected");
         }
     }
@@ -227,14 +236,19 @@ public final class Firewall {
         }
         String context = e.active();
         if (o.context != null && !o.context.equals(context)) {
-            throw new SecurityException("applet firewall: array owned by context " + o.context
+            throw violation(e, "applet firewall: array owned by context " + o.context
                     + " accessed from context " + context);
         }
         if (o.event == JCSystem.CLEAR_ON_DESELECT && !context.equals(e.selected)) {
-            throw new SecurityException("applet firewall: CLEAR_ON_DESELECT array of context " + o.context
+            throw violation(e, "applet firewall: CLEAR_ON_DESELECT array of context " + o.context
                     + " accessed while " + e.selected + " is selected");
         }
         e.lastChecked = array;
+    }
+
+    private static SecurityException violation(Exec e, String message) {
+        e.card.recordViolation(message);
+        return new SecurityException(message);
     }
 
     private static String simpleName(Object o) {

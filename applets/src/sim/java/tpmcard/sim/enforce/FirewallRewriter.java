@@ -189,19 +189,21 @@ final class FirewallRewriter implements ClassRewriter {
                     && (name.startsWith("getInstance") || name.equals("getInitializedMessageDigestInstance")
                         || name.equals("buildKey"));
             if (factory) {
-                if (args.length > 0 && args[args.length - 1] == Type.BOOLEAN_TYPE) {
+                boolean hasFlag = args.length > 0 && args[args.length - 1] == Type.BOOLEAN_TYPE;
+                if (hasFlag) {
                     hook("external", "(Z)Z");
                 }
                 super.visitMethodInsn(opcode, owner, name, desc, itf);
                 super.visitInsn(Opcodes.DUP);
-                hook("created", "(Ljava/lang/Object;)V");
+                // Without an externalAccess parameter (RandomData.getInstance) nothing restricts use.
+                hook(hasFlag ? "created" : "createdUnrestricted", "(Ljava/lang/Object;)V");
                 return;
             }
             if (opcode == Opcodes.INVOKESPECIAL) {
                 super.visitMethodInsn(opcode, owner, name, desc, itf);
                 if (owner.equals("javacard/security/KeyPair") && name.equals("<init>")) {
                     super.visitInsn(Opcodes.DUP);  // javac's NEW, DUP, args, <init> leaves the object on top
-                    hook("created", "(Ljava/lang/Object;)V");
+                    hook("createdUnrestricted", "(Ljava/lang/Object;)V");
                 }
                 return;
             }

@@ -52,8 +52,14 @@ public class FirewallTest {
 
     @Test
     public void forbiddenAccessesThrowSecurityException() {
-        Simulator simulator = card("firewall,ram");
+        SimulatorRuntime runtime = new SimulatorRuntime();
+        CardRules rules = CardRules.of(runtime).enforce("firewall,ram");
+        Simulator simulator = new Simulator(runtime);
+        simulator.installApplet(AIDUtil.create(SERVER), ServerApplet.class);
+        simulator.installApplet(AIDUtil.create(CLIENT), ClientApplet.class);
         assertEquals("client's transient array read by the server", 0x6999, call(simulator, 0x01));
+        assertEquals(java.util.List.of("applet firewall: array owned by context tpmcard.testcard.client accessed "
+                + "from context tpmcard.testcard.server"), rules.violations());
         assertEquals("client's persistent array read by the server", 0x6999, call(simulator, 0x02));
         assertEquals("server's externalAccess=false digest used while the client is selected", 0x6999, call(simulator, 0x04));
         assertEquals("server's CLEAR_ON_DESELECT array while the client is selected", 0x6999, call(simulator, 0x06));
