@@ -92,7 +92,7 @@ public final class SimCard implements AutoCloseable {
     private long writes;
     private long writeNanos;
 
-    private SimCard(Path stateDir, Path manifestPath, String purpose) {
+    private SimCard(Path stateDir, Path manifestPath, String purpose, String rules) {
         this.stateDir = stateDir;
         this.manifest = SuiteManifest.read(manifestPath);
         this.store = CardStore.open(stateDir, purpose);
@@ -102,6 +102,9 @@ public final class SimCard implements AutoCloseable {
             simulator.changeProtocol("T=1");
             ClassLoader loader = SimCard.class.getClassLoader();
             this.rules = CardRules.of(runtime);  // tpmcard.sim.enforce / TPMCARD_SIM_ENFORCE
+            if (rules != null) {
+                this.rules.enforce(rules);
+            }
             this.codec = new CardImageCodec(runtime, loader);
             this.watch = new StateWatch(runtime.memory());
             runtime.setWatch(watch);
@@ -137,7 +140,15 @@ public final class SimCard implements AutoCloseable {
      * @throws SimCardException LOCKED, CORRUPT, INCOMPATIBLE, MANIFEST or IO
      */
     public static SimCard open(String stateDir, String manifestPath, String purpose) {
-        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose);
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, null);
+    }
+
+    /**
+     * {@link #open(String, String, String)} enforcing {@code rules} ("firewall,ram", "all",
+     * "none"; see tpmcard.sim.enforce.CardRules) instead of those of tpmcard.sim.enforce.
+     */
+    public static SimCard open(String stateDir, String manifestPath, String purpose, String rules) {
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, rules);
     }
 
     public static SimCard open(String stateDir, String manifestPath) {
@@ -243,6 +254,7 @@ public final class SimCard implements AutoCloseable {
         AID aid = AIDUtil.create(aidHex);
         byte[] params = installParameters(HexFormat.of().parseHex(aidHex), appParams);
         runtime.activate();
+        rules.takeRefusal();
         // jCardSim 3.0.6.0's Signature.getInstance prints a line to System.out for every
         // asymmetric algorithm (the core applet asks for ECDSA). On stdout it would corrupt
         // `tpmcard ... --json` and VpcdCard's "ready" line; applets allocate everything at install,
@@ -255,6 +267,11 @@ public final class SimCard implements AutoCloseable {
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
                     + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF), e);
         } catch (RuntimeException e) {
+            String refusal = rules.takeRefusal();
+            if (refusal != null) {
+                throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
+                        + " failed: the applet threw SystemException " + refusal, e);
+            }
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
                     + CardImageCodec.rootMessage(e) + ")", e);
         } finally {

@@ -2,6 +2,7 @@ package tpmcard.sim.enforce;
 
 import com.licel.jcardsim.base.SimulatorRuntime;
 import com.licel.jcardsim.base.SimulatorSystem;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -154,6 +155,52 @@ public final class CardRules {
         return new java.util.ArrayList<>(violations);
     }
 
+    /** Receives one owned object of the card (see {@link #forEachOwner}). */
+    public interface OwnerVisitor {
+        void owner(Object object, String context, boolean global, boolean external);
+    }
+
+    /**
+     * Every array and crypto object card code created, with its owner: the card store writes them
+     * beside the object graph, because a restored object has a new identity.
+     */
+    public synchronized void forEachOwner(OwnerVisitor visitor) {
+        for (Map.Entry<Object, Owner> e : new ArrayList<>(owners.entrySet())) {
+            Owner o = e.getValue();
+            if (o.context != null && e.getKey() != null) {
+                visitor.owner(e.getKey(), o.context, o.global, o.external);
+            }
+        }
+    }
+
+    /** The card's objects are being replaced by restored ones: forget owners and RAM in use. */
+    public synchronized void beginRestore() {
+        owners.clear();
+        ramUsed = 0;
+    }
+
+    /** A restored object's owner ({@code event}: its transient clear event, if an array); charges its RAM. */
+    public synchronized void restoreOwner(Object object, String context, byte event, boolean global, boolean external) {
+        owners.put(object, new Owner(context.intern(), event, global, external));
+        if (event != JCSystem.NOT_A_TRANSIENT_OBJECT) {
+            ramUsed += RamCosts.arrayBytes(object);
+        } else {
+            ramUsed += RamCosts.ramOf(object);
+        }
+    }
+
+    private String refusal;
+
+    /**
+     * The last allocation the RAM budget refused (then cleared), or null. jCardSim's install path
+     * replaces the applet's SystemException by its own, so SimCard asks here why an install failed.
+     */
+    public synchronized String takeRefusal() {
+        String r = refusal;
+        refusal = null;
+        return r;
+    }
+
     /** Forget the memory tally (the card is erased and installed afresh). */
     public synchronized void clearUsage() {
         usage.clear();
@@ -167,6 +214,8 @@ public final class CardRules {
     /** Take {@code bytes} of transient RAM; over budget: NO_TRANSIENT_SPACE (when the RAM rule is on). */
     synchronized void takeRam(int bytes) {
         if (ram && ramUsed + bytes > ramBudget) {
+            refusal = "NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM with " + ramUsed
+                    + " of the budget's " + ramBudget + " in use";
             SystemException.throwIt(SystemException.NO_TRANSIENT_SPACE);
         }
         ramUsed += bytes;
