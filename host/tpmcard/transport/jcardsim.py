@@ -11,6 +11,7 @@ JPype allows one JVM per process. :func:`start_jvm` starts it on first use with 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -53,6 +54,8 @@ def jvm_args(classpath: Sequence[str]) -> list[str]:
         f"run `gradle assemble` in {paths.SOURCE_ROOT}",
         kind="not_built",
     )
+
+
 _jvm_lock = threading.Lock()
 _java: dict[str, Any] = {}
 
@@ -308,6 +311,22 @@ class JCardSimConnection(Connection):
             self._check_open()
             count, non_zero = self._card.transientMemoryStatus()
             return int(count), int(non_zero)
+
+    def memory_report(self) -> dict[str, Any] | None:
+        """Each applet's memory as the simulator measured it at install, and the totals.
+
+        Bytes: ``transient_reset`` / ``transient_deselect`` (transient arrays), ``crypto_ram``
+        (crypto objects at JCAlgTest's J3R180 figures), ``transient`` (their sum) and
+        ``persistent`` (arrays and objects, estimated headers). None for a card installed before
+        the simulator measured memory (``tpmcard sim reset`` measures it afresh).
+        """
+        with self._lock:
+            self._check_open()
+            text = self._call("memoryReport")
+        if text is None:
+            return None
+        report: dict[str, Any] = json.loads(str(text))
+        return report
 
     @property
     def store_path(self) -> Path:

@@ -44,6 +44,9 @@ public final class CardInstrumentation {
      */
     private static List<ClassRewriter> defaultRewriters() {
         List<ClassRewriter> list = new ArrayList<>();
+        list.add(new FirewallRewriter());  // firewall, ownership, RAM charges, crypto factories
+        // After the firewall: it keeps array stores in place and moves API calls into bridge
+        // methods, whose bodies this rewriter then sees (Util writes, key set calls).
         list.add(new PersistentWriteRewriter());  // transactions and power loss (Journal)
         return list;
     }
