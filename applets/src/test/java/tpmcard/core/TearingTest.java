@@ -83,6 +83,23 @@ public class TearingTest {
         tear("CLEAR", mtpmState(), () -> card.invoke(MTPM, tpmcard.mtpm.Constants.INS_CLEAR, 0, 0, withOwnerAuth()));
     }
 
+    /** CLEAR with every NV index defined is one transaction: it fits the J3R180's commit buffer. */
+    @Test
+    public void clearOfAFullCardFitsTheCommitBuffer() {
+        ownedWithIndices();
+        for (int i = 2; i < 8; i++) {
+            byte[] handle = {0x01, 0x00, 0x01, (byte) i};
+            ok(card.invoke(MTPM, tpmcard.mtpm.Constants.INS_NV_DEFINE, 0, 0,
+                    ServiceCard.concat(withOwnerAuth(), handle, new byte[] {0, 1, 0, 0})));
+        }
+        Journal journal = Journal.of(card.runtime);
+        journal.resetPeak();
+        ok(card.invoke(MTPM, tpmcard.mtpm.Constants.INS_CLEAR, 0, 0, withOwnerAuth()));
+        int peak = journal.peakUsed();
+        System.out.println("tearing: CLEAR of 8 NV indices journals " + peak + " bytes");
+        assertTrue("CLEAR journaled " + peak + " bytes", peak > 2304 && peak < 3000);
+    }
+
     @Test
     public void registryReplacesAProvider() {
         tear("REGISTER (v2 replaces v1)", coreState(),

@@ -82,6 +82,7 @@ public final class Journal {
     private boolean wasHot;
     private String cutWhere;
     private boolean recording;
+    private int peak;
     private final List<String> trace = new ArrayList<>();
     private final List<Runnable> record = new ArrayList<>();
 
@@ -219,6 +220,15 @@ public final class Journal {
     /** Whether a transaction is open (journal side). */
     public synchronized boolean isOpen() {
         return open;
+    }
+
+    /** The most bytes a transaction journaled since this journal was made or {@link #resetPeak}. */
+    public synchronized int peakUsed() {
+        return peak;
+    }
+
+    public synchronized void resetPeak() {
+        peak = 0;
     }
 
     /** Bytes the open transaction has journaled. */
@@ -507,6 +517,7 @@ public final class Journal {
             TransactionException.throwIt(TransactionException.BUFFER_FULL);
         }
         used += bytes;
+        peak = Math.max(peak, used);
     }
 
     private void countWrite(String what, Runnable half) {
