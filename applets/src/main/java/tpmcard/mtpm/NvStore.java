@@ -100,7 +100,7 @@ final class NvStore {
      */
     void undefine(short slot) {
         JCSystem.beginTransaction();
-        wipe(slot);
+        erase(slot);
         JCSystem.commitTransaction();
     }
 
@@ -108,12 +108,13 @@ final class NvStore {
     void clear() {
         for (short i = 0; i < Constants.NV_SLOTS; i++) {
             if (defined[i]) {
-                wipe(i);
+                erase(i);
             }
         }
     }
 
-    private void wipe(short slot) {
+    /** Undefines a slot and wipes it, inside the caller's transaction. */
+    void erase(short slot) {
         defined[slot] = false;
         Wipe.zero(data, (short) (slot * Constants.MAX_NV_SIZE), Constants.MAX_NV_SIZE);
         Wipe.zero(authHashes, (short) (slot * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);

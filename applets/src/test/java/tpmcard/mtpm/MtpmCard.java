@@ -89,11 +89,6 @@ final class MtpmCard {
         byte[] in = Arrays.copyOf(data, data.length + 7);
         System.arraycopy(in, 0, in, 7, data.length);  // data at a non-zero offset, as in the APDU buffer
         byte[] out = new byte[4096];
-        // The core passes the APDU buffer (a global array, never journaled); these stand in for it.
-        Journal journal = Journal.of(runtime);
-        journal.hostArray(in);
-        journal.hostArray(out);
-        journal.hostArray(hostPcrs);
         try {
             short n = service.invoke((byte) ins, (byte) p1, (byte) p2, in, (short) 7, (short) data.length,
                     out, (short) 3, hostPcrs, (short) 0, sessionId);
