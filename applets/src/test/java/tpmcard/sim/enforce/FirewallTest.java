@@ -119,6 +119,17 @@ public class FirewallTest {
     }
 
     @Test
+    public void everyFactoryWorksWithExternalAccess() {
+        SimulatorRuntime runtime = new SimulatorRuntime();
+        CardRules rules = CardRules.of(runtime).enforce("all");
+        new Simulator(runtime).installApplet(AIDUtil.create("F074706D63990301"),
+                tpmcard.testcard.external.ExternalFactoriesApplet.class);
+        // AES-CBC 48 + CMAC 48 + ECDSA 112 + SHA-256 112 (twice) + ECDH 0 + AES key 0
+        // + transient AES key 32 + EC key 0
+        assertEquals(48 + 48 + 112 + 112 + 112 + 32, rules.ramUsed());
+    }
+
+    @Test
     public void theDefaultBudgetIsTheJ3r180s() {
         assertEquals(4150, RamCosts.budget());
         assertEquals(4150, CardRules.of(new SimulatorRuntime()).ramBudget());
