@@ -25,6 +25,7 @@ final class Pairings {
     static final short OFFSET_OPTIONS = (short) (OFFSET_SELECTION + 3);
     static final short OFFSET_PCR_DIGEST = (short) (OFFSET_OPTIONS + 1);
     static final short RECORD_LENGTH = (short) (OFFSET_PCR_DIGEST + Constants.DIGEST_LENGTH);
+    private static final byte[] ZEROS = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     static final short SECRET_LENGTH = (short) 32;
     private static final byte USED = (byte) 0x5A;
 
@@ -99,16 +100,21 @@ final class Pairings {
     }
 
     /**
-     * Frees a slot: the "in use" byte first (a single byte write is atomic), then the rest of the
-     * record and the key material. (Util.arrayFill, the transactional fill, is a native stub that
-     * jCardSim 3.0.6.0 does not implement; the fill after the flag needs no atomicity.)
+     * Frees a slot: the "in use" byte, the rest of the record and the key material, all or nothing.
+     * JavaCard 3.0.5 has no transactional fill (arrayFillNonAtomic's bytes are undefined after an
+     * abort), so the record is zeroed with journaled copies of {@link #ZEROS}.
      */
     void remove(short slot) {
         short b = base(slot);
+        JCSystem.beginTransaction();
         records[b] = 0;
-        Util.arrayFillNonAtomic(records, (short) (b + 1), (short) (RECORD_LENGTH - 1), (byte) 0);
+        for (short at = (short) (b + 1), end = (short) (b + RECORD_LENGTH); at < end; at += (short) ZEROS.length) {
+            short n = (short) (end - at);
+            Util.arrayCopy(ZEROS, (short) 0, records, at, n < ZEROS.length ? n : (short) ZEROS.length);
+        }
         secrets[slot].clearKey();
         attestationKeys[slot].clearKey();
+        JCSystem.commitTransaction();
     }
 
     ECPublicKey attestationKey(short slot) {

@@ -38,12 +38,10 @@ final class Attest {
         }
     }
 
-    /** CLEAR: the clock and reset count start again (Part 3 §24.6). */
+    /** CLEAR: the clock and reset count start again (Part 3 §24.6). Inside CLEAR's transaction. */
     void clear() {
-        JCSystem.beginTransaction();
-        Util.arrayFillNonAtomic(clock, (short) 0, (short) 8, (byte) 0);
-        Util.arrayFillNonAtomic(resetCount, (short) 0, (short) 4, (byte) 0);
-        JCSystem.commitTransaction();
+        Wipe.zero(clock, (short) 0, (short) 8);
+        Wipe.zero(resetCount, (short) 0, (short) 4);
     }
 
     short writeClock(byte[] out, short off) {

@@ -132,7 +132,8 @@ final class Keys {
     /**
      * New storage keys and key id (install and CLEAR): blobs sealed under the old keys are refused
      * from now on. The key id is SHA-256(EK point || generation)[0..16): unique per card and per
-     * generation, and it reveals nothing about the keys.
+     * generation, and it reveals nothing about the keys. At install, or inside the caller's
+     * transaction (CLEAR: the keys, key id and generation change together with the rest).
      */
     void renewStorageKeys(byte[] scratch) {
         Util.arrayCopyNonAtomic(generation, (short) 0, scratch, (short) 0, (short) 4);
@@ -143,7 +144,6 @@ final class Keys {
         scratch[68] = LABEL_ENCRYPTION;
         sha256.reset();
         sha256.doFinal(scratch, (short) 0, (short) 69, scratch, (short) 100);
-        JCSystem.beginTransaction();
         storageEncryption.setKey(scratch, (short) 100);
         scratch[68] = LABEL_MAC;
         sha256.reset();
@@ -154,7 +154,6 @@ final class Keys {
         sha256.doFinal(scratch, (short) 0, (short) 69, scratch, (short) 100);
         Util.arrayCopy(scratch, (short) 100, keyId, (short) 0, Constants.KEY_ID_LENGTH);
         Util.arrayCopy(scratch, (short) 0, generation, (short) 0, (short) 4);
-        JCSystem.commitTransaction();
         Util.arrayFillNonAtomic(scratch, (short) 0, SCRATCH_LENGTH, (byte) 0);
     }
 

@@ -257,11 +257,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private short clear(byte[] in, short off, short len) {
         ownerAuthorised(in, off, len);
         cursor.end();
+        // One transaction: a card torn during CLEAR is either not cleared or entirely cleared.
+        JCSystem.beginTransaction();
         keys.renewStorageKeys(scratch);
         nv.clear();
         sealing.clear();
         attest.clear();
-        JCSystem.beginTransaction();
         owner.clear(scratch);
         guard.reset();
         JCSystem.commitTransaction();

@@ -72,7 +72,7 @@ final class NvStore {
         attributes[slot] = attribute;
         sizes[slot] = size;
         Util.arrayCopy(authHash, authOff, authHashes, (short) (slot * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
-        Util.arrayFillNonAtomic(data, at, Constants.MAX_NV_SIZE, (byte) 0);
+        // The slot's data is all zero already: undefine and clear wipe it in their transaction.
         if (attribute == Constants.NV_ATTRIBUTE_COUNTER) {
             Util.arrayCopy(counterHighWater, (short) 0, data, at, Constants.COUNTER_SIZE);
             if (initial != null) {
@@ -94,23 +94,33 @@ final class NvStore {
         }
     }
 
+    /**
+     * The index goes and its data and auth hash are wiped, in one transaction: the slot is either
+     * still defined with all its bytes, or free and all zero (what {@link #define} relies on).
+     */
     void undefine(short slot) {
         JCSystem.beginTransaction();
-        defined[slot] = false;
-        Util.arrayFillNonAtomic(data, (short) (slot * Constants.MAX_NV_SIZE), Constants.MAX_NV_SIZE, (byte) 0);
-        Util.arrayFillNonAtomic(authHashes, (short) (slot * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH, (byte) 0);
+        erase(slot);
         JCSystem.commitTransaction();
     }
 
-    /** CLEAR: every index goes; the counters' high-water mark stays. */
+    /** CLEAR: every index goes; the counters' high-water mark stays. Call inside a transaction. */
     void clear() {
-        JCSystem.beginTransaction();
         for (short i = 0; i < Constants.NV_SLOTS; i++) {
-            defined[i] = false;
+            if (defined[i]) {
+                erase(i);
+            }
         }
-        Util.arrayFillNonAtomic(data, (short) 0, (short) data.length, (byte) 0);
-        Util.arrayFillNonAtomic(authHashes, (short) 0, (short) authHashes.length, (byte) 0);
-        JCSystem.commitTransaction();
+    }
+
+    /** Undefines a slot and wipes it, inside the caller's transaction. */
+    void erase(short slot) {
+        defined[slot] = false;
+        Wipe.zero(data, (short) (slot * Constants.MAX_NV_SIZE), Constants.MAX_NV_SIZE);
+        Wipe.zero(authHashes, (short) (slot * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
+        Wipe.zero(handles, (short) (slot * HANDLE_LENGTH), HANDLE_LENGTH);
+        attributes[slot] = 0;
+        sizes[slot] = 0;
     }
 
     /**

@@ -88,12 +88,10 @@ final class Sealing {
         Util.arrayCopy(out, off, serial, (short) 0, Constants.SERIAL_LENGTH);
     }
 
-    /** CLEAR: the revocation list is moot once the storage keys change. */
+    /** CLEAR: the revocation list is moot once the storage keys change. Inside CLEAR's transaction. */
     void clear() {
-        JCSystem.beginTransaction();
-        Util.arrayFillNonAtomic(revoked, (short) 0, (short) revoked.length, (byte) 0);
+        Wipe.zero(revoked, (short) 0, (short) (revokedCount * Constants.SERIAL_LENGTH));
         revokedCount = 0;
-        JCSystem.commitTransaction();
     }
 
     /**

@@ -4,6 +4,7 @@ import com.licel.jcardsim.bouncycastle.crypto.Digest;
 import com.licel.jcardsim.bouncycastle.crypto.Signer;
 import com.licel.jcardsim.bouncycastle.math.ec.ECCurve;
 import com.licel.jcardsim.bouncycastle.math.ec.ECPoint;
+import com.licel.jcardsim.bouncycastle.crypto.prng.RandomGenerator;
 import com.licel.jcardsim.crypto.ByteContainer;
 import com.licel.jcardsim.esotericsoftware.kryo.Kryo;
 import com.licel.jcardsim.esotericsoftware.kryo.KryoException;
@@ -32,6 +33,8 @@ import java.util.Map;
 import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.framework.JCSystem;
+import tpmcard.sim.enforce.CardRandom;
+import tpmcard.sim.enforce.CardRules;
 
 /**
  * Turns the card's applet instances into bytes and back: one kryo object graph for all applets,
@@ -67,12 +70,14 @@ final class CardImageCodec {
 
     private final SimRuntime runtime;
     private final RecordingClassResolver classResolver = new RecordingClassResolver();
+    private final MapReferenceResolver references = new MapReferenceResolver();
     private final Kryo kryo;
     private final Output output = new Output(64 * 1024, -1);
 
     CardImageCodec(SimRuntime runtime, ClassLoader loader) {
         this.runtime = runtime;
-        kryo = new Kryo(classResolver, new MapReferenceResolver());
+        kryo = new Kryo(classResolver, references);
+        kryo.setAutoReset(false);  // the owner table needs the reference ids; reset by encode/decode
         kryo.setClassLoader(loader);
         kryo.setRegistrationRequired(false);
         kryo.setReferences(true);
@@ -123,6 +128,8 @@ final class CardImageCodec {
             registerCrypto(crypto + name, config, null);
         }
         registerCrypto(crypto + "AsymmetricSignatureImpl", config, "key");
+        Class<?> randomData = jcardsimClass(crypto + "RandomDataImpl");
+        kryo.register(randomData, new ReseededOnRead(kryo, randomData, config));
         registerCrypto(crypto + "KeyAgreementImpl", config, "privateKey");
     }
 
@@ -148,9 +155,12 @@ final class CardImageCodec {
                 applets[i] = instances.get(i).getValue();
             }
             kryo.writeClassAndObject(output, applets);
+            writeOwners();
             output.flush();
         } catch (KryoException | IllegalStateException e) {
             throw notPersistable(e);
+        } finally {
+            kryo.reset();
         }
         return new Encoded(output.getBuffer(), output.position(), new LinkedHashMap<>(classResolver.written));
     }
@@ -190,10 +200,55 @@ final class CardImageCodec {
             for (int i = 0; i < n; i++) {
                 out.add(Map.entry(aids.get(i), (Applet) applets[i]));
             }
+            readOwners(input);
             return out;
         } catch (KryoException | ClassCastException | IndexOutOfBoundsException e) {
             throw new SimCardException(SimCardException.Kind.CORRUPT,
                     "the card store's object graph cannot be read (" + rootMessage(e) + ")", e);
+        } finally {
+            kryo.reset();
+        }
+    }
+
+    /**
+     * After the graph: the owner context of every array and crypto object card code created
+     * (tpmcard.sim.enforce.CardRules), by kryo reference id in ascending order (so that equal
+     * cards give equal bytes): varint count, then per object varint id, context, flags (1 global,
+     * 2 external). Stores written before the table have none; their objects are unowned.
+     */
+    private void writeOwners() {
+        java.util.TreeMap<Integer, Object[]> table = new java.util.TreeMap<>();
+        CardRules.of(runtime).forEachOwner((object, context, global, external) -> {
+            int id = references.getWrittenId(object);
+            if (id >= 0) {
+                table.put(id, new Object[] {context, (global ? 1 : 0) | (external ? 2 : 0)});
+            }
+        });
+        output.writeVarInt(table.size(), true);
+        for (Map.Entry<Integer, Object[]> e : table.entrySet()) {
+            output.writeVarInt(e.getKey(), true);
+            output.writeString((String) e.getValue()[0]);
+            output.writeByte((Integer) e.getValue()[1]);
+        }
+    }
+
+    private void readOwners(Input input) {
+        CardRules rules = CardRules.of(runtime);
+        rules.beginRestore();
+        if (input.end()) {
+            return;
+        }
+        int count = input.readVarInt(true);
+        SimTransientMemory memory = runtime.memory();
+        for (int i = 0; i < count; i++) {
+            int id = input.readVarInt(true);
+            String context = input.readString();
+            int flags = input.readByte();
+            Object object = references.getReadObject(Object.class, id);
+            if (object == null || context == null) {
+                throw new KryoException("owner table names object " + id + ", which the graph lacks");
+            }
+            rules.restoreOwner(object, context, memory.eventOf(object), (flags & 1) != 0, (flags & 2) != 0);
         }
     }
 
@@ -402,7 +457,10 @@ final class CardImageCodec {
             try {
                 SecureRandom random = (SecureRandom) constructor.newInstance();
                 kryo.reference(random);
-                engine.set(Unsafe.getObject(random, SPI), kryo.readClassAndObject(input));
+                Object generator = kryo.readClassAndObject(input);
+                engine.set(Unsafe.getObject(random, SPI), generator);
+                // Two processes restoring one store must not replay the same bytes: fresh seed.
+                CardRandom.seed((RandomGenerator) generator);
                 return random;
             } catch (ReflectiveOperationException e) {
                 throw new KryoException(e);
@@ -415,6 +473,27 @@ final class CardImageCodec {
             } catch (NoSuchFieldException e) {
                 throw new ExceptionInInitializerError(e);
             }
+        }
+    }
+
+    /** RandomData: its generator state is kept, and fresh seed added on restore (see CardRandom). */
+    private static final class ReseededOnRead extends FieldSerializer<Object> {
+        private final Field engine;
+
+        ReseededOnRead(Kryo kryo, Class<?> type, FieldSerializerConfig config) {
+            super(kryo, type, config);
+            engine = field(type, "engine");
+        }
+
+        @Override
+        public Object read(Kryo kryo, Input input, Class<?> type) {
+            Object object = super.read(kryo, input, type);
+            try {
+                CardRandom.seed((RandomGenerator) engine.get(object));
+            } catch (IllegalAccessException e) {
+                throw new KryoException(e);
+            }
+            return object;
         }
     }
 

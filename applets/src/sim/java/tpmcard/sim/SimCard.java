@@ -2,7 +2,11 @@ package tpmcard.sim;
 
 import com.licel.jcardsim.base.Simulator;
 import com.licel.jcardsim.utils.AIDUtil;
+import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -19,6 +23,9 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.SystemException;
+import tpmcard.sim.enforce.CardInstrumentation;
+import tpmcard.sim.enforce.CardRules;
+import tpmcard.sim.enforce.Journal;
 
 /**
  * A jCardSim card with non-volatile memory: its applet instances persist in a card store in a
@@ -71,6 +78,7 @@ public final class SimCard implements AutoCloseable {
     private final List<SuiteManifest.AppletEntry> manifest;
     private final List<String> knownAids = new ArrayList<>();
     private final SecureRandom entropy = new SecureRandom();
+    private final CardRules rules;
     private SaveMode saveMode = SaveMode.WATCH;
     private byte[] lastPayload;
     private Object[] roots = new Object[0];
@@ -85,7 +93,7 @@ public final class SimCard implements AutoCloseable {
     private long writes;
     private long writeNanos;
 
-    private SimCard(Path stateDir, Path manifestPath, String purpose) {
+    private SimCard(Path stateDir, Path manifestPath, String purpose, String rules) {
         this.stateDir = stateDir;
         this.manifest = SuiteManifest.read(manifestPath);
         this.store = CardStore.open(stateDir, purpose);
@@ -94,6 +102,10 @@ public final class SimCard implements AutoCloseable {
             this.simulator = new Simulator(runtime);
             simulator.changeProtocol("T=1");
             ClassLoader loader = SimCard.class.getClassLoader();
+            this.rules = CardRules.of(runtime);  // tpmcard.sim.enforce / TPMCARD_SIM_ENFORCE
+            if (rules != null) {
+                this.rules.enforce(rules);
+            }
             this.codec = new CardImageCodec(runtime, loader);
             this.watch = new StateWatch(runtime.memory());
             runtime.setWatch(watch);
@@ -112,6 +124,7 @@ public final class SimCard implements AutoCloseable {
             runtime.powerOn();
             if (changed) {
                 persist(true);
+                writeMemoryReport();
             } else {
                 watch.rebuild(roots);
             }
@@ -128,7 +141,15 @@ public final class SimCard implements AutoCloseable {
      * @throws SimCardException LOCKED, CORRUPT, INCOMPATIBLE, MANIFEST or IO
      */
     public static SimCard open(String stateDir, String manifestPath, String purpose) {
-        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose);
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, null);
+    }
+
+    /**
+     * {@link #open(String, String, String)} enforcing {@code rules} ("firewall,ram", "all",
+     * "none"; see tpmcard.sim.enforce.CardRules) instead of those of tpmcard.sim.enforce.
+     */
+    public static SimCard open(String stateDir, String manifestPath, String purpose, String rules) {
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, rules);
     }
 
     public static SimCard open(String stateDir, String manifestPath) {
@@ -159,7 +180,11 @@ public final class SimCard implements AutoCloseable {
 
     private static Class<? extends Applet> appletClass(String name, ClassLoader loader) {
         try {
-            return Class.forName(name, true, loader).asSubclass(Applet.class);
+            Class<? extends Applet> type = Class.forName(name, true, loader).asSubclass(Applet.class);
+            CardInstrumentation.requireRewritten(type);
+            return type;
+        } catch (IllegalStateException e) {
+            throw new SimCardException(SimCardException.Kind.MANIFEST, e.getMessage(), e);
         } catch (ClassNotFoundException | LinkageError e) {
             throw new SimCardException(SimCardException.Kind.MANIFEST, "applet class " + name
                     + " (from the suite manifest) is not on the class path; build it with `gradle assemble`", e);
@@ -185,7 +210,16 @@ public final class SimCard implements AutoCloseable {
         }
         runtime.replaceInstances(instances);
         roots = rootsOf(instances);
-        lastPayload = contents.payload;
+        lastPayload = reseededPayload(instances);
+    }
+
+    /**
+     * The image of freshly decoded instances. Decoding adds fresh seed to every random generator
+     * (CardRandom: two processes restoring one store must not replay the same bytes), so the image
+     * differs from the bytes read; the next save compares against this one.
+     */
+    private byte[] reseededPayload(List<Map.Entry<AID, Applet>> instances) {
+        return CardImageCodec.copy(codec.encode(instances));
     }
 
     private static Object[] rootsOf(List<Map.Entry<AID, Applet>> instances) {
@@ -221,6 +255,7 @@ public final class SimCard implements AutoCloseable {
         AID aid = AIDUtil.create(aidHex);
         byte[] params = installParameters(HexFormat.of().parseHex(aidHex), appParams);
         runtime.activate();
+        rules.takeRefusal();
         // jCardSim 3.0.6.0's Signature.getInstance prints a line to System.out for every
         // asymmetric algorithm (the core applet asks for ECDSA). On stdout it would corrupt
         // `tpmcard ... --json` and VpcdCard's "ready" line; applets allocate everything at install,
@@ -233,6 +268,11 @@ public final class SimCard implements AutoCloseable {
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
                     + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF), e);
         } catch (RuntimeException e) {
+            String refusal = rules.takeRefusal();
+            if (refusal != null) {
+                throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
+                        + " failed: the applet threw SystemException " + refusal, e);
+            }
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
                     + CardImageCodec.rootMessage(e) + ")", e);
         } finally {
@@ -273,8 +313,41 @@ public final class SimCard implements AutoCloseable {
             }
         }
         commands++;
+        Journal journal = Journal.of(runtime);
+        if (journal.powerLost()) {
+            String where = journal.cutWhere();
+            powerCycleAfterCut();
+            throw new SimCardException(SimCardException.Kind.POWER_LOSS, "the card lost power at " + where
+                    + "; it has been powered up again");
+        }
+        journal.disarm();
         commit();
         return response;
+    }
+
+    /**
+     * Cut the power at the {@code n}th persistent write of the next command (n >= 1): the write
+     * does not happen (a non-atomic copy or fill writes half), the open transaction is rolled back,
+     * {@link #transmit} throws {@link SimCardException.Kind#POWER_LOSS} instead of answering, and
+     * the card is powered up again: transient memory cleared, nothing selected, the store holding
+     * exactly the state the cut left. With {@code n == 0}, or when the command makes fewer writes,
+     * nothing happens except counting: {@link #persistentWrites()} then tells how many writes the
+     * command made (a transaction's commit counts as one).
+     */
+    public synchronized void cutPowerAtWrite(long n) {
+        ensureUsable();
+        Journal.of(runtime).cutPowerAt(n);
+    }
+
+    /** Persistent writes of the command after the last {@link #cutPowerAtWrite}. */
+    public synchronized long persistentWrites() {
+        return Journal.of(runtime).writes();
+    }
+
+    private void powerCycleAfterCut() {
+        Journal.of(runtime).powerUp();
+        persist(false);   // the state the cut left, rolled back, is what the card holds now
+        reload();
     }
 
     private static byte[] statusWord(short sw) {
@@ -382,6 +455,7 @@ public final class SimCard implements AutoCloseable {
         List<Map.Entry<AID, Applet>> instances = codec.decode(lastPayload);
         runtime.replaceInstances(instances);
         roots = rootsOf(instances);
+        lastPayload = reseededPayload(instances);
         runtime.powerOn();
         watch.rebuild(roots);
     }
@@ -425,6 +499,7 @@ public final class SimCard implements AutoCloseable {
         install(aid, params);
         runtime.powerOn();  // as after a GP INSTALL session: nothing selected
         persist(true);
+        writeMemoryReport();
     }
 
     /** Erase the card and install every manifest applet afresh (new entropy, new identity). */
@@ -438,11 +513,13 @@ public final class SimCard implements AutoCloseable {
         runtime.replaceInstances(List.of());
         knownAids.clear();
         roots = new Object[0];
+        rules.clearUsage();
         for (SuiteManifest.AppletEntry e : manifest) {
             install(e.aid, null);
         }
         runtime.powerOn();
         persist(true);
+        writeMemoryReport();
     }
 
     /** Write the store now, whether or not anything changed. */
@@ -511,6 +588,67 @@ public final class SimCard implements AutoCloseable {
      */
     public synchronized String watchUnscopedReason() {
         return watch.opaqueReason() != null ? watch.opaqueReason() : watch.unscopedReason();
+    }
+
+    /**
+     * The memory each applet allocated at install, as JSON (null until something was installed by
+     * a simulator that measures: a store from before the report existed). Measured by the
+     * simulator's rewritten card code (tpmcard.sim.enforce): transient arrays and crypto objects'
+     * RAM at JCAlgTest's J3R180 figures, persistent arrays and objects with estimated headers.
+     * Kept in {@code memory.json} beside the store, because a later process only restores.
+     */
+    public synchronized String memoryReport() {
+        try {
+            return Files.exists(memoryFile()) ? Files.readString(memoryFile(), StandardCharsets.UTF_8) : null;
+        } catch (IOException e) {
+            throw new SimCardException(SimCardException.Kind.IO, "cannot read " + memoryFile() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The rules this card enforces, e.g. "firewall,ram" ("" for none). */
+    public synchronized String enforcedRules() {
+        return (rules.firewall() ? "firewall" : "") + (rules.firewall() && rules.ram() ? "," : "") + (rules.ram() ? "ram" : "");
+    }
+
+    private Path memoryFile() {
+        return stateDir.resolve("memory.json");
+    }
+
+    private void writeMemoryReport() {
+        Map<String, long[]> usage = rules.usage();
+        StringBuilder b = new StringBuilder();
+        b.append("{\"source\": \"jCardSim, measured by tpmcard.sim.enforce at install\", ")
+                .append("\"ram_budget\": ").append(rules.ramBudget()).append(", \"applets\": [");
+        long[] total = new long[4];
+        boolean first = true;
+        for (SuiteManifest.AppletEntry e : manifest) {
+            String pkg = e.className.substring(0, e.className.lastIndexOf('.'));
+            long[] u = usage.getOrDefault(pkg, new long[4]);
+            for (int i = 0; i < 4; i++) {
+                total[i] += u[i];
+            }
+            b.append(first ? "" : ", ").append("{\"aid\": \"").append(e.aid).append("\", \"class\": \"")
+                    .append(e.className).append("\", ");
+            appendUsage(b, u);
+            b.append('}');
+            first = false;
+        }
+        b.append("], \"totals\": {");
+        appendUsage(b, total);
+        b.append("}}\n");
+        try {
+            Path tmp = stateDir.resolve("memory.json.tmp");
+            Files.writeString(tmp, b.toString(), StandardCharsets.UTF_8);
+            Files.move(tmp, memoryFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new SimCardException(SimCardException.Kind.IO, "cannot write " + memoryFile() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void appendUsage(StringBuilder b, long[] u) {
+        b.append("\"transient_reset\": ").append(u[0]).append(", \"transient_deselect\": ").append(u[1])
+                .append(", \"crypto_ram\": ").append(u[2]).append(", \"transient\": ").append(u[0] + u[1] + u[2])
+                .append(", \"persistent\": ").append(u[3]);
     }
 
     /** Release the store (its content is already saved). Idempotent. */

@@ -24,7 +24,12 @@ public class SimCardException extends RuntimeException {
         /** Reading or writing the state directory failed. */
         IO,
         /** The card refused an administrative operation (install, delete, create). */
-        CARD
+        CARD,
+        /**
+         * The command was cut by a simulated power loss ({@code SimCard.cutPowerAtWrite}): no
+         * response; the card is powered up again with the state the cut left.
+         */
+        POWER_LOSS
     }
 
     private final Kind kind;

@@ -7,6 +7,7 @@ import java.util.Map;
 import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.framework.Shareable;
+import tpmcard.sim.enforce.Journal;
 
 /**
  * jCardSim's runtime with the hooks the card store needs: the applet table and the transient
@@ -59,6 +60,26 @@ final class SimRuntime extends SimulatorRuntime {
         return shared;
     }
 
+    /**
+     * The JCRE aborts a transaction that is still open when a command ends (JCRE spec 3.0.5
+     * §7.6.2), e.g. after an uncaught exception; jCardSim 3.0.6.0 leaves it open.
+     */
+    @Override
+    public byte[] transmitCommand(byte[] command) {
+        try {
+            return super.transmitCommand(command);
+        } finally {
+            Journal.of(this).endOfCommand();
+        }
+    }
+
+    /** An abort from outside card code (whose calls go to {@link Journal}) rolls back too. */
+    @Override
+    public void abortTransaction() {
+        super.abortTransaction();
+        Journal.of(this).endOfCommand();
+    }
+
     SimTransientMemory memory() {
         return memory;
     }
@@ -98,6 +119,7 @@ final class SimRuntime extends SimulatorRuntime {
 
     /** Power-on state: nothing selected, no transaction, transient memory zeroed. */
     void powerOn() {
+        Journal.of(this).powerUp();
         reset();
         selecting = false;
         usingExtendedAPDUs = false;

@@ -12,6 +12,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import tpmcard.core.CoreApplet;
 import tpmcard.core.SuiteService;
+import tpmcard.sim.enforce.Journal;
 
 /**
  * One simulated card with the core applet and the mobile TPM, and a stand-in for the core
@@ -104,7 +105,7 @@ final class MtpmCard {
 
     private void abortOpenTransaction() {
         if (JCSystem.getTransactionDepth() != 0) {
-            JCSystem.abortTransaction();
+            Journal.abortTransaction();  // as the core applet's (rewritten) call: rolls back
         }
     }
 
