@@ -28,8 +28,13 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="module")
 def state(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("cli-mtpm")
+    # A new card pairs only once its PIN and PUK are changed from the factory defaults.
+    for extra, secrets in (((), "123456\n975310\n"), (("--puk",), "12345678\n97531086\n")):
+        changed = _run(directory, swtpm.tcti, "pin", "change", *extra, "--pin-fd", "{fd}",
+                       "--new-pin-fd", "{fd}", secrets=secrets)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
     paired = _run(directory, swtpm.tcti, "pair", "--pcrs", "7", "--pin-fd", "{fd}",
-                  secrets="123456\n")  # fmt: skip
+                  secrets="975310\n")  # fmt: skip
     assert paired.returncode == 0, paired.stderr
     return directory, swtpm.tcti
 
