@@ -599,7 +599,7 @@ def tpm2b_public(public: PublicArea) -> bytes:
 
 def info(mtpm: MtpmSession) -> dict[str, Any]:
     """What ``tpmcard info --json`` reports about the mobile TPM: EK and AK (TPMT_PUBLIC, Name,
-    qualified name), whether an EK certificate is stored, and the status."""
+    qualified name), whether an EK certificate and a migration anchor are stored, the status."""
 
     def key(public: PublicArea) -> dict[str, str]:
         return {
@@ -612,6 +612,7 @@ def info(mtpm: MtpmSession) -> dict[str, Any]:
         "ek": key(mtpm.ek_public()),
         "ak": key(mtpm.ak_public()),
         "ek_certificate": mtpm.ek_cert_get() is not None,
+        "migration_anchor": mtpm.migration_anchor_get() is not None,
         **mtpm.status().as_dict(),
     }
 

@@ -158,6 +158,7 @@ def test_migration_moves_a_sealed_object_from_a_to_b(
             assert MigrationCertificate.parse(certificate).card_id == b"card B"
             MigrationCertificate.parse(certificate).verify(ca.certificate.public_key())  # type: ignore[arg-type]
             a.mtpm.migration_anchor_set(ca.certificate.public_key(), b"oa")  # type: ignore[arg-type]
+            assert a.mtpm.migration_anchor_get() == ec_point(ca.certificate.public_key())  # type: ignore[arg-type]
             blob = a.mtpm.seal(b"travelling", [0, 9], auth=b"pw", migratable=True)
             duplicate = a.mtpm.migrate_export_sealed(blob, certificate, b"oa", b"pw", move=True)
             with pytest.raises(MtpmError) as err:
@@ -270,7 +271,7 @@ def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
 
     data = info(mtpm)
     assert data["ak"]["name"].startswith("000b") and data["ek"]["public"] != data["ak"]["public"]
-    assert data["owned"] is False
+    assert data["owned"] is False and data["migration_anchor"] is False
 
 
 def test_da_reset_and_auth_values_need_an_owner(mtpm: MtpmSession) -> None:
