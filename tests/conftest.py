@@ -186,6 +186,12 @@ def tpm(swtpm: Swtpm) -> Iterator[Tpm]:
 # --- a paired card and secured sessions (the suite's services: tests/mtpm, tests/algorithms) -----
 
 
+#: The PIN and PUK that ``BoundCard`` sets on its card before pairing (a card refuses to pair
+#: with the factory defaults).
+TEST_PIN = "975310"
+TEST_PUK = "97531086"
+
+
 class BoundCard:
     """A card paired with the test TPM; :meth:`connect` opens a secured session with it, as
     ``tpmcard.connect()`` does (the same code), over ``transport`` ("sim" or "pcsc")."""
@@ -195,15 +201,17 @@ class BoundCard:
     ) -> None:
         from tpmcard.client import Card
         from tpmcard.pairings import PairingStore
-        from tpmcard.session import DEFAULT_PIN, pair
+        from tpmcard.session import pair, personalise
 
         self.transport = transport
         self.connection = connection
         self.tpm = tpm
         self.tcti = tcti  # the test TPM, for tpm2-tools (TPM2TOOLS_TCTI)
         self.store = PairingStore(store_dir)
+        # A new card pairs only once its PIN and PUK are no longer the factory defaults.
+        personalise(Card(connection), TEST_PIN, TEST_PUK, store=self.store)
         # Bound to PCR 7 only: tests extend PCR 8 and PCR 16 on the host TPM.
-        self.record = pair(Card(connection), tpm, DEFAULT_PIN, pcrs=(7,), store=self.store).record
+        self.record = pair(Card(connection), tpm, TEST_PIN, pcrs=(7,), store=self.store).record
         self.card_id = self.record.card_id
 
     def connect(self) -> SecureCardSession:
@@ -217,10 +225,14 @@ class BoundCard:
 
     def unpair(self) -> None:
         from tpmcard.client import Card
-        from tpmcard.session import DEFAULT_PIN, unpair
+        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, change_pin, change_puk, unpair
 
         self.connection.reset()
-        unpair(Card(self.connection), DEFAULT_PIN, store=self.store)
+        card = Card(self.connection)
+        unpair(card, TEST_PIN, store=self.store)
+        # As the binding tests expect the shared card: the factory PIN and PUK again.
+        change_pin(card, TEST_PIN, DEFAULT_PIN, store=self.store)
+        change_puk(card, TEST_PUK, DEFAULT_PUK, store=self.store)
 
 
 @contextlib.contextmanager
@@ -260,7 +272,7 @@ def _bound_card(
         card = BoundCard(transport, link, tpm, directory / "pairings", swtpm_instance.tcti)
         yield card
         if transport == "pcsc" and not second:
-            card.unpair()  # leave the shared card's pairing table as the binding tests expect
+            card.unpair()  # as the binding tests expect the shared card: unpaired, factory PIN
 
 
 @pytest.fixture(scope="module", params=["sim", pytest.param("pcsc", marks=pytest.mark.pcsc)])

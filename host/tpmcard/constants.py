@@ -109,6 +109,7 @@ SW_SECURITY_STATUS_NOT_SATISFIED = 0x6982  # every handshake and secure-messagin
 SW_AUTHENTICATION_METHOD_BLOCKED = 0x6983  # PIN or PUK blocked
 SW_NOT_ENOUGH_MEMORY = 0x6A84  # pairing table full
 SW_PAIRING_EXISTS = 0x6A89  # this binding key is already paired
+SW_PIN_CHANGE_REQUIRED = 0x6984  # PAIR while the PIN or PUK is the factory default
 
 # Sizes.
 PAIRING_SLOTS = 8

@@ -121,6 +121,18 @@ class PinBlockedError(InvalidPinError):
         super().__init__(0, message or "the PIN is blocked; unblock it with the PUK")
 
 
+class DefaultPinError(TpmcardError):
+    """The card refuses to pair while its PIN or PUK is still the factory default (anyone who
+    holds the card knows those): the owner changes both first."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "the card still has its factory-default PIN or PUK and refuses to pair until "
+            "both are changed: run `tpmcard pin change` and `tpmcard pin change --puk`"
+        )
+
+
 class TpmError(TpmcardError):
     """The TPM refused an operation, or cannot be reached.
 

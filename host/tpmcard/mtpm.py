@@ -19,6 +19,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tpmcard import tlv
 from tpmcard.errors import ApduError, ProtocolError
 from tpmcard.tpm.attest import Certification, Quote
 from tpmcard.tpm.structures import (
@@ -56,6 +61,8 @@ INS_GET_STATUS = 0x54
 INS_DA_RESET = 0x56
 INS_MIGRATE_EXPORT = 0x60
 INS_MIGRATE_IMPORT = 0x62
+INS_MIGRATION_ANCHOR_SET = 0x64
+INS_MIGRATION_ANCHOR_GET = 0x66
 
 KEY_EK = 0x01
 KEY_AK = 0x02
@@ -64,7 +71,18 @@ P1_MIGRATE_COPY = 0x00
 P1_MIGRATE_MOVE = 0x01
 P2_OBJECT_SEALED = 0x01
 P2_OBJECT_NV = 0x02
+P1_SEAL_MIGRATABLE = 0x01
 NV_ATTRIBUTE_COUNTER = 0x01
+NV_ATTRIBUTE_MIGRATABLE = 0x02
+
+# Migration target certificate (docs/mtpm.md "Migration"): simple TLVs in this order.
+TAG_CERT_PURPOSE = 0x80
+TAG_CERT_TARGET = 0x81
+TAG_CERT_CARD_ID = 0x82
+TAG_CERT_SIGNATURE = 0x9E
+MIGRATION_TARGET_PURPOSE = b"migration target"
+MAX_CERT_CARD_ID = 32
+MAX_TARGET_CERT = 193
 
 PCR_COUNT = 24
 HOST_PCR_COUNT = 9
@@ -83,6 +101,9 @@ SW_POLICY_MISMATCH = 0x6985
 SW_HOST_PCR_READ_ONLY = 0x6986
 SW_NV_TYPE_MISMATCH = 0x6981
 SW_WRONG_DATA = 0x6A80
+SW_OWNER_REQUIRED = 0x6A82
+SW_UNTRUSTED_TARGET = 0x6A85
+SW_NOT_MIGRATABLE = 0x6A87
 SW_PCR_NOT_RESETTABLE = 0x6A81
 SW_NOT_ENOUGH_MEMORY = 0x6A84
 SW_INCORRECT_P1P2 = 0x6A86
@@ -108,6 +129,22 @@ _REASONS: dict[int, tuple[str, str]] = {
     SW_HOST_PCR_READ_ONLY: ("host_pcr", "PCRs 0..8 are the host TPM's: extend them on the host"),
     SW_NV_TYPE_MISMATCH: ("nv_type", "the NV index is of the other kind (counter vs. data)"),
     SW_WRONG_DATA: ("malformed", "the card refused the data as malformed"),
+    SW_OWNER_REQUIRED: (
+        "no_owner",
+        "the mobile TPM has no owner; DA reset, migration and auth values need one: take "
+        "ownership first (`tpmcard mtpm owner take`)",
+    ),
+    SW_UNTRUSTED_TARGET: (
+        "untrusted_target",
+        "the migration target is not certified by the migration CA this card trusts: certify "
+        "it (`tpmcard ca certify-target`) with the CA installed here (`tpmcard mtpm migrate "
+        "trust`)",
+    ),
+    SW_NOT_MIGRATABLE: (
+        "not_migratable",
+        "the object may not leave this card: it was not sealed (or defined) --migratable, or "
+        "a counter was to be copied (counters only move: --move)",
+    ),
     SW_PCR_NOT_RESETTABLE: ("not_resettable", "only PCR 16 and 23 can be reset"),
     SW_NOT_ENOUGH_MEMORY: ("full", "the card has no room left (NV slots or revocation list)"),
     SW_INCORRECT_P1P2: ("parameter", "index or key reference out of range"),
@@ -167,6 +204,68 @@ class NvIndex:
     handle: int
     counter: bool
     size: int
+    migratable: bool = False
+
+
+@dataclass(frozen=True)
+class MigrationCertificate:
+    """A migration target certificate (docs/mtpm.md "Migration"): the migration CA says that
+    ``target_point`` is the migration key of the card ``card_id``. MIGRATE EXPORT verifies it on
+    the card against the anchor the owner installed; :meth:`verify` is the same check here.
+
+    ``raw`` = 80 10 "migration target" || 81 41 point || 82 L card id || 9E L DER signature,
+    the signature (ECDSA-SHA-256) over every byte before the 9E tag."""
+
+    target_point: bytes
+    card_id: bytes
+    signature_der: bytes
+    raw: bytes
+
+    @staticmethod
+    def signed_part(target_point: bytes, card_id: bytes) -> bytes:
+        if len(target_point) != 65 or target_point[0] != 0x04:
+            raise ValueError("the target is an uncompressed P-256 point (65 bytes, 04 || x || y)")
+        if not 1 <= len(card_id) <= MAX_CERT_CARD_ID:
+            raise ValueError(f"the card id is 1..{MAX_CERT_CARD_ID} bytes")
+        return (
+            tlv.encode(TAG_CERT_PURPOSE, MIGRATION_TARGET_PURPOSE)
+            + tlv.encode(TAG_CERT_TARGET, target_point)
+            + tlv.encode(TAG_CERT_CARD_ID, card_id)
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes) -> MigrationCertificate:
+        """Raises ValueError for anything but a well-formed certificate."""
+        try:
+            items = tlv.parse(raw)
+        except ProtocolError as exc:
+            raise ValueError(f"not a migration target certificate: {exc}") from None
+        tags = [i.tag for i in items]
+        if tags != [TAG_CERT_PURPOSE, TAG_CERT_TARGET, TAG_CERT_CARD_ID, TAG_CERT_SIGNATURE]:
+            raise ValueError("not a migration target certificate (`tpmcard ca certify-target`)")
+        purpose, point, card_id, signature = (i.value for i in items)
+        if purpose != MIGRATION_TARGET_PURPOSE or len(raw) > MAX_TARGET_CERT:
+            raise ValueError("not a migration target certificate (purpose, or too long)")
+        cls.signed_part(point, card_id)
+        return cls(point, card_id, signature, bytes(raw))
+
+    def verify(self, ca_key: ec.EllipticCurvePublicKey) -> None:
+        """Raises ValueError unless ``ca_key`` signed it."""
+        try:
+            ca_key.verify(
+                self.signature_der,
+                self.signed_part(self.target_point, self.card_id),
+                ec.ECDSA(hashes.SHA256()),
+            )
+        except InvalidSignature:
+            raise ValueError("the migration target certificate is not signed by this CA") from None
+
+
+def ec_point(key: ec.EllipticCurvePublicKey) -> bytes:
+    """04 || x || y of a P-256 public key."""
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 @dataclass(frozen=True)
@@ -289,14 +388,20 @@ class MtpmSession:
         pcrs: Iterable[int],
         auth: bytes = b"",
         pcr_values: Mapping[int, bytes] | None = None,
+        *,
+        migratable: bool = False,
     ) -> bytes:
         """Seal ``data`` (1..128 bytes) to the PCRs ``pcrs`` of the combined view: their current
-        values, or ``pcr_values`` to seal to a future state. Returns the blob (host-stored)."""
+        values, or ``pcr_values`` to seal to a future state. Returns the blob (host-stored).
+        An ``auth`` value needs an owned mobile TPM. Only a ``migratable`` object can ever
+        leave the card (MIGRATE EXPORT); the choice is made here, for good."""
         selection = PcrSelection.of(pcrs)
         values = dict(pcr_values) if pcr_values is not None else self.pcr_read(selection.indices)
         digest = pcr_composite_digest(values, selection)
         return self._call(
-            INS_SEAL, data=selection_bitmap(selection.indices) + digest + _auth(auth) + data
+            INS_SEAL,
+            P1_SEAL_MIGRATABLE if migratable else 0,
+            data=selection_bitmap(selection.indices) + digest + _auth(auth) + data,
         )
 
     def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
@@ -312,8 +417,11 @@ class MtpmSession:
         owner_auth: bytes = b"",
         *,
         counter: bool = False,
+        migratable: bool = False,
     ) -> None:
-        attributes = NV_ATTRIBUTE_COUNTER if counter else 0
+        attributes = (NV_ATTRIBUTE_COUNTER if counter else 0) | (
+            NV_ATTRIBUTE_MIGRATABLE if migratable else 0
+        )
         self._call(
             INS_NV_DEFINE,
             data=_auth(owner_auth)
@@ -340,12 +448,22 @@ class MtpmSession:
         out = []
         for k in range(0, len(data) - len(data) % 7, 7):
             handle, attributes, size = struct.unpack(">IBH", data[k : k + 7])
-            out.append(NvIndex(handle, bool(attributes & NV_ATTRIBUTE_COUNTER), size))
+            out.append(
+                NvIndex(
+                    handle,
+                    bool(attributes & NV_ATTRIBUTE_COUNTER),
+                    size,
+                    bool(attributes & NV_ATTRIBUTE_MIGRATABLE),
+                )
+            )
         return out
 
-    def counter_define(self, handle: int, auth: bytes = b"", owner_auth: bytes = b"") -> int:
-        """Define a monotonic counter; returns its start value (the card's high-water mark)."""
-        self.nv_define(handle, COUNTER_SIZE, auth, owner_auth, counter=True)
+    def counter_define(
+        self, handle: int, auth: bytes = b"", owner_auth: bytes = b"", *, migratable: bool = False
+    ) -> int:
+        """Define a monotonic counter; returns its start value (the card's high-water mark).
+        A ``migratable`` counter can move to another card (never be copied)."""
+        self.nv_define(handle, COUNTER_SIZE, auth, owner_auth, counter=True, migratable=migratable)
         return self.counter_read(handle, auth)
 
     def counter_increment(self, handle: int, auth: bytes = b"") -> int:
@@ -371,7 +489,8 @@ class MtpmSession:
 
     def da_reset(self, owner_auth: bytes = b"") -> None:
         """Give sealed-object and NV auth values their tries back after a dictionary-attack
-        lockout (after TPM2_DictionaryAttackLockReset; needs the owner auth)."""
+        lockout (after TPM2_DictionaryAttackLockReset; needs an owner and its auth: refused
+        with reason ``no_owner`` on an unowned mobile TPM)."""
         self._call(INS_DA_RESET, data=_auth(owner_auth))
 
     def status(self) -> MtpmStatus:
@@ -383,28 +502,70 @@ class MtpmSession:
 
     # --- Migration -----------------------------------------------------------------------
 
-    def migrate_export_sealed(
-        self, blob: bytes, target: PublicArea, owner_auth: bytes = b"", *, move: bool = False
+    def migration_anchor_set(self, ca_key: ec.EllipticCurvePublicKey, owner_auth: bytes) -> None:
+        """Install the migration CA's public key: MIGRATE EXPORT then wraps only to keys it
+        certified (:class:`MigrationCertificate`). Needs an owner; CLEAR removes it."""
+        self._call(INS_MIGRATION_ANCHOR_SET, data=_auth(owner_auth) + ec_point(ca_key))
+
+    def migration_anchor_get(self) -> bytes | None:
+        """The installed migration CA point (04 || x || y), or None."""
+        try:
+            return self._call(INS_MIGRATION_ANCHOR_GET)
+        except MtpmError as exc:
+            if exc.sw == SW_NOT_FOUND:
+                return None
+            raise
+
+    def _export(
+        self,
+        kind: int,
+        obj: bytes,
+        target_certificate: bytes,
+        owner_auth: bytes,
+        auth: bytes,
+        move: bool,
     ) -> bytes:
-        """Wrap a sealed object to another card's migration key (verify that key's certificate
-        chain first: :func:`tpmcard.mtpm_verify.verify_certified_key` and
-        :func:`tpmcard.mtpm_verify.verify_ek_certificate`). A move revokes it here."""
+        if len(target_certificate) > MAX_TARGET_CERT:
+            raise ValueError("the migration target certificate is too long")
         return self._call(
             INS_MIGRATE_EXPORT,
             P1_MIGRATE_MOVE if move else P1_MIGRATE_COPY,
-            P2_OBJECT_SEALED,
-            _auth(owner_auth) + _point(target) + blob,
+            kind,
+            _auth(owner_auth)
+            + _auth(auth)
+            + bytes([len(target_certificate)])
+            + target_certificate
+            + obj,
         )
 
-    def migrate_export_nv(
-        self, handle: int, target: PublicArea, owner_auth: bytes = b"", *, move: bool = False
+    def migrate_export_sealed(
+        self,
+        blob: bytes,
+        target_certificate: bytes,
+        owner_auth: bytes,
+        auth: bytes = b"",
+        *,
+        move: bool = False,
     ) -> bytes:
-        """Wrap an NV index (or counter) to another card; a move undefines it here."""
-        return self._call(
-            INS_MIGRATE_EXPORT,
-            P1_MIGRATE_MOVE if move else P1_MIGRATE_COPY,
-            P2_OBJECT_NV,
-            _auth(owner_auth) + _point(target) + _handle(handle),
+        """Wrap a sealed object to another card's migration key, named by a
+        :class:`MigrationCertificate` from the CA installed with :meth:`migration_anchor_set`.
+        The card demands the owner auth, an object sealed ``migratable``, and what UNSEAL
+        demands (the PCR policy, ``auth``). A move revokes it here."""
+        return self._export(P2_OBJECT_SEALED, blob, target_certificate, owner_auth, auth, move)
+
+    def migrate_export_nv(
+        self,
+        handle: int,
+        target_certificate: bytes,
+        owner_auth: bytes,
+        auth: bytes = b"",
+        *,
+        move: bool = False,
+    ) -> bytes:
+        """Wrap a migratable NV index (or counter: ``move`` only) to another card; a move
+        undefines it here."""
+        return self._export(
+            P2_OBJECT_NV, _handle(handle), target_certificate, owner_auth, auth, move
         )
 
     def migrate_import_sealed(self, duplicate: bytes, owner_auth: bytes = b"") -> bytes:
@@ -426,7 +587,8 @@ def duplicate_kind(duplicate: bytes) -> str:
     return kinds[duplicate[1]]
 
 
-def _point(public: PublicArea) -> bytes:
+def public_point(public: PublicArea) -> bytes:
+    """04 || x || y of a card key's TPMT_PUBLIC."""
     return b"\x04" + public.x + public.y
 
 
@@ -437,7 +599,7 @@ def tpm2b_public(public: PublicArea) -> bytes:
 
 def info(mtpm: MtpmSession) -> dict[str, Any]:
     """What ``tpmcard info --json`` reports about the mobile TPM: EK and AK (TPMT_PUBLIC, Name,
-    qualified name), whether an EK certificate is stored, and the status."""
+    qualified name), whether an EK certificate and a migration anchor are stored, the status."""
 
     def key(public: PublicArea) -> dict[str, str]:
         return {
@@ -450,19 +612,23 @@ def info(mtpm: MtpmSession) -> dict[str, Any]:
         "ek": key(mtpm.ek_public()),
         "ak": key(mtpm.ak_public()),
         "ek_certificate": mtpm.ek_cert_get() is not None,
+        "migration_anchor": mtpm.migration_anchor_get() is not None,
         **mtpm.status().as_dict(),
     }
 
 
 __all__ = [
     "MTPM_AID",
+    "MigrationCertificate",
     "MtpmError",
     "MtpmSession",
     "MtpmStatus",
     "NvIndex",
     "duplicate_kind",
+    "ec_point",
     "endorsement_qualified_name",
     "info",
+    "public_point",
     "selection_bitmap",
     "tpm2b_public",
 ]

@@ -280,7 +280,8 @@ class MigrationTarget:
 
     def verify(self, ca_certificate: x509.Certificate) -> PublicArea:
         """CA -> EK certificate -> EK-signed CERTIFY of the migration key; returns that key
-        (what ``MtpmSession.migrate_export_*`` takes). Raises AttestationError."""
+        (what ``ManufacturerCa.certify_migration_target`` certifies for the source card to
+        check). Raises AttestationError."""
         if self.ek_certificate is None:
             raise AttestationError(
                 "the target card has no EK certificate, so its migration key cannot be trusted: "

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -71,13 +72,16 @@ __all__ = [
     "connect",
     "list_pairings",
     "pair",
+    "personalise",
+    "random_pin_and_puk",
     "pin_status",
     "unblock_pin",
     "unpair",
 ]
 
 #: The PIN and PUK of a freshly installed core applet (Constants.DEFAULT_PIN / DEFAULT_PUK).
-#: Change them (``tpmcard pin change``, ``tpmcard pin change --puk``) before real use.
+#: The card refuses PAIR until both are changed (``tpmcard pin change``, ``--puk``; or
+#: :func:`personalise`): :class:`tpmcard.errors.DefaultPinError`.
 DEFAULT_PIN = "123456"
 DEFAULT_PUK = "12345678"
 #: The PCRs a binding key is bound to unless told otherwise: the firmware and boot loader
@@ -640,6 +644,26 @@ def change_puk(
     card: Card, old_puk: str, new_puk: str, *, store: PairingStore | None = None
 ) -> None:
     channel.change_puk(card.apdu.send_apdu, _pinned_identity(card, store), old_puk, new_puk)
+
+
+def random_pin_and_puk() -> tuple[str, str]:
+    """A random 6-digit PIN and 8-digit PUK, never the factory defaults: for a throw-away card
+    (the demo's, the benchmarks')."""
+    while True:
+        pin, puk = f"{secrets.randbelow(10**6):06d}", f"{secrets.randbelow(10**8):08d}"
+        if pin != DEFAULT_PIN and puk != DEFAULT_PUK:
+            return pin, puk
+
+
+def personalise(
+    card: Card, new_pin: str, new_puk: str, *, store: PairingStore | None = None
+) -> None:
+    """Replace the factory-default PIN and PUK of a new card (the card pairs only after both):
+    ``tpmcard pin change`` and ``tpmcard pin change --puk`` in one step."""
+    if new_pin == DEFAULT_PIN or new_puk == DEFAULT_PUK:
+        raise ValueError("the new PIN and PUK must differ from the factory defaults")
+    change_pin(card, DEFAULT_PIN, new_pin, store=store)
+    change_puk(card, DEFAULT_PUK, new_puk, store=store)
 
 
 def unblock_pin(card: Card, puk: str, new_pin: str, *, store: PairingStore | None = None) -> None:

@@ -28,8 +28,13 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture(scope="module")
 def state(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("cli-mtpm")
+    # A new card pairs only once its PIN and PUK are changed from the factory defaults.
+    for extra, secrets in (((), "123456\n975310\n"), (("--puk",), "12345678\n97531086\n")):
+        changed = _run(directory, swtpm.tcti, "pin", "change", *extra, "--pin-fd", "{fd}",
+                       "--new-pin-fd", "{fd}", secrets=secrets)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
     paired = _run(directory, swtpm.tcti, "pair", "--pcrs", "7", "--pin-fd", "{fd}",
-                  secrets="123456\n")  # fmt: skip
+                  secrets="975310\n")  # fmt: skip
     assert paired.returncode == 0, paired.stderr
     return directory, swtpm.tcti
 
@@ -114,6 +119,19 @@ def test_seal_unseal_with_an_auth_value_until_the_pcr_changes(
 ) -> None:
     (tmp_path / "secret").write_bytes(b"disk key \x00\xff")
     secret, blob = str(tmp_path / "secret"), str(tmp_path / "blob")
+    unowned = run("mtpm", "seal", "--pcrs", "8,9", "--auth-fd", "{fd}", secret, blob,
+                  secrets="pw\n")  # fmt: skip
+    assert unowned.returncode == 1 and "tpmcard mtpm owner take" in unowned.stderr
+    ok(run("mtpm", "owner", "take", "--owner-auth-fd", "{fd}", secrets="owner\n"))
+    try:
+        _seal_unseal_until_the_pcr_changes(run, state, tmp_path, secret, blob)
+    finally:
+        ok(run("mtpm", "owner", "clear", "--owner-auth-fd", "{fd}", secrets="owner\n"))
+
+
+def _seal_unseal_until_the_pcr_changes(
+    run: Run, state: tuple[Path, str], tmp_path: Path, secret: str, blob: str
+) -> None:
     ok(run("mtpm", "seal", "--pcrs", "8,9", "--auth-fd", "{fd}", secret, blob, secrets="pw\n"))
     ok(run("mtpm", "unseal", "--auth-fd", "{fd}", str(tmp_path / "blob"), str(tmp_path / "back"),
            secrets="pw\n"))  # fmt: skip
@@ -169,3 +187,40 @@ def test_owner_nv_and_counter(run: Run, tmp_path: Path) -> None:
     finally:
         ok(run("mtpm", "owner", "clear", "--owner-auth-fd", "{fd}", secrets="owner\n"))
     assert not json.loads(ok(run("mtpm", "owner", "status", "--json")))["owned"]
+
+
+def test_migration_through_the_cli(run: Run, tmp_path: Path) -> None:
+    """The documented flow, with the card as its own target: CA -> EK certificate -> target
+    file -> CA's target certificate -> trust -> export (owner auth, then the object's) ->
+    import -> unseal. Refused before the CA is trusted, and for a blob not sealed migratable."""
+    d = str(tmp_path)
+    ok(run("ca", "init", "--force"))
+    ok(run("mtpm", "owner", "take", "--owner-auth-fd", "{fd}", secrets="owner\n"))
+    try:
+        ok(run("mtpm", "ek-public", "--out", f"{d}/ek.pem"))
+        ok(run("ca", "issue", "--ek", f"{d}/ek.pem", "--card-id", "self", "--out", f"{d}/ek.der"))
+        ok(run("mtpm", "ek-cert", "set", f"{d}/ek.der", "--owner-auth-fd", "{fd}",
+               secrets="owner\n"))  # fmt: skip
+        ok(run("mtpm", "migrate", "target", f"{d}/target.json"))
+        assert "self" in ok(run("ca", "certify-target", f"{d}/target.json", f"{d}/target.cert"))
+        (tmp_path / "secret").write_bytes(b"travelling")
+        ok(run("mtpm", "seal", "--pcrs", "9", "--migratable", "--auth-fd", "{fd}",
+               f"{d}/secret", f"{d}/blob", secrets="pw\n"))  # fmt: skip
+        ok(run("mtpm", "seal", "--pcrs", "9", "--auth-fd", "{fd}", f"{d}/secret", f"{d}/fixed",
+               secrets="pw\n"))  # fmt: skip
+        export = ["mtpm", "migrate", "export", "--target", f"{d}/target.cert",
+                  "--owner-auth-fd", "{fd}", "--auth-fd", "{fd}"]  # fmt: skip
+        untrusted = run(*export, "--sealed", f"{d}/blob", f"{d}/dup", secrets="owner\npw\n")
+        assert untrusted.returncode == 1 and "not certified by the migration CA" in untrusted.stderr
+        ok(run("mtpm", "migrate", "trust", "--owner-auth-fd", "{fd}", secrets="owner\n"))
+        fixed = run(*export, "--sealed", f"{d}/fixed", f"{d}/dup", secrets="owner\npw\n")
+        assert fixed.returncode == 1 and "--migratable" in fixed.stderr
+        wrong = run(*export, "--sealed", f"{d}/blob", f"{d}/dup", secrets="owner\nguess\n")
+        assert wrong.returncode == 1 and "the auth value is wrong" in wrong.stderr
+        ok(run(*export, "--sealed", f"{d}/blob", f"{d}/dup", secrets="owner\npw\n"))
+        ok(run("mtpm", "migrate", "import", f"{d}/dup", f"{d}/moved", "--owner-auth-fd", "{fd}",
+               secrets="owner\n"))  # fmt: skip
+        ok(run("mtpm", "unseal", "--auth-fd", "{fd}", f"{d}/moved", f"{d}/back", secrets="pw\n"))
+        assert (tmp_path / "back").read_bytes() == b"travelling"
+    finally:
+        ok(run("mtpm", "owner", "clear", "--owner-auth-fd", "{fd}", secrets="owner\n"))

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard.mtpm import MtpmError, MtpmSession, endorsement_qualified_name
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from tpmcard.ca import ManufacturerCa
+from tpmcard.mtpm import (
+    MigrationCertificate,
+    MtpmError,
+    MtpmSession,
+    ec_point,
+    endorsement_qualified_name,
+    public_point,
+)
+from tpmcard.mtpm_verify import MigrationTarget
 from tpmcard.session import SecureCardSession
 from tpmcard.tpm.attest import verify_certify, verify_quote
 from tpmcard.tpm.errors import AttestationError
@@ -88,6 +100,7 @@ def test_quote_over_host_and_card_pcrs_verifies(mtpm: MtpmSession) -> None:
 def test_seal_extend_refused_reset_unseal(bound_card: BoundCard) -> None:
     bound_card.reset()
     with bound_card.connect() as session:
+        session.mtpm.take_ownership(b"owner")  # an auth value needs an owner
         blob = session.mtpm.seal(b"secret", [0, 8, 9], auth=b"pw")
         assert session.mtpm.unseal(blob, b"pw") == b"secret"
         with pytest.raises(MtpmError) as err:
@@ -105,6 +118,7 @@ def test_seal_extend_refused_reset_unseal(bound_card: BoundCard) -> None:
     bound_card.reset()  # card PCRs back to zero
     with bound_card.connect() as session:
         assert session.mtpm.unseal(blob, b"pw") == b"secret"
+        session.mtpm.clear(b"owner")
 
 
 def test_blob_of_card_a_is_refused_by_card_b(
@@ -120,30 +134,93 @@ def test_blob_of_card_a_is_refused_by_card_b(
         assert err.value.reason == "not_found"
 
 
+def _migration_ca(directory: Path) -> ManufacturerCa:
+    return ManufacturerCa.init(directory)
+
+
 def test_migration_moves_a_sealed_object_from_a_to_b(
-    bound_card: BoundCard, second_bound_card: BoundCard
+    bound_card: BoundCard, second_bound_card: BoundCard, tmp_path: Path
 ) -> None:
+    """The honest path: B's migration key checked (EK certificate by the CA, the EK's CERTIFY)
+    and certified by the CA; A's owner trusts that CA; a migratable object with an auth value
+    moves from A to B and opens there with the same auth value."""
+    ca = _migration_ca(tmp_path / "ca")
     with bound_card.connect() as a, second_bound_card.connect() as b:
         a.mtpm.take_ownership(b"oa")
+        b.mtpm.take_ownership(b"ob")
         try:
-            blob = a.mtpm.seal(b"travelling", [0, 9])
-            target = b.mtpm.migration_public()
-            nonce = b"m" * 16  # B's EK certifies the target key
-            cert = b.mtpm.certify(0x03, nonce)
-            verify_certify(
-                cert.attest,
-                cert.signature_der,
-                b.mtpm.ek_public().public_key(),
-                nonce,
-                b"\x00\x58" + target.raw,
+            ek = b.mtpm.ek_public().public_key()
+            b.mtpm.ek_cert_set(
+                ca.issue_ek_certificate(ek, "B").public_bytes(serialization.Encoding.DER), b"ob"
             )
-            duplicate = a.mtpm.migrate_export_sealed(blob, target, b"oa", move=True)
+            target = MigrationTarget.collect(b.mtpm).verify(ca.certificate)
+            certificate = ca.certify_migration_target(public_point(target), b"card B")
+            assert MigrationCertificate.parse(certificate).card_id == b"card B"
+            MigrationCertificate.parse(certificate).verify(ca.certificate.public_key())  # type: ignore[arg-type]
+            a.mtpm.migration_anchor_set(ca.certificate.public_key(), b"oa")  # type: ignore[arg-type]
+            assert a.mtpm.migration_anchor_get() == ec_point(ca.certificate.public_key())  # type: ignore[arg-type]
+            blob = a.mtpm.seal(b"travelling", [0, 9], auth=b"pw", migratable=True)
+            duplicate = a.mtpm.migrate_export_sealed(blob, certificate, b"oa", b"pw", move=True)
             with pytest.raises(MtpmError) as err:
-                a.mtpm.unseal(blob)
+                a.mtpm.unseal(blob, b"pw")
             assert err.value.reason == "invalid_object"  # moved: A revoked it
-            assert b.mtpm.unseal(b.mtpm.migrate_import_sealed(duplicate)) == b"travelling"
+            assert (
+                b"travelling" not in duplicate and hashlib.sha256(b"pw").digest() not in duplicate
+            )
+            moved = b.mtpm.migrate_import_sealed(duplicate, b"ob")
+            assert b.mtpm.unseal(moved, b"pw") == b"travelling"
         finally:
             a.mtpm.clear(b"oa")
+            b.mtpm.clear(b"ob")
+
+
+def test_migration_export_attack_of_issue_11_is_refused(
+    bound_card: BoundCard, tmp_path: Path
+) -> None:
+    """Issue 11 finding 2: a secret sealed to PCR 10 plus an auth value, whose unseal the card
+    refuses, is not exported to an attacker's software key (nor with any piece missing)."""
+    attacker = ec.generate_private_key(ec.SECP256R1())
+    evil_ca = _migration_ca(tmp_path / "evil")  # the attacker's own CA
+    ca = _migration_ca(tmp_path / "ca")  # the one the card owner trusts
+    evil = evil_ca.certify_migration_target(ec_point(attacker.public_key()), b"attacker")
+    bound_card.reset()  # card PCRs 9..23 at zero
+    with bound_card.connect() as session:
+        mtpm = session.mtpm
+        with pytest.raises(MtpmError) as err:  # unowned: nothing to export with
+            mtpm.migrate_export_sealed(b"\x01" * 100, evil, b"", b"pw")
+        assert err.value.reason == "no_owner"
+        mtpm.take_ownership(b"owner")
+        try:
+            locked = mtpm.seal(b"the disk key", [10], auth=b"pw", migratable=True)
+            fixed = mtpm.seal(b"the disk key", [10], auth=b"pw")
+            with pytest.raises(MtpmError) as err:  # no anchor installed yet
+                mtpm.migrate_export_sealed(locked, evil, b"owner", b"pw")
+            assert err.value.reason == "untrusted_target"
+            mtpm.migration_anchor_set(ca.certificate.public_key(), b"owner")  # type: ignore[arg-type]
+            with pytest.raises(MtpmError) as err:  # the attacker's key, by the attacker's CA
+                mtpm.migrate_export_sealed(locked, evil, b"owner", b"pw")
+            assert err.value.reason == "untrusted_target"
+            # Even a certificate from the trusted CA (for a real card) does not open the rest:
+            honest = ca.certify_migration_target(public_point(mtpm.migration_public()), b"x")
+            with pytest.raises(MtpmError) as err:
+                mtpm.migrate_export_sealed(fixed, honest, b"owner", b"pw")
+            assert err.value.reason == "not_migratable"
+            with pytest.raises(MtpmError) as err:
+                mtpm.migrate_export_sealed(locked, honest, b"owner", b"guess")
+            assert err.value.reason == "auth"
+            mtpm.extend(10, b"\x33" * 32)
+            with pytest.raises(MtpmError) as err:
+                mtpm.unseal(locked, b"pw")
+            assert err.value.reason == "policy"
+            with pytest.raises(MtpmError) as err:
+                mtpm.migrate_export_sealed(locked, honest, b"owner", b"pw")
+            assert err.value.reason == "policy"
+            with pytest.raises(MtpmError) as err:
+                mtpm.migrate_export_sealed(locked, honest, b"not the owner", b"pw")
+            assert err.value.reason == "owner_auth"
+        finally:
+            mtpm.clear(b"owner")
+    bound_card.reset()
 
 
 def test_a_thousand_counter_increments_across_card_resets(bound_card: BoundCard) -> None:
@@ -194,12 +271,28 @@ def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
 
     data = info(mtpm)
     assert data["ak"]["name"].startswith("000b") and data["ek"]["public"] != data["ak"]["public"]
-    assert data["owned"] is False
+    assert data["owned"] is False and data["migration_anchor"] is False
+
+
+def test_da_reset_and_auth_values_need_an_owner(mtpm: MtpmSession) -> None:
+    """Issue 11 finding 3: an unowned mobile TPM's owner auth is empty, so DA RESET is refused
+    there (anyone could send it), and so are auth values, whose lockout only an owner lifts."""
+    assert not mtpm.status().owned
+    with pytest.raises(MtpmError) as err:
+        mtpm.da_reset(b"")
+    assert err.value.reason == "no_owner" and "owner take" in str(err.value)
+    with pytest.raises(MtpmError) as err:
+        mtpm.seal(b"secret", [9], auth=b"pw")
+    assert err.value.reason == "no_owner"
+    with pytest.raises(MtpmError) as err:
+        mtpm.nv_define(0x01500007, 8, b"pw")
+    assert err.value.reason == "no_owner"
+    assert mtpm.unseal(mtpm.seal(b"secret", [9])) == b"secret"  # policy-only objects need none
 
 
 def test_wrong_auth_values_lock_out_until_the_owner_resets(sim_bound_card: BoundCard) -> None:
     """Dictionary-attack protection through the real session: 16 wrong values, then even the
-    right one is refused (no plaintext) until DA RESET with the owner auth (empty: unowned).
+    right one is refused (no plaintext) until DA RESET with the owner auth.
 
     On a card of its own: run on the session's shared PC/SC card, this test made a later
     test_binding handshake fail key confirmation (see the session notes; under investigation)."""
@@ -208,6 +301,7 @@ def test_wrong_auth_values_lock_out_until_the_owner_resets(sim_bound_card: Bound
 
 
 def _lockout_and_reset(mtpm: MtpmSession) -> None:
+    mtpm.take_ownership(b"owner")
     blob = mtpm.seal(b"guarded secret", [9], auth=b"pw")
     for guess in range(16):
         with pytest.raises(MtpmError) as wrong:
@@ -219,5 +313,6 @@ def _lockout_and_reset(mtpm: MtpmSession) -> None:
     with pytest.raises(MtpmError) as bad_owner:
         mtpm.da_reset(b"not the owner")
     assert bad_owner.value.reason == "owner_auth"
-    mtpm.da_reset(b"")
+    mtpm.da_reset(b"owner")
     assert mtpm.unseal(blob, auth=b"pw") == b"guarded secret"
+    mtpm.clear(b"owner")

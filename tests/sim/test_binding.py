@@ -30,6 +30,7 @@ from tpmcard.core import point_bytes
 from tpmcard.errors import (
     ApduError,
     ChannelError,
+    DefaultPinError,
     InvalidPinError,
     NotPairedError,
     PairingRemovedError,
@@ -44,8 +45,11 @@ from tpmcard.session import (
     DEFAULT_PIN,
     DEFAULT_PUK,
     SecureCardSession,
+    change_pin,
+    change_puk,
     connect,
     pair,
+    personalise,
     pin_status,
     unblock_pin,
     unpair,
@@ -58,6 +62,11 @@ from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import PcscConnection
 
+#: The PIN and PUK that ``link`` sets in place of the factory defaults.
+PIN = "135790"
+PUK = "13579024"
+#: No pairing record: PIN commands encrypt to the card's own identity key.
+NO_STORE = PairingStore(Path("/nonexistent"))
 #: PCR 16 (the debug PCR) is free to extend in tests; PCR 7 stands for the boot policy.
 POLICY_PCRS = (7, 16)
 SESSION_PCRS = set(range(9)) | set(POLICY_PCRS)
@@ -79,21 +88,26 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def link(connection: Connection, request: pytest.FixtureRequest) -> Iterator[Connection]:
+    """The card, its PIN and PUK changed from the factory defaults to ``PIN`` / ``PUK`` (a card
+    refuses to pair before)."""
+    personalise(Card(connection), PIN, PUK, store=NO_STORE)
     yield connection
     if isinstance(connection, PcscConnection):
         _restore_shared_card(connection, request)
 
 
 def _restore_shared_card(connection: Connection, request: pytest.FixtureRequest) -> None:
-    """Default PIN and PUK with full tries, no pairing: as a fresh card (or make it fresh)."""
+    """Factory PIN and PUK with full tries, no pairing: as a fresh card (or make it fresh)."""
     try:
         connection.reset()
         card = Card(connection)
         if pin_status(card).pin_tries != C.PIN_TRY_LIMIT:
-            unblock_pin(card, DEFAULT_PUK, DEFAULT_PIN, store=PairingStore(Path("/nonexistent")))
+            unblock_pin(card, PUK, PIN, store=NO_STORE)
         identity = point_bytes(card.core.identity_key())
         for slot in channel.list_pairings(card.apdu.send_apdu).slots:
-            channel.unpair(card.apdu.send_apdu, identity, DEFAULT_PIN, slot.slot)
+            channel.unpair(card.apdu.send_apdu, identity, PIN, slot.slot)
+        change_pin(card, PIN, DEFAULT_PIN, store=NO_STORE)
+        change_puk(card, PUK, DEFAULT_PUK, store=NO_STORE)
         status = pin_status(card)
         assert (status.pin_tries, status.puk_tries) == (C.PIN_TRY_LIMIT, C.PUK_TRY_LIMIT)
     except (TpmcardError, AssertionError):
@@ -108,7 +122,7 @@ def store(tmp_path: Path) -> PairingStore:
 @pytest.fixture
 def record(link: Connection, tpm: Tpm, store: PairingStore) -> PairingRecord:
     """This host paired with the card: binding key bound to PCRs 7 and 16."""
-    return pair(Card(link), tpm, DEFAULT_PIN, pcrs=POLICY_PCRS, store=store).record
+    return pair(Card(link), tpm, PIN, pcrs=POLICY_PCRS, store=store).record
 
 
 @pytest.fixture
@@ -346,14 +360,14 @@ def test_repair_after_an_authorised_policy_update(
 ) -> None:
     card = Card(link)
     with pytest.raises(ChannelError, match="--replace.*--update-policy"):
-        pair(card, tpm, DEFAULT_PIN, store=store)
+        pair(card, tpm, PIN, store=store)
     tpm.pcr_extend(16, hashlib.sha256(b"approved firmware update").digest())
     with pytest.raises(PcrStateChangedError):
         open_session(link, tpm, store)
     with pytest.raises(InvalidPinError):
         pair(card, tpm, "000000", store=store, update_policy=True)
     assert store.load(card.info.card_id) == record  # nothing changed
-    result = pair(card, tpm, DEFAULT_PIN, store=store, update_policy=True)
+    result = pair(card, tpm, PIN, store=store, update_policy=True)
     assert result.replaced_slot == record.slot
     assert result.record.policy.pcrs == POLICY_PCRS
     assert result.record.attestation_key == record.attestation_key  # the AK is kept
@@ -363,7 +377,7 @@ def test_repair_after_an_authorised_policy_update(
         assert session.slot == result.record.slot
         assert session.core.echo(b"after the update") == b"after the update"
     # --replace: new keys, the old pairing removed first.
-    replaced = pair(card, tpm, DEFAULT_PIN, store=store, replace=True)
+    replaced = pair(card, tpm, PIN, store=store, replace=True)
     assert replaced.replaced_slot == result.record.slot
     assert replaced.record.attestation_key != record.attestation_key
     assert len(channel.list_pairings(card.apdu.send_apdu).slots) == 1
@@ -547,6 +561,34 @@ def test_tampered_and_replayed_handshake(
 # --- refused: hosts, cards, pairings --------------------------------------------------------------
 
 
+def test_pair_with_the_factory_pin_or_puk_is_refused(
+    connection: Connection, tpm: Tpm, store: PairingStore, request: pytest.FixtureRequest
+) -> None:
+    """Issue 11 finding 4: a new card (PIN 123456, PUK 12345678, known to anyone) does not
+    pair, whatever the PIN sent, and uses no try; nor with only the PIN changed (the default
+    PUK could set a new PIN); once both are changed it pairs."""
+    card = Card(connection)
+    try:
+        for pin in (DEFAULT_PIN, "000000"):
+            with pytest.raises(DefaultPinError, match="tpmcard pin change"):
+                pair(card, tpm, pin, pcrs=(7,), store=store)
+        assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT
+        change_pin(card, DEFAULT_PIN, PIN, store=NO_STORE)
+        with pytest.raises(DefaultPinError, match="--puk"):
+            pair(card, tpm, PIN, pcrs=(7,), store=store)
+        change_puk(card, DEFAULT_PUK, PUK, store=NO_STORE)
+        record = pair(card, tpm, PIN, pcrs=(7,), store=store).record
+        with open_session(connection, tpm, store) as session:
+            assert session.slot == record.slot
+        change_pin(card, PIN, DEFAULT_PIN, store=store)  # the default again: refused again
+        with pytest.raises(DefaultPinError):
+            pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=PairingStore(store.directory / "x"))
+        change_pin(card, DEFAULT_PIN, PIN, store=store)
+    finally:
+        if isinstance(connection, PcscConnection):
+            _restore_shared_card(connection, request)
+
+
 def test_unpaired_host(link: Connection, tpm: Tpm, store: PairingStore) -> None:
     with pytest.raises(NotPairedError, match="tpmcard pair"):
         open_session(link, tpm, store)
@@ -601,18 +643,18 @@ def test_removed_pairing(
 ) -> None:
     card = Card(link)
     identity = record.pairing.card_identity
-    channel.unpair(card.apdu.send_apdu, identity, DEFAULT_PIN, record.slot)  # "from another host"
+    channel.unpair(card.apdu.send_apdu, identity, PIN, record.slot)  # "from another host"
     with pytest.raises(PairingRemovedError, match="pair --replace") as info:
         open_session(link, tpm, store)
     assert info.value.slot == record.slot
     # The slot taken by another host since: the card answers, but as another pairing.
-    other = pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=PairingStore(tmp_path / "other host"))
+    other = pair(card, tpm, PIN, pcrs=(7,), store=PairingStore(tmp_path / "other host"))
     assert other.record.slot == record.slot
     with pytest.raises(PairingRemovedError):
         open_session(link, tpm, store)
     # unpair --this-host finds the record stale and forgets it.
     with pytest.raises(PairingRemovedError):
-        unpair(card, DEFAULT_PIN, store=store)
+        unpair(card, PIN, store=store)
     assert store.load(record.card_id) is None
     with pytest.raises(NotPairedError):
         open_session(link, tpm, store)
@@ -625,7 +667,7 @@ def test_unpair_this_host(
     with pytest.raises(InvalidPinError) as info:
         unpair(card, "000000", store=store)
     assert info.value.attempts_remaining == 2
-    assert unpair(card, DEFAULT_PIN, store=store) == record.slot
+    assert unpair(card, PIN, store=store) == record.slot
     assert store.load(record.card_id) is None
     assert channel.list_pairings(card.apdu.send_apdu).slots == ()
     assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT  # the right PIN reset the counter
@@ -644,17 +686,17 @@ def test_wrong_pin_lockout_and_unblock(link: Connection, tpm: Tpm, store: Pairin
     with pytest.raises(PinBlockedError):
         pair(card, tpm, "000000", pcrs=(7,), store=store)
     with pytest.raises(PinBlockedError, match="unblock"):
-        pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store)  # even the right PIN
+        pair(card, tpm, PIN, pcrs=(7,), store=store)  # even the right PIN
     status = pin_status(card)
     assert (status.pin_tries, status.puk_tries) == (0, C.PUK_TRY_LIMIT)
     with pytest.raises(InvalidPinError) as info:
         unblock_pin(card, "00000000", "24680", store=store)
     assert info.value.attempts_remaining == C.PUK_TRY_LIMIT - 1
-    unblock_pin(card, DEFAULT_PUK, "24680", store=store)
+    unblock_pin(card, PUK, "24680", store=store)
     status = pin_status(card)
     assert (status.pin_tries, status.puk_tries) == (C.PIN_TRY_LIMIT, C.PUK_TRY_LIMIT)
     assert pair(card, tpm, "24680", pcrs=(7,), store=store).record.slot == 0
-    tpmcard.session.change_pin(card, "24680", DEFAULT_PIN, store=store)
+    tpmcard.session.change_pin(card, "24680", PIN, store=store)
     with open_session(link, tpm, store) as session:
         assert session.core.echo(b"unblocked") == b"unblocked"
 
@@ -706,19 +748,17 @@ def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) ->
     card = Card(link)
     stores = [PairingStore(tmp_path / f"host{i}") for i in range(C.PAIRING_SLOTS + 1)]
     for i in range(C.PAIRING_SLOTS):
-        assert pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=stores[i]).record.slot == i
+        assert pair(card, tpm, PIN, pcrs=(7,), store=stores[i]).record.slot == i
     with pytest.raises(ChannelError, match="table is full"):
-        pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=stores[-1])
-    assert unpair(card, DEFAULT_PIN, 3, store=stores[0]) == 3
+        pair(card, tpm, PIN, pcrs=(7,), store=stores[-1])
+    assert unpair(card, PIN, 3, store=stores[0]) == 3
     first = stores[0].load(card.info.card_id)
     assert first is not None
     same_key = TpmBinding(tpm, BindingKey.from_blob(first.binding_key), first.attestation_key)
     with pytest.raises(ChannelError, match="already paired"):  # one slot per binding key
-        channel.pair(
-            card.apdu.send_apdu, same_key, first.pairing.card_identity, DEFAULT_PIN, first.policy
-        )
+        channel.pair(card.apdu.send_apdu, same_key, first.pairing.card_identity, PIN, first.policy)
     assert stores[3].load(card.info.card_id) is not None  # another host's record: not ours
-    assert pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=stores[-1]).record.slot == 3
+    assert pair(card, tpm, PIN, pcrs=(7,), store=stores[-1]).record.slot == 3
     for i in (0, 7, 8):
         with open_session(link, tpm, stores[i]) as session:
             assert session.slot == (3 if i == 8 else i)

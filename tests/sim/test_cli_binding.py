@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +47,29 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def test_demo_pairs_with_the_default_pin_then_the_binding_commands(tmp_path: Path) -> None:
+def test_the_card_refuses_to_pair_with_the_factory_pin(tmp_path: Path) -> None:
+    refused = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="123456\n")
+    assert refused.returncode == 1 and "`tpmcard pin change`" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    ok(run(tmp_path, "pin", "change", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
+           secrets="123456\n975310\n"))  # fmt: skip
+    refused = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="975310\n")
+    assert refused.returncode == 1 and "--puk" in refused.stderr  # the default PUK too
+    ok(run(tmp_path, "pin", "change", "--puk", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
+           secrets="12345678\n97531086\n"))  # fmt: skip
+    assert ok(run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="975310\n")).startswith("Paired")
+
+
+def test_demo_changes_its_cards_pin_then_the_binding_commands(tmp_path: Path) -> None:
     out = ok(run(tmp_path, "demo"))
-    assert "DEFAULT PIN 123456" in out and "Paired: slot 0" in out
+    changed = re.search(r"to PIN (\d{6}) and PUK (\d{8})", " ".join(out.split()))
+    assert changed is not None and "throw-away simulated card" in " ".join(out.split())
+    pin = changed.group(1)
+    assert pin != "123456" and "Paired: slot 0" in out
     assert "ECHO through secure messaging" in out
     assert "Host PCRs 0-8" in out
     again = ok(run(tmp_path, "demo"))
-    assert "Already paired" in again and "DEFAULT PIN" not in again
+    assert "Already paired" in again and "to PIN" not in again
 
     listing = json.loads(ok(run(tmp_path, "pairings", "--json")))
     (slot,) = listing["card"]["slots"]
@@ -67,8 +84,8 @@ def test_demo_pairs_with_the_default_pin_then_the_binding_commands(tmp_path: Pat
     assert refused.returncode == 2 and "No such option" in refused.stderr
 
     ok(run(tmp_path, "pin", "change", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
-           secrets="123456\n975310\n"))  # fmt: skip
-    wrong = run(tmp_path, "pair", "--replace", "--pin-fd", "{fd}", secrets="123456\n")
+           secrets=f"{pin}\n975310\n"))  # fmt: skip
+    wrong = run(tmp_path, "pair", "--replace", "--pin-fd", "{fd}", secrets=f"{pin}\n")
     assert wrong.returncode == 1 and "wrong PIN: 2 tries left" in wrong.stderr
     status = json.loads(ok(run(tmp_path, "pin", "status", "--json")))
     assert status == {"pin_tries": 2, "puk_tries": 5}

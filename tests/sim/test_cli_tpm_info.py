@@ -46,7 +46,13 @@ def test_info_json_reports_the_mobile_tpm_once_paired(tmp_path: Path) -> None:
     mtpm = json.loads(before.stdout)["mtpm"]
     assert mtpm["paired"] is False and "tpmcard pair" in mtpm["hint"] and "error" not in mtpm
 
-    paired = _run(tmp_path, "pair", "--pin-fd", "{fd}", pin="123456")
+    # A new card pairs only once its PIN and PUK are changed from the factory defaults.
+    for option, secrets in (("--pin", "123456\n975310"), ("--puk", "12345678\n97531086")):
+        extra = ("--puk",) if option == "--puk" else ()
+        changed = _run(tmp_path, "pin", "change", *extra, "--pin-fd", "{fd}",
+                       "--new-pin-fd", "{fd}", pin=secrets)  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+    paired = _run(tmp_path, "pair", "--pin-fd", "{fd}", pin="975310")
     assert paired.returncode == 0, paired.stderr
     after = _run(tmp_path, "info", "--json")
     assert after.returncode == 0, after.stderr

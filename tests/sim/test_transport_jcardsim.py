@@ -307,9 +307,10 @@ def test_change_made_through_a_shareable_call_is_on_disk(
             assert link._card.watchUnscopedReason() is None  # scoped per applet
             card = bound_card_class("sim", link, tpm, tmp_path / "pairings", swtpm.tcti)
             with card.connect() as session:
-                session.mtpm.nv_define(handle, 16, b"nv")
+                session.mtpm.take_ownership(b"owner")  # an auth value needs an owner
+                session.mtpm.nv_define(handle, 16, b"nv", b"owner")
                 session.mtpm.nv_write(handle, b"via INVOKE", 0, b"nv")
-                first = session.mtpm.counter_define(counter)
+                first = session.mtpm.counter_define(counter, owner_auth=b"owner")
                 for _ in range(3):
                     value = session.mtpm.counter_increment(counter)
                 copy = tmp_path / "copy"

@@ -3,7 +3,8 @@
 The benchmarks must not touch the user's card, TPM state or pairings: they run on a fresh
 simulated card (in a temporary directory, or behind a temporary vpcd reader for PC/SC), a fresh
 embedded swtpm (unless a TCTI is given: then keys are created on that TPM and flushed), and a
-temporary pairing store, paired with the default PIN.
+temporary pairing store, paired after its PIN and PUK were changed from the factory defaults
+(a card refuses to pair before) to random values that die with the card.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from typing import Any, cast
 
 from tpmcard.client import Card
 from tpmcard.pairings import PairingStore
-from tpmcard.session import SecureCardSession, connect, pair
+from tpmcard.session import SecureCardSession, connect, pair, personalise, random_pin_and_puk
 from tpmcard.transport.base import Connection
-
-DEFAULT_PIN = "123456"
 
 _private_pcscd: Any = None
 
@@ -99,5 +98,7 @@ def paired_suite(tcti: str | None = None, *, pcsc: bool = False) -> Iterator[Ben
             path = "in-process jCardSim"
         tpm = stack.enter_context(Tpm.open(tcti, state_dir=tmp / "swtpm"))
         store = PairingStore(tmp / "pairings")
-        pair(Card(connection), tpm, DEFAULT_PIN, store=store)
+        pin, puk = random_pin_and_puk()
+        personalise(Card(connection), pin, puk, store=store)
+        pair(Card(connection), tpm, pin, store=store)
         yield BenchSuite(connection, tpm, store, path)

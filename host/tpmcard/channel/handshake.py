@@ -37,6 +37,7 @@ from tpmcard.channel.securemessaging import (
 from tpmcard.errors import (
     ApduError,
     ChannelError,
+    DefaultPinError,
     InvalidPinError,
     PinBlockedError,
     ProtocolError,
@@ -319,6 +320,8 @@ def _pin_error(exc: ApduError, is_puk: bool) -> Exception:
         if is_puk:
             return PinBlockedError("the PUK is blocked; the card's PIN cannot be reset any more")
         return PinBlockedError()
+    if exc.sw == C.SW_PIN_CHANGE_REQUIRED:
+        return DefaultPinError()
     if exc.sw == C.SW_SECURITY_STATUS_NOT_SATISFIED:
         return ChannelError(
             "the card refused the encrypted PIN (wrong card identity key, a stale challenge, or "

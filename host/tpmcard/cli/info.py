@@ -24,7 +24,7 @@ from tpmcard.algorithms import (
 )
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
 from tpmcard.core import point_bytes
-from tpmcard.errors import TpmcardError
+from tpmcard.errors import InvalidPinError, TpmcardError
 from tpmcard.mtpm import KEY_AK, MtpmError, MtpmSession, endorsement_qualified_name
 from tpmcard.mtpm import info as mobile_tpm_info
 from tpmcard.mtpm_verify import verify_certified_key
@@ -216,13 +216,11 @@ def _demo_binding(opts: Options) -> None:
                 console.print(
                     f"   This host is not paired with card {card_id.hex()}"
                     + (" any more" if attempt == "replace" else "")
-                    + f": pairing with the card's DEFAULT PIN {session.DEFAULT_PIN} "
-                    "(change it with `tpmcard pin change`; pair yourself with `tpmcard pair`)."
+                    + "."
                 )
+                pin = _demo_personalise(opts, card, store)
                 with progress("creating TPM keys and pairing"):
-                    result = session.pair(
-                        card, tpm, session.DEFAULT_PIN, store=store, replace=attempt == "replace"
-                    )
+                    result = session.pair(card, tpm, pin, store=store, replace=attempt == "replace")
                 record = result.record
                 console.print(
                     f"   Paired: slot {record.slot}, binding key bound to PCRs "
@@ -259,6 +257,32 @@ def _demo_binding(opts: Options) -> None:
                 _demo_algorithms(bound.algorithms)
     finally:
         card.close()
+
+
+def _demo_personalise(opts: Options, card: client.Card, store: PairingStore) -> str:
+    """A card pairs only once its PIN and PUK are no longer the factory defaults. The demo
+    changes them on its own throw-away simulated card, to random values it shows; a real card
+    it leaves alone: its owner changes the PIN and pairs (`tpmcard pin change`, `tpmcard pair`)."""
+    if client.resolve_reader(opts.reader).strip().lower() != "sim":
+        raise TpmcardError(
+            "the demo pairs only its own simulated card; pair this card yourself: "
+            "`tpmcard pin change`, `tpmcard pin change --puk`, then `tpmcard pair`"
+        )
+    pin, puk = session.random_pin_and_puk()
+    try:
+        session.personalise(card, pin, puk, store=store)
+    except InvalidPinError as exc:
+        raise TpmcardError(
+            "this simulated card's PIN is no longer the factory default, so the demo cannot "
+            "pair it: pair with `tpmcard pair` and your PIN, or start afresh (`tpmcard sim reset`)"
+        ) from exc
+    console.print(
+        f"   A card refuses to pair while its PIN or PUK is the factory default "
+        f"({session.DEFAULT_PIN} / {session.DEFAULT_PUK}). The demo changed them on its "
+        f"throw-away simulated card to PIN {pin} and PUK {puk} (as `tpmcard pin change` does); "
+        "note them to use `tpmcard pin`/`pair`/`unpair` on this simulated card."
+    )
+    return pin
 
 
 DEMO_PCRS = (0, 1, 8, 9, 10)

@@ -57,6 +57,9 @@ AUTH_FD_HELP = (
     "auth) instead of none."
 )
 AUTH_PROMPT_HELP = "Prompt (hidden) for the object's auth value."
+MIGRATABLE_HELP = (
+    "Allow it to leave this card later (`tpmcard mtpm migrate export`); decided now, for good."
+)
 OWNER_FD_HELP = (
     "Read the owner auth from this file descriptor (one line). Without it: a hidden prompt when "
     "the card is owned, none when it is not."
@@ -210,6 +213,7 @@ def _in_out(argument: BinaryIO | None, option: BinaryIO | None, what: str) -> Bi
 @click.option("--pcrs", required=True, metavar="LIST", help="PCRs of the combined view, e.g. 0,9")
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option("--migratable", is_flag=True, help=MIGRATABLE_HELP)
 @click.argument("in_arg", metavar="IN", type=click.File("rb"), required=False)
 @click.argument("out_arg", metavar="OUT", type=click.File("wb"), required=False)
 @click.option("--in", "in_opt", type=click.File("rb"), hidden=True)
@@ -220,6 +224,7 @@ def seal(
     pcrs: str,
     auth_fd: int | None,
     auth_prompt: bool,
+    migratable: bool,
     in_arg: BinaryIO | None,
     out_arg: BinaryIO | None,
     in_opt: BinaryIO | None,
@@ -228,12 +233,13 @@ def seal(
     """Seal IN (1..128 bytes) to the current values of PCRS; write the blob to OUT.
 
     The blob (the card's format, docs/mtpm.md) opens only on this card, while the PCRs hold
-    those values, and with the auth value if one was given.
+    those values, and with the auth value if one was given (an auth value needs an owned mobile
+    TPM: `tpmcard mtpm owner take`). Only a --migratable blob can ever be exported.
     """
     source, target = _in_out(in_arg, in_opt, "IN"), _in_out(out_arg, out_opt, "OUT")
     auth = _secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
     with open_mtpm(opts) as m:
-        target.write(m.seal(source.read(), _pcrs(pcrs), auth))
+        target.write(m.seal(source.read(), _pcrs(pcrs), auth, migratable=migratable))
 
 
 @mtpm.command()
@@ -276,6 +282,7 @@ def nv() -> None:
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
 @click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.option("--migratable", is_flag=True, help=MIGRATABLE_HELP)
 @click.pass_obj
 def nv_define(
     opts: Options,
@@ -284,13 +291,14 @@ def nv_define(
     auth_fd: int | None,
     auth_prompt: bool,
     owner_auth_fd: int | None,
+    migratable: bool,
 ) -> None:
     """Define a data index HANDLE (e.g. 0x01500001) of --size bytes, zero-filled."""
     secrets = Secrets()
     with open_mtpm(opts) as m:
         owner = _owner_auth(m, secrets, owner_auth_fd)
         auth = _secret(secrets, auth_fd, auth_prompt, "auth value for the NV index")
-        m.nv_define(_handle(handle), size, auth, owner)
+        m.nv_define(_handle(handle), size, auth, owner, migratable=migratable)
 
 
 @nv.command("write")
@@ -390,16 +398,22 @@ def counter() -> None:
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
 @click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.option("--migratable", is_flag=True, help="Allow it to move (never copy) to another card.")
 @click.pass_obj
 def counter_define(
-    opts: Options, handle: str, auth_fd: int | None, auth_prompt: bool, owner_auth_fd: int | None
+    opts: Options,
+    handle: str,
+    auth_fd: int | None,
+    auth_prompt: bool,
+    owner_auth_fd: int | None,
+    migratable: bool,
 ) -> None:
     """Define counter HANDLE; print its start value (the card's high-water mark)."""
     secrets = Secrets()
     with open_mtpm(opts) as m:
         owner = _owner_auth(m, secrets, owner_auth_fd)
         auth = _secret(secrets, auth_fd, auth_prompt, "auth value for the counter")
-        click.echo(str(m.counter_define(_handle(handle), auth, owner)))
+        click.echo(str(m.counter_define(_handle(handle), auth, owner, migratable=migratable)))
 
 
 @counter.command("increment")
@@ -518,13 +532,33 @@ def migrate() -> None:
     """Copy or move sealed data and NV indices to another card.
 
     \b
+    Once, on the source card (owner): tpmcard mtpm migrate trust [--ca ca.pem]
     On the target card:  tpmcard mtpm migrate target TARGET.json
-    On the source card:  tpmcard mtpm migrate export --target TARGET.json --sealed BLOB DUP
+    At the CA:           tpmcard ca certify-target TARGET.json TARGET.cert
+    On the source card:  tpmcard mtpm migrate export --target TARGET.cert --sealed BLOB DUP
                          (or --nv HANDLE; --move to remove it from the source)
     On the target card:  tpmcard mtpm migrate import DUP [NEWBLOB]
-    The source checks the target's migration key: CA -> EK certificate -> EK's CERTIFY.
-    Both steps need the card owner's auth.
+    The CA checks the target's migration key (its EK certificate, the EK's CERTIFY); the source
+    card checks the CA's certificate itself. Only objects sealed or defined --migratable leave,
+    with the owner's auth on both cards and the object's own auth value and PCR policy.
     """
+
+
+@migrate.command("trust")
+@click.option("--ca", "ca_file", type=click.File("rb"),
+              help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)")  # fmt: skip
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def migrate_trust(opts: Options, ca_file: BinaryIO | None, owner_auth_fd: int | None) -> None:
+    """Install the CA whose migration target certificates this card accepts (owner only)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = _ca_certificate(ca_file).public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise TpmcardError("the migration CA must have a P-256 key")
+    with open_mtpm(opts) as m:
+        m.migration_anchor_set(key, _owner_auth(m, Secrets(), owner_auth_fd))
+    click.echo("migration CA installed: exports go only to targets it certified")
 
 
 @migrate.command("target")
@@ -532,7 +566,7 @@ def migrate() -> None:
 @click.pass_obj
 def migrate_target(opts: Options, out_file: Any) -> None:
     """Write this card's certified migration key (JSON: TPM2B_PUBLIC, the EK's CERTIFY of it
-    as TPMS_ATTEST + TPMT_SIGNATURE, the EK and its certificate, all hex)."""
+    as TPMS_ATTEST + TPMT_SIGNATURE, the EK and its certificate, all hex), for the CA."""
     from tpmcard.mtpm_verify import MigrationTarget
 
     with open_mtpm(opts) as m:
@@ -542,12 +576,12 @@ def migrate_target(opts: Options, out_file: Any) -> None:
 
 @migrate.command("export")
 @click.option("--target", "target_file", required=True, type=click.File("rb"),
-              help="the target card's `migrate target` file")  # fmt: skip
+              help="the target's certificate (`tpmcard ca certify-target`)")  # fmt: skip
 @click.option("--sealed", "sealed_file", type=click.File("rb"), help="a sealed blob to migrate")
 @click.option("--nv", "nv_handle", help="an NV index or counter to migrate")
-@click.option("--move", is_flag=True, help="remove it here (default: copy)")
-@click.option("--ca", "ca_file", type=click.File("rb"),
-              help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)")  # fmt: skip
+@click.option("--move", is_flag=True, help="remove it here (default: copy; counters only move)")
+@click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
+@click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
 @click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
 @click.argument("out_file", metavar="OUT", type=click.File("wb"))
 @click.pass_obj
@@ -557,25 +591,37 @@ def migrate_export(
     sealed_file: BinaryIO | None,
     nv_handle: str | None,
     move: bool,
-    ca_file: BinaryIO | None,
+    auth_fd: int | None,
+    auth_prompt: bool,
     owner_auth_fd: int | None,
     out_file: BinaryIO,
 ) -> None:
-    """Wrap sealed data or an NV index to the target card's verified migration key; write the
-    duplicate to OUT. A move revokes the blob (or undefines the index) here first: if OUT is
-    lost, the object is lost."""
-    from tpmcard.mtpm_verify import MigrationTarget
+    """Wrap migratable sealed data or an NV index to the certified target key; write the
+    duplicate to OUT. The card checks the certificate, the owner auth, and the object's own
+    auth value and PCR policy. A move revokes the blob (or undefines the index) here in the
+    same step: if OUT is lost, the object is lost."""
+    from tpmcard.mtpm import MigrationCertificate
 
     if (sealed_file is None) == (nv_handle is None):
         raise click.UsageError("give exactly one of --sealed BLOB and --nv HANDLE")
-    target = MigrationTarget.from_json(target_file.read()).verify(_ca_certificate(ca_file))
+    certificate = target_file.read()
+    try:
+        MigrationCertificate.parse(certificate)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--target") from None
+    secrets = Secrets()
     with open_mtpm(opts) as m:
-        owner_auth = _owner_auth(m, Secrets(), owner_auth_fd)
+        owner_auth = _owner_auth(m, secrets, owner_auth_fd)
+        auth = _secret(secrets, auth_fd, auth_prompt, "auth value of the object")
         if sealed_file is not None:
-            duplicate = m.migrate_export_sealed(sealed_file.read(), target, owner_auth, move=move)
+            duplicate = m.migrate_export_sealed(
+                sealed_file.read(), certificate, owner_auth, auth, move=move
+            )
         else:
             assert nv_handle is not None
-            duplicate = m.migrate_export_nv(_handle(nv_handle), target, owner_auth, move=move)
+            duplicate = m.migrate_export_nv(
+                _handle(nv_handle), certificate, owner_auth, auth, move=move
+            )
     out_file.write(duplicate)
 
 
@@ -693,6 +739,33 @@ def ca_init(force: bool) -> None:
 
     ManufacturerCa.init(force=force)
     click.echo(str(ca_dir() / "ca.pem"))
+
+
+@ca.command("certify-target")
+@click.argument("target_file", metavar="TARGET", type=click.File("rb"))
+@click.argument("out_file", metavar="OUT", type=click.File("wb"))
+@click.option("--card-id", help="the target card's name in the certificate (default: its EK "
+              "certificate's)")  # fmt: skip
+def ca_certify_target(target_file: BinaryIO, out_file: BinaryIO, card_id: str | None) -> None:
+    """Certify a card's migration key (TARGET from `tpmcard mtpm migrate target`) after
+    checking it: EK certificate issued by this CA, the EK's CERTIFY of the key. Cards that
+    trust this CA (`tpmcard mtpm migrate trust`) then export to it."""
+    from tpmcard.ca import ManufacturerCa
+    from tpmcard.mtpm import public_point
+    from tpmcard.mtpm_verify import MigrationTarget
+
+    ca = ManufacturerCa.load()
+    target = MigrationTarget.from_json(target_file.read())
+    key = target.verify(ca.certificate)
+    if card_id is None:
+        assert target.ek_certificate is not None  # verify() refused a target without one
+        names = x509.load_der_x509_certificate(
+            target.ek_certificate
+        ).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        card_id = str(names[0].value).rsplit(" ", 1)[-1] if names else "unknown"
+    identity = card_id.encode()[:32] or b"unknown"
+    out_file.write(ca.certify_migration_target(public_point(key), identity))
+    click.echo(f"migration target {identity.decode(errors='replace')} certified")
 
 
 @ca.command("issue")

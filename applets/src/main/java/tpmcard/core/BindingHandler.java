@@ -527,12 +527,16 @@ public final class BindingHandler {
     /**
      * PAIR (CLA 80): C1 binding TPMT_PUBLIC | C2 AK TPMT_PUBLIC | C3 selection | C4 pcrDigest |
      * C5 options | C6 TPMS_ATTEST (Certify) | C7 signature | C9 | CA. Answers CE slot | CD receipt.
-     * Public checks first (6A80), then the table (6A89, 6A84), then the PIN (6982, 63Cx, 6983),
+     * A card whose PIN or PUK is still the factory default refuses first (6984, no try used),
+     * then public checks (6A80), then the table (6A89, 6A84), then the PIN (6982, 63Cx, 6983),
      * then the AK signature (6A80), then the table is written in one transaction.
      */
     public short pair(byte[] in, short inOffset, short inLength, byte p1, byte p2, byte[] out, short outOffset) {
         if (p1 != 0 || p2 != 0) {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        if (!pins.personalised()) {
+            ISOException.throwIt(Constants.SW_PIN_CHANGE_REQUIRED);
         }
         final short sw = ISO7816.SW_WRONG_DATA;
         short end = (short) (inOffset + inLength);

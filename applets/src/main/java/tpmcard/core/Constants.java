@@ -127,6 +127,8 @@ public final class Constants {
     public static final short SW_AUTHENTICATION_METHOD_BLOCKED = (short) 0x6983;
     public static final short SW_NOT_ENOUGH_MEMORY = (short) 0x6A84;             // pairing table full
     public static final short SW_PAIRING_EXISTS = (short) 0x6A89;
+    /** ISO 7816-4 "reference data not usable": PAIR while the PIN or PUK is the factory default. */
+    public static final short SW_PIN_CHANGE_REQUIRED = (short) 0x6984;
 
     // Sizes.
     public static final short PAIRING_SLOTS = (short) 8;

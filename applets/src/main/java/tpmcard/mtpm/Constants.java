@@ -31,6 +31,8 @@ public final class Constants {
     public static final byte INS_DA_RESET = (byte) 0x56;         // owner auth: sealed/NV auth tries back
     public static final byte INS_MIGRATE_EXPORT = (byte) 0x60;
     public static final byte INS_MIGRATE_IMPORT = (byte) 0x62;
+    public static final byte INS_MIGRATION_ANCHOR_SET = (byte) 0x64;  // owner auth: the migration CA key
+    public static final byte INS_MIGRATION_ANCHOR_GET = (byte) 0x66;
 
     // P1 of GET PUBLIC and CERTIFY: which key.
     public static final byte KEY_EK = (byte) 0x01;
@@ -43,8 +45,18 @@ public final class Constants {
     public static final byte P2_OBJECT_SEALED = (byte) 0x01;
     public static final byte P2_OBJECT_NV = (byte) 0x02;
 
+    // P1 of SEAL: the object may leave the card by MIGRATE EXPORT (default: it may not).
+    public static final byte P1_SEAL_MIGRATABLE = (byte) 0x01;
+
     // NV index attributes (one byte of our own, not TPMA_NV).
     public static final byte NV_ATTRIBUTE_COUNTER = (byte) 0x01;
+    public static final byte NV_ATTRIBUTE_MIGRATABLE = (byte) 0x02;
+
+    // Migration target certificate (docs/mtpm.md "Migration"): simple TLVs, in this order.
+    public static final byte TAG_CERT_PURPOSE = (byte) 0x80;       // ASCII "migration target"
+    public static final byte TAG_CERT_TARGET = (byte) 0x81;        // the target's migration key, 04 || x || y
+    public static final byte TAG_CERT_CARD_ID = (byte) 0x82;       // 1..32 bytes, the target card's id
+    public static final byte TAG_CERT_SIGNATURE = (byte) 0x9E;     // DER ECDSA-SHA-256 over the TLVs before it
 
     // PCRs: 24 SHA-256 PCRs; 0..8 from the host TPM (read-only here), 9..23 on the card.
     public static final short PCR_COUNT = 24;
@@ -61,6 +73,8 @@ public final class Constants {
     public static final short MAX_AUTH = 32;
     public static final short MAX_SEALED_SECRET = 128;  // TPM MAX_SYM_DATA
     public static final short MAX_EK_CERT = 1024;
+    public static final short MAX_CERT_CARD_ID = 32;
+    public static final short MAX_TARGET_CERT = 193;  // 2+16 + 2+65 + 2+32 + 2+72
     public static final short NV_SLOTS = 8;
     public static final short MAX_NV_SIZE = 256;
     public static final short COUNTER_SIZE = 8;
@@ -88,6 +102,12 @@ public final class Constants {
     public static final short SW_HOST_PCR_READ_ONLY = (short) 0x6986;   // extend/reset of PCR 0..8
     public static final short SW_NV_TYPE_MISMATCH = (short) 0x6981;     // counter vs. ordinary index
     public static final short SW_WRONG_DATA = (short) 0x6A80;
+    /** The mobile TPM has no owner: DA RESET, migration, auth values need TAKE OWNERSHIP first. */
+    public static final short SW_OWNER_REQUIRED = (short) 0x6A82;
+    /** The migration target's certificate is not signed by the anchor installed here (or none is). */
+    public static final short SW_UNTRUSTED_TARGET = (short) 0x6A85;
+    /** The object was not sealed/defined migratable, or a copy of a counter was asked. */
+    public static final short SW_NOT_MIGRATABLE = (short) 0x6A87;
     public static final short SW_PCR_NOT_RESETTABLE = (short) 0x6A81;
     public static final short SW_NOT_ENOUGH_MEMORY = (short) 0x6A84;
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;

@@ -37,6 +37,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Owner owner;
     private final DictionaryGuard guard = new DictionaryGuard();
     private final NvStore nv = new NvStore();
+    private final MigrationAnchor anchor = new MigrationAnchor();
     private final Sealing sealing;
     private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
     private short ekCertificateLength;
@@ -61,7 +62,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         pcrs = new Pcrs(keys.sha256());
         attest = new Attest(keys);
         owner = new Owner(keys.sha256(), scratch);
-        sealing = new Sealing(keys, pcrs, nv, guard);
+        sealing = new Sealing(keys, pcrs, nv, guard, anchor);
         if (aidLength == 0) {
             register();
         } else {
@@ -107,7 +108,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_EK_CERT_GET:
                 return ekCertGet(out, outOffset);
             case Constants.INS_SEAL:
-                return sealing.seal(in, inOffset, inLength, out, outOffset, scratch, cursor);
+                return sealing.seal(p1, owner.isOwned(), in, inOffset, inLength, out, outOffset, scratch, cursor);
             case Constants.INS_UNSEAL:
                 return sealing.unseal(in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
@@ -131,9 +132,13 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_DA_RESET:
                 return daReset(in, inOffset, inLength);
             case Constants.INS_MIGRATE_EXPORT:
-                return migrateExport(p1, p2, in, inOffset, inLength, out, outOffset);
+                return migrateExport(p1, p2, in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset);
             case Constants.INS_MIGRATE_IMPORT:
                 return migrateImport(p2, in, inOffset, inLength, out, outOffset);
+            case Constants.INS_MIGRATION_ANCHOR_SET:
+                return migrationAnchorSet(in, inOffset, inLength);
+            case Constants.INS_MIGRATION_ANCHOR_GET:
+                return anchor.read(out, outOffset);
             default:
                 ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
                 return 0;
@@ -227,6 +232,16 @@ public final class MtpmApplet extends Applet implements SuiteService {
 
     // --- Ownership ---------------------------------------------------------------------------
 
+    /**
+     * For DA RESET, migration and the migration anchor: an owner must exist (a set, non-empty
+     * owner auth). An unowned mobile TPM's owner auth is empty, so anyone could pass it.
+     */
+    private void requireOwner() {
+        if (!owner.isOwned()) {
+            ISOException.throwIt(Constants.SW_OWNER_REQUIRED);
+        }
+    }
+
     /** Reads and checks [owner auth length][owner auth]; returns the offset after it (cursor open). */
     private short ownerAuthorised(byte[] in, short off, short len) {
         cursor.begin(off, len);
@@ -265,15 +280,19 @@ public final class MtpmApplet extends Applet implements SuiteService {
         attest.clear();
         owner.clear(scratch);
         guard.reset();
+        anchor.clear();
         JCSystem.commitTransaction();
         return 0;
     }
 
     /**
      * DA RESET (after TPM2_DictionaryAttackLockReset, Part 3 §25.2): in = owner auth length 1 ||
-     * owner auth. Gives the sealed-object and NV auth values their tries back.
+     * owner auth. Gives the sealed-object and NV auth values their tries back. Only an owned
+     * mobile TPM (6A82 otherwise): auth values exist only there (SEAL and NV DEFINE refuse them
+     * unowned), and the owner auth has its own 8 tries.
      */
     private short daReset(byte[] in, short off, short len) {
+        requireOwner();
         ownerAuthorised(in, off, len);
         cursor.end();
         guard.reset();
@@ -301,6 +320,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
         short authLength = cursor.lengthPrefixed(in, Constants.MAX_AUTH);
         short auth = cursor.take(authLength);
         cursor.end();
+        if (authLength != 0 && !owner.isOwned()) {
+            ISOException.throwIt(Constants.SW_OWNER_REQUIRED);  // as SEAL: auth values need an owner
+        }
         hashAuth(in, auth, authLength);
         JCSystem.beginTransaction();
         nv.define(in, handle, attribute, size, scratch, (short) 0, null, (short) 0);
@@ -368,24 +390,41 @@ public final class MtpmApplet extends Applet implements SuiteService {
 
     // --- Migration ---------------------------------------------------------------------------
 
-    /** P1 copy/move, P2 kind; in = owner auth len || owner auth || target point 65 || blob | handle. */
-    private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, byte[] out, short outOff) {
+    /**
+     * P1 copy/move, P2 kind; in = owner auth len || owner auth || auth len || the object's auth ||
+     * certificate len || target certificate || blob | handle. Needs an owner (6A82) and its auth,
+     * then everything {@link Sealing#export} checks.
+     */
+    private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, byte[] host, short hostOff,
+                                byte[] out, short outOff) {
         if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
                 || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
+        requireOwner();
         short rest = ownerAuthorised(in, off, len);
-        return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), out,
-                outOff, scratch, cursor);
+        return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), host,
+                hostOff, out, outOff, scratch, cursor);
     }
 
-    /** P2 kind; in = owner auth len || owner auth || duplicate. */
+    /** P2 kind; in = owner auth len || owner auth || duplicate. Needs an owner (6A82). */
     private short migrateImport(byte p2, byte[] in, short off, short len, byte[] out, short outOff) {
         if (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
+        requireOwner();
         short rest = ownerAuthorised(in, off, len);
         return sealing.importObject(p2, in, rest, (short) (off + len - rest), out, outOff, scratch);
+    }
+
+    /** in = owner auth len || owner auth || the migration CA's point 65 (04 || x || y). */
+    private short migrationAnchorSet(byte[] in, short off, short len) {
+        requireOwner();
+        ownerAuthorised(in, off, len);
+        short point = cursor.take((short) 65);
+        cursor.end();
+        anchor.install(in, point);
+        return 0;
     }
 
     /** For tests and the simulator: the EK (its public point is in GET PUBLIC too). */

@@ -50,8 +50,10 @@ final class NvStore {
      */
     short define(byte[] in, short handleOff, byte attribute, short size, byte[] authHash, short authOff,
                  byte[] initial, short initialOff) {
-        if ((attribute & ~Constants.NV_ATTRIBUTE_COUNTER) != 0 || size <= 0 || size > Constants.MAX_NV_SIZE
-                || (attribute == Constants.NV_ATTRIBUTE_COUNTER && size != Constants.COUNTER_SIZE)
+        boolean counter = (attribute & Constants.NV_ATTRIBUTE_COUNTER) != 0;
+        if ((attribute & ~(Constants.NV_ATTRIBUTE_COUNTER | Constants.NV_ATTRIBUTE_MIGRATABLE)) != 0
+                || size <= 0 || size > Constants.MAX_NV_SIZE
+                || (counter && size != Constants.COUNTER_SIZE)
                 || in[handleOff] != (byte) 0x01) {  // TPM_HT_NV_INDEX (Part 2 §7.2)
             ISOException.throwIt(Constants.SW_WRONG_DATA);
         }
@@ -73,7 +75,7 @@ final class NvStore {
         sizes[slot] = size;
         Util.arrayCopy(authHash, authOff, authHashes, (short) (slot * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
         // The slot's data is all zero already: undefine and clear wipe it in their transaction.
-        if (attribute == Constants.NV_ATTRIBUTE_COUNTER) {
+        if (counter) {
             Util.arrayCopy(counterHighWater, (short) 0, data, at, Constants.COUNTER_SIZE);
             if (initial != null) {
                 raiseTo(initial, initialOff, slot);
@@ -143,7 +145,12 @@ final class NvStore {
     }
 
     boolean isCounter(short slot) {
-        return attributes[slot] == Constants.NV_ATTRIBUTE_COUNTER;
+        return (attributes[slot] & Constants.NV_ATTRIBUTE_COUNTER) != 0;
+    }
+
+    /** Defined with NV_ATTRIBUTE_MIGRATABLE: MIGRATE EXPORT may take it. */
+    boolean isMigratable(short slot) {
+        return (attributes[slot] & Constants.NV_ATTRIBUTE_MIGRATABLE) != 0;
     }
 
     private short checkRange(short slot, short offset, short length) {

@@ -20,9 +20,13 @@ import tpmcard.lib.P256;
  * <pre>
  * sealed blob = version 1 || key id 16 || serial 8 || selection 3 || pcrDigest 32 || flags 1
  *               || AES-256-CBC(SHA-256(auth) 32 || length 2 || secret || 0-pad) || CMAC 16
+ * flags       = 01 has an auth value | 02 migratable (set at SEAL, never changed)
  * duplicate   = version 1 || kind 1 || nonce 8 || ephemeral point 65
  *               || AES-256-CBC(object) || CMAC 16
  * </pre>
+ * MIGRATE EXPORT opens an object only if it was sealed migratable, only to a target key that a
+ * certificate from the owner's migration anchor names, and only with everything UNSEAL needs
+ * (the PCR policy and the auth value, under the dictionary-attack guard).
  * The blob's key id names the storage keys of this card and generation: a blob from another card
  * (or from before a CLEAR) is refused with SW_NOT_FOUND before any cryptography. The serial is
  * unique per card; a moved object's serial is revoked so this card no longer opens it.
@@ -37,6 +41,8 @@ final class Sealing {
     private static final short POLICY_OFFSET = 25;  // selection 3 || pcrDigest 32 || flags 1
     private static final short POLICY_LENGTH = 36;
     private static final byte FLAG_AUTH = (byte) 0x01;
+    private static final byte FLAG_MIGRATABLE = (byte) 0x02;
+    private static final short FLAGS_OFFSET = 60;
     static final short DUPLICATE_HEADER_LENGTH = 75;
     private static final short POINT = 65;
 
@@ -67,9 +73,11 @@ final class Sealing {
             KeyBuilder.LENGTH_AES_256, false);
 
     private final DictionaryGuard guard;
+    private final MigrationAnchor anchor;
 
-    Sealing(Keys keys, Pcrs pcrs, NvStore nv, DictionaryGuard guard) {
+    Sealing(Keys keys, Pcrs pcrs, NvStore nv, DictionaryGuard guard, MigrationAnchor anchor) {
         this.guard = guard;
+        this.anchor = anchor;
         this.keys = keys;
         this.pcrs = pcrs;
         this.nv = nv;
@@ -95,10 +103,15 @@ final class Sealing {
     }
 
     /**
-     * SEAL: in = selection 3 || pcrDigest 32 || auth length 1 || auth || secret (1..128).
-     * Out: the sealed blob.
+     * SEAL: P1 00 or P1_SEAL_MIGRATABLE; in = selection 3 || pcrDigest 32 || auth length 1 ||
+     * auth || secret (1..128). Out: the sealed blob. An auth value needs an owned mobile TPM
+     * ({@code owned}): only an owner can lift the dictionary-attack lockout that guards it.
      */
-    short seal(byte[] in, short off, short len, byte[] out, short outOff, byte[] scratch, Cursor c) {
+    short seal(byte p1, boolean owned, byte[] in, short off, short len, byte[] out, short outOff, byte[] scratch,
+               Cursor c) {
+        if (p1 != 0 && p1 != Constants.P1_SEAL_MIGRATABLE) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
         c.begin(off, len);
         short selection = c.take(Constants.SELECTION_LENGTH);
         Pcrs.checkSelection(in, selection);
@@ -108,6 +121,9 @@ final class Sealing {
         short secretLength = c.remaining();
         if (secretLength < 1 || secretLength > Constants.MAX_SEALED_SECRET) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (authLength != 0 && !owned) {
+            ISOException.throwIt(Constants.SW_OWNER_REQUIRED);
         }
         short secret = c.rest();
         // Plaintext: SHA-256(auth) || length || secret || 0-pad.
@@ -125,7 +141,7 @@ final class Sealing {
         h += Constants.SERIAL_LENGTH;
         h = Util.arrayCopyNonAtomic(in, selection, out, h, Constants.SELECTION_LENGTH);
         h = Util.arrayCopyNonAtomic(in, digest, out, h, Constants.DIGEST_LENGTH);
-        out[h] = authLength != 0 ? FLAG_AUTH : 0;
+        out[h] = (byte) ((authLength != 0 ? FLAG_AUTH : 0) | (p1 == Constants.P1_SEAL_MIGRATABLE ? FLAG_MIGRATABLE : 0));
         return envelope.wrap(keys.storageEncryption, keys.storageMac, out, outOff, HEADER_LENGTH,
                 (short) (outOff + SERIAL_OFFSET), scratch, S_PLAIN, plainLength);
     }
@@ -168,6 +184,20 @@ final class Sealing {
         short blobLength = c.remaining();
         short blob = c.rest();
         short secretLength = open(in, blob, blobLength, scratch);
+        authorize(in, blob, auth, authLength, hostPcrs, hostOff, scratch);
+        Util.arrayCopyNonAtomic(scratch, (short) (S_PLAIN + 34), out, outOff, secretLength);
+        Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+        return secretLength;
+    }
+
+    /**
+     * What UNSEAL and MIGRATE EXPORT both demand of an opened blob (plaintext at S_PLAIN): the
+     * selected PCRs of the combined view give its pcrDigest, then SHA-256(auth) matches, under
+     * the dictionary-attack guard (a try charged before the compare; objects without an auth
+     * value exempt). Both compares are constant-time; any refusal wipes the plaintext first.
+     */
+    private void authorize(byte[] in, short blob, short auth, short authLength, byte[] hostPcrs, short hostOff,
+                           byte[] scratch) {
         pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), hostPcrs, hostOff, scratch, S_DIGEST);
         if (!ConstantTime.equals(scratch, S_DIGEST, in, (short) (blob + POLICY_OFFSET + Constants.SELECTION_LENGTH),
                 Constants.DIGEST_LENGTH)) {
@@ -192,9 +222,6 @@ final class Sealing {
         if (guarded) {
             guard.succeeded();
         }
-        Util.arrayCopyNonAtomic(scratch, (short) (S_PLAIN + 34), out, outOff, secretLength);
-        Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
-        return secretLength;
     }
 
     private boolean isRevoked(byte[] in, short serialOff) {
@@ -234,14 +261,25 @@ final class Sealing {
     }
 
     /**
-     * MIGRATE EXPORT (owner auth checked by the caller). in = target point 65 || (blob | handle 4).
-     * Out: the duplicate. A move revokes the blob's serial or undefines the NV index, in the same
-     * transaction that the duplicate's nonce is persisted in... before the duplicate leaves the card.
+     * MIGRATE EXPORT (owner set and its auth checked by the caller). in = auth length 1 || the
+     * object's auth || certificate length 1 || target certificate || (blob | handle 4).
+     *
+     * <p>Refused unless the certificate verifies against the migration anchor (6A85), the object
+     * is migratable (6A87; a counter also only by a move: a copy would let it run twice), and —
+     * for a sealed object — the PCR policy holds (6985) and the auth value is right (6982, under
+     * the dictionary-attack guard), exactly as for UNSEAL; an NV index needs its auth value.
+     * Out: the duplicate, wrapped to the certified key only. The duplicate's nonce (the next
+     * serial) and, for a move, the revocation of the blob's serial or the removal of the index
+     * are written in ONE transaction before the duplicate leaves the card: torn before the
+     * commit, the object stays here and no duplicate exists.
      */
-    short export(byte kind, boolean move, byte[] in, short off, short len, byte[] out, short outOff,
-                 byte[] scratch, Cursor c) {
+    short export(byte kind, boolean move, byte[] in, short off, short len, byte[] hostPcrs, short hostOff,
+                 byte[] out, short outOff, byte[] scratch, Cursor c) {
         c.begin(off, len);
-        short target = c.take(POINT);
+        short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
+        short auth = c.take(authLength);
+        short certificateLength = c.lengthPrefixed(in, Constants.MAX_TARGET_CERT);
+        short target = anchor.verify(in, c.take(certificateLength), certificateLength, keys.ecdsa);
         short objectLength;
         short slot = -1;
         short blob = 0;
@@ -249,18 +287,30 @@ final class Sealing {
             short blobLength = c.remaining();
             blob = c.rest();
             short secretLength = open(in, blob, blobLength, scratch);
+            if ((in[(short) (blob + FLAGS_OFFSET)] & FLAG_MIGRATABLE) == 0) {
+                Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+                ISOException.throwIt(Constants.SW_NOT_MIGRATABLE);
+            }
+            if (move && revokedCount >= Constants.REVOCATION_SLOTS) {
+                Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+                ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
+            }
+            authorize(in, blob, auth, authLength, hostPcrs, hostOff, scratch);
             // Object: policy 36 || SHA-256(auth) 32 || length 2 || secret.
             Util.arrayCopyNonAtomic(in, (short) (blob + POLICY_OFFSET), scratch, S_OBJECT, POLICY_LENGTH);
             objectLength = (short) (POLICY_LENGTH + 34 + secretLength);
             Util.arrayCopyNonAtomic(scratch, S_PLAIN, scratch, (short) (S_OBJECT + POLICY_LENGTH),
                     (short) (34 + secretLength));
-            if (move && revokedCount >= Constants.REVOCATION_SLOTS) {
-                ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
-            }
         } else if (kind == Constants.P2_OBJECT_NV) {
             short handle = c.take((short) 4);
             c.end();
             slot = nv.find(in, handle);
+            if (!nv.isMigratable(slot) || (nv.isCounter(slot) && !move)) {
+                ISOException.throwIt(Constants.SW_NOT_MIGRATABLE);
+            }
+            sha256.reset();
+            sha256.doFinal(in, auth, authLength, scratch, S_HASH);
+            nv.checkAuth(slot, scratch, S_HASH, guard);
             objectLength = (short) (nv.export(slot, scratch, S_OBJECT) - S_OBJECT);
         } else {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
@@ -270,12 +320,14 @@ final class Sealing {
         Util.arrayFillNonAtomic(scratch, (short) (S_OBJECT + objectLength), (short) (plainLength - objectLength),
                 (byte) 0);
 
-        // Header: version || kind || nonce || ephemeral point.
+        // Header: version || kind || nonce || ephemeral point. The nonce is the next serial,
+        // persisted below together with the move.
         short h = outOff;
         out[h++] = Constants.DUPLICATE_VERSION;
         out[h++] = kind;
         short nonce = h;
-        nextSerial(out, h);
+        Util.arrayCopyNonAtomic(serial, (short) 0, out, nonce, Constants.SERIAL_LENGTH);
+        Marshal.increment(out, nonce, Constants.SERIAL_LENGTH);
         h += Constants.SERIAL_LENGTH;
         // Parameters again each time: clearKey() below may drop them (jCardSim does).
         keys.curve.setDomainParameters((ECPublicKey) ephemeral.getPublic());
@@ -294,23 +346,27 @@ final class Sealing {
         duplicateMac.clearKey();
         Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) (SCRATCH_LENGTH - S_PLAIN), (byte) 0);
 
+        JCSystem.beginTransaction();
+        Util.arrayCopy(out, nonce, serial, (short) 0, Constants.SERIAL_LENGTH);
         if (move) {
             if (slot >= 0) {
-                nv.undefine(slot);
+                nv.erase(slot);
             } else {
-                JCSystem.beginTransaction();
                 Util.arrayCopy(in, (short) (blob + SERIAL_OFFSET), revoked,
                         (short) (revokedCount * Constants.SERIAL_LENGTH), Constants.SERIAL_LENGTH);
                 revokedCount++;
-                JCSystem.commitTransaction();
             }
         }
+        JCSystem.commitTransaction();
         return length;
     }
 
     /**
-     * MIGRATE IMPORT (owner auth checked by the caller). in = duplicate made for this card's
-     * migration key. Sealed object: out = a blob under this card's storage keys. NV: defines it.
+     * MIGRATE IMPORT (owner set and its auth checked by the caller). in = duplicate made for this
+     * card's migration key. Sealed object: out = a blob under this card's storage keys, with the
+     * source's policy and flags (a migratable object stays migratable). NV: defines it; a counter
+     * starts at max(its value, this card's high-water mark), so importing the same duplicate
+     * again (after an undefine) never makes it repeat a value.
      */
     short importObject(byte kind, byte[] in, short off, short len, byte[] out, short outOff, byte[] scratch) {
         if (len < (short) (DUPLICATE_HEADER_LENGTH + Envelope.BLOCK + Envelope.MAC_LENGTH)

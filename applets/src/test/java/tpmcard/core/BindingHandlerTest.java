@@ -112,7 +112,7 @@ public class BindingHandlerTest {
         assertSw("tries untouched", (short) 0x63C3, send(card, 0x00, 0x20, 0, 0x80, new byte[0]));
         assertSw("unpair of an empty slot", Constants.SW_REFERENCED_DATA_NOT_FOUND,
                 send(card, 0x80, 0x54, 0, 0, new byte[0]));
-        assertSw("malformed pairing", ISO7816.SW_WRONG_DATA,
+        assertSw("PAIR with the factory PIN and PUK", Constants.SW_PIN_CHANGE_REQUIRED,
                 send(card, 0x80, 0x50, 0, 0, new byte[] {(byte) 0xC1, 5, 0, 0x23}));
         card.assertWorksNormally();
     }

@@ -90,4 +90,24 @@ public class PinStoreTest {
         simulator.reset();
         assertEquals(2, store.triesRemaining(Constants.P2_PIN));
     }
+
+    /** Issue 11 finding 4: PAIR waits until neither the PIN nor the PUK is the factory default. */
+    @Test
+    public void personalisedOnlyOnceNeitherPinNorPukIsTheDefault() {
+        SimulatedCard.newSimulator();  // a runtime for the transactions
+        PinStore pins = store();  // the factory defaults
+        assertFalse(pins.personalised());
+        byte[] pin = {'2', '4', '6', '8'};
+        byte[] puk = {'9', '8', '7', '6', '5', '4', '3', '2'};
+        pins.update(Constants.P2_PIN, pin, (short) 0, (byte) pin.length);
+        assertFalse("the default PUK could still set a new PIN", pins.personalised());
+        pins.update(Constants.P2_PUK, puk, (short) 0, (byte) puk.length);
+        assertTrue(pins.personalised());
+        pins.resetPin(PIN, (short) 0, (byte) PIN.length);  // back to the default value
+        assertFalse(pins.personalised());
+        pins.update(Constants.P2_PIN, pin, (short) 0, (byte) pin.length);
+        assertTrue(pins.personalised());
+        PinStore chosen = new PinStore(pin, (short) 0, (byte) pin.length, puk, (short) 0, (byte) puk.length);
+        assertTrue("set at install: personalised from the start", chosen.personalised());
+    }
 }

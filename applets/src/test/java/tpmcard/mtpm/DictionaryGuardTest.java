@@ -13,6 +13,29 @@ public class DictionaryGuardTest {
     static final byte[] OWNER = "owner secret".getBytes();
     static final byte[] SECRET = SealingTest.SECRET;
 
+    static MtpmCard owned() {
+        MtpmCard card = MtpmCard.installed();
+        card.ok(Constants.INS_TAKE_OWNERSHIP, 0, 0, OWNER);
+        return card;
+    }
+
+    /**
+     * Issue 11 finding 3: on an unowned mobile TPM the owner auth is empty, so DA RESET with it
+     * would lift the lockout at will. It is refused there, and no auth value can exist there.
+     */
+    @Test
+    public void noOwnerNoResetAndNoAuthValues() {
+        MtpmCard card = MtpmCard.installed();
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_DA_RESET, 0, 0, new byte[] {0});
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_SEAL, 0, 0,
+                concat(selection(9), new byte[32], lengthPrefixed("pw".getBytes()), SECRET));
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_NV_DEFINE, 0, 0,
+                concat(new byte[] {0}, NvTest.HANDLE, new byte[] {0, 0, 16}, lengthPrefixed("pw".getBytes())));
+        // Policy-only objects need no owner.
+        byte[] open = SealingTest.seal(card, selection(9), new byte[0], SECRET);
+        assertArrayEquals(SECRET, SealingTest.unseal(card, new byte[0], open).data);
+    }
+
     @Test
     public void wrongAuthValuesLockOutUntilTheOwnerResets() {
         MtpmCard card = MtpmCard.installed();
@@ -37,7 +60,7 @@ public class DictionaryGuardTest {
 
     @Test
     public void aRightValueGivesTheTriesBack() {
-        MtpmCard card = MtpmCard.installed();
+        MtpmCard card = owned();
         byte[] blob = SealingTest.seal(card, selection(9), "pw".getBytes(), SECRET);
         for (int round = 0; round < 3; round++) {
             for (int i = 0; i < Constants.DA_MAX_TRIES - 1; i++) {
@@ -50,7 +73,7 @@ public class DictionaryGuardTest {
 
     @Test
     public void objectsWithoutAnAuthValueAreExempt() {
-        MtpmCard card = MtpmCard.installed();
+        MtpmCard card = owned();
         byte[] open = SealingTest.seal(card, selection(9), new byte[0], SECRET);
         byte[] guarded = SealingTest.seal(card, selection(9), "pw".getBytes(), SECRET);
         for (int i = 0; i < Constants.DA_MAX_TRIES; i++) {
@@ -72,15 +95,17 @@ public class DictionaryGuardTest {
                     concat(lengthPrefixed("x".getBytes()), blob));
         }
         card.ok(Constants.INS_CLEAR, 0, 0, lengthPrefixed(OWNER));
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_DA_RESET, 0, 0, new byte[] {0});
+        card.ok(Constants.INS_TAKE_OWNERSHIP, 0, 0, OWNER);
         byte[] fresh = SealingTest.seal(card, selection(9), "pw".getBytes(), SECRET);
         assertArrayEquals(SECRET, SealingTest.unseal(card, "pw".getBytes(), fresh).data);
     }
 
     @Test
     public void nvAuthValuesShareTheGuard() {
-        MtpmCard card = MtpmCard.installed();
-        NvTest.define(card, new byte[0], NvTest.HANDLE, 0, 16, "nvpw".getBytes());
-        NvTest.define(card, new byte[0], NvTest.COUNTER, 0, 16, new byte[0]);
+        MtpmCard card = owned();
+        NvTest.define(card, OWNER, NvTest.HANDLE, 0, 16, "nvpw".getBytes());
+        NvTest.define(card, OWNER, NvTest.COUNTER, 0, 16, new byte[0]);
         for (int i = 0; i < Constants.DA_MAX_TRIES; i++) {
             card.assertSw(Constants.SW_AUTH_FAILED, Constants.INS_NV_READ, 0, 0,
                     concat(NvTest.HANDLE, new byte[] {0, 0, 0, 1}, lengthPrefixed(("g" + i).getBytes())));

@@ -32,7 +32,12 @@ public class NvTest {
     @Test
     public void defineWriteReadUndefine() {
         MtpmCard card = MtpmCard.installed();
-        define(card, new byte[0], HANDLE, 0, 64, "nvpw".getBytes());
+        // An auth value needs an owner (as for SEAL).
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_NV_DEFINE, 0, 0,
+                concat(NO_OWNER, HANDLE, new byte[] {0, 0, 64}, lengthPrefixed("nvpw".getBytes())));
+        card.ok(Constants.INS_TAKE_OWNERSHIP, 0, 0, "owner".getBytes());
+        byte[] owner = lengthPrefixed("owner".getBytes());
+        define(card, "owner".getBytes(), HANDLE, 0, 64, "nvpw".getBytes());
         card.ok(Constants.INS_NV_WRITE, 0, 0, concat(HANDLE, new byte[] {0, 10}, lengthPrefixed("nvpw".getBytes()),
                 "hello".getBytes()));
         byte[] expected = new byte[64];
@@ -49,14 +54,14 @@ public class NvTest {
         card.assertSw(Constants.SW_OUT_OF_RANGE, Constants.INS_NV_WRITE, 0, 0,
                 concat(HANDLE, new byte[] {0, 63}, lengthPrefixed("nvpw".getBytes()), new byte[2]));
         card.assertSw(Constants.SW_ALREADY_EXISTS, Constants.INS_NV_DEFINE, 0, 0,
-                concat(NO_OWNER, HANDLE, new byte[] {0, 0, 8, 0}));
+                concat(owner, HANDLE, new byte[] {0, 0, 8, 0}));
         card.assertSw(Constants.SW_NOT_FOUND, Constants.INS_NV_READ, 0, 0,
                 concat(COUNTER, new byte[] {0, 0, 0, 1, 0}));
         card.assertSw(Constants.SW_WRONG_DATA, Constants.INS_NV_DEFINE, 0, 0,
-                concat(NO_OWNER, new byte[] {0x02, 0, 0, 1}, new byte[] {0, 0, 8, 0}));
+                concat(owner, new byte[] {0x02, 0, 0, 1}, new byte[] {0, 0, 8, 0}));
         card.assertSw(Constants.SW_WRONG_DATA, Constants.INS_NV_DEFINE, 0, 0,
-                concat(NO_OWNER, COUNTER, new byte[] {0, 1, 1, 0}));
-        card.ok(Constants.INS_NV_UNDEFINE, 0, 0, concat(NO_OWNER, HANDLE));
+                concat(owner, COUNTER, new byte[] {0, 1, 1, 0}));
+        card.ok(Constants.INS_NV_UNDEFINE, 0, 0, concat(owner, HANDLE));
         card.assertSw(Constants.SW_NOT_FOUND, Constants.INS_NV_READ, 0, 0,
                 concat(HANDLE, new byte[] {0, 0, 0, 1, 0}));
         assertEquals(0, card.ok(Constants.INS_NV_LIST, 0, 0, new byte[0]).length);

@@ -52,6 +52,10 @@ public class SealingTest {
     @Test
     public void authValueIsRequired() {
         MtpmCard card = MtpmCard.installed();
+        // An auth value needs an owner: only the owner can lift the lockout that guards it.
+        card.assertSw(Constants.SW_OWNER_REQUIRED, Constants.INS_SEAL, 0, 0,
+                concat(selection(9), new byte[32], lengthPrefixed("pw".getBytes()), SECRET));
+        card.ok(Constants.INS_TAKE_OWNERSHIP, 0, 0, "owner".getBytes());
         byte[] blob = seal(card, selection(9), "pw".getBytes(), SECRET);
         card.assertSw(Constants.SW_AUTH_FAILED, Constants.INS_UNSEAL, 0, 0, concat(lengthPrefixed("pX".getBytes()), blob));
         card.assertSw(Constants.SW_AUTH_FAILED, Constants.INS_UNSEAL, 0, 0, concat(new byte[] {0}, blob));
