@@ -81,7 +81,8 @@ def default_ek_roots() -> Path:
     return Path(explicit).expanduser() if explicit else paths.state_dir() / "ek-roots"
 
 
-def _point(key: ec.EllipticCurvePublicKey) -> bytes:
+def public_point(key: ec.EllipticCurvePublicKey) -> bytes:
+    """04 || X || Y."""
     return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
@@ -330,7 +331,7 @@ class AttestationCa:
 
     @property
     def public_point(self) -> bytes:
-        return _point(self._key.public_key())
+        return public_point(self._key.public_key())
 
     def challenge(self, ek_certificate: bytes, ak_public: bytes) -> PendingEnrollment:
         """Steps 2 and 3 of the module text: the EK chain, the AK's attributes, MakeCredential."""
@@ -343,7 +344,7 @@ class AttestationCa:
         made = make_credential(key, area.name, secret)
         return PendingEnrollment(
             hashlib.sha256(ek_certificate).digest(),
-            _point(area.public_key()),
+            public_point(area.public_key()),
             area.name,
             secret,
             made.credential_blob,

@@ -27,6 +27,7 @@ import datetime
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ from tpmcard.transport.base import Connection
 
 if TYPE_CHECKING:
     from tpmcard.algorithms import Algorithms
+    from tpmcard.attestation import Enrollment
     from tpmcard.mtpm import MtpmSession
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "change_pin",
     "change_puk",
     "connect",
+    "install_attestation_ca",
     "list_pairings",
     "pair",
     "pin_status",
@@ -476,11 +479,16 @@ def pair(
     store: PairingStore | None = None,
     replace: bool = False,
     update_policy: bool = False,
+    enrollment: Enrollment | None = None,
+    ek_roots: Path | None = None,
 ) -> PairResult:
     """Pair this host's TPM with the card (PAIR, authorised by the card's PIN) and save the record.
 
-    New TPM keys: a binding key bound to the current values of ``pcrs`` (default PCR 0-7) and an
-    AK. If this host is already paired with the card:
+    A new binding key bound to the current values of ``pcrs`` (default PCR 0-7; never the
+    resettable 16 and 23), certified by this TPM's enrolled AK: ``enrollment``, else the one
+    :func:`tpmcard.attestation.enrollment_for` finds or makes with the local attestation CA and
+    the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
+    (:func:`install_attestation_ca`). If this host is already paired with the card:
 
     * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host
       pairs anew with new keys;
@@ -491,6 +499,9 @@ def pair(
     """
     if replace and update_policy:
         raise ValueError("choose one of replace and update_policy")
+    if pcrs is not None:
+        pcrs = tuple(pcrs)
+        channel.check_pairing_pcrs(pcrs)
     store = store if store is not None else PairingStore()
     identity = _identity_point(card)
     card_id = card.info.card_id
@@ -530,13 +541,14 @@ def pair(
             replaced = existing.slot
         store.remove(card_id)
 
-    ak = (
-        existing.attestation_key
-        if update_policy and existing is not None
-        else tpm.create_attestation_key()
-    )
+    if enrollment is None:
+        from tpmcard.attestation import enrollment_for
+
+        enrollment = enrollment_for(tpm, ek_roots=ek_roots)
+    enrollment.certificate.check_validity()
+    ak = enrollment.attestation_key
     binding_key = tpm.create_binding_key(chosen)
-    host = TpmBinding(tpm, binding_key, ak)
+    host = TpmBinding(tpm, binding_key, ak, ak_certificate=enrollment.certificate.encoded)
     pairing = channel.pair(send, host, identity, pin, host.policy)
     record = PairingRecord(
         pairing=pairing,
@@ -644,3 +656,28 @@ def change_puk(
 
 def unblock_pin(card: Card, puk: str, new_pin: str, *, store: PairingStore | None = None) -> None:
     channel.unblock_pin(card.apdu.send_apdu, _pinned_identity(card, store), puk, new_pin)
+
+
+def install_attestation_ca(
+    card: Card,
+    secret: str,
+    *,
+    use_puk: bool = False,
+    ca_point: bytes | None = None,
+    store: PairingStore | None = None,
+) -> bytes:
+    """Personalisation: install the attestation CA's public key on the card (PUT DATA), with the
+    PIN on a card that has none, with the PUK to replace one. ``ca_point`` defaults to the local
+    CA's key ($TPMCARD_STATE_DIR/ca, ``tpmcard ca init``). Returns the point installed."""
+    if ca_point is None:
+        from tpmcard.attestation import AttestationError, public_point
+        from tpmcard.ca import CaError, ManufacturerCa
+
+        try:
+            ca_point = public_point(ManufacturerCa.load().key.public_key())
+        except CaError as exc:
+            raise AttestationError(str(exc)) from None
+    channel.install_ca_key(
+        card.apdu.send_apdu, _pinned_identity(card, store), ca_point, secret, use_puk=use_puk
+    )
+    return ca_point
