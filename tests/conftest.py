@@ -205,6 +205,15 @@ class TestAttestation:
         self.ca = ca
         self.enrollment = enrollment
 
+    def install_into(self, state_dir: Path) -> None:
+        """Make ``state_dir`` (a $TPMCARD_STATE_DIR) hold this CA, its EK roots and the swtpm's
+        enrolment, where ``tpmcard pair`` and ``tpmcard.session.pair`` look by default."""
+        from tpmcard.attestation import EnrollmentStore
+
+        shutil.copytree(self.ca_dir, state_dir / "ca", dirs_exist_ok=True)
+        shutil.copytree(self.ek_roots, state_dir / "ek-roots", dirs_exist_ok=True)
+        EnrollmentStore(state_dir / "attestation").save(self.enrollment)
+
     def personalise(self, card: Card, store_dir: Path | None = None) -> None:
         """Install this CA's key on ``card`` (PUT DATA): with the default PIN on a card without
         one, else (a shared PC/SC card that kept its key) replaced with the default PUK."""

@@ -491,7 +491,7 @@ def pair(
     (:func:`install_attestation_ca`). If this host is already paired with the card:
 
     * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host
-      pairs anew with new keys;
+      pairs anew with a new binding key (and the enrolled AK);
     * ``update_policy``: after an authorised change of the host's measured state, pair a new
       binding key bound to the PCRs' current values (the same PCRs unless ``pcrs`` says
       otherwise; the AK is kept), then remove the old pairing from the card;

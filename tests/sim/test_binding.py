@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import tpmcard
@@ -58,8 +58,12 @@ from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import PcscConnection
 
-#: PCR 16 (the debug PCR) is free to extend in tests; PCR 7 stands for the boot policy.
-POLICY_PCRS = (7, 16)
+if TYPE_CHECKING:
+    from conftest import TestAttestation  # tests/conftest.py
+
+#: PCR 14 is free to extend in tests (nothing else here binds to it); PCR 7 stands for the boot
+#: policy. Not 16 or 23: resettable from locality 0, pairing refuses them (test_resettable_pcrs).
+POLICY_PCRS = (7, 14)
 SESSION_PCRS = set(range(9)) | set(POLICY_PCRS)
 SIZES = (0, 1, 15, 16, 17, 254, 255, 256, 1000, 4095, 4096)
 
@@ -72,13 +76,21 @@ def pattern(n: int, seed: int = 0) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing here may touch the user's own pairings: the default store is the test's."""
+def private_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attestation: TestAttestation
+) -> None:
+    """Nothing here may touch the user's own pairings: the default store is the test's, and so
+    are the attestation CA, the EK roots and the TPM's enrolled AK (tests/conftest.py)."""
     monkeypatch.setenv("TPMCARD_STATE_DIR", str(tmp_path / "state"))
+    attestation.install_into(tmp_path / "state")
 
 
 @pytest.fixture
-def link(connection: Connection, request: pytest.FixtureRequest) -> Iterator[Connection]:
+def link(
+    connection: Connection, request: pytest.FixtureRequest, attestation: TestAttestation
+) -> Iterator[Connection]:
+    """The card, personalised with the test attestation CA's key."""
+    attestation.personalise(Card(connection), Path("/nonexistent"))
     yield connection
     if isinstance(connection, PcscConnection):
         _restore_shared_card(connection, request)
@@ -107,7 +119,7 @@ def store(tmp_path: Path) -> PairingStore:
 
 @pytest.fixture
 def record(link: Connection, tpm: Tpm, store: PairingStore) -> PairingRecord:
-    """This host paired with the card: binding key bound to PCRs 7 and 16."""
+    """This host paired with the card: binding key bound to PCRs 7 and 14."""
     return pair(Card(link), tpm, DEFAULT_PIN, pcrs=POLICY_PCRS, store=store).record
 
 
@@ -277,11 +289,11 @@ def test_session_over_short_apdus_only(
 def test_extended_pcr_stops_the_session_before_the_card_is_asked(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    tpm.pcr_extend(16, hashlib.sha256(b"an unapproved kernel").digest())
+    tpm.pcr_extend(14, hashlib.sha256(b"an unapproved kernel").digest())
     counting = Interposer(link)
     with pytest.raises(PcrStateChangedError) as info:
         open_session(counting, tpm, store)
-    assert info.value.pcrs == (16,) and info.value.detected_by == "host"
+    assert info.value.pcrs == (14,) and info.value.detected_by == "host"
     assert "tpmcard pair --update-policy" in str(info.value)
     assert counting.commands == []
 
@@ -311,7 +323,7 @@ def _stale_pcr_reads(tpm: Tpm, record: PairingRecord) -> Callable[[Any], Any]:
 def test_the_tpm_refuses_the_binding_key_when_pcrs_changed(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    tpm.pcr_extend(16, bytes(32))
+    tpm.pcr_extend(14, bytes(32))
     with pytest.raises(PcrStateChangedError) as info:
         open_session(link, tpm, store, wrap_tpm=_stale_pcr_reads(tpm, record))
     assert info.value.detected_by == "tpm"
@@ -321,14 +333,14 @@ def test_the_tpm_refuses_the_binding_key_when_pcrs_changed(
 def test_the_card_refuses_a_quote_whose_values_do_not_match(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    """A lying host: PCR 16 changes after the two ZGen, and the host sends the pairing's values
+    """A lying host: PCR 14 changes after the two ZGen, and the host sends the pairing's values
     with the TPM's quote over the new ones. The card answers its uniform 6982; the host finds out
     why (its PCRs changed) and says so."""
     base = _stale_pcr_reads(tpm, record)
 
     class Lying(base):  # type: ignore[misc,valid-type]
         def quote(self, ak: Any, pcrs: Any, nonce: bytes) -> Any:
-            self.inner.pcr_extend(16, bytes(32))
+            self.inner.pcr_extend(14, bytes(32))
             real = self.inner.quote(ak, pcrs, nonce)
             values = {i: record.pcr_values.get(i, v) for i, v in real.pcr_values.items()}
             return dataclasses.replace(real, pcr_values=values)
@@ -347,7 +359,7 @@ def test_repair_after_an_authorised_policy_update(
     card = Card(link)
     with pytest.raises(ChannelError, match="--replace.*--update-policy"):
         pair(card, tpm, DEFAULT_PIN, store=store)
-    tpm.pcr_extend(16, hashlib.sha256(b"approved firmware update").digest())
+    tpm.pcr_extend(14, hashlib.sha256(b"approved firmware update").digest())
     with pytest.raises(PcrStateChangedError):
         open_session(link, tpm, store)
     with pytest.raises(InvalidPinError):
@@ -362,10 +374,12 @@ def test_repair_after_an_authorised_policy_update(
     with open_session(link, tpm, store) as session:
         assert session.slot == result.record.slot
         assert session.core.echo(b"after the update") == b"after the update"
-    # --replace: new keys, the old pairing removed first.
+    # --replace: a new binding key, the old pairing removed first; the AK stays the TPM's
+    # enrolled one (its certificate is what roots it, docs/binding.md §8).
     replaced = pair(card, tpm, DEFAULT_PIN, store=store, replace=True)
     assert replaced.replaced_slot == result.record.slot
-    assert replaced.record.attestation_key != record.attestation_key
+    assert replaced.record.binding_key != result.record.binding_key
+    assert replaced.record.attestation_key == record.attestation_key
     assert len(channel.list_pairings(card.apdu.send_apdu).slots) == 1
     with open_session(link, tpm, store) as session:
         assert session.slot == replaced.record.slot
@@ -702,7 +716,9 @@ def test_stale_quote_is_refused(
         open_session(link, tpm, store, wrap_tpm=Recording)
 
 
-def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) -> None:
+def test_full_table_and_duplicate(
+    link: Connection, tpm: Tpm, tmp_path: Path, attestation: TestAttestation
+) -> None:
     card = Card(link)
     stores = [PairingStore(tmp_path / f"host{i}") for i in range(C.PAIRING_SLOTS + 1)]
     for i in range(C.PAIRING_SLOTS):
@@ -712,7 +728,12 @@ def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) ->
     assert unpair(card, DEFAULT_PIN, 3, store=stores[0]) == 3
     first = stores[0].load(card.info.card_id)
     assert first is not None
-    same_key = TpmBinding(tpm, BindingKey.from_blob(first.binding_key), first.attestation_key)
+    same_key = TpmBinding(
+        tpm,
+        BindingKey.from_blob(first.binding_key),
+        first.attestation_key,
+        ak_certificate=attestation.enrollment.certificate.encoded,
+    )
     with pytest.raises(ChannelError, match="already paired"):  # one slot per binding key
         channel.pair(
             card.apdu.send_apdu, same_key, first.pairing.card_identity, DEFAULT_PIN, first.policy
