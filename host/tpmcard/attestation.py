@@ -1,4 +1,4 @@
-"""Rooting the host TPM's attestation key (AK) in a genuine TPM: the attestation CA (docs/binding.md §8).
+"""Rooting the host TPM's attestation key (AK) in a genuine TPM (docs/binding.md §8).
 
 The card owner runs an attestation CA (``tpmcard ca``; the role of Keylime's registrar or of a
 privacy CA) whose P-256 key is installed on the card at personalisation (PUT DATA). A host TPM
@@ -83,7 +83,9 @@ def default_ek_roots() -> Path:
 
 def public_point(key: ec.EllipticCurvePublicKey) -> bytes:
     """04 || X || Y."""
-    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
 
 
 # --- EK certificate chains ------------------------------------------------------------------------
@@ -138,7 +140,9 @@ def verify_ek_certificate(
     try:
         certificate = x509.load_der_x509_certificate(der)
     except ValueError as exc:
-        raise EkCertificateError(f"the TPM's EK certificate is not valid DER X.509: {exc}") from None
+        raise EkCertificateError(
+            f"the TPM's EK certificate is not valid DER X.509: {exc}"
+        ) from None
     now = now or datetime.datetime.now(datetime.UTC)
     chain = [certificate]
     current = certificate
@@ -166,7 +170,7 @@ def verify_ek_certificate(
 
 
 def ek_kind(certificate: x509.Certificate) -> str:
-    """"rsa" or "ecc": which of the TPM's EKs the certificate is for."""
+    """ "rsa" or "ecc": which of the TPM's EKs the certificate is for."""
     key = certificate.public_key()
     if isinstance(key, rsa.RSAPublicKey):
         return "rsa"
@@ -276,7 +280,10 @@ def check_attestation_public(ak_public: bytes) -> PublicArea:
     except TpmFormatError as exc:
         raise AttestationError(f"the AK's public area is malformed: {exc}") from None
     required = (
-        ATTR_FIXED_TPM | ATTR_FIXED_PARENT | ATTR_SENSITIVE_DATA_ORIGIN | ATTR_RESTRICTED
+        ATTR_FIXED_TPM
+        | ATTR_FIXED_PARENT
+        | ATTR_SENSITIVE_DATA_ORIGIN
+        | ATTR_RESTRICTED
         | ATTR_SIGN_ENCRYPT
     )
     if (

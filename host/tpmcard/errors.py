@@ -149,7 +149,8 @@ class CredentialActivationError(AttestationError):
 
 
 class CardNotPersonalisedError(ChannelError):
-    """The card holds no attestation CA key, so it refuses every PAIR: run ``tpmcard ca install``."""
+    """The card holds no attestation CA key, so it refuses every PAIR: personalise it with
+    ``tpmcard ca install``."""
 
 
 class AkCertificateRefusedError(ChannelError):

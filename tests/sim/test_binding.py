@@ -743,3 +743,240 @@ def test_full_table_and_duplicate(
     for i in (0, 7, 8):
         with open_session(link, tpm, stores[i]) as session:
             assert session.slot == (3 if i == 8 else i)
+
+
+# --- issue 11: the AK rooted in a genuine TPM (docs/binding.md §8), resettable PCRs ---------------
+
+
+def _unit_test_helpers() -> Any:
+    """tests/unit/fake_tpm.py: a software "TPM" (hand-made TPMT_PUBLIC and TPMS_ATTEST)."""
+    import sys
+
+    unit = str(Path(__file__).resolve().parent.parent / "unit")
+    if unit not in sys.path:
+        sys.path.insert(0, unit)
+    import fake_tpm
+
+    return fake_tpm
+
+
+def _fresh_card(link: Connection, request: pytest.FixtureRequest) -> Connection:
+    """A card never personalised: in-process a new one; over PC/SC the shared card made fresh."""
+    if isinstance(link, JCardSimConnection):
+        directory = request.getfixturevalue("tmp_path") / "fresh-card"
+        fresh = JCardSimConnection(directory, purpose="pytest fresh card")
+        request.addfinalizer(fresh.close)
+        return fresh
+    stack = request.getfixturevalue("pcsc_stack")
+    stack.restart_card(fresh=True)
+    fresh_link = PcscConnection(stack.reader)
+    request.addfinalizer(fresh_link.close)
+    fresh_link.reset()
+    return fresh_link
+
+
+def test_card_without_ca_key_refuses_pair_and_ca_key_rules(
+    link: Connection, tpm: Tpm, store: PairingStore, request: pytest.FixtureRequest,
+    attestation: TestAttestation,
+) -> None:  # fmt: skip
+    from tpmcard.errors import CardNotPersonalisedError
+    from tpmcard.session import install_attestation_ca
+
+    fresh = _fresh_card(link, request)
+    card = Card(fresh)
+    with pytest.raises(CardNotPersonalisedError, match="tpmcard ca install"):
+        pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+    # Personalisation with the PIN; a second key with the PIN is refused before the PIN is tried.
+    other_ca = ec.generate_private_key(ec.SECP256R1())
+    install_attestation_ca(card, DEFAULT_PIN, ca_point=attestation.ca.public_point, store=store)
+    with pytest.raises(ChannelError, match="only the PUK"):
+        install_attestation_ca(card, DEFAULT_PIN, ca_point=point_bytes(other_ca.public_key()))
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT
+    with pytest.raises(InvalidPinError):
+        install_attestation_ca(
+            card, "00000000", use_puk=True, ca_point=point_bytes(other_ca.public_key())
+        )
+    assert pin_status(card).puk_tries == C.PUK_TRY_LIMIT - 1
+    # The PUK replaces it: now the genuine enrolment's certificate is another CA's to the card.
+    install_attestation_ca(
+        card, DEFAULT_PUK, use_puk=True, ca_point=point_bytes(other_ca.public_key())
+    )
+    from tpmcard.errors import AkCertificateRefusedError
+
+    with pytest.raises(AkCertificateRefusedError):
+        pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    install_attestation_ca(card, DEFAULT_PUK, use_puk=True, ca_point=attestation.ca.public_point)
+    assert pin_status(card).puk_tries == C.PUK_TRY_LIMIT  # the right PUK restored the counter
+    pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    if isinstance(fresh, PcscConnection):
+        _restore_shared_card(fresh, request)
+
+
+@pytest.mark.parametrize("forgery", ["own CA", "stolen certificate", "stolen AK public"])
+def test_host_without_a_tpm_cannot_pair(
+    link: Connection, tpm: Tpm, attestation: TestAttestation, forgery: str
+) -> None:
+    """Finding 1 of issue 11: a host with no TPM builds TPMT_PUBLIC and TPMS_ATTEST by hand
+    (tests/unit/fake_tpm.py), claiming the golden PCR values. Its AK has no certificate from the
+    card's CA: it signs one with its own CA, or presents another host's (public) certificate, or
+    presents the genuine AK's public area and certificate but cannot make that AK sign."""
+    from tpmcard.errors import AkCertificateRefusedError
+
+    fake_tpm = _unit_test_helpers()
+    golden = {i: bytes(32) for i in range(24)}
+    forger = fake_tpm.FakeTpm(
+        golden, (0, 1, 2, 3, 4, 5, 6, 7), ca=ec.generate_private_key(ec.SECP256R1())
+    )
+    genuine_certificate = attestation.enrollment.certificate.encoded
+    genuine_ak_public = bytes(attestation.enrollment.attestation_key.public_area.raw)
+    if forgery == "stolen certificate":
+        forger.ak_certificate = lambda: genuine_certificate  # type: ignore[method-assign]
+    elif forgery == "stolen AK public":
+        forger.ak_certificate = lambda: genuine_certificate  # type: ignore[method-assign]
+        forger.ak_public = lambda: genuine_ak_public  # type: ignore[method-assign]
+    card = Card(link)
+    identity = point_bytes(card.core.identity_key())
+    policy = channel.PcrPolicy(forger.policy_pcrs, forger.policy_pcr_digest)
+    expected: type[Exception] = (
+        ApduError if forgery == "stolen AK public" else AkCertificateRefusedError
+    )
+    with pytest.raises(expected) as info:
+        channel.pair(card.apdu.send_apdu, forger, identity, DEFAULT_PIN, policy)
+    if forgery == "stolen AK public":  # the Certify is not the certified AK's signature
+        assert isinstance(info.value, ApduError) and info.value.sw == 0x6A80
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+
+
+def test_ak_certificate_of_another_ca_or_tampered_is_refused(
+    link: Connection, tpm: Tpm, store: PairingStore, attestation: TestAttestation
+) -> None:
+    from tpmcard.attestation import AkCertificate, AttestationCa, Enrollment, enroll, load_ek_roots
+    from tpmcard.errors import AkCertificateRefusedError
+
+    card = Card(link)
+    # A genuine TPM, enrolled with another CA (same EK roots): not the card's CA.
+    other = AttestationCa(
+        ec.generate_private_key(ec.SECP256R1()), load_ek_roots(attestation.ek_roots)
+    )
+    foreign = enroll(tpm, other, attestation.enrollment.attestation_key)
+    with pytest.raises(AkCertificateRefusedError):
+        pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store, enrollment=foreign)
+    # The right CA's certificate with one bit changed: in the signed part, or in the signature.
+    genuine = attestation.enrollment.certificate
+    for position in (8, len(genuine.signed) - 1, len(genuine.encoded) - 5):
+        tampered = bytearray(genuine.encoded)
+        tampered[position] ^= 0x01
+        try:
+            certificate = AkCertificate.parse(bytes(tampered))
+        except TpmcardError:
+            continue  # the host already refuses to parse it
+        forged = Enrollment(attestation.enrollment.attestation_key, certificate)
+        with pytest.raises((AkCertificateRefusedError, ApduError)):
+            pair(card, tpm, DEFAULT_PIN, pcrs=(7,), store=store, enrollment=forged)
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT  # refused before the PIN
+
+
+def test_tpm_whose_ek_chains_to_no_configured_root_cannot_enroll(
+    tpm: Tpm, attestation: TestAttestation, tmp_path: Path
+) -> None:
+    """Another swtpm, manufactured by another swtpm-localca: a TPM of an untrusted maker."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from tpmcard.attestation import enroll, load_ek_roots, verify_ek_certificate
+    from tpmcard.errors import CredentialActivationError, EkCertificateError
+    from tpmcard.tpm.swtpm import Swtpm
+
+    with Swtpm(tmp_path / "untrusted") as untrusted, Tpm.open(untrusted.tcti) as other_tpm:
+        with pytest.raises(EkCertificateError, match="does not chain"):
+            enroll(other_tpm, attestation.ca)
+        # That TPM presenting the trusted TPM's (public) EK certificate: activation fails.
+        genuine_ek = tpm.read_ek_certificate()
+
+        class Borrowed:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(other_tpm, name)
+
+            def read_ek_certificate(self) -> bytes:
+                return genuine_ek
+
+        with pytest.raises(CredentialActivationError):
+            enroll(Borrowed(), attestation.ca)
+        assert other_tpm.transient_handles() == [] and other_tpm.session_handles() == []
+    # A self-made EK certificate whose issuer only copies the trusted issuer's name.
+    roots = load_ek_roots(attestation.ek_roots)
+    issuer_name = x509.load_pem_x509_certificate(
+        attestation.ek_roots.joinpath("issuercert.pem").read_bytes()
+    ).subject
+    forger = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(issuer_name)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(forger, hashes.SHA256())
+    )
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    with pytest.raises(EkCertificateError):
+        verify_ek_certificate(forged.public_bytes(Encoding.DER), roots)
+    verify_ek_certificate(tpm.read_ek_certificate(), roots)  # the genuine one chains
+
+
+def test_resettable_pcrs_are_refused_by_host_and_card(
+    link: Connection, tpm: Tpm, store: PairingStore, attestation: TestAttestation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tpmcard.errors import PcrPolicyError
+
+    card = Card(link)
+    for pcrs in ((7, 16), (23,), (0, 1, 23)):
+        with pytest.raises(PcrPolicyError, match="reset"):
+            pair(card, tpm, DEFAULT_PIN, pcrs=pcrs, store=store)
+    # A host that skips its own check: the card refuses (6A80) before the PIN.
+    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    key = tpm.create_binding_key((7, 16))
+    host = TpmBinding(
+        tpm,
+        key,
+        attestation.enrollment.attestation_key,
+        ak_certificate=attestation.enrollment.certificate.encoded,
+    )
+    identity = point_bytes(card.core.identity_key())
+    with pytest.raises(ApduError) as info:
+        channel.pair(card.apdu.send_apdu, host, identity, DEFAULT_PIN, host.policy)
+    assert info.value.sw == 0x6A80
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT
+
+
+def test_pcr_8_is_the_tpms_measurement_not_a_claim(
+    link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
+) -> None:
+    """The quote of the certified AK covers PCRs 0-8: a host that reports another PCR 8 value
+    than the one the TPM quoted is refused; the session's PCR 8 is the TPM's."""
+    tpm.pcr_extend(8, hashlib.sha256(b"a kernel").digest())
+    with open_session(link, tpm, store) as session:
+        assert session.host_pcrs[8] == tpm.pcr_read([8])[8]
+
+    class ClaimsPcr8:
+        def __init__(self, inner: Tpm) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def quote(self, ak: Any, pcrs: Any, nonce: bytes) -> Any:
+            quote = self.inner.quote(ak, pcrs, nonce)
+            values = dict(quote.pcr_values)
+            values[8] = bytes(32)
+            return dataclasses.replace(quote, pcr_values=values)
+
+    with pytest.raises(SessionRefusedError):
+        open_session(link, tpm, store, wrap_tpm=ClaimsPcr8)

@@ -270,9 +270,7 @@ def main() -> None:
         + tlv(0x85, struct.pack(">Q", 1_767_225_600))
         + tlv(0x86, struct.pack(">Q", 1_924_992_000)),
     )
-    ak_certificate = ak_certificate_signed + tlv(
-        0xD2, sign(attestation_ca, ak_certificate_signed)
-    )
+    ak_certificate = ak_certificate_signed + tlv(0xD2, sign(attestation_ca, ak_certificate_signed))
     pin = b"123456"
     pin_eph = private_key("host pin ephemeral 1")
     context = (

@@ -75,12 +75,12 @@ from tpm2_pytss import (  # noqa: E402
 )
 
 from tpmcard.errors import NotSupportedError, TpmError  # noqa: E402
+from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
 from tpmcard.tpm.credential import (  # noqa: E402
     EK_AUTH_POLICY,
     NV_EK_CERTIFICATE_ECC,
     NV_EK_CERTIFICATE_RSA,
 )
-from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
 from tpmcard.tpm.errors import TpmAuthError, TpmLockoutError, TpmPolicyError  # noqa: E402
 from tpmcard.tpm.keyblob import (  # noqa: E402
     BindingKey,
@@ -208,9 +208,7 @@ _ATTESTATION_TEMPLATE = _ecc_template(
 
 #: The EK templates of the TCG EK Credential Profile 2.5 §B.3.3 (L-1, RSA 2048) and §B.3.4
 #: (L-2, ECC NIST P-256): restricted decryption keys usable only through PolicySecret(endorsement).
-_EK_ATTRIBUTES = (
-    _BOUND | _A.ADMINWITHPOLICY | _A.RESTRICTED | _A.DECRYPT
-)
+_EK_ATTRIBUTES = _BOUND | _A.ADMINWITHPOLICY | _A.RESTRICTED | _A.DECRYPT
 
 
 def _ek_template(kind: str) -> TPM2B_PUBLIC:

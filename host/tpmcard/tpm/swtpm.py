@@ -366,8 +366,7 @@ class Swtpm:
                 f"certserial = {ca}/certserial\n"
             ),
             "swtpm-localca.options": (
-                "--platform-manufacturer tpmcard\n--platform-version 2.1\n"
-                "--platform-model swtpm\n"
+                "--platform-manufacturer tpmcard\n--platform-version 2.1\n--platform-model swtpm\n"
             ),
             "swtpm_setup.conf": (
                 f"create_certs_tool = {localca}\n"
