@@ -72,6 +72,7 @@ __all__ = [
     "change_puk",
     "connect",
     "install_attestation_ca",
+    "personalise_embedded",
     "list_pairings",
     "pair",
     "pin_status",
@@ -681,3 +682,42 @@ def install_attestation_ca(
         card.apdu.send_apdu, _pinned_identity(card, store), ca_point, secret, use_puk=use_puk
     )
     return ca_point
+
+
+def personalise_embedded(
+    card: Card,
+    tpm: Any,
+    pin: str,
+    *,
+    ca_directory: Path | None = None,
+    enrollments: Path | None = None,
+) -> Enrollment:
+    """For the demo and the bench, on the embedded swtpm only: the local attestation CA (made if
+    missing, in ``ca_directory``, default $TPMCARD_STATE_DIR/ca), the swtpm's own local CA as EK
+    root (the test "manufacturer": trusted here because this process made that TPM), the TPM's
+    AK enrolled, and the CA key installed on the card with ``pin`` if the card has none yet.
+    A real deployment configures its EK roots and personalises cards on purpose (`tpmcard ca`)."""
+    from tpmcard.attestation import EnrollmentStore, enrollment_for
+    from tpmcard.ca import CaError, ManufacturerCa
+
+    swtpm = getattr(tpm, "swtpm", None)
+    if swtpm is None:
+        raise ChannelError(
+            "only the embedded TPM trusts its own maker; for another TPM configure its EK roots "
+            "and run `tpmcard ca enroll` and `tpmcard ca install`"
+        )
+    try:
+        ca = ManufacturerCa.load(ca_directory)
+    except CaError:
+        ca = ManufacturerCa.init(ca_directory)
+    enrollment = enrollment_for(
+        tpm,
+        store=EnrollmentStore(enrollments) if enrollments is not None else None,
+        ek_roots=swtpm.localca_dir,
+        ca_directory=ca_directory,
+    )
+    try:
+        install_attestation_ca(card, pin, ca_point=point_bytes(ca.key.public_key()))
+    except ChannelError:
+        pass  # already personalised (with this CA or another: PAIR tells)
+    return enrollment

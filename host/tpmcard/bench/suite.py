@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from tpmcard.client import Card
 from tpmcard.pairings import PairingStore
-from tpmcard.session import SecureCardSession, connect, pair
+from tpmcard.session import SecureCardSession, connect, pair, personalise_embedded
 from tpmcard.transport.base import Connection
 
 DEFAULT_PIN = "123456"
@@ -99,5 +99,12 @@ def paired_suite(tcti: str | None = None, *, pcsc: bool = False) -> Iterator[Ben
             path = "in-process jCardSim"
         tpm = stack.enter_context(Tpm.open(tcti, state_dir=tmp / "swtpm"))
         store = PairingStore(tmp / "pairings")
-        pair(Card(connection), tpm, DEFAULT_PIN, store=store)
+        enrollment = personalise_embedded(
+            Card(connection),
+            tpm,
+            DEFAULT_PIN,
+            ca_directory=tmp / "ca",
+            enrollments=tmp / "attestation",
+        )
+        pair(Card(connection), tpm, DEFAULT_PIN, store=store, enrollment=enrollment)
         yield BenchSuite(connection, tpm, store, path)

@@ -199,9 +199,21 @@ def _demo_binding(opts: Options) -> None:
                     + f": pairing with the card's DEFAULT PIN {session.DEFAULT_PIN} "
                     "(change it with `tpmcard pin change`; pair yourself with `tpmcard pair`)."
                 )
+                console.print(
+                    "   The embedded TPM's EK certificate is checked against its own swtpm-localca "
+                    "(the demo trusts the TPM it made); the local attestation CA certifies its AK "
+                    "and its key is installed on the card if the card has none."
+                )
+                with progress("enrolling the TPM's AK with the attestation CA"):
+                    enrollment = session.personalise_embedded(card, tpm, session.DEFAULT_PIN)
                 with progress("creating TPM keys and pairing"):
                     result = session.pair(
-                        card, tpm, session.DEFAULT_PIN, store=store, replace=attempt == "replace"
+                        card,
+                        tpm,
+                        session.DEFAULT_PIN,
+                        store=store,
+                        replace=attempt == "replace",
+                        enrollment=enrollment,
                     )
                 record = result.record
                 console.print(
