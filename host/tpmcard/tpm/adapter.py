@@ -760,6 +760,35 @@ class Tpm:
         finally:
             self._esapi.tr_close(handle)
 
+    def ek_public_key(self, kind: str) -> Any:
+        """The TPM's ``kind`` ("rsa" or "ecc") EK public key as a ``cryptography`` key: the
+        persistent one at its TCG handle, or the primary from the EK template."""
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        with self._endorsement_key(kind) as ek:
+            public, _name, _qualified = self._call(
+                "read the EK's public area", self._esapi.read_public, ek
+            )
+        return load_der_public_key(public.to_der())
+
+    @contextmanager
+    def _endorsement_key(self, kind: str) -> Iterator[ESYS_TR]:
+        persistent = EK_PERSISTENT_HANDLE[kind]
+        if persistent in self._handles(_HT_PERSISTENT):
+            yield self._persistent_handle(persistent)
+            return
+        created, *_ = self._call(
+            "create the endorsement key",
+            self._esapi.create_primary,
+            None,
+            _ek_template(kind),
+            ESYS_TR.ENDORSEMENT,
+        )
+        try:
+            yield created
+        finally:
+            self._flush(created)
+
     def activate_credential(
         self, ak: KeyBlob, kind: str, credential_blob: bytes, encrypted_secret: bytes
     ) -> bytes:
@@ -769,52 +798,35 @@ class Tpm:
         its PolicySecret(TPM_RH_ENDORSEMENT) (empty endorsement auth). Returns the secret."""
         blob, _ = TPM2B_ID_OBJECT.unmarshal(credential_blob)
         secret, _ = TPM2B_ENCRYPTED_SECRET.unmarshal(encrypted_secret)
-        persistent = EK_PERSISTENT_HANDLE[kind]
-        created: ESYS_TR | None = None
-        if persistent in self._handles(_HT_PERSISTENT):
-            ek = self._persistent_handle(persistent)
-        else:
-            created, *_ = self._call(
-                "create the endorsement key",
-                self._esapi.create_primary,
-                None,
-                _ek_template(kind),
-                ESYS_TR.ENDORSEMENT,
+        with self._endorsement_key(kind) as ek, self.load(ak) as key:
+            session = self._call(
+                "start a policy session",
+                self._esapi.start_auth_session,
+                ESYS_TR.NONE,
+                ESYS_TR.NONE,
+                TPM2_SE.POLICY,
+                TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
+                TPM2_ALG.SHA256,
             )
-            ek = created
-        try:
-            with self.load(ak) as key:
-                session = self._call(
-                    "start a policy session",
-                    self._esapi.start_auth_session,
-                    ESYS_TR.NONE,
-                    ESYS_TR.NONE,
-                    TPM2_SE.POLICY,
-                    TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
-                    TPM2_ALG.SHA256,
+            try:
+                self._call(
+                    "satisfy the EK's policy (PolicySecret endorsement)",
+                    self._esapi.policy_secret,
+                    ESYS_TR.ENDORSEMENT,
+                    session,
                 )
-                try:
-                    self._call(
-                        "satisfy the EK's policy (PolicySecret endorsement)",
-                        self._esapi.policy_secret,
-                        ESYS_TR.ENDORSEMENT,
-                        session,
-                    )
-                    recovered = self._call(
-                        "activate the credential",
-                        self._esapi.activate_credential,
-                        key._tr(),
-                        ek,
-                        blob,
-                        secret,
-                        session1=ESYS_TR.PASSWORD,
-                        session2=session,
-                    )
-                finally:
-                    self._flush(session)
-        finally:
-            if created is not None:
-                self._flush(created)
+                recovered = self._call(
+                    "activate the credential",
+                    self._esapi.activate_credential,
+                    key._tr(),
+                    ek,
+                    blob,
+                    secret,
+                    session1=ESYS_TR.PASSWORD,
+                    session2=session,
+                )
+            finally:
+                self._flush(session)
         return bytes(recovered)
 
     # -- diagnostics --------------------------------------------------------------------------
