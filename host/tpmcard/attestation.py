@@ -451,6 +451,24 @@ class EnrollmentStore:
         return path
 
 
+def _check_ek_certificate_is_this_tpms(tpm: Any, ek_certificate: bytes) -> None:
+    """The host's own check, for a clear message before the CA is asked: the certificate in NV
+    names this TPM's EK. (The CA does not rely on it: credential activation proves it.)"""
+    try:
+        certificate = x509.load_der_x509_certificate(ek_certificate)
+    except ValueError as exc:
+        raise EkCertificateError(
+            f"the TPM's EK certificate is not valid DER X.509: {exc}"
+        ) from None
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ek = tpm.ek_public_key(ek_kind(certificate))
+    if ek.public_bytes(*spki) != certificate.public_key().public_bytes(*spki):
+        raise EkCertificateError(
+            "the EK certificate in this TPM's NV does not certify this TPM's EK (the TPM was "
+            "cleared or its EK re-created since it was provisioned)"
+        )
+
+
 def enrollment_for(
     tpm: Any,
     *,
@@ -468,6 +486,7 @@ def enrollment_for(
         if existing is not None:
             existing.certificate.check_validity()
             return existing
+    _check_ek_certificate_is_this_tpms(tpm, ek_certificate)
     ca = AttestationCa.load(ek_roots, ca_directory or ca_dir())
     enrollment = enroll(tpm, ca)
     store.save(enrollment)
