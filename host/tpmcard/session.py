@@ -692,20 +692,16 @@ def personalise_embedded(
     ca_directory: Path | None = None,
     enrollments: Path | None = None,
 ) -> Enrollment:
-    """For the demo and the bench, on the embedded swtpm only: the local attestation CA (made if
-    missing, in ``ca_directory``, default $TPMCARD_STATE_DIR/ca), the swtpm's own local CA as EK
-    root (the test "manufacturer": trusted here because this process made that TPM), the TPM's
-    AK enrolled, and the CA key installed on the card with ``pin`` if the card has none yet.
-    A real deployment configures its EK roots and personalises cards on purpose (`tpmcard ca`)."""
+    """For the demo and the bench: the local attestation CA (made if missing, in
+    ``ca_directory``, default $TPMCARD_STATE_DIR/ca), the TPM's AK enrolled, and the CA key
+    installed on the card with ``pin`` if the card has none yet. The EK roots: for the embedded
+    swtpm its own local CA (the test "manufacturer": trusted because tpmcard made that TPM),
+    for any other TPM the configured roots. A real deployment personalises cards and enrols
+    TPMs on purpose (`tpmcard ca ...`)."""
     from tpmcard.attestation import EnrollmentStore, enrollment_for
     from tpmcard.ca import CaError, ManufacturerCa
 
     swtpm = getattr(tpm, "swtpm", None)
-    if swtpm is None:
-        raise ChannelError(
-            "only the embedded TPM trusts its own maker; for another TPM configure its EK roots "
-            "and run `tpmcard ca enroll` and `tpmcard ca install`"
-        )
     try:
         ca = ManufacturerCa.load(ca_directory)
     except CaError:
@@ -713,7 +709,7 @@ def personalise_embedded(
     enrollment = enrollment_for(
         tpm,
         store=EnrollmentStore(enrollments) if enrollments is not None else None,
-        ek_roots=swtpm.localca_dir,
+        ek_roots=swtpm.localca_dir if swtpm is not None else None,  # else the configured roots
         ca_directory=ca_directory,
     )
     try:
