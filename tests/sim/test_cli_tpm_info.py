@@ -46,7 +46,13 @@ def test_info_json_reports_the_mobile_tpm_once_paired(tmp_path: Path) -> None:
     mtpm = json.loads(before.stdout)["mtpm"]
     assert mtpm["paired"] is False and "tpmcard pair" in mtpm["hint"] and "error" not in mtpm
 
-    paired = _run(tmp_path, "pair", "--pin-fd", "{fd}", pin="123456")
+    # Personalisation and enrolment first (docs/binding.md §8.1): the embedded swtpm's own
+    # localca is its EK root here.
+    for step in (("ca", "init"), ("ca", "install", "--pin-fd", "{fd}")):
+        done = _run(tmp_path, *step, pin="123456")
+        assert done.returncode == 0, done.stderr
+    roots = str(tmp_path / "swtpm" / "localca")
+    paired = _run(tmp_path, "pair", "--ek-roots", roots, "--pin-fd", "{fd}", pin="123456")
     assert paired.returncode == 0, paired.stderr
     after = _run(tmp_path, "info", "--json")
     assert after.returncode == 0, after.stderr
