@@ -533,18 +533,20 @@ public final class BindingHandler {
         if (in[point] != (byte) 0x04) {
             ISOException.throwIt(ISO7816.SW_WRONG_DATA);
         }
+        try {  // a point the key object refuses is refused here, before the PIN and the old key
+            certifierKey.setW(in, point, POINT_LENGTH);
+        } catch (CryptoException e) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
         if (p2 == Constants.P2_PIN && caKeyInstalled) {
             ISOException.throwIt(Constants.SW_CA_KEY_PRESENT);
         }
         openPinCryptogram(Constants.INS_PUT_DATA, p1, p2, in, inOffset, (short) (point + POINT_LENGTH), end,
                 (short) 1);
         checkSecret(p2, (short) 0);
+        // The flag is one field, written last: a torn update leaves no key rather than half a key.
         caKeyInstalled = false;
-        try {
-            caKey.setW(in, point, POINT_LENGTH);
-        } catch (CryptoException e) {
-            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
-        }
+        caKey.setW(in, point, POINT_LENGTH);
         caKeyInstalled = true;
         return writeReceipt(out, outOffset, (short) 0);
     }
