@@ -473,7 +473,8 @@ def pair(
             raise AkCertificateRefusedError(
                 "the card refused this host's AK certificate: it was not issued by the "
                 "attestation CA installed on the card, or not for this AK; enrol the TPM with "
-                "that CA (`tpmcard ca enroll`)"
+                "that CA (`tpmcard ca enroll --force`), or install this CA's key on the card "
+                "(`tpmcard ca install --replace`, with the PUK)"
             ) from exc
         raise
     (slot,) = _fields(prefix, [C.TAG_SLOT], "PAIR answer")
