@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   openjdk-17-jdk-headless gradle              # applets, jCardSim, GlobalPlatformPro
   swtpm swtpm-tools tpm2-tools libtss2-dev    # the embedded TPM, the independent checker, tpm2-pytss
+  gnutls-bin                                  # certtool: swtpm_localca issues the embedded TPM's EK certificate
   pcscd vsmartcard-vpcd libpcsclite-dev swig  # PC/SC and the virtual reader; pyscard builds with swig
   opensc                                      # opensc-tool: an independent PC/SC client in the tests
   python3 python3-venv python3-dev pkg-config build-essential git

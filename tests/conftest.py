@@ -13,6 +13,10 @@
 ``swtpm``        session: one swtpm (state in a temporary directory) for every TPM test.
 ``tpm``          a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
                  fails the test if any transient object or session is left loaded in the TPM.
+``attestation``  session: the test attestation CA (its own key), the EK roots (the swtpm's private
+                 swtpm-localca: the test "manufacturer") and that swtpm's enrolled AK
+                 (:class:`TestAttestation`; ``personalise(card)`` installs the CA key on a card,
+                 as every card needs before PAIR).
 ``bound_card``   module: a fresh card paired with that TPM, parametrised over ``sim`` and ``pcsc``
                  (:class:`BoundCard`: ``connect()`` opens a secured session, ``reset()``);
                  ``second_bound_card`` another one beside it, ``secure_session`` a session.
@@ -40,6 +44,8 @@ from tpmcard.transport.jcardsim import JCardSimConnection, start_jvm
 from tpmcard.transport.pcsc import PcscConnection
 
 if TYPE_CHECKING:
+    from tpmcard.attestation import AttestationCa, Enrollment
+    from tpmcard.client import Card
     from tpmcard.session import SecureCardSession
     from tpmcard.tpm.adapter import Tpm
     from tpmcard.tpm.swtpm import Swtpm
@@ -183,6 +189,64 @@ def tpm(swtpm: Swtpm) -> Iterator[Tpm]:
     assert leaked == ([], []), f"objects/sessions left loaded in the TPM: {leaked}"
 
 
+# --- the attestation CA and the card's personalisation (docs/binding.md §8) ---------------------
+
+
+class TestAttestation:
+    """The test attestation CA, its EK roots and the test swtpm's enrolled AK."""
+
+    __test__ = False  # not a test class
+
+    def __init__(
+        self, ca_dir: Path, ek_roots: Path, ca: AttestationCa, enrollment: Enrollment
+    ) -> None:
+        self.ca_dir = ca_dir
+        self.ek_roots = ek_roots
+        self.ca = ca
+        self.enrollment = enrollment
+
+    def install_into(self, state_dir: Path) -> None:
+        """Make ``state_dir`` (a $TPMCARD_STATE_DIR) hold this CA, its EK roots and the swtpm's
+        enrolment, where ``tpmcard pair`` and ``tpmcard.session.pair`` look by default."""
+        from tpmcard.attestation import EnrollmentStore
+
+        shutil.copytree(self.ca_dir, state_dir / "ca", dirs_exist_ok=True)
+        shutil.copytree(self.ek_roots, state_dir / "ek-roots", dirs_exist_ok=True)
+        EnrollmentStore(state_dir / "attestation").save(self.enrollment)
+
+    def personalise(self, card: Card, store_dir: Path | None = None) -> None:
+        """Install this CA's key on ``card`` (PUT DATA): with the default PIN on a card without
+        one, else (a shared PC/SC card that kept its key) replaced with the default PUK."""
+        from tpmcard.errors import ChannelError
+        from tpmcard.pairings import PairingStore
+        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
+
+        store = PairingStore(store_dir) if store_dir is not None else None
+        point = self.ca.public_point
+        try:
+            install_attestation_ca(card, DEFAULT_PIN, ca_point=point, store=store)
+        except ChannelError:
+            install_attestation_ca(card, DEFAULT_PUK, use_puk=True, ca_point=point, store=store)
+
+
+@pytest.fixture(scope="session")
+def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestAttestation:
+    from tpmcard.attestation import AttestationCa, enroll
+    from tpmcard.ca import ManufacturerCa
+    from tpmcard.tpm.adapter import Tpm
+
+    base = tmp_path_factory.mktemp("attestation")
+    ca_dir, roots = base / "ca", base / "ek-roots"
+    ManufacturerCa.init(ca_dir)
+    roots.mkdir()
+    for certificate in swtpm.ek_root_certificates:
+        shutil.copy(certificate, roots)
+    ca = AttestationCa.load(roots, ca_dir)
+    with Tpm.open(swtpm.tcti) as tpm:
+        enrollment = enroll(tpm, ca)
+    return TestAttestation(ca_dir, roots, ca, enrollment)
+
+
 # --- a paired card and secured sessions (the suite's services: tests/mtpm, tests/algorithms) -----
 
 
@@ -197,7 +261,13 @@ class BoundCard:
     ``tpmcard.connect()`` does (the same code), over ``transport`` ("sim" or "pcsc")."""
 
     def __init__(
-        self, transport: str, connection: Connection, tpm: Tpm, store_dir: Path, tcti: str
+        self,
+        transport: str,
+        connection: Connection,
+        tpm: Tpm,
+        store_dir: Path,
+        tcti: str,
+        attestation: TestAttestation,
     ) -> None:
         from tpmcard.client import Card
         from tpmcard.pairings import PairingStore
@@ -208,10 +278,19 @@ class BoundCard:
         self.tpm = tpm
         self.tcti = tcti  # the test TPM, for tpm2-tools (TPM2TOOLS_TCTI)
         self.store = PairingStore(store_dir)
-        # A new card pairs only once its PIN and PUK are no longer the factory defaults.
+        # The attestation CA's key goes on first (with the factory PIN, or PUK on a card that kept
+        # one); a new card pairs only once its PIN and PUK are no longer the factory defaults.
+        attestation.personalise(Card(connection), store_dir)
         personalise(Card(connection), TEST_PIN, TEST_PUK, store=self.store)
         # Bound to PCR 7 only: tests extend PCR 8 and PCR 16 on the host TPM.
-        self.record = pair(Card(connection), tpm, TEST_PIN, pcrs=(7,), store=self.store).record
+        self.record = pair(
+            Card(connection),
+            tpm,
+            TEST_PIN,
+            pcrs=(7,),
+            store=self.store,
+            enrollment=attestation.enrollment,
+        ).record
         self.card_id = self.record.card_id
 
     def connect(self) -> SecureCardSession:
@@ -269,7 +348,14 @@ def _bound_card(
             pcsc.restart_card(fresh=True)
             link = stack.enter_context(PcscConnection(pcsc.reader))
             link.reset()
-        card = BoundCard(transport, link, tpm, directory / "pairings", swtpm_instance.tcti)
+        card = BoundCard(
+            transport,
+            link,
+            tpm,
+            directory / "pairings",
+            swtpm_instance.tcti,
+            request.getfixturevalue("attestation"),
+        )
         yield card
         if transport == "pcsc" and not second:
             card.unpair()  # as the binding tests expect the shared card: unpaired, factory PIN

@@ -76,6 +76,7 @@ INS_SESSION_CLOSE = 0x5A
 INS_GET_CHALLENGE = 0x84  # ISO 7816-4 §11.5.3
 #: A command for a suite service, secure messaging only: aidLen | AID | ins | p1 | p2 | payload.
 INS_INVOKE = 0x70
+INS_PUT_DATA = 0xDA  # CLA 80, P2 PIN/PUK: install the attestation CA key
 
 # P2 of VERIFY / CHANGE REFERENCE DATA / RESET RETRY COUNTER: which secret.
 P2_PIN = 0x80
@@ -99,6 +100,17 @@ TAG_SLOT = 0xCE
 TAG_BINDING_NAME = 0xCF
 TAG_SLOT_COUNT = 0xD0
 TAG_PAIRING_ENTRY = 0xE1
+TAG_AK_CERTIFICATE = 0xD1  # the AK certificate's signed part (docs/binding.md "AK certificate")
+TAG_AK_CERTIFICATE_SIGNATURE = 0xD2  # the CA's DER ECDSA-SHA-256 over the whole D1 TLV
+TAG_CA_KEY = 0xD4  # the attestation CA's public point
+TAG_AKC_VERSION = 0x80
+TAG_AKC_SERIAL = 0x81
+TAG_AKC_AK_POINT = 0x82
+TAG_AKC_AK_NAME = 0x83
+TAG_AKC_EK_DIGEST = 0x84
+TAG_AKC_ISSUED_AT = 0x85
+TAG_AKC_NOT_AFTER = 0x86
+AK_CERTIFICATE_VERSION = 0x01
 
 # TAG_POLICY_OPTIONS bits.
 POLICY_OPTION_AUTH_VALUE = 0x01  # the policy is PolicyPCR then PolicyAuthValue
@@ -110,6 +122,9 @@ SW_AUTHENTICATION_METHOD_BLOCKED = 0x6983  # PIN or PUK blocked
 SW_NOT_ENOUGH_MEMORY = 0x6A84  # pairing table full
 SW_PAIRING_EXISTS = 0x6A89  # this binding key is already paired
 SW_PIN_CHANGE_REQUIRED = 0x6984  # PAIR while the PIN or PUK is the factory default
+SW_AK_CERTIFICATE_REFUSED = 0x6985  # PAIR: AK certificate not the installed CA's, or not this AK's
+SW_CA_KEY_MISSING = 0x6A88  # PAIR before personalisation (no attestation CA key)
+SW_CA_KEY_PRESENT = 0x6985  # PUT DATA with the PIN while a CA key is installed (the PUK replaces)
 
 # Sizes.
 PAIRING_SLOTS = 8

@@ -146,3 +146,30 @@ class TpmError(TpmcardError):
 
 class NotSupportedError(TpmcardError):
     """The card, reader or TPM lacks a feature the operation needs."""
+
+
+class AttestationError(TpmcardError):
+    """The host TPM's attestation key could not be rooted in a genuine TPM (docs/binding.md §8)."""
+
+
+class EkCertificateError(AttestationError):
+    """The TPM's EK certificate is missing, malformed, or chains to no configured EK root."""
+
+
+class CredentialActivationError(AttestationError):
+    """The TPM did not recover the attestation CA's credential: the AK and the certified EK are
+    not in the same TPM."""
+
+
+class CardNotPersonalisedError(ChannelError):
+    """The card holds no attestation CA key, so it refuses every PAIR: personalise it with
+    ``tpmcard ca install``."""
+
+
+class AkCertificateRefusedError(ChannelError):
+    """The card refused the AK certificate: not signed by the CA key installed on the card, or
+    not for this AK (another CA, a tampered certificate, another host's certificate)."""
+
+
+class PcrPolicyError(TpmcardError, ValueError):
+    """A PCR policy names PCRs that cannot bind a pairing (resettable PCRs 16 and 23)."""

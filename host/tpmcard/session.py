@@ -28,6 +28,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ from tpmcard.transport.base import Connection
 
 if TYPE_CHECKING:
     from tpmcard.algorithms import Algorithms
+    from tpmcard.attestation import Enrollment
     from tpmcard.mtpm import MtpmSession
 
 __all__ = [
@@ -70,6 +72,8 @@ __all__ = [
     "change_pin",
     "change_puk",
     "connect",
+    "install_attestation_ca",
+    "personalise_embedded",
     "list_pairings",
     "pair",
     "personalise",
@@ -480,14 +484,19 @@ def pair(
     store: PairingStore | None = None,
     replace: bool = False,
     update_policy: bool = False,
+    enrollment: Enrollment | None = None,
+    ek_roots: Path | None = None,
 ) -> PairResult:
     """Pair this host's TPM with the card (PAIR, authorised by the card's PIN) and save the record.
 
-    New TPM keys: a binding key bound to the current values of ``pcrs`` (default PCR 0-7) and an
-    AK. If this host is already paired with the card:
+    A new binding key bound to the current values of ``pcrs`` (default PCR 0-7; never the
+    resettable 16 and 23), certified by this TPM's enrolled AK: ``enrollment``, else the one
+    :func:`tpmcard.attestation.enrollment_for` finds or makes with the local attestation CA and
+    the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
+    (:func:`install_attestation_ca`). If this host is already paired with the card:
 
     * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host
-      pairs anew with new keys;
+      pairs anew with a new binding key (and the enrolled AK);
     * ``update_policy``: after an authorised change of the host's measured state, pair a new
       binding key bound to the PCRs' current values (the same PCRs unless ``pcrs`` says
       otherwise; the AK is kept), then remove the old pairing from the card;
@@ -495,6 +504,9 @@ def pair(
     """
     if replace and update_policy:
         raise ValueError("choose one of replace and update_policy")
+    if pcrs is not None:
+        pcrs = tuple(pcrs)
+        channel.check_pairing_pcrs(pcrs)
     store = store if store is not None else PairingStore()
     identity = _identity_point(card)
     card_id = card.info.card_id
@@ -534,13 +546,14 @@ def pair(
             replaced = existing.slot
         store.remove(card_id)
 
-    ak = (
-        existing.attestation_key
-        if update_policy and existing is not None
-        else tpm.create_attestation_key()
-    )
+    if enrollment is None:
+        from tpmcard.attestation import enrollment_for
+
+        enrollment = enrollment_for(tpm, ek_roots=ek_roots)
+    enrollment.certificate.check_validity()
+    ak = enrollment.attestation_key
     binding_key = tpm.create_binding_key(chosen)
-    host = TpmBinding(tpm, binding_key, ak)
+    host = TpmBinding(tpm, binding_key, ak, ak_certificate=enrollment.certificate.encoded)
     pairing = channel.pair(send, host, identity, pin, host.policy)
     record = PairingRecord(
         pairing=pairing,
@@ -668,3 +681,63 @@ def personalise(
 
 def unblock_pin(card: Card, puk: str, new_pin: str, *, store: PairingStore | None = None) -> None:
     channel.unblock_pin(card.apdu.send_apdu, _pinned_identity(card, store), puk, new_pin)
+
+
+def install_attestation_ca(
+    card: Card,
+    secret: str,
+    *,
+    use_puk: bool = False,
+    ca_point: bytes | None = None,
+    store: PairingStore | None = None,
+) -> bytes:
+    """Personalisation: install the attestation CA's public key on the card (PUT DATA), with the
+    PIN on a card that has none, with the PUK to replace one. ``ca_point`` defaults to the local
+    CA's key ($TPMCARD_STATE_DIR/ca, ``tpmcard ca init``). Returns the point installed."""
+    if ca_point is None:
+        from tpmcard.attestation import AttestationError, public_point
+        from tpmcard.ca import CaError, ManufacturerCa
+
+        try:
+            ca_point = public_point(ManufacturerCa.load().key.public_key())
+        except CaError as exc:
+            raise AttestationError(str(exc)) from None
+    channel.install_ca_key(
+        card.apdu.send_apdu, _pinned_identity(card, store), ca_point, secret, use_puk=use_puk
+    )
+    return ca_point
+
+
+def personalise_embedded(
+    card: Card,
+    tpm: Any,
+    pin: str,
+    *,
+    ca_directory: Path | None = None,
+    enrollments: Path | None = None,
+) -> Enrollment:
+    """For the demo and the bench: the local attestation CA (made if missing, in
+    ``ca_directory``, default $TPMCARD_STATE_DIR/ca), the TPM's AK enrolled, and the CA key
+    installed on the card with ``pin`` if the card has none yet. The EK roots: for the embedded
+    swtpm its own local CA (the test "manufacturer": trusted because tpmcard made that TPM),
+    for any other TPM the configured roots. A real deployment personalises cards and enrols
+    TPMs on purpose (`tpmcard ca ...`)."""
+    from tpmcard.attestation import EnrollmentStore, enrollment_for
+    from tpmcard.ca import CaError, ManufacturerCa
+
+    swtpm = getattr(tpm, "swtpm", None)
+    try:
+        ca = ManufacturerCa.load(ca_directory)
+    except CaError:
+        ca = ManufacturerCa.init(ca_directory)
+    enrollment = enrollment_for(
+        tpm,
+        store=EnrollmentStore(enrollments) if enrollments is not None else None,
+        ek_roots=swtpm.localca_dir if swtpm is not None else None,  # else the configured roots
+        ca_directory=ca_directory,
+    )
+    try:
+        install_attestation_ca(card, pin, ca_point=point_bytes(ca.key.public_key()))
+    except ChannelError:
+        pass  # already personalised (with this CA or another: PAIR tells)
+    return enrollment

@@ -15,9 +15,13 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.tpm.swtpm import Swtpm
+
+if TYPE_CHECKING:
+    from conftest import TestAttestation  # tests/conftest.py
 
 pytestmark = pytest.mark.tpm
 
@@ -26,8 +30,14 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
-def state(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def state(
+    swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory, attestation: TestAttestation
+) -> tuple[Path, str]:
     directory = tmp_path_factory.mktemp("cli-mtpm")
+    attestation.install_into(directory)  # the CA, the EK roots and the swtpm's enrolled AK
+    installed = _run(directory, swtpm.tcti, "ca", "install", "--pin-fd", "{fd}",
+                     secrets="123456\n")  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
     # A new card pairs only once its PIN and PUK are changed from the factory defaults.
     for extra, secrets in (((), "123456\n975310\n"), (("--puk",), "12345678\n97531086\n")):
         changed = _run(directory, swtpm.tcti, "pin", "change", *extra, "--pin-fd", "{fd}",

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import tpmcard
@@ -62,13 +62,17 @@ from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import PcscConnection
 
+if TYPE_CHECKING:
+    from conftest import TestAttestation  # tests/conftest.py
+
 #: The PIN and PUK that ``link`` sets in place of the factory defaults.
 PIN = "135790"
 PUK = "13579024"
 #: No pairing record: PIN commands encrypt to the card's own identity key.
 NO_STORE = PairingStore(Path("/nonexistent"))
-#: PCR 16 (the debug PCR) is free to extend in tests; PCR 7 stands for the boot policy.
-POLICY_PCRS = (7, 16)
+#: PCR 14 is free to extend in tests (nothing else here binds to it); PCR 7 stands for the boot
+#: policy. Not 16 or 23: resettable from locality 0, pairing refuses them (test_resettable_pcrs).
+POLICY_PCRS = (7, 14)
 SESSION_PCRS = set(range(9)) | set(POLICY_PCRS)
 SIZES = (0, 1, 15, 16, 17, 254, 255, 256, 1000, 4095, 4096)
 
@@ -81,15 +85,23 @@ def pattern(n: int, seed: int = 0) -> bytes:
 
 
 @pytest.fixture(autouse=True)
-def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing here may touch the user's own pairings: the default store is the test's."""
+def private_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, attestation: TestAttestation
+) -> None:
+    """Nothing here may touch the user's own pairings: the default store is the test's, and so
+    are the attestation CA, the EK roots and the TPM's enrolled AK (tests/conftest.py)."""
     monkeypatch.setenv("TPMCARD_STATE_DIR", str(tmp_path / "state"))
+    attestation.install_into(tmp_path / "state")
 
 
 @pytest.fixture
-def link(connection: Connection, request: pytest.FixtureRequest) -> Iterator[Connection]:
-    """The card, its PIN and PUK changed from the factory defaults to ``PIN`` / ``PUK`` (a card
-    refuses to pair before)."""
+def link(
+    connection: Connection, request: pytest.FixtureRequest, attestation: TestAttestation
+) -> Iterator[Connection]:
+    """The card, personalised with the test attestation CA's key (with the factory PIN), then its
+    PIN and PUK changed from the factory defaults to ``PIN`` / ``PUK`` (a card refuses to pair
+    before)."""
+    attestation.personalise(Card(connection), Path("/nonexistent"))
     personalise(Card(connection), PIN, PUK, store=NO_STORE)
     yield connection
     if isinstance(connection, PcscConnection):
@@ -121,7 +133,7 @@ def store(tmp_path: Path) -> PairingStore:
 
 @pytest.fixture
 def record(link: Connection, tpm: Tpm, store: PairingStore) -> PairingRecord:
-    """This host paired with the card: binding key bound to PCRs 7 and 16."""
+    """This host paired with the card: binding key bound to PCRs 7 and 14."""
     return pair(Card(link), tpm, PIN, pcrs=POLICY_PCRS, store=store).record
 
 
@@ -291,11 +303,11 @@ def test_session_over_short_apdus_only(
 def test_extended_pcr_stops_the_session_before_the_card_is_asked(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    tpm.pcr_extend(16, hashlib.sha256(b"an unapproved kernel").digest())
+    tpm.pcr_extend(14, hashlib.sha256(b"an unapproved kernel").digest())
     counting = Interposer(link)
     with pytest.raises(PcrStateChangedError) as info:
         open_session(counting, tpm, store)
-    assert info.value.pcrs == (16,) and info.value.detected_by == "host"
+    assert info.value.pcrs == (14,) and info.value.detected_by == "host"
     assert "tpmcard pair --update-policy" in str(info.value)
     assert counting.commands == []
 
@@ -325,7 +337,7 @@ def _stale_pcr_reads(tpm: Tpm, record: PairingRecord) -> Callable[[Any], Any]:
 def test_the_tpm_refuses_the_binding_key_when_pcrs_changed(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    tpm.pcr_extend(16, bytes(32))
+    tpm.pcr_extend(14, bytes(32))
     with pytest.raises(PcrStateChangedError) as info:
         open_session(link, tpm, store, wrap_tpm=_stale_pcr_reads(tpm, record))
     assert info.value.detected_by == "tpm"
@@ -335,14 +347,14 @@ def test_the_tpm_refuses_the_binding_key_when_pcrs_changed(
 def test_the_card_refuses_a_quote_whose_values_do_not_match(
     link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
 ) -> None:
-    """A lying host: PCR 16 changes after the two ZGen, and the host sends the pairing's values
+    """A lying host: PCR 14 changes after the two ZGen, and the host sends the pairing's values
     with the TPM's quote over the new ones. The card answers its uniform 6982; the host finds out
     why (its PCRs changed) and says so."""
     base = _stale_pcr_reads(tpm, record)
 
     class Lying(base):  # type: ignore[misc,valid-type]
         def quote(self, ak: Any, pcrs: Any, nonce: bytes) -> Any:
-            self.inner.pcr_extend(16, bytes(32))
+            self.inner.pcr_extend(14, bytes(32))
             real = self.inner.quote(ak, pcrs, nonce)
             values = {i: record.pcr_values.get(i, v) for i, v in real.pcr_values.items()}
             return dataclasses.replace(real, pcr_values=values)
@@ -361,7 +373,7 @@ def test_repair_after_an_authorised_policy_update(
     card = Card(link)
     with pytest.raises(ChannelError, match="--replace.*--update-policy"):
         pair(card, tpm, PIN, store=store)
-    tpm.pcr_extend(16, hashlib.sha256(b"approved firmware update").digest())
+    tpm.pcr_extend(14, hashlib.sha256(b"approved firmware update").digest())
     with pytest.raises(PcrStateChangedError):
         open_session(link, tpm, store)
     with pytest.raises(InvalidPinError):
@@ -376,10 +388,12 @@ def test_repair_after_an_authorised_policy_update(
     with open_session(link, tpm, store) as session:
         assert session.slot == result.record.slot
         assert session.core.echo(b"after the update") == b"after the update"
-    # --replace: new keys, the old pairing removed first.
+    # --replace: a new binding key, the old pairing removed first; the AK stays the TPM's
+    # enrolled one (its certificate is what roots it, docs/binding.md §8).
     replaced = pair(card, tpm, PIN, store=store, replace=True)
     assert replaced.replaced_slot == result.record.slot
-    assert replaced.record.attestation_key != record.attestation_key
+    assert replaced.record.binding_key != result.record.binding_key
+    assert replaced.record.attestation_key == record.attestation_key
     assert len(channel.list_pairings(card.apdu.send_apdu).slots) == 1
     with open_session(link, tpm, store) as session:
         assert session.slot == replaced.record.slot
@@ -744,7 +758,9 @@ def test_stale_quote_is_refused(
         open_session(link, tpm, store, wrap_tpm=Recording)
 
 
-def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) -> None:
+def test_full_table_and_duplicate(
+    link: Connection, tpm: Tpm, tmp_path: Path, attestation: TestAttestation
+) -> None:
     card = Card(link)
     stores = [PairingStore(tmp_path / f"host{i}") for i in range(C.PAIRING_SLOTS + 1)]
     for i in range(C.PAIRING_SLOTS):
@@ -754,7 +770,12 @@ def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) ->
     assert unpair(card, PIN, 3, store=stores[0]) == 3
     first = stores[0].load(card.info.card_id)
     assert first is not None
-    same_key = TpmBinding(tpm, BindingKey.from_blob(first.binding_key), first.attestation_key)
+    same_key = TpmBinding(
+        tpm,
+        BindingKey.from_blob(first.binding_key),
+        first.attestation_key,
+        ak_certificate=attestation.enrollment.certificate.encoded,
+    )
     with pytest.raises(ChannelError, match="already paired"):  # one slot per binding key
         channel.pair(card.apdu.send_apdu, same_key, first.pairing.card_identity, PIN, first.policy)
     assert stores[3].load(card.info.card_id) is not None  # another host's record: not ours
@@ -762,3 +783,241 @@ def test_full_table_and_duplicate(link: Connection, tpm: Tpm, tmp_path: Path) ->
     for i in (0, 7, 8):
         with open_session(link, tpm, stores[i]) as session:
             assert session.slot == (3 if i == 8 else i)
+
+
+# --- issue 11: the AK rooted in a genuine TPM (docs/binding.md §8), resettable PCRs ---------------
+
+
+def _unit_test_helpers() -> Any:
+    """tests/unit/fake_tpm.py: a software "TPM" (hand-made TPMT_PUBLIC and TPMS_ATTEST)."""
+    import sys
+
+    unit = str(Path(__file__).resolve().parent.parent / "unit")
+    if unit not in sys.path:
+        sys.path.insert(0, unit)
+    import fake_tpm
+
+    return fake_tpm
+
+
+def _fresh_card(link: Connection, request: pytest.FixtureRequest) -> Connection:
+    """A card never personalised: in-process a new one; over PC/SC the shared card made fresh."""
+    if isinstance(link, JCardSimConnection):
+        directory = request.getfixturevalue("tmp_path") / "fresh-card"
+        fresh = JCardSimConnection(directory, purpose="pytest fresh card")
+        request.addfinalizer(fresh.close)
+        return fresh
+    stack = request.getfixturevalue("pcsc_stack")
+    stack.restart_card(fresh=True)
+    fresh_link = PcscConnection(stack.reader)
+    request.addfinalizer(fresh_link.close)
+    fresh_link.reset()
+    return fresh_link
+
+
+def test_card_without_ca_key_refuses_pair_and_ca_key_rules(
+    link: Connection, tpm: Tpm, store: PairingStore, request: pytest.FixtureRequest,
+    attestation: TestAttestation,
+) -> None:  # fmt: skip
+    from tpmcard.errors import CardNotPersonalisedError
+    from tpmcard.session import install_attestation_ca
+
+    fresh = _fresh_card(link, request)
+    card = Card(fresh)
+    personalise(card, PIN, PUK, store=NO_STORE)  # the PIN rule first (issue 11, finding 4)
+    with pytest.raises(CardNotPersonalisedError, match="tpmcard ca install"):
+        pair(card, tpm, PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+    # Personalisation with the PIN; a second key with the PIN is refused before the PIN is tried.
+    other_ca = ec.generate_private_key(ec.SECP256R1())
+    install_attestation_ca(card, PIN, ca_point=attestation.ca.public_point, store=store)
+    with pytest.raises(ChannelError, match="only the PUK"):
+        install_attestation_ca(card, PIN, ca_point=point_bytes(other_ca.public_key()))
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT
+    with pytest.raises(InvalidPinError):
+        install_attestation_ca(
+            card, "00000000", use_puk=True, ca_point=point_bytes(other_ca.public_key())
+        )
+    assert pin_status(card).puk_tries == C.PUK_TRY_LIMIT - 1
+    # The PUK replaces it: now the genuine enrolment's certificate is another CA's to the card.
+    install_attestation_ca(
+        card, PUK, use_puk=True, ca_point=point_bytes(other_ca.public_key())
+    )
+    from tpmcard.errors import AkCertificateRefusedError
+
+    with pytest.raises(AkCertificateRefusedError):
+        pair(card, tpm, PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    install_attestation_ca(card, PUK, use_puk=True, ca_point=attestation.ca.public_point)
+    assert pin_status(card).puk_tries == C.PUK_TRY_LIMIT  # the right PUK restored the counter
+    pair(card, tpm, PIN, pcrs=(7,), store=store, enrollment=attestation.enrollment)
+    if isinstance(fresh, PcscConnection):
+        _restore_shared_card(fresh, request)
+
+
+@pytest.mark.parametrize("forgery", ["own CA", "stolen certificate", "stolen AK public"])
+def test_host_without_a_tpm_cannot_pair(
+    link: Connection, tpm: Tpm, attestation: TestAttestation, forgery: str
+) -> None:
+    """Finding 1 of issue 11: a host with no TPM builds TPMT_PUBLIC and TPMS_ATTEST by hand
+    (tests/unit/fake_tpm.py), claiming the golden PCR values. Its AK has no certificate from the
+    card's CA: it signs one with its own CA, or presents another host's (public) certificate, or
+    presents the genuine AK's public area and certificate but cannot make that AK sign."""
+    from tpmcard.errors import AkCertificateRefusedError
+
+    fake_tpm = _unit_test_helpers()
+    golden = {i: bytes(32) for i in range(24)}
+    forger = fake_tpm.FakeTpm(
+        golden, (0, 1, 2, 3, 4, 5, 6, 7), ca=ec.generate_private_key(ec.SECP256R1())
+    )
+    genuine_certificate = attestation.enrollment.certificate.encoded
+    genuine_ak_public = bytes(attestation.enrollment.attestation_key.public_area.raw)
+    if forgery == "stolen certificate":
+        forger.ak_certificate = lambda: genuine_certificate  # type: ignore[method-assign]
+    elif forgery == "stolen AK public":
+        forger.ak_certificate = lambda: genuine_certificate  # type: ignore[method-assign]
+        forger.ak_public = lambda: genuine_ak_public  # type: ignore[method-assign]
+    card = Card(link)
+    identity = point_bytes(card.core.identity_key())
+    policy = channel.PcrPolicy(forger.policy_pcrs, forger.policy_pcr_digest)
+    expected: type[Exception] = (
+        ApduError if forgery == "stolen AK public" else AkCertificateRefusedError
+    )
+    with pytest.raises(expected) as info:
+        channel.pair(card.apdu.send_apdu, forger, identity, PIN, policy)
+    if forgery == "stolen AK public":  # the Certify is not the certified AK's signature
+        assert isinstance(info.value, ApduError) and info.value.sw == 0x6A80
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+
+
+def test_ak_certificate_of_another_ca_or_tampered_is_refused(
+    link: Connection, tpm: Tpm, store: PairingStore, attestation: TestAttestation
+) -> None:
+    from tpmcard.attestation import AkCertificate, AttestationCa, Enrollment, enroll, load_ek_roots
+    from tpmcard.errors import AkCertificateRefusedError
+
+    card = Card(link)
+    # A genuine TPM, enrolled with another CA (same EK roots): not the card's CA.
+    other = AttestationCa(
+        ec.generate_private_key(ec.SECP256R1()), load_ek_roots(attestation.ek_roots)
+    )
+    foreign = enroll(tpm, other, attestation.enrollment.attestation_key)
+    with pytest.raises(AkCertificateRefusedError):
+        pair(card, tpm, PIN, pcrs=(7,), store=store, enrollment=foreign)
+    # The right CA's certificate with one bit changed: in the signed part, or in the signature.
+    genuine = attestation.enrollment.certificate
+    for position in (8, len(genuine.signed) - 1, len(genuine.encoded) - 5):
+        tampered = bytearray(genuine.encoded)
+        tampered[position] ^= 0x01
+        try:
+            certificate = AkCertificate.parse(bytes(tampered))
+        except TpmcardError:
+            continue  # the host already refuses to parse it
+        forged = Enrollment(attestation.enrollment.attestation_key, certificate)
+        with pytest.raises((AkCertificateRefusedError, ApduError)):
+            pair(card, tpm, PIN, pcrs=(7,), store=store, enrollment=forged)
+    assert channel.list_pairings(card.apdu.send_apdu).slots == ()
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT  # refused before the PIN
+
+
+def test_tpm_whose_ek_chains_to_no_configured_root_cannot_enroll(
+    tpm: Tpm, attestation: TestAttestation, tmp_path: Path
+) -> None:
+    """Another swtpm, manufactured by another swtpm-localca: a TPM of an untrusted maker."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from tpmcard.attestation import enroll, load_ek_roots, verify_ek_certificate
+    from tpmcard.errors import CredentialActivationError, EkCertificateError
+    from tpmcard.tpm.swtpm import Swtpm
+
+    with Swtpm(tmp_path / "untrusted") as untrusted, Tpm.open(untrusted.tcti) as other_tpm:
+        with pytest.raises(EkCertificateError, match="does not chain"):
+            enroll(other_tpm, attestation.ca)
+        # That TPM presenting the trusted TPM's (public) EK certificate: activation fails.
+        genuine_ek = tpm.read_ek_certificate()
+
+        class Borrowed:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(other_tpm, name)
+
+            def read_ek_certificate(self) -> bytes:
+                return genuine_ek
+
+        with pytest.raises(CredentialActivationError):
+            enroll(Borrowed(), attestation.ca)
+        assert other_tpm.transient_handles() == [] and other_tpm.session_handles() == []
+    # A self-made EK certificate whose issuer only copies the trusted issuer's name.
+    roots = load_ek_roots(attestation.ek_roots)
+    issuer_name = x509.load_pem_x509_certificate(
+        attestation.ek_roots.joinpath("issuercert.pem").read_bytes()
+    ).subject
+    forger = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    forged = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(issuer_name)
+        .public_key(ec.generate_private_key(ec.SECP256R1()).public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(forger, hashes.SHA256())
+    )
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    with pytest.raises(EkCertificateError):
+        verify_ek_certificate(forged.public_bytes(Encoding.DER), roots)
+    verify_ek_certificate(tpm.read_ek_certificate(), roots)  # the genuine one chains
+
+
+def test_resettable_pcrs_are_refused_by_host_and_card(
+    link: Connection, tpm: Tpm, store: PairingStore, attestation: TestAttestation,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tpmcard.errors import PcrPolicyError
+
+    card = Card(link)
+    for pcrs in ((7, 16), (23,), (0, 1, 23)):
+        with pytest.raises(PcrPolicyError, match="reset"):
+            pair(card, tpm, PIN, pcrs=pcrs, store=store)
+    # A host that skips its own check: the card refuses (6A80) before the PIN.
+    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    key = tpm.create_binding_key((7, 16))
+    host = TpmBinding(
+        tpm,
+        key,
+        attestation.enrollment.attestation_key,
+        ak_certificate=attestation.enrollment.certificate.encoded,
+    )
+    identity = point_bytes(card.core.identity_key())
+    with pytest.raises(ApduError) as info:
+        channel.pair(card.apdu.send_apdu, host, identity, PIN, host.policy)
+    assert info.value.sw == 0x6A80
+    assert pin_status(card).pin_tries == C.PIN_TRY_LIMIT
+
+
+def test_pcr_8_is_the_tpms_measurement_not_a_claim(
+    link: Connection, tpm: Tpm, store: PairingStore, record: PairingRecord
+) -> None:
+    """The quote of the certified AK covers PCRs 0-8: a host that reports another PCR 8 value
+    than the one the TPM quoted is refused; the session's PCR 8 is the TPM's."""
+    tpm.pcr_extend(8, hashlib.sha256(b"a kernel").digest())
+    with open_session(link, tpm, store) as session:
+        assert session.host_pcrs[8] == tpm.pcr_read([8])[8]
+
+    class ClaimsPcr8:
+        def __init__(self, inner: Tpm) -> None:
+            self.inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def quote(self, ak: Any, pcrs: Any, nonce: bytes) -> Any:
+            quote = self.inner.quote(ak, pcrs, nonce)
+            values = dict(quote.pcr_values)
+            values[8] = bytes(32)
+            return dataclasses.replace(quote, pcr_values=values)
+
+    with pytest.raises(SessionRefusedError):
+        open_session(link, tpm, store, wrap_tpm=ClaimsPcr8)

@@ -97,3 +97,34 @@ def test_demo_changes_its_cards_pin_then_the_binding_commands(tmp_path: Path) ->
     assert listing["card"]["slots"] == [] and listing["host"] == []
     gone = run(tmp_path, "unpair", "--this-host", "--pin-fd", "{fd}", secrets="975310\n")
     assert gone.returncode == 1 and "not paired" in gone.stderr
+
+
+def test_ca_personalisation_enrolment_and_refused_policies(tmp_path: Path) -> None:
+    """`tpmcard ca init|install|enroll` by hand, then `pair`: the order a card owner follows."""
+    refused = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="123456\n")
+    assert refused.returncode == 1 and "tpmcard ca" in " ".join(
+        refused.stderr.split()
+    )  # no CA, no EK roots yet
+    ok(run(tmp_path, "ca", "init"))
+    key = tmp_path / "ca" / "ca.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert run(tmp_path, "ca", "init").returncode != 0  # never overwritten without --force
+    no_roots = run(tmp_path, "ca", "enroll")
+    assert no_roots.returncode == 1 and "ek-roots" in " ".join(no_roots.stderr.split())
+    roots = tmp_path / "swtpm" / "localca"  # the embedded swtpm's maker, made by now
+    out = ok(run(tmp_path, "ca", "enroll", "--ek-roots", str(roots)))
+    assert "AK certified" in out
+    unpersonalised = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="123456\n")
+    assert unpersonalised.returncode == 1 and "tpmcard ca install" in " ".join(
+        unpersonalised.stderr.split()
+    )
+    ok(run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="123456\n"))
+    again = run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="123456\n")
+    assert again.returncode == 1 and "only the PUK" in " ".join(again.stderr.split())
+    ok(run(tmp_path, "ca", "install", "--replace", "--pin-fd", "{fd}", secrets="12345678\n"))
+    resettable = run(tmp_path, "pair", "--pcrs", "7,16", "--pin-fd", "{fd}", secrets="123456\n")
+    assert resettable.returncode == 1 and "PCR 16 can be reset" in " ".join(
+        resettable.stderr.split()
+    )
+    out = ok(run(tmp_path, "pair", "--pcrs", "0-7", "--pin-fd", "{fd}", secrets="123456\n"))
+    assert "Paired" in out

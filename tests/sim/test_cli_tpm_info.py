@@ -46,13 +46,19 @@ def test_info_json_reports_the_mobile_tpm_once_paired(tmp_path: Path) -> None:
     mtpm = json.loads(before.stdout)["mtpm"]
     assert mtpm["paired"] is False and "tpmcard pair" in mtpm["hint"] and "error" not in mtpm
 
-    # A new card pairs only once its PIN and PUK are changed from the factory defaults.
+    # Personalisation and enrolment first (docs/binding.md §8.1): the embedded swtpm's own
+    # localca is its EK root here. A new card pairs only once its PIN and PUK are changed from
+    # the factory defaults.
+    for step in (("ca", "init"), ("ca", "install", "--pin-fd", "{fd}")):
+        done = _run(tmp_path, *step, pin="123456")
+        assert done.returncode == 0, done.stderr
     for option, secrets in (("--pin", "123456\n975310"), ("--puk", "12345678\n97531086")):
         extra = ("--puk",) if option == "--puk" else ()
         changed = _run(tmp_path, "pin", "change", *extra, "--pin-fd", "{fd}",
                        "--new-pin-fd", "{fd}", pin=secrets)  # fmt: skip
         assert changed.returncode == 0, changed.stderr
-    paired = _run(tmp_path, "pair", "--pin-fd", "{fd}", pin="975310")
+    roots = str(tmp_path / "swtpm" / "localca")
+    paired = _run(tmp_path, "pair", "--ek-roots", roots, "--pin-fd", "{fd}", pin="975310")
     assert paired.returncode == 0, paired.stderr
     after = _run(tmp_path, "info", "--json")
     assert after.returncode == 0, after.stderr

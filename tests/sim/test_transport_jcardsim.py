@@ -305,7 +305,10 @@ def test_change_made_through_a_shareable_call_is_on_disk(
     with Tpm.open(swtpm.tcti) as tpm:
         with JCardSimConnection(tmp_path / "card", save_mode=save_mode) as link:
             assert link._card.watchUnscopedReason() is None  # scoped per applet
-            card = bound_card_class("sim", link, tpm, tmp_path / "pairings", swtpm.tcti)
+            attestation = request.getfixturevalue("attestation")  # the card's CA, the enrolled AK
+            card = bound_card_class(
+                "sim", link, tpm, tmp_path / "pairings", swtpm.tcti, attestation
+            )
             with card.connect() as session:
                 session.mtpm.take_ownership(b"owner")  # an auth value needs an owner
                 session.mtpm.nv_define(handle, 16, b"nv", b"owner")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.channel import list_pairings, open_session, pair
@@ -17,14 +18,22 @@ from tpmcard.tpm.errors import TpmPolicyError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from card_model import CardModel  # noqa: E402
 
+if TYPE_CHECKING:
+    from conftest import TestAttestation  # tests/conftest.py
+
 
 @pytest.mark.tpm
 @pytest.mark.parametrize("auth", [None, b"binding pin"], ids=["pcr-only", "pcr-and-auth-value"])
-def test_pair_and_session_with_swtpm(tpm: Tpm, auth: bytes | None) -> None:
-    pcr = 16  # the debug PCR: resettable, free to extend in a test
+def test_pair_and_session_with_swtpm(
+    tpm: Tpm, auth: bytes | None, attestation: TestAttestation
+) -> None:
+    pcr = 13  # free to extend in a test (16 and 23, resettable, may not be paired with)
     binding_key = tpm.create_binding_key([7, pcr], auth)
-    host = TpmBinding(tpm, binding_key, tpm.create_attestation_key(), auth)
-    card = CardModel()
+    enrolled = attestation.enrollment
+    host = TpmBinding(
+        tpm, binding_key, enrolled.attestation_key, auth, enrolled.certificate.encoded
+    )
+    card = CardModel(ca_point=attestation.ca.public_point)
     pairing = pair(card.send_apdu, host, card.identity_point, "123456", host.policy)
     assert list_pairings(card.send_apdu).slots[0].binding_name == pairing.binding_name
     with open_session(card.send_apdu, host, pairing) as session:

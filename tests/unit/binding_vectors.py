@@ -36,6 +36,7 @@ def tpm() -> FakeTpm:
         v["tpm"]["policy_pcrs"],
         binding=private(v["keys"]["binding_private"]),
         ak=private(v["keys"]["ak_private"]),
+        ca=private(v["keys"]["attestation_ca_private"]),
     )
 
 
@@ -56,4 +57,5 @@ def card(
         private(v["keys"]["card_identity_private"]),
         random=random,
         ephemerals=iter(ephemerals) if ephemerals else None,
+        ca_point=h(v["keys"]["attestation_ca_point"]),
     )

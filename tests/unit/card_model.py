@@ -32,6 +32,8 @@ SW_WRONG_LENGTH = 0x6700
 SW_SECURITY = 0x6982
 SW_BLOCKED = 0x6983
 SW_CONDITIONS = 0x6985
+SW_CA_KEY_PRESENT = 0x6985
+SW_AK_CERTIFICATE_REFUSED = 0x6985
 SW_WRONG_DATA = 0x6A80
 SW_FULL = 0x6A84
 SW_WRONG_P1P2 = 0x6A86
@@ -42,6 +44,12 @@ SW_CLA = 0x6E00
 
 SLOTS = 8
 PCR_SESSION = 9
+#: The unit tests' attestation CA (docs/binding.md §8): a fixed key, installed on every model
+#: card unless the test says otherwise (``ca_point=None``: a card not personalised).
+TEST_CA = ec.derive_private_key(
+    int.from_bytes(hashlib.sha256(b"tpmcard unit-test attestation CA").digest(), "big"),
+    ec.SECP256R1(),
+)
 
 
 class CardError(Exception):
@@ -319,7 +327,9 @@ class CardModel:
         puk: bytes = b"12345678",
         random: Callable[[int], bytes] = os.urandom,
         ephemerals: Iterator[ec.EllipticCurvePrivateKey] | None = None,
+        ca_point: bytes | None = b"default",
     ) -> None:
+        self.ca_point = point(TEST_CA) if ca_point == b"default" else ca_point
         self.identity = identity or ec.generate_private_key(ec.SECP256R1())
         self.identity_point = point(self.identity)
         self.pin = Counter(pin, 3)
@@ -394,6 +404,7 @@ class CardModel:
             0x50: self.pair,
             0x52: self.list_pairings,
             0x54: self.unpair,
+            0xDA: self.put_data,
             0xEE: self.echo,
         }
         if ins in iso:
@@ -517,9 +528,43 @@ class CardModel:
         return self._receipt(receipt, b"")
 
     # --- pairing ---
+    def put_data(self, p1: int, p2: int, data: bytes, challenge: bytes | None) -> bytes:
+        """Installs the attestation CA key: the PIN only while none is installed, or the PUK."""
+        if p1 or p2 not in (0x80, 0x81):
+            raise _fail(SW_WRONG_P1P2)
+        r = Reader(data)
+        ca = r.take(0xD4, 65)
+        if ca[0] != 4:
+            raise _fail(SW_WRONG_DATA)
+        if p2 == 0x80 and self.ca_point is not None:
+            raise _fail(SW_CA_KEY_PRESENT)
+        (secret,), receipt = self._open_pin_block(0xDA, p1, p2, data, r, challenge, 1)
+        (self.pin if p2 == 0x80 else self.puk).check(secret)
+        self.ca_point = ca
+        return self._receipt(receipt, b"")
+
+    def _check_ak_certificate(self, signed: bytes, signature: bytes, ak_raw: bytes) -> None:
+        r = Reader(Reader(signed).take(0xD1))
+        if r.take(0x80, 1) != b"\x01":
+            raise _fail(SW_WRONG_DATA)
+        r.take(0x81, 8)
+        ak_point = r.take(0x82, 65)
+        ak_name = r.take(0x83, 34)
+        r.take(0x84, 32)
+        r.take(0x85, 8)
+        r.take(0x86, 8)
+        r.end()
+        if ak_point != parse_public(ak_raw).point or ak_name != b"\x00\x0b" + sha256(ak_raw):
+            raise _fail(SW_AK_CERTIFICATE_REFUSED)
+        assert self.ca_point is not None
+        if not ecdsa_ok(self.ca_point, signature, signed):
+            raise _fail(SW_AK_CERTIFICATE_REFUSED)
+
     def pair(self, p1: int, p2: int, data: bytes, challenge: bytes | None) -> bytes:
         if p1 or p2:
             raise _fail(SW_WRONG_P1P2)
+        if self.ca_point is None:
+            raise _fail(SW_NOT_FOUND)
         r = Reader(data)
         binding_raw = r.take(0xC1)
         ak_raw = r.take(0xC2)
@@ -528,6 +573,10 @@ class CardModel:
         options = r.take(0xC5, 1)[0]
         attest_raw = r.take(0xC6)
         sig = r.take(0xC7)
+        start = r.off
+        r.take(0xD1)
+        signed = data[start : r.off]
+        certificate_signature = r.take(0xD2)
         binding = parse_public(binding_raw)
         ak = parse_public(ak_raw)
         required = Tpm.FIXED_TPM | Tpm.FIXED_PARENT | Tpm.SDO | Tpm.DECRYPT
@@ -541,8 +590,9 @@ class CardModel:
             raise _fail(SW_WRONG_DATA)
         if (ak.scheme, ak.scheme_hash) != (0x0018, 0x000B):
             raise _fail(SW_WRONG_DATA)
-        if options & ~1 or not any(selection):
+        if options & ~1 or not any(selection) or selection[2] & 0x81:  # PCR 16, 23: resettable
             raise _fail(SW_WRONG_DATA)
+        self._check_ak_certificate(signed, certificate_signature, ak_raw)
         if binding.auth_policy != policy_digest(selection, pcr_digest, options):
             raise _fail(SW_WRONG_DATA)
         name = b"\x00\x0b" + sha256(binding_raw)

@@ -13,6 +13,7 @@ import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 
+from card_model import TEST_CA
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from tpmcard.tpm.errors import TpmPolicyError
@@ -72,6 +73,39 @@ def tpmt_public(
     )
 
 
+#: Fixed AK-certificate fields (docs/binding.md "AK certificate"), as in make_binding_vectors.py.
+AK_CERTIFICATE_SERIAL = 0x0123456789ABCDEF
+AK_CERTIFICATE_ISSUED_AT = 1_767_225_600  # 2026-01-01T00:00:00Z
+AK_CERTIFICATE_NOT_AFTER = 1_924_992_000  # 2031-01-01T00:00:00Z
+FAKE_EK_CERTIFICATE_DIGEST = sha256(b"fake EK certificate")
+
+
+def tlv(tag: int, value: bytes) -> bytes:
+    n = len(value)
+    head = bytes([tag, n]) if n < 0x80 else bytes([tag, 0x81, n]) if n < 0x100 else None
+    if head is None:
+        head = bytes([tag, 0x82]) + n.to_bytes(2, "big")
+    return head + value
+
+
+def ak_certificate(ca: ec.EllipticCurvePrivateKey, ak_public: bytes) -> bytes:
+    """The attestation CA's AK certificate for ``ak_public`` (D1 TLV || D2 TLV), deterministic."""
+    nums = ak_public[-68:]  # TPM2B x || TPM2B y
+    point = b"\x04" + nums[2:34] + nums[36:68]
+    signed = tlv(
+        0xD1,
+        tlv(0x80, b"\x01")
+        + tlv(0x81, struct.pack(">Q", AK_CERTIFICATE_SERIAL))
+        + tlv(0x82, point)
+        + tlv(0x83, struct.pack(">H", ALG_SHA256) + sha256(ak_public))
+        + tlv(0x84, FAKE_EK_CERTIFICATE_DIGEST)
+        + tlv(0x85, struct.pack(">Q", AK_CERTIFICATE_ISSUED_AT))
+        + tlv(0x86, struct.pack(">Q", AK_CERTIFICATE_NOT_AFTER)),
+    )
+    signature = ca.sign(signed, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    return signed + tlv(0xD2, signature)
+
+
 class FakeTpm:
     """Binding key with PolicyPCR over ``policy_pcrs`` at their values at construction."""
 
@@ -85,7 +119,11 @@ class FakeTpm:
         with_auth_value: bool = False,
         binding_attributes: int = BINDING_ATTRIBUTES,
         binding_scheme: tuple[int, int | None] = (ALG_NULL, None),
+        ca: ec.EllipticCurvePrivateKey | None = None,
     ) -> None:
+        """``ca`` signs the AK certificate (default: the model card's TEST_CA). A software
+        "TPM" like this one is what finding 1 of issue 11 is about: only a CA that checked a
+        genuine TPM (tpmcard.attestation) would certify its AK."""
         self.pcrs = {i: bytes(pcr_values.get(i, bytes(32))) for i in range(24)}
         self.policy_pcrs = tuple(sorted(set(policy_pcrs)))
         self.binding = binding or ec.generate_private_key(ec.SECP256R1())
@@ -96,6 +134,7 @@ class FakeTpm:
             self.binding, binding_attributes, self.auth_policy, *binding_scheme
         )
         self._ak_public = tpmt_public(self.ak, AK_ATTRIBUTES, b"", ALG_ECDSA, ALG_SHA256)
+        self._ak_certificate = ak_certificate(ca or TEST_CA, self._ak_public)
         self.zgen_calls = 0
 
     @property
@@ -112,6 +151,9 @@ class FakeTpm:
 
     def ak_public(self) -> bytes:
         return self._ak_public
+
+    def ak_certificate(self) -> bytes:
+        return self._ak_certificate
 
     def ecdh_zgen(self, peer_point: bytes) -> bytes:
         current = sha256(*(self.pcrs[i] for i in self.policy_pcrs))

@@ -481,3 +481,59 @@ def test_each_session_uses_the_tpm_twice() -> None:
     before = tpm.zgen_calls
     open_session(card.send_apdu, tpm, pairing).close()
     assert tpm.zgen_calls - before == 2
+
+
+# --- issue 11: the attestation CA and resettable PCRs (docs/binding.md §3.3, §3.8, §8.1) --------
+
+
+def test_pairing_needs_the_installed_cas_certificate_for_this_ak() -> None:
+    from card_model import TEST_CA
+    from tpmcard.channel import install_ca_key
+    from tpmcard.channel.handshake import point_of
+    from tpmcard.errors import AkCertificateRefusedError, CardNotPersonalisedError
+
+    unpersonalised = CardModel(ca_point=None)
+    _, tpm, policy = fresh()
+    with pytest.raises(CardNotPersonalisedError, match="tpmcard ca install"):
+        pair(unpersonalised.send_apdu, tpm, unpersonalised.identity_point, "123456", policy)
+    install_ca_key(
+        unpersonalised.send_apdu,
+        unpersonalised.identity_point,
+        point_of(TEST_CA),
+        "123456",
+        use_puk=False,
+    )
+    with pytest.raises(ChannelError, match="only the PUK"):  # refused before the PIN
+        install_ca_key(
+            unpersonalised.send_apdu,
+            unpersonalised.identity_point,
+            point_of(TEST_CA),
+            "000000",
+            use_puk=False,
+        )
+    assert unpersonalised.pin.tries == 3
+    pair(unpersonalised.send_apdu, tpm, unpersonalised.identity_point, "123456", policy)
+
+    card, forger, policy = fresh(ca=ec.generate_private_key(ec.SECP256R1()))
+    with pytest.raises(AkCertificateRefusedError):
+        pair(card.send_apdu, forger, card.identity_point, "123456", policy)
+    _, genuine, _ = fresh()
+    forger.ak_certificate = genuine.ak_certificate  # type: ignore[method-assign]
+    with pytest.raises(AkCertificateRefusedError):  # another AK's certificate
+        pair(card.send_apdu, forger, card.identity_point, "123456", policy)
+    assert card.slots == [None] * C.PAIRING_SLOTS and card.pin.tries == 3
+
+
+@pytest.mark.parametrize("pcrs", [(7, 16), (23,), (0, 16, 23)])
+def test_resettable_pcrs_are_refused_by_host_and_card(
+    pcrs: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tpmcard.errors import PcrPolicyError
+
+    card, tpm, policy = fresh(pcrs)
+    with pytest.raises(PcrPolicyError):
+        pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
+    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    with pytest.raises(ApduError) as info:
+        pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
+    assert info.value.sw == 0x6A80 and card.pin.tries == 3

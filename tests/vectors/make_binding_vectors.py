@@ -231,6 +231,7 @@ def main() -> None:
     card = private_key("card identity")
     binding = private_key("host binding")
     ak = private_key("host attestation key")
+    attestation_ca = private_key("attestation ca")
     card_point = point(card)
 
     # Host PCR bank (SHA-256), policy over PCRs 4, 7 and 11.
@@ -257,6 +258,19 @@ def main() -> None:
         + tpm2b(struct.pack(">H", ALG_SHA256) + sha256(b"qualified", binding_name))
     )
     certify_sig = sign(ak, certify_attest)
+    # The attestation CA's AK certificate (docs/binding.md "AK certificate"); fixed fields, as
+    # tests/unit/fake_tpm.py uses them.
+    ak_certificate_signed = tlv(
+        0xD1,
+        tlv(0x80, b"\x01")
+        + tlv(0x81, struct.pack(">Q", 0x0123456789ABCDEF))
+        + tlv(0x82, point(ak))
+        + tlv(0x83, ak_name)
+        + tlv(0x84, sha256(b"fake EK certificate"))
+        + tlv(0x85, struct.pack(">Q", 1_767_225_600))
+        + tlv(0x86, struct.pack(">Q", 1_924_992_000)),
+    )
+    ak_certificate = ak_certificate_signed + tlv(0xD2, sign(attestation_ca, ak_certificate_signed))
     pin = b"123456"
     pin_eph = private_key("host pin ephemeral 1")
     context = (
@@ -267,6 +281,7 @@ def main() -> None:
         + tlv(TAG_POLICY_OPTIONS, b"\x00")
         + tlv(TAG_ATTEST, certify_attest)
         + tlv(TAG_SIGNATURE, certify_sig)
+        + ak_certificate
     )
     header = bytes([INS_PAIR, 0x00, 0x00])
     pair = pin_command(card, card_point, pin_eph, challenge, header, context, [pin])
@@ -281,6 +296,7 @@ def main() -> None:
         "challenge": challenge.hex(),
         "certify_attest": certify_attest.hex(),
         "certify_signature": certify_sig.hex(),
+        "ak_certificate": ak_certificate.hex(),
         "pin": pin.decode(),
         **pair,
         "command": apdu_hex(CLA_PROPRIETARY, INS_PAIR, 0, 0, bytes.fromhex(pair["command_data"])),
@@ -413,6 +429,8 @@ def main() -> None:
             "binding_point": point(binding).hex(),
             "ak_private": scalar_hex(ak),
             "ak_point": point(ak).hex(),
+            "attestation_ca_private": scalar_hex(attestation_ca),
+            "attestation_ca_point": point(attestation_ca).hex(),
         },
         "tpm": {
             "pcr_values": {str(i): v.hex() for i, v in pcr_values.items()},

@@ -19,7 +19,14 @@ from typing import Any, cast
 
 from tpmcard.client import Card
 from tpmcard.pairings import PairingStore
-from tpmcard.session import SecureCardSession, connect, pair, personalise, random_pin_and_puk
+from tpmcard.session import (
+    SecureCardSession,
+    connect,
+    pair,
+    personalise,
+    personalise_embedded,
+    random_pin_and_puk,
+)
 from tpmcard.transport.base import Connection
 
 _private_pcscd: Any = None
@@ -100,5 +107,12 @@ def paired_suite(tcti: str | None = None, *, pcsc: bool = False) -> Iterator[Ben
         store = PairingStore(tmp / "pairings")
         pin, puk = random_pin_and_puk()
         personalise(Card(connection), pin, puk, store=store)
-        pair(Card(connection), tpm, pin, store=store)
+        enrollment = personalise_embedded(
+            Card(connection),
+            tpm,
+            pin,
+            ca_directory=tmp / "ca",
+            enrollments=tmp / "attestation",
+        )
+        pair(Card(connection), tpm, pin, store=store, enrollment=enrollment)
         yield BenchSuite(connection, tpm, store, path)

@@ -35,10 +35,13 @@ from tpmcard.channel.securemessaging import (
     pad,
 )
 from tpmcard.errors import (
+    AkCertificateRefusedError,
     ApduError,
+    CardNotPersonalisedError,
     ChannelError,
     DefaultPinError,
     InvalidPinError,
+    PcrPolicyError,
     PinBlockedError,
     ProtocolError,
     TpmError,
@@ -74,6 +77,21 @@ KC_CARD_FINAL = 0x03
 #: §3.3.4: 0-7 firmware and boot loader, 8 the OS loader on common Linux loaders).
 SESSION_PCRS = tuple(range(C.SESSION_PCR_COUNT))
 EC_POINT_LENGTH = 65
+#: PCRs that software can reset from locality 0 (TCG PC Client Platform Firmware Profile §3.3.4:
+#: 16 debug, 23 application support): a policy over them binds nothing, so PAIR refuses them.
+#: 17-22 are reset only by a dynamic launch from localities 2-4.
+RESETTABLE_PCRS = (16, 23)
+
+
+def check_pairing_pcrs(pcrs: Sequence[int]) -> None:
+    """Refuse a pairing policy over a resettable PCR (the card refuses it as well, 6A80)."""
+    bad = sorted(set(pcrs) & set(RESETTABLE_PCRS))
+    if bad:
+        raise PcrPolicyError(
+            f"PCR {', '.join(map(str, bad))} can be reset by any program on the host (TCG PC "
+            "Client: resettable from locality 0), so a pairing bound to it binds nothing; "
+            "choose PCRs from 0-15 (default 0-7)"
+        )
 
 
 class BindingTpm(Protocol):
@@ -96,6 +114,10 @@ class BindingTpm(Protocol):
 
     def certify_binding(self, qualifying_data: bytes) -> tuple[bytes, bytes]:
         """TPM2_Certify of the binding key by the AK: (TPMS_ATTEST, DER signature)."""
+        ...
+
+    def ak_certificate(self) -> bytes:
+        """The AK's certificate from the attestation CA (D1 TLV || D2 TLV, tpmcard.attestation)."""
         ...
 
     def quote(self, nonce: bytes, pcr_indices: Sequence[int]) -> tuple[bytes, bytes, list[bytes]]:
@@ -410,9 +432,11 @@ def pair(
     card's receipt proves it holds the matching private key, so the returned Pairing pins it.
     """
     pin_raw = _check_secret(pin, 1, "PIN")
+    check_pairing_pcrs(policy.pcrs)
     binding_public = tpm.binding_public()
     area = _checked_binding_public(binding_public, policy)
     ak_public = tpm.ak_public()
+    ak_certificate = tpm.ak_certificate()
     challenge = get_challenge(send_apdu)
     attest, signature = tpm.certify_binding(challenge)
     context = (
@@ -423,6 +447,7 @@ def pair(
         + tlv.encode(C.TAG_POLICY_OPTIONS, bytes((policy.options,)))
         + tlv.encode(C.TAG_ATTEST, attest)
         + tlv.encode(C.TAG_SIGNATURE, signature)
+        + ak_certificate
     )
     try:
         prefix = _pin_command(
@@ -442,11 +467,51 @@ def pair(
             raise ChannelError("the card's pairing table is full; unpair a host first") from exc
         if exc.sw == C.SW_PAIRING_EXISTS:
             raise ChannelError("this TPM binding key is already paired with the card") from exc
+        if exc.sw == C.SW_CA_KEY_MISSING:
+            raise CardNotPersonalisedError(
+                "the card has no attestation CA key, so it pairs with no host yet: personalise "
+                "it with `tpmcard ca install` (installs the key of `tpmcard ca init`)"
+            ) from exc
+        if exc.sw == C.SW_AK_CERTIFICATE_REFUSED:
+            raise AkCertificateRefusedError(
+                "the card refused this host's AK certificate: it was not issued by the "
+                "attestation CA installed on the card, or not for this AK; enrol the TPM with "
+                "that CA (`tpmcard ca enroll --force`), or install this CA's key on the card "
+                "(`tpmcard ca install --replace`, with the PUK)"
+            ) from exc
         raise
     (slot,) = _fields(prefix, [C.TAG_SLOT], "PAIR answer")
     if len(slot) != 1 or slot[0] >= C.PAIRING_SLOTS:
         raise ProtocolError("the card answered an invalid pairing slot")
     return Pairing(slot[0], bytes(card_identity), area.name, policy)
+
+
+def install_ca_key(
+    send_apdu: SendApdu, card_identity: bytes, ca_point: bytes, secret: str, *, use_puk: bool
+) -> None:
+    """PUT DATA: install the attestation CA key (personalisation). With the PIN only on a card
+    that has none yet; with the PUK also to replace one (docs/binding.md "PUT DATA")."""
+    _load_point(ca_point, "the attestation CA key")
+    raw = _check_secret(secret, 1, "PUK" if use_puk else "PIN")
+    reference = C.P2_PUK if use_puk else C.P2_PIN
+    try:
+        _pin_command(
+            send_apdu,
+            card_identity,
+            C.INS_PUT_DATA,
+            0,
+            reference,
+            tlv.encode(C.TAG_CA_KEY, ca_point),
+            [raw],
+            use_puk,
+        )
+    except ApduError as exc:
+        if exc.sw == C.SW_CA_KEY_PRESENT:
+            raise ChannelError(
+                "the card already holds an attestation CA key; only the PUK replaces it "
+                "(`tpmcard ca install --replace`)"
+            ) from exc
+        raise
 
 
 def list_pairings(send_apdu: SendApdu) -> PairingTable:

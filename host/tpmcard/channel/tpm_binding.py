@@ -21,11 +21,19 @@ class TpmBinding:
     what TPM2_Certify's ADMIN role takes).
     """
 
-    def __init__(self, tpm: Any, binding_key: Any, ak: Any, auth: bytes | None = None) -> None:
+    def __init__(
+        self,
+        tpm: Any,
+        binding_key: Any,
+        ak: Any,
+        auth: bytes | None = None,
+        ak_certificate: bytes = b"",
+    ) -> None:
         self._tpm = tpm
         self._binding = binding_key
         self._ak = ak
         self._auth = auth
+        self._ak_certificate = ak_certificate
 
     @property
     def policy(self) -> PcrPolicy:
@@ -45,6 +53,9 @@ class TpmBinding:
     def ecdh_zgen(self, peer_point: bytes) -> bytes:
         peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(peer_point))
         return bytes(self._tpm.ecdh_zgen(self._binding, peer, self._auth))
+
+    def ak_certificate(self) -> bytes:
+        return self._ak_certificate
 
     def certify_binding(self, qualifying_data: bytes) -> tuple[bytes, bytes]:
         certification = self._tpm.certify(self._binding, self._ak, qualifying_data, self._auth)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -91,6 +92,10 @@ def _tpm(opts: Options) -> Iterator[Any]:
 
 
 PIN_FD_HELP = "Read the PIN from this file descriptor (one line) instead of a prompt."
+EK_ROOTS_HELP = (
+    "Directory of the TPM manufacturers' root and intermediate certificates (PEM or DER) the "
+    "EK certificate must chain to (default: $TPMCARD_EK_ROOTS, else $TPMCARD_STATE_DIR/ek-roots)."
+)
 
 
 @cli.command()
@@ -110,15 +115,24 @@ PIN_FD_HELP = "Read the PIN from this file descriptor (one line) instead of a pr
     help="Already paired, and the host's PCRs changed with your approval (firmware or boot "
     "loader update): bind a new key to the current PCR values, then remove the old pairing.",
 )
+@click.option("--ek-roots", type=click.Path(file_okay=False, path_type=Path), help=EK_ROOTS_HELP)
 @click.pass_obj
 def pair(
-    opts: Options, pcrs: str | None, pin_fd: int | None, replace: bool, update_policy: bool
+    opts: Options,
+    pcrs: str | None,
+    pin_fd: int | None,
+    replace: bool,
+    update_policy: bool,
+    ek_roots: Path | None,
 ) -> None:
     """Pair this host's TPM with the card (needs the card's PIN).
 
-    The card records this host's TPM binding key and attestation key, and the PCR values the
-    binding key is bound to; sessions then open only with this TPM in this state. This host
-    keeps the pairing record in $TPMCARD_STATE_DIR/pairings.
+    The card records this host's TPM binding key and attestation key (AK), and the PCR values
+    the binding key is bound to; sessions then open only with this TPM in this state. The AK
+    must be certified by the attestation CA whose key the card holds (`tpmcard ca install`):
+    the TPM's enrolled AK is used, or it is enrolled now with the local CA (`tpmcard ca
+    enroll`). PCRs 16 and 23 are refused (resettable). This host keeps the pairing record in
+    $TPMCARD_STATE_DIR/pairings.
     """
     if replace and update_policy:
         raise click.UsageError("--replace and --update-policy exclude each other")
@@ -135,6 +149,7 @@ def pair(
                 store=store,
                 replace=replace,
                 update_policy=update_policy,
+                ek_roots=ek_roots,
             )
     record = result.record
     rows = [

@@ -219,8 +219,22 @@ def _demo_binding(opts: Options) -> None:
                     + "."
                 )
                 pin = _demo_personalise(opts, card, store)
+                console.print(
+                    "   The embedded TPM's EK certificate is checked against its own swtpm-localca "
+                    "(the demo trusts the TPM it made); the local attestation CA certifies its AK "
+                    "and its key is installed on the card if the card has none."
+                )
+                with progress("enrolling the TPM's AK with the attestation CA"):
+                    enrollment = session.personalise_embedded(card, tpm, pin)
                 with progress("creating TPM keys and pairing"):
-                    result = session.pair(card, tpm, pin, store=store, replace=attempt == "replace")
+                    result = session.pair(
+                        card,
+                        tpm,
+                        pin,
+                        store=store,
+                        replace=attempt == "replace",
+                        enrollment=enrollment,
+                    )
                 record = result.record
                 console.print(
                     f"   Paired: slot {record.slot}, binding key bound to PCRs "

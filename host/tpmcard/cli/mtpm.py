@@ -729,7 +729,7 @@ def status(opts: Options, as_json: bool) -> None:
 
 @cli.group()
 def ca() -> None:
-    """The manufacturer CA that certifies mobile-TPM EKs (keys in $TPMCARD_STATE_DIR/ca)."""
+    """The CA (keys in $TPMCARD_STATE_DIR/ca): mobile-TPM EKs, host TPMs' AKs (enroll, install)."""
 
 
 @ca.command("init")

@@ -44,9 +44,12 @@ from tpm2_pytss import (  # noqa: E402
     TPM2B_DATA,
     TPM2B_DIGEST,
     TPM2B_ECC_POINT,
+    TPM2B_ENCRYPTED_SECRET,
+    TPM2B_ID_OBJECT,
     TPM2B_PRIVATE,
     TPM2B_PUBLIC,
     TPM2B_SENSITIVE_CREATE,
+    TPMA_NV,
     TPMA_OBJECT,
     TPMA_SESSION,
     TPML_DIGEST_VALUES,
@@ -55,6 +58,7 @@ from tpm2_pytss import (  # noqa: E402
     TPMS_ECC_PARMS,
     TPMS_ECC_POINT,
     TPMS_KEYEDHASH_PARMS,
+    TPMS_RSA_PARMS,
     TPMS_SENSITIVE_CREATE,
     TPMT_HA,
     TPMT_KEYEDHASH_SCHEME,
@@ -72,6 +76,11 @@ from tpm2_pytss import (  # noqa: E402
 
 from tpmcard.errors import NotSupportedError, TpmError  # noqa: E402
 from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
+from tpmcard.tpm.credential import (  # noqa: E402
+    EK_AUTH_POLICY,
+    NV_EK_CERTIFICATE_ECC,
+    NV_EK_CERTIFICATE_RSA,
+)
 from tpmcard.tpm.errors import TpmAuthError, TpmLockoutError, TpmPolicyError  # noqa: E402
 from tpmcard.tpm.keyblob import (  # noqa: E402
     BindingKey,
@@ -99,6 +108,9 @@ log = logging.getLogger(__name__)
 
 #: The persistent handle the TCG reserves for the SRK (Registry of Reserved TPM 2.0 Handles).
 SRK_PERSISTENT_HANDLE = 0x81000001
+#: ... and for the RSA and ECC EKs (TCG TPM v2.0 Provisioning Guidance §7.8).
+EK_PERSISTENT_HANDLE = {"rsa": 0x81010001, "ecc": 0x81010002}
+_MAX_NV_CHUNK = 512  # below every TPM's MAX_NV_BUFFER_SIZE (PC Client: at least 512)
 
 # TPM 2.0 Part 2 §6.6 response codes this module reacts to (format-one codes with their
 # handle/parameter/session number stripped, as TSS2_Exception.error reports them).
@@ -193,6 +205,34 @@ _ATTESTATION_TEMPLATE = _ecc_template(
     _BOUND | _A.USERWITHAUTH | _A.NODA | _A.RESTRICTED | _A.SIGN_ENCRYPT,
     scheme=TPM2_ALG.ECDSA,
 )
+
+#: The EK templates of the TCG EK Credential Profile 2.5 §B.3.3 (L-1, RSA 2048) and §B.3.4
+#: (L-2, ECC NIST P-256): restricted decryption keys usable only through PolicySecret(endorsement).
+_EK_ATTRIBUTES = _BOUND | _A.ADMINWITHPOLICY | _A.RESTRICTED | _A.DECRYPT
+
+
+def _ek_template(kind: str) -> TPM2B_PUBLIC:
+    symmetric = TPMT_SYM_DEF_OBJECT(
+        algorithm=TPM2_ALG.AES,
+        keyBits=TPMU_SYM_KEY_BITS(aes=128),
+        mode=TPMU_SYM_MODE(aes=TPM2_ALG.CFB),
+    )
+    if kind == "rsa":
+        rsa_params = TPMS_RSA_PARMS(symmetric=symmetric, keyBits=2048, exponent=0)
+        rsa_params.scheme.scheme = TPM2_ALG.NULL
+        area = TPMT_PUBLIC(
+            type=TPM2_ALG.RSA,
+            nameAlg=TPM2_ALG.SHA256,
+            objectAttributes=_EK_ATTRIBUTES,
+            authPolicy=EK_AUTH_POLICY,
+            parameters=TPMU_PUBLIC_PARMS(rsaDetail=rsa_params),
+        )
+        area.unique.rsa = bytes(256)
+        return TPM2B_PUBLIC(publicArea=area)
+    template = _ecc_template(_EK_ATTRIBUTES, storage=True, auth_policy=EK_AUTH_POLICY)
+    template.publicArea.unique.ecc.x = bytes(32)
+    template.publicArea.unique.ecc.y = bytes(32)
+    return template
 
 
 class LoadedKey:
@@ -680,6 +720,114 @@ class Tpm:
             )
         marshalled = signature.marshal()
         return Certification(bytes(attest), marshalled, ecdsa_signature_to_der(marshalled))
+
+    # -- endorsement (docs/binding.md §8: rooting the AK) -------------------------------------
+
+    def read_ek_certificate(self) -> bytes:
+        """The EK certificate (DER) from its NV index (TCG EK Credential Profile §2.2.1.4): the
+        RSA one at 0x01c00002, else the ECC P-256 one at 0x01c0000a."""
+        handles = self._handles(0x01000000)
+        for index in (NV_EK_CERTIFICATE_RSA, NV_EK_CERTIFICATE_ECC):
+            if index in handles:
+                return self._nv_read_all(index)
+        raise TpmError(
+            "this TPM holds no EK certificate (NV index 0x01c00002 or 0x01c0000a): its "
+            "manufacturer did not provision one. The embedded swtpm gets one when its state is "
+            "created (`tpmcard tpm reset` recreates it); a real TPM's certificate may have to be "
+            "fetched from its vendor",
+        )
+
+    def _nv_read_all(self, index: int) -> bytes:
+        handle = self._call(f"open NV index 0x{index:08x}", self._esapi.tr_from_tpmpublic, index)
+        try:
+            public, _name = self._call(
+                "read the EK certificate's NV public area", self._esapi.nv_read_public, handle
+            )
+            size = int(public.nvPublic.dataSize)
+            auth = handle if int(public.nvPublic.attributes) & TPMA_NV.AUTHREAD else ESYS_TR.OWNER
+            data = b""
+            while len(data) < size:
+                chunk = self._call(
+                    "read the EK certificate",
+                    self._esapi.nv_read,
+                    handle,
+                    min(_MAX_NV_CHUNK, size - len(data)),
+                    len(data),
+                    auth,
+                )
+                data += bytes(chunk)
+            return data
+        finally:
+            self._esapi.tr_close(handle)
+
+    def ek_public_key(self, kind: str) -> Any:
+        """The TPM's ``kind`` ("rsa" or "ecc") EK public key as a ``cryptography`` key: the
+        persistent one at its TCG handle, or the primary from the EK template."""
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        with self._endorsement_key(kind) as ek:
+            public, _name, _qualified = self._call(
+                "read the EK's public area", self._esapi.read_public, ek
+            )
+        return load_der_public_key(public.to_der())
+
+    @contextmanager
+    def _endorsement_key(self, kind: str) -> Iterator[ESYS_TR]:
+        persistent = EK_PERSISTENT_HANDLE[kind]
+        if persistent in self._handles(_HT_PERSISTENT):
+            yield self._persistent_handle(persistent)
+            return
+        created, *_ = self._call(
+            "create the endorsement key",
+            self._esapi.create_primary,
+            None,
+            _ek_template(kind),
+            ESYS_TR.ENDORSEMENT,
+        )
+        try:
+            yield created
+        finally:
+            self._flush(created)
+
+    def activate_credential(
+        self, ak: KeyBlob, kind: str, credential_blob: bytes, encrypted_secret: bytes
+    ) -> bytes:
+        """TPM2_ActivateCredential (Part 3 §12.5) of a MakeCredential bound to ``ak``'s Name,
+        with this TPM's ``kind`` ("rsa" or "ecc") EK: the persistent one at its TCG handle, or
+        the primary from the EK template. The EK is used through a policy session satisfying
+        its PolicySecret(TPM_RH_ENDORSEMENT) (empty endorsement auth). Returns the secret."""
+        blob, _ = TPM2B_ID_OBJECT.unmarshal(credential_blob)
+        secret, _ = TPM2B_ENCRYPTED_SECRET.unmarshal(encrypted_secret)
+        with self._endorsement_key(kind) as ek, self.load(ak) as key:
+            session = self._call(
+                "start a policy session",
+                self._esapi.start_auth_session,
+                ESYS_TR.NONE,
+                ESYS_TR.NONE,
+                TPM2_SE.POLICY,
+                TPMT_SYM_DEF(algorithm=TPM2_ALG.NULL),
+                TPM2_ALG.SHA256,
+            )
+            try:
+                self._call(
+                    "satisfy the EK's policy (PolicySecret endorsement)",
+                    self._esapi.policy_secret,
+                    ESYS_TR.ENDORSEMENT,
+                    session,
+                )
+                recovered = self._call(
+                    "activate the credential",
+                    self._esapi.activate_credential,
+                    key._tr(),
+                    ek,
+                    blob,
+                    secret,
+                    session1=ESYS_TR.PASSWORD,
+                    session2=session,
+                )
+            finally:
+                self._flush(session)
+        return bytes(recovered)
 
     # -- diagnostics --------------------------------------------------------------------------
 

@@ -16,6 +16,16 @@ parent that crashes takes swtpm with it. ``--terminate`` is not used: it ends sw
 that exits with the TPM still running stops it through an ``atexit`` hook; a pid file lets the
 next start stop an orphan left behind anyway.
 
+Manufacturing. A fresh state directory is first "manufactured" with ``swtpm_setup``
+(``--create-ek-cert --create-platform-cert``): the TPM gets its RSA 2048 endorsement key (EK,
+persistent at 0x81010001) and an EK certificate in NV index 0x01c00002 (TCG EK Credential
+Profile §2.2.1.4), issued by a private ``swtpm_localca`` whose configuration and keys live in
+``<state>/localca`` (never the system's /etc/swtpm-localca.conf). That local CA plays the TPM
+manufacturer: its certificates (``localca/swtpm-localca-rootca-cert.pem``, the root, and
+``localca/issuercert.pem``, the intermediate that signs EK certificates) are what a verifier
+configures as EK roots for this TPM (docs/binding.md §8). Manufacturing takes about a second
+(a few on the first run, when the local CA makes its keys) and happens once per state directory.
+
 This module does not import tpm2_pytss: Startup and Shutdown are 12-byte commands marshalled
 here.
 """
@@ -66,6 +76,12 @@ _SU_STATE = 0x0001
 _RC_SUCCESS = 0x000
 _RC_INITIALIZE = 0x100
 _RC_VALUE = 0x084  # format-one: TPM_RC_VALUE, parameter/handle number stripped
+
+#: The EK certificate's local CA (the test "manufacturer") and the PCR banks a manufactured
+#: TPM keeps: all four, as swtpm allocates them without swtpm_setup.
+LOCALCA_DIR = "localca"
+_PCR_BANKS = "sha1,sha256,sha384,sha512"
+_STATE_FILE = "tpm2-00.permall"
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _START_ATTEMPTS = 5
@@ -247,6 +263,8 @@ class Swtpm:
             raise TpmError(f"the embedded TPM needs swtpm, which is not installed: {INSTALL_HINT}")
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._stop_orphan()
+        if not (self.state_dir / _STATE_FILE).exists():
+            self._manufacture()
         for _attempt in range(_START_ATTEMPTS):
             port = _free_port_pair()
             proc = self._spawn(binary, port)
@@ -309,7 +327,87 @@ class Swtpm:
         if was_running:
             self.start()
 
+    @property
+    def localca_dir(self) -> Path:
+        """The private local CA that issued this TPM's EK certificate (see the module text)."""
+        return self.state_dir / LOCALCA_DIR
+
+    @property
+    def ek_root_certificates(self) -> list[Path]:
+        """The local CA's root and issuer certificates (PEM): this TPM's EK roots."""
+        return [
+            self.localca_dir / "swtpm-localca-rootca-cert.pem",
+            self.localca_dir / "issuercert.pem",
+        ]
+
     # -- internals ------------------------------------------------------------------------------
+
+    def _manufacture(self) -> None:
+        """swtpm_setup: EK, EK certificate and platform certificate in NV, from our local CA."""
+        setup = shutil.which("swtpm_setup")
+        localca = shutil.which("swtpm_localca") or "/usr/share/swtpm/swtpm-localca"
+        if setup is None:
+            raise TpmError(
+                f"the embedded TPM needs swtpm_setup (swtpm-tools), which is not installed: "
+                f"{INSTALL_HINT}"
+            )
+        if shutil.which("certtool") is None:
+            raise TpmError(
+                "the embedded TPM's EK certificate needs certtool (Debian/Ubuntu: sudo apt "
+                "install gnutls-bin)"
+            )
+        ca = self.localca_dir
+        ca.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files = {
+            "swtpm-localca.conf": (
+                f"statedir = {ca}\n"
+                f"signingkey = {ca}/signkey.pem\n"
+                f"issuercert = {ca}/issuercert.pem\n"
+                f"certserial = {ca}/certserial\n"
+            ),
+            "swtpm-localca.options": (
+                "--platform-manufacturer tpmcard\n--platform-version 2.1\n--platform-model swtpm\n"
+            ),
+            "swtpm_setup.conf": (
+                f"create_certs_tool = {localca}\n"
+                f"create_certs_tool_config = {ca}/swtpm-localca.conf\n"
+                f"create_certs_tool_options = {ca}/swtpm-localca.options\n"
+                f"active_pcr_banks = {_PCR_BANKS}\n"
+            ),
+        }
+        for name, text in files.items():
+            (ca / name).write_text(text)
+        command = [
+            setup,
+            "--tpm2",
+            "--tpmstate",
+            str(self.state_dir),
+            "--config",
+            str(ca / "swtpm_setup.conf"),
+            "--create-ek-cert",
+            "--create-platform-cert",
+            "--not-overwrite",
+            "--logfile",
+            str(self.state_dir / "swtpm_setup.log"),
+        ]
+        env = dict(os.environ, XDG_CONFIG_HOME=str(ca))  # never read the user's swtpm config
+        result = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0 or not (self.state_dir / _STATE_FILE).exists():
+            for path in self.state_dir.glob("tpm2-*"):
+                path.unlink()
+            raise TpmError(
+                f"swtpm_setup could not manufacture the embedded TPM (status "
+                f"{result.returncode}): {result.stdout.decode(errors='replace').strip()[-400:]} "
+                f"(log: {self.state_dir / 'swtpm_setup.log'})"
+            )
 
     def _spawn(self, binary: str, port: int) -> subprocess.Popen[bytes]:
         command = [

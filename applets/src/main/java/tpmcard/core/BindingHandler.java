@@ -100,6 +100,8 @@ public final class BindingHandler {
     private final ECPrivateKey ephemeralPrivate;
     private final boolean ephemeralInRam;
     private final ECPublicKey certifierKey;
+    /** The attestation CA key installed at personalisation (PUT DATA); PAIR needs it. */
+    private final ECPublicKey caKey;
     private final AESKey symmetricKey;
 
     private final byte[] work;
@@ -109,6 +111,12 @@ public final class BindingHandler {
     private final short[] vars;
     /** Persistent: the last session id given out, so ids differ across card resets too. */
     private short lastSessionId;
+    /** Persistent: true once caKey holds the attestation CA key (written last, one field). */
+    private boolean caKeyInstalled;
+
+    // PCRs 16 (debug) and 23 (application support) can be reset from locality 0 (TCG PC Client
+    // Platform Firmware Profile §3.3.4, PCR reset attributes): a policy over them binds nothing.
+    private static final byte RESETTABLE_PCRS_BYTE2 = (byte) 0x81;  // bits 16 and 23 of pcrSelect
 
     /**
      * @param identity the card identity key (ECDH for PIN cryptograms and the pairing; its public
@@ -184,6 +192,8 @@ public final class BindingHandler {
         }
         certifierKey = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
         curve.setDomainParameters(certifierKey);
+        caKey = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
+        curve.setDomainParameters(caKey);
         symmetricKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT,
                 KeyBuilder.LENGTH_AES_128, false);
 
@@ -522,14 +532,94 @@ public final class BindingHandler {
     }
 
     // ---------------------------------------------------------------------------------------
+    // Personalisation: the attestation CA key.
+
+    /**
+     * PUT DATA (CLA 80, P2 80 PIN / 81 PUK): D4 CA point | C9 | CA with the PIN or the PUK.
+     * Installs the attestation CA key that PAIR checks AK certificates against. With the PIN
+     * only while no key is installed (else 6985, before the PIN: no try used); the PUK installs
+     * or replaces. Existing pairings are kept (they were checked when they were made). Answers
+     * CD receipt.
+     */
+    public short putData(byte[] in, short inOffset, short inLength, byte p1, byte p2, byte[] out, short outOffset) {
+        checkReference(p1, p2);
+        short end = (short) (inOffset + inLength);
+        short point = expect(in, inOffset, end, Constants.TAG_CA_KEY, POINT_LENGTH, ISO7816.SW_WRONG_DATA);
+        if (in[point] != (byte) 0x04) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
+        try {  // a point the key object refuses is refused here, before the PIN and the old key
+            certifierKey.setW(in, point, POINT_LENGTH);
+        } catch (CryptoException e) {
+            ISOException.throwIt(ISO7816.SW_WRONG_DATA);
+        }
+        if (p2 == Constants.P2_PIN && caKeyInstalled) {
+            ISOException.throwIt(Constants.SW_CA_KEY_PRESENT);
+        }
+        openPinCryptogram(Constants.INS_PUT_DATA, p1, p2, in, inOffset, (short) (point + POINT_LENGTH), end,
+                (short) 1);
+        checkSecret(p2, (short) 0);
+        // The flag is one field, written last: a torn update leaves no key rather than half a key.
+        caKeyInstalled = false;
+        caKey.setW(in, point, POINT_LENGTH);
+        caKeyInstalled = true;
+        return writeReceipt(out, outOffset, (short) 0);
+    }
+
+    /**
+     * Checks the AK certificate value in[value..value+length) (docs/binding.md "AK certificate")
+     * against the AK whose TPMT_PUBLIC is in[ak..ak+akLength) and whose point is at work[W_POINT2],
+     * then the CA's signature in[signature..) over the whole D1 TLV in[tlv..value+length).
+     * Malformed: sw; well-formed but not for this AK or not the installed CA's: 6985.
+     */
+    private void checkAkCertificate(byte[] in, short tlv, short value, short length, short signature,
+                                    short signatureLength, short ak, short akLength, short sw) {
+        short end = (short) (value + length);
+        short p = expect(in, value, end, Constants.TAG_AKC_VERSION, (short) 1, sw);
+        if (in[p] != Constants.AK_CERTIFICATE_VERSION) {
+            ISOException.throwIt(sw);
+        }
+        p = expect(in, (short) (p + 1), end, Constants.TAG_AKC_SERIAL, (short) 8, sw);
+        p = expect(in, (short) (p + 8), end, Constants.TAG_AKC_AK_POINT, POINT_LENGTH, sw);
+        short certifiedPoint = p;
+        p = expect(in, (short) (p + POINT_LENGTH), end, Constants.TAG_AKC_AK_NAME, Constants.NAME_LENGTH, sw);
+        short certifiedName = p;
+        p = expect(in, (short) (p + Constants.NAME_LENGTH), end, Constants.TAG_AKC_EK_DIGEST,
+                Constants.DIGEST_LENGTH, sw);
+        p = expect(in, (short) (p + Constants.DIGEST_LENGTH), end, Constants.TAG_AKC_ISSUED_AT, (short) 8, sw);
+        p = expect(in, (short) (p + 8), end, Constants.TAG_AKC_NOT_AFTER, (short) 8, sw);
+        if ((short) (p + 8) != end) {
+            ISOException.throwIt(sw);
+        }
+        // The card has no clock: validity is the CA's and the host's to check (docs/binding.md §8).
+        tpm.computeName(in, ak, akLength, work, W_NAME);
+        if (Util.arrayCompare(in, certifiedPoint, work, W_POINT2, POINT_LENGTH) != 0
+                || Util.arrayCompare(in, certifiedName, work, W_NAME, Constants.NAME_LENGTH) != 0) {
+            ISOException.throwIt(Constants.SW_AK_CERTIFICATE_REFUSED);
+        }
+        boolean verified;
+        try {
+            ecdsa.init(caKey, Signature.MODE_VERIFY);
+            verified = ecdsa.verify(in, tlv, (short) (end - tlv), in, signature, signatureLength);
+        } catch (RuntimeException e) {  // a malformed DER signature (jCardSim throws, cards may too)
+            verified = false;
+        }
+        if (!verified) {
+            ISOException.throwIt(Constants.SW_AK_CERTIFICATE_REFUSED);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
     // Pairing table.
 
     /**
      * PAIR (CLA 80): C1 binding TPMT_PUBLIC | C2 AK TPMT_PUBLIC | C3 selection | C4 pcrDigest |
-     * C5 options | C6 TPMS_ATTEST (Certify) | C7 signature | C9 | CA. Answers CE slot | CD receipt.
-     * A card whose PIN or PUK is still the factory default refuses first (6984, no try used),
-     * then public checks (6A80), then the table (6A89, 6A84), then the PIN (6982, 63Cx, 6983),
-     * then the AK signature (6A80), then the table is written in one transaction.
+     * C5 options | C6 TPMS_ATTEST (Certify) | C7 signature | D1 AK certificate | D2 its CA
+     * signature | C9 | CA. Answers CE slot | CD receipt. A card whose PIN or PUK is still the
+     * factory default refuses first (6984, no try used); no attestation CA key installed: 6A88.
+     * Then public checks (6A80; the AK certificate 6985), then the table (6A89, 6A84), then the
+     * PIN (6982, 63Cx, 6983), then the AK signature (6A80), then the table is written in one
+     * transaction.
      */
     public short pair(byte[] in, short inOffset, short inLength, byte p1, byte p2, byte[] out, short outOffset) {
         if (p1 != 0 || p2 != 0) {
@@ -537,6 +627,9 @@ public final class BindingHandler {
         }
         if (!pins.personalised()) {
             ISOException.throwIt(Constants.SW_PIN_CHANGE_REQUIRED);
+        }
+        if (!caKeyInstalled) {
+            ISOException.throwIt(Constants.SW_CA_KEY_MISSING);
         }
         final short sw = ISO7816.SW_WRONG_DATA;
         short end = (short) (inOffset + inLength);
@@ -553,16 +646,25 @@ public final class BindingHandler {
         short attestLength = tlvLength();
         short signature = expect(in, (short) (attest + attestLength), end, Constants.TAG_SIGNATURE, sw);
         short signatureLength = tlvLength();
-        short contextEnd = (short) (signature + signatureLength);
+        short certificateTlv = (short) (signature + signatureLength);
+        short certificate = expect(in, certificateTlv, end, Constants.TAG_AK_CERTIFICATE, sw);
+        short certificateLength = tlvLength();
+        short certificateSignature = expect(in, (short) (certificate + certificateLength), end,
+                Constants.TAG_AK_CERTIFICATE_SIGNATURE, sw);
+        short certificateSignatureLength = tlvLength();
+        short contextEnd = (short) (certificateSignature + certificateSignatureLength);
 
         byte policyOptions = in[options];
         if ((policyOptions & (byte) ~Constants.POLICY_OPTION_AUTH_VALUE) != 0
-                || (in[selection] | in[(short) (selection + 1)] | in[(short) (selection + 2)]) == 0) {
+                || (in[selection] | in[(short) (selection + 1)] | in[(short) (selection + 2)]) == 0
+                || (in[(short) (selection + 2)] & RESETTABLE_PCRS_BYTE2) != 0) {
             ISOException.throwIt(sw);
         }
         tpm.parsePublic(in, ak, akLength, sw);
         tpm.checkAttestationKey(sw);
         tpm.writePoint(in, work, W_POINT2);
+        checkAkCertificate(in, certificateTlv, certificate, certificateLength, certificateSignature,
+                certificateSignatureLength, ak, akLength, sw);
         tpm.parsePublic(in, binding, bindingLength, sw);
         tpm.checkBindingKey(sw);
         tpm.policyDigest(in, selection, in, pcrDigest, policyOptions, work, W_INFO, work, (short) (W_INFO + 32));

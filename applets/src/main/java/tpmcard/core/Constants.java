@@ -95,6 +95,9 @@ public final class Constants {
     // A command for a suite service (docs/core-applet.md "INVOKE"), secure messaging only:
     // data = aidLen | service AID | ins | p1 | p2 | payload.
     public static final byte INS_INVOKE = (byte) 0x70;
+    // PUT DATA (ISO 7816-4 §11.4.6), CLA 80, P2 80 PIN / 81 PUK: installs the attestation CA key
+    // (docs/binding.md "PUT DATA"); data = TAG_CA_KEY point | C9 | CA.
+    public static final byte INS_PUT_DATA = (byte) 0xDA;
 
     // P2 of VERIFY, CHANGE REFERENCE DATA, RESET RETRY COUNTER.
     public static final byte P2_PIN = (byte) 0x80;
@@ -118,6 +121,18 @@ public final class Constants {
     public static final byte TAG_BINDING_NAME = (byte) 0xCF;       // TPM Name of the binding key
     public static final byte TAG_SLOT_COUNT = (byte) 0xD0;
     public static final byte TAG_PAIRING_ENTRY = (byte) 0xE1;      // constructed
+    public static final byte TAG_AK_CERTIFICATE = (byte) 0xD1;     // the AK certificate's signed part
+    public static final byte TAG_AK_CERTIFICATE_SIGNATURE = (byte) 0xD2;  // the CA's DER ECDSA over D1
+    public static final byte TAG_CA_KEY = (byte) 0xD4;             // attestation CA key, 04 || X || Y
+    // Inside TAG_AK_CERTIFICATE, in this order and of these lengths (docs/binding.md "AK certificate").
+    public static final byte TAG_AKC_VERSION = (byte) 0x80;        // 1 byte: AK_CERTIFICATE_VERSION
+    public static final byte TAG_AKC_SERIAL = (byte) 0x81;         // 8 bytes
+    public static final byte TAG_AKC_AK_POINT = (byte) 0x82;       // 65 bytes
+    public static final byte TAG_AKC_AK_NAME = (byte) 0x83;        // 34 bytes
+    public static final byte TAG_AKC_EK_DIGEST = (byte) 0x84;      // SHA-256 of the EK certificate
+    public static final byte TAG_AKC_ISSUED_AT = (byte) 0x85;      // 8 bytes, seconds since 1970
+    public static final byte TAG_AKC_NOT_AFTER = (byte) 0x86;      // 8 bytes, seconds since 1970
+    public static final byte AK_CERTIFICATE_VERSION = (byte) 0x01;
 
     public static final byte POLICY_OPTION_AUTH_VALUE = (byte) 0x01;  // PolicyPCR then PolicyAuthValue
 
@@ -129,6 +144,11 @@ public final class Constants {
     public static final short SW_PAIRING_EXISTS = (short) 0x6A89;
     /** ISO 7816-4 "reference data not usable": PAIR while the PIN or PUK is the factory default. */
     public static final short SW_PIN_CHANGE_REQUIRED = (short) 0x6984;
+    // PAIR (ISO 7816-4 "conditions of use not satisfied"): the AK certificate is not the configured CA's or not for this AK.
+    public static final short SW_AK_CERTIFICATE_REFUSED = (short) 0x6985;
+    // PAIR with no attestation CA key installed; PUT DATA with the PIN over an installed key.
+    public static final short SW_CA_KEY_MISSING = (short) 0x6A88;
+    public static final short SW_CA_KEY_PRESENT = (short) 0x6985;
 
     // Sizes.
     public static final short PAIRING_SLOTS = (short) 8;

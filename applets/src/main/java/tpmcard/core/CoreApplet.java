@@ -266,6 +266,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
             case Constants.INS_SESSION_AUTH:
             case Constants.INS_SESSION_CLOSE:
             case Constants.INS_INVOKE:
+            case Constants.INS_PUT_DATA:
                 return Constants.CLA_PROPRIETARY;
             default:
                 return INS_UNKNOWN;
@@ -312,6 +313,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
                 return binding.sessionClose(in, (short) 0, length, p1, p2, out, (short) 0);
             case Constants.INS_INVOKE:
                 return invoke(p1, p2, length);
+            case Constants.INS_PUT_DATA:
+                return binding.putData(in, (short) 0, length, p1, p2, out, (short) 0);
             default:
                 ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
                 return 0;

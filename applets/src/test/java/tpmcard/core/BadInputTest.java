@@ -45,7 +45,7 @@ public class BadInputTest {
     public void unknownInstructionIs6D00() {
         SimulatedCard card = SimulatedCard.selected();
         for (int cla : new int[] {0x00, 0x80}) {
-            for (int ins : new int[] {0x00, 0x02, 0x22, 0x44, 0x86, 0x88, 0xB0, 0xCB, 0xD6, 0xDA, 0xED, 0xEF, 0xF0, 0xFE}) {
+            for (int ins : new int[] {0x00, 0x02, 0x22, 0x44, 0x86, 0x88, 0xB0, 0xCB, 0xD6, 0xDB, 0xED, 0xEF, 0xF0, 0xFE}) {
                 assertSw(String.format("%02X %02X", cla, ins), ISO7816.SW_INS_NOT_SUPPORTED,
                         card.transmit(Apdu.shortForm(cla, ins, 0, 0, NO_DATA, 256)));
             }

@@ -117,6 +117,41 @@ public class BindingHandlerTest {
         card.assertWorksNormally();
     }
 
+    /**
+     * PUT DATA (the attestation CA key): public checks before the PIN cryptogram, which needs a
+     * fresh challenge; a card without a CA key refuses every PAIR with 6A88, whatever it holds.
+     * Installing, refusing a PIN replacement and replacing with the PUK run with the host
+     * library over both transports (tests/sim/test_attestation.py).
+     */
+    @Test
+    public void caKeyInstallChecksBeforeThePinAndPairNeedsTheKey() {
+        SimulatedCard card = SimulatedCard.selected();
+        byte[] data = new byte[2 + 65 + 2 + 65 + 2 + 32];
+        data[0] = Constants.TAG_CA_KEY;
+        data[1] = 65;
+        System.arraycopy(card.identityPoint(), 0, data, 2, 65);  // any P-256 point
+        data[67] = Constants.TAG_HOST_EPHEMERAL;
+        data[68] = 65;
+        System.arraycopy(card.identityPoint(), 0, data, 69, 65);
+        data[134] = Constants.TAG_PIN_CRYPTOGRAM;
+        data[135] = 32;
+        assertSw("reference 82", ISO7816.SW_INCORRECT_P1P2, send(card, 0x80, 0xDA, 0, 0x82, data));
+        assertSw("under CLA 00", ISO7816.SW_CLA_NOT_SUPPORTED, send(card, 0x00, 0xDA, 0, 0x80, data));
+        byte[] wrongTag = data.clone();
+        wrongTag[0] = (byte) 0xD5;
+        assertSw("wrong tag", ISO7816.SW_WRONG_DATA, send(card, 0x80, 0xDA, 0, 0x80, wrongTag));
+        byte[] notUncompressed = data.clone();
+        notUncompressed[2] = 0x02;
+        assertSw("compressed point", ISO7816.SW_WRONG_DATA, send(card, 0x80, 0xDA, 0, 0x80, notUncompressed));
+        assertSw("no challenge", SECURITY, send(card, 0x80, 0xDA, 0, 0x80, data));
+        send(card, 0x00, 0x84, 0, 0, new byte[0]);
+        assertSw("bad cryptogram", SECURITY, send(card, 0x80, 0xDA, 0, 0x81, data));
+        assertSw("PIN tries untouched", (short) 0x63C3, send(card, 0x00, 0x20, 0, 0x80, new byte[0]));
+        assertSw("PUK tries untouched", (short) 0x63C5, send(card, 0x00, 0x20, 0, 0x81, new byte[0]));
+        assertSw("PAIR still refused", Constants.SW_CA_KEY_MISSING, send(card, 0x80, 0x50, 0, 0, new byte[0]));
+        card.assertWorksNormally();
+    }
+
     @Test
     public void challengeDoesNotSurviveAResetButPinTriesDo() {
         SimulatedCard card = SimulatedCard.selected();
