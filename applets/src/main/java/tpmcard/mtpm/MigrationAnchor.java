@@ -33,9 +33,9 @@ final class MigrationAnchor {
     private final byte[] point = new byte[POINT];
     private boolean installed;
 
-    MigrationAnchor() {
+    MigrationAnchor(P256 curve) {
         key = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(key);
+        curve.setDomainParameters(key);
     }
 
     /** Installs the CA point at in[off..off+65) (04 || x || y); 6A80 when it is no P-256 point. */

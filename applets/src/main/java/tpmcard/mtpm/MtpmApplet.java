@@ -37,7 +37,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Owner owner;
     private final DictionaryGuard guard = new DictionaryGuard();
     private final NvStore nv = new NvStore();
-    private final MigrationAnchor anchor = new MigrationAnchor();
+    private final MigrationAnchor anchor;
     private final Sealing sealing;
     private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
     private short ekCertificateLength;
@@ -62,6 +62,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         pcrs = new Pcrs(keys.sha256());
         attest = new Attest(keys);
         owner = new Owner(keys.sha256(), scratch);
+        anchor = new MigrationAnchor(keys.curve);
         sealing = new Sealing(keys, pcrs, nv, guard, anchor);
         if (aidLength == 0) {
             register();

@@ -12,17 +12,19 @@ import tpmcard.lib.P256;
 
 /** jCardSim's key containers, as patched: a shorter value after a longer one reads back exactly. */
 public class SimulatorPatchesTest {
+    private static final P256 CURVE = new P256();
+
     private static byte[] secret(ECPrivateKey key) {
         KeyAgreement dh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
         dh.init(key);
         byte[] out = new byte[32];
-        assertEquals(32, dh.generateSecret(P256.G, (short) 0, (short) P256.G.length, out, (short) 0));
+        assertEquals(32, dh.generateSecret(CURVE.g, (short) 0, (short) CURVE.g.length, out, (short) 0));
         return out;
     }
 
     private static ECPrivateKey key() {
         ECPrivateKey k = (ECPrivateKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, false);
-        P256.setDomainParameters(k);
+        CURVE.setDomainParameters(k);
         return k;
     }
 

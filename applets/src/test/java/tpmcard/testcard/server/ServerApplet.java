@@ -24,7 +24,7 @@ public class ServerApplet extends Applet implements Peek {
             KeyBuilder.TYPE_EC_FP_PRIVATE, P256.KEY_LENGTH, true);
 
     ServerApplet() {
-        P256.setDomainParameters(signingKey);
+        new P256().setDomainParameters(signingKey);
         byte[] scalar = new byte[32];
         scalar[31] = 0x2A;  // a fixed key: every card signs with the same one, only nonces may differ
         signingKey.setS(scalar, (short) 0, (short) 32);
