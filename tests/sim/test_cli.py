@@ -127,3 +127,15 @@ def test_info_over_pcsc_has_no_memory_report(tmp_path: Path, pcsc_stack: object)
     card = json.loads(run(tmp_path, "--reader", reader, "info", "--json").stdout)["card"]
     assert card["memory"] is None
     assert "PC/SC" in card["memory_reason"]
+
+
+def test_the_simulator_rules_reach_the_host_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # TPMCARD_SIM_ENFORCE / TPMCARD_SIM_RAM_BUDGET reach the JVM of the host's card: with a
+    # 100-byte RAM budget no suite installs, and the user is told why.
+    monkeypatch.setenv("TPMCARD_SIM_ENFORCE", "ram")
+    monkeypatch.setenv("TPMCARD_SIM_RAM_BUDGET", "100")
+    card = info(tmp_path)["card"]
+    assert "NO_TRANSIENT_SPACE" in card["error"]
+    assert "100-byte budget" in card["error"]

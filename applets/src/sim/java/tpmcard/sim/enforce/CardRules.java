@@ -214,8 +214,8 @@ public final class CardRules {
     /** Take {@code bytes} of transient RAM; over budget: NO_TRANSIENT_SPACE (when the RAM rule is on). */
     synchronized void takeRam(int bytes) {
         if (ram && ramUsed + bytes > ramBudget) {
-            refusal = "NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM with " + ramUsed
-                    + " of the budget's " + ramBudget + " in use";
+            refusal = "NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM, with " + ramUsed
+                    + " of the " + ramBudget + "-byte budget in use";
             SystemException.throwIt(SystemException.NO_TRANSIENT_SPACE);
         }
         ramUsed += bytes;

@@ -89,7 +89,7 @@ public final class Firewall {
     /** newarray / anewarray in card code: a persistent array owned by the active context. */
     public static void newArray(Object array) {
         Exec e = EXEC.get();
-        if (e.depth == 0) {
+        if (e.depth == 0 || array == null) {
             return;
         }
         String context = e.active();
@@ -100,7 +100,7 @@ public final class Firewall {
     /** JCSystem.makeTransient*Array returned {@code array}: charge the RAM budget, record the owner. */
     public static void transientArray(Object array) {
         Exec e = EXEC.get();
-        if (e.depth == 0) {
+        if (e.depth == 0 || array == null) {
             return;
         }
         String context = e.active();
@@ -115,7 +115,7 @@ public final class Firewall {
     /** JCSystem.makeGlobalArray returned {@code array}: accessible from every context. */
     public static void globalArray(Object array) {
         Exec e = EXEC.get();
-        if (e.depth == 0) {
+        if (e.depth == 0 || array == null) {
             return;
         }
         int bytes = RamCosts.arrayBytes(array);

@@ -44,7 +44,12 @@ final class FirewallRewriter implements ClassRewriter {
                     return mv;
                 }
                 int kind = entryKind(access, name, desc, hasInterfaces);
-                return new CodeRewriter(mv, className, access, kind, isInterface, bridges);
+                CodeRewriter code = new CodeRewriter(mv, className, access, kind, isInterface, bridges);
+                // A class initialiser runs when the JVM first touches the class, which may be inside
+                // some applet's install; on a card static data is the package's, set at load time
+                // by the JCRE. Its allocations stay unowned (readable from every context).
+                code.owned = !name.equals("<clinit>");
+                return code;
             }
 
             @Override
@@ -95,6 +100,8 @@ final class FirewallRewriter implements ClassRewriter {
         private final Label start = new Label();
         private final Label end = new Label();
         private final Label handler = new Label();
+        /** Whether allocations here get the active context as owner (not in class initialisers). */
+        boolean owned = true;
 
         CodeRewriter(MethodVisitor mv, String className, int access, int kind, boolean isInterface,
                      Map<String, String[]> bridges) {
@@ -160,7 +167,7 @@ final class FirewallRewriter implements ClassRewriter {
         @Override
         public void visitIntInsn(int opcode, int operand) {
             super.visitIntInsn(opcode, operand);
-            if (opcode == Opcodes.NEWARRAY) {
+            if (opcode == Opcodes.NEWARRAY && owned) {
                 super.visitInsn(Opcodes.DUP);
                 hook("newArray", "(Ljava/lang/Object;)V");
             }
@@ -169,6 +176,9 @@ final class FirewallRewriter implements ClassRewriter {
         @Override
         public void visitTypeInsn(int opcode, String type) {
             super.visitTypeInsn(opcode, type);
+            if (!owned) {
+                return;
+            }
             if (opcode == Opcodes.ANEWARRAY) {
                 super.visitInsn(Opcodes.DUP);
                 hook("newArray", "(Ljava/lang/Object;)V");

@@ -72,6 +72,8 @@ public class FirewallTest {
         assertEquals("getInstance(..., true) works and is usable through the Shareable", 0x9000, call(simulator, 0x05));
         assertEquals("server's own persistent array", 0x9000, call(simulator, 0x07));
         assertEquals("client's own digest", 0x9000, call(simulator, 0x09));
+        assertEquals("a global array (makeGlobalArray)", 0x9000, call(simulator, 0x0B));
+        assertEquals("static data first touched in the server's install", 0x9000, call(simulator, 0x0C));
         assertTrue(simulator.selectApplet(AIDUtil.create(SERVER)));
         assertEquals("server's CoD array while it is selected", 0x9000,
                 sw(simulator.transmitCommand(new byte[] {(byte) 0x80, 0, 0, 0})));

@@ -41,6 +41,7 @@ public class SimCardRulesTest {
         assertEquals("server's CoD array", 0x6999, call(card, "800600000401020304"));
         assertEquals("externalAccess = true", 0x9000, call(card, "800500000401020304"));
         assertEquals("APDU buffer", 0x9000, call(card, "800300000401020304"));
+        assertEquals("global array", 0x9000, call(card, "800B00000401020304"));
     }
 
     @Test

@@ -18,6 +18,7 @@ public class ClientApplet extends Applet {
     public static final short SW_FIREWALL = 0x6999;
     private final byte[] transientBuffer = JCSystem.makeTransientByteArray((short) 8, JCSystem.CLEAR_ON_RESET);
     private final byte[] persistent = new byte[8];
+    private final byte[] global = (byte[]) JCSystem.makeGlobalArray(JCSystem.ARRAY_TYPE_BYTE, (short) 8);
     private final MessageDigest digest = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -50,6 +51,8 @@ public class ClientApplet extends Applet {
                 case 0x0A:
                     apdu.setOutgoingAndSend((short) 0, server.sign(buf));
                     break;
+                case 0x0B: server.peek(global, (short) 0); break;           // makeGlobalArray's: allowed
+                case 0x0C: buf[0] = tpmcard.testcard.shared.SharedTable.TABLE[1]; break;  // static data: allowed
                 case 0x09: digest.doFinal(buf, (short) 0, (short) 4, buf, (short) 0); break;  // own digest: allowed
                 default: ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
             }

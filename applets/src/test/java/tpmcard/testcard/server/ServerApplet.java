@@ -25,6 +25,7 @@ public class ServerApplet extends Applet implements Peek {
 
     ServerApplet() {
         new P256().setDomainParameters(signingKey);
+        persistent[1] = tpmcard.testcard.shared.SharedTable.TABLE[0];  // its class initialiser runs here
         byte[] scalar = new byte[32];
         scalar[31] = 0x2A;  // a fixed key: every card signs with the same one, only nonces may differ
         signingKey.setS(scalar, (short) 0, (short) 32);
