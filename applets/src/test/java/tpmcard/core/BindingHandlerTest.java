@@ -148,7 +148,7 @@ public class BindingHandlerTest {
         assertSw("bad cryptogram", SECURITY, send(card, 0x80, 0xDA, 0, 0x81, data));
         assertSw("PIN tries untouched", (short) 0x63C3, send(card, 0x00, 0x20, 0, 0x80, new byte[0]));
         assertSw("PUK tries untouched", (short) 0x63C5, send(card, 0x00, 0x20, 0, 0x81, new byte[0]));
-        assertSw("PAIR still refused", Constants.SW_CA_KEY_MISSING, send(card, 0x80, 0x50, 0, 0, new byte[0]));
+        assertSw("PAIR still refused (the factory PIN is checked first)", Constants.SW_PIN_CHANGE_REQUIRED, send(card, 0x80, 0x50, 0, 0, new byte[0]));
         card.assertWorksNormally();
     }
 

@@ -181,8 +181,8 @@ public class InstallTest {
             com.licel.jcardsim.bouncycastle.crypto.prng.DigestRandomGenerator random =
                     new com.licel.jcardsim.bouncycastle.crypto.prng.DigestRandomGenerator(
                             new com.licel.jcardsim.bouncycastle.crypto.digests.SHA1Digest());
-            // Block 1: the identity's KeyPair builds the card's first generator (block 0).
-            random.addSeedMaterial(CardRandom.fixedSeedBlock(SEED, 1));
+            // Block 0: the identity draws from the first generator the core makes at install.
+            random.addSeedMaterial(CardRandom.fixedSeedBlock(SEED, 0));
             byte[] r = new byte[32];
             random.nextBytes(r, 0, 32);
             byte[] input = new byte[32 + entropy.length + 1];
