@@ -48,8 +48,8 @@ public final class KeyUnwrap {
         P256.setDomainParameters(priv);
         wrapKey = new KeyPair(pub, priv);
         wrapKey.genKeyPair();
-        agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         kek = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false);
         gcm = new Gcm(kek, scratch);
     }

@@ -88,8 +88,12 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         return (Util.getShort(descriptor, (short) 3) & capability) != 0;
     }
 
-    public short call(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    public short call(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        // Data and answer share the APDU buffer (the answer after the data); the handlers below
+        // read `in` and write `out` as before, and never keep either.
+        byte[] in = buffer;
+        byte[] out = buffer;
         switch (ins) {
             case ProviderConstants.INS_GET_WRAP_KEY:
                 requireCapability(ProviderConstants.CAP_KEY_IMPORT);

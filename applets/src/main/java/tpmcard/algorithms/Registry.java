@@ -55,12 +55,18 @@ public final class Registry {
                 && Util.arrayCompare(buf, off, ProviderConstants.REGISTRY_AID, (short) 0, length) == 0;
     }
 
-    /** One registry command; the same contract as tpmcard.core.SuiteService#invoke. */
-    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    /**
+     * One registry command, with the data in the APDU buffer as for tpmcard.core.SuiteService#invoke:
+     * {@code buffer} is the APDU buffer (the registry runs in the core's context, but a CALL hands
+     * the same buffer to a provider), the answer goes after the data, up to outLimit.
+     */
+    public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        byte[] in = buffer;
+        byte[] out = buffer;
         switch (ins) {
             case ProviderConstants.INS_CALL:
-                return call(p1, p2, in, inOffset, inLength, out, outOffset, sessionId);
+                return call(p1, p2, in, inOffset, inLength, outOffset, outLimit, sessionId);
             case ProviderConstants.INS_LIST:
                 checkNoParameters(p1, p2, inLength);
                 return list(out, outOffset);
@@ -98,8 +104,9 @@ public final class Registry {
         }
     }
 
-    private short call(byte id, byte providerIns, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    private short call(byte id, byte providerIns, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        byte[] in = buffer;
         if (inLength < 2) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
@@ -122,8 +129,8 @@ public final class Registry {
         if (provider == null) {
             ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
         }
-        return provider.call(providerIns, in[inOffset], in[(short) (inOffset + 1)], in, (short) (inOffset + 2),
-                (short) (inLength - 2), out, outOffset, sessionId);
+        return provider.call(providerIns, in[inOffset], in[(short) (inOffset + 1)], buffer, (short) (inOffset + 2),
+                (short) (inLength - 2), outOffset, outLimit, sessionId);
     }
 
     /** The provider at an entry's AID, or null when no applet there offers the interface. */

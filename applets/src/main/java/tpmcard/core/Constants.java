@@ -40,6 +40,8 @@ public final class Constants {
     public static final byte TAG_FEATURES = (byte) 0x82;
     public static final byte TAG_MAX_COMMAND = (byte) 0x83;
     public static final byte TAG_MAX_RESPONSE = (byte) 0x84;
+    /** Service window: command data plus answer of one INVOKE, in bytes (docs/core-applet.md). */
+    public static final byte TAG_SERVICE_WINDOW = (byte) 0x85;
     public static final short TAG_PUBLIC_KEY = (short) 0x7F49;
     public static final byte TAG_EC_POINT = (byte) 0x86;
 
@@ -146,6 +148,11 @@ public final class Constants {
     public static final short INVOKE_MIN_AID_LENGTH = (short) 5;   // ISO 7816-5: RID alone
     public static final short INVOKE_MAX_AID_LENGTH = (short) 16;
     public static final short INVOKE_HEADER_LENGTH = (short) 4;    // aidLen, ins, p1, p2 (AID apart)
+    /**
+     * The largest service window (command data plus answer of one INVOKE, both in the APDU
+     * buffer). The window is min(APDU buffer length - SuiteService.DATA_OFFSET, this).
+     */
+    public static final short SERVICE_WINDOW_MAX = (short) 1024;
 
     // Default PIN and PUK of a card installed without them ("123456", "12345678"). Change them.
     static final byte[] DEFAULT_PIN = {'1', '2', '3', '4', '5', '6'};

@@ -5,6 +5,7 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.AID;
+import javacard.framework.CardRuntimeException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
@@ -28,7 +29,7 @@ import tpmcard.lib.InstallParameters;
  * and its response, the handler's status word included, wrapped; any failure of the secure
  * messaging itself ends the session and answers the uniform 6982.
  */
-public class CoreApplet extends Applet implements ExtendedLength {
+public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
     /** instructionClass() of an instruction the applet does not know (no class byte has this value). */
     private static final byte INS_UNKNOWN = (byte) 0x01;
 
@@ -352,26 +353,74 @@ public class CoreApplet extends Applet implements ExtendedLength {
         byte serviceP1 = in[(short) (header + 1)];
         byte serviceP2 = in[(short) (header + 2)];
         short payloadLength = (short) (length - payload);
-        byte[] out = io.responseBuffer();
+        // The firewall contract (SuiteService): the payload goes into the APDU buffer, the only
+        // array the service's context may read, and the answer comes back there, after it.
+        byte[] buffer = APDU.getCurrentAPDUBuffer();
+        short limit = serviceLimit(buffer);
+        short outOffset = (short) (SuiteService.DATA_OFFSET + payloadLength);
+        if (outOffset > limit) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);  // more than the window (SELECT tag 85)
+        }
         short sessionId = binding.sessionId();
-        short n;
-        if (Registry.isRegistryAid(in, (short) 1, (byte) aidLength)) {
-            n = algorithms.invoke(ins, serviceP1, serviceP2, in, payload, payloadLength, out, (short) 0, sessionId);
-        } else {
+        Shareable service = null;
+        boolean registry = Registry.isRegistryAid(in, (short) 1, (byte) aidLength);
+        if (!registry) {
             AID aid = JCSystem.lookupAID(in, (short) 1, (byte) aidLength);
-            Shareable service = aid == null ? null
+            service = aid == null ? null
                     : JCSystem.getAppletShareableInterfaceObject(aid, SuiteService.SERVICE_PARAMETER);
             if (!(service instanceof SuiteService)) {
                 ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
                 return 0;
             }
-            n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, in, payload, payloadLength,
-                    out, (short) 0, binding.sessionPcrs(), (short) 0, sessionId);
         }
-        if (n < 0 || n > Constants.SM_MAX_PAYLOAD) {
-            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: more than SM can carry
+        Util.arrayCopyNonAtomic(in, payload, buffer, SuiteService.DATA_OFFSET, payloadLength);
+        short n;
+        try {
+            if (registry) {
+                n = algorithms.invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET, payloadLength,
+                        outOffset, limit, sessionId);
+            } else {
+                n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET,
+                        payloadLength, outOffset, limit, this, sessionId);
+            }
+            if (n < 0 || n > (short) (limit - outOffset)) {
+                ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: past the window
+            }
+            Util.arrayCopyNonAtomic(buffer, outOffset, io.responseBuffer(), (short) 0, n);
+        } catch (CardRuntimeException e) {
+            wipe(buffer, limit);
+            throw e;
         }
+        wipe(buffer, limit);  // unsealed secrets, unwrapped keys: nothing stays in the global buffer
         return n;
+    }
+
+    /** The end of the service window in this APDU buffer: its length, at most DATA_OFFSET + the cap. */
+    private static short serviceLimit(byte[] buffer) {
+        short cap = (short) (SuiteService.DATA_OFFSET + Constants.SERVICE_WINDOW_MAX);
+        return buffer.length < cap ? (short) buffer.length : cap;
+    }
+
+    private static void wipe(byte[] buffer, short limit) {
+        Util.arrayFillNonAtomic(buffer, (short) 0, limit, (byte) 0);
+    }
+
+    /**
+     * HostPcrs, called by a service during INVOKE (the JCRE switches to this applet's context):
+     * copies one verified host PCR of the open session into the APDU buffer.
+     */
+    public void copyHostPcr(short index, byte[] buffer, short offset) {
+        if (buffer != APDU.getCurrentAPDUBuffer()) {
+            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // only the global buffer, never a service's array
+        }
+        if (index < 0 || index >= Constants.SESSION_PCR_COUNT) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        if (!binding.isSessionOpen()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        Util.arrayCopyNonAtomic(binding.sessionPcrs(), (short) (index * Constants.DIGEST_LENGTH), buffer, offset,
+                Constants.DIGEST_LENGTH);
     }
 
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */
@@ -388,7 +437,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         return identity.writePublicPoint(out, offset);
     }
 
-    /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 }}. */
+    /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 | 85 }}. */
     private short writeInfo(byte[] out) {
         short offset = 0;
         out[offset++] = Constants.TAG_INFO_TEMPLATE;
@@ -403,6 +452,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
         offset = writeShortObject(out, offset, Constants.TAG_FEATURES, features);
         offset = writeShortObject(out, offset, Constants.TAG_MAX_COMMAND, Constants.MAX_COMMAND_DATA);
         offset = writeShortObject(out, offset, Constants.TAG_MAX_RESPONSE, Constants.MAX_RESPONSE_DATA);
+        offset = writeShortObject(out, offset, Constants.TAG_SERVICE_WINDOW,
+                (short) (serviceLimit(APDU.getCurrentAPDUBuffer()) - SuiteService.DATA_OFFSET));
         out[1] = (byte) (offset - 2);
         return offset;
     }

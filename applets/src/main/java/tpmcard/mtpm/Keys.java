@@ -66,9 +66,9 @@ final class Keys {
 
     /** {@code scratch}: CLEAR_ON_RESET, at least SCRATCH_LENGTH and Identity.SCRATCH_LENGTH bytes. */
     Keys(byte[] entropy, short entropyOffset, short entropyLength, byte[] scratch) {
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
-        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
+        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, true);
         // Per-key entropy lives in its own transient array: Identity uses all of scratch.
         byte[] keyEntropy = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
         ek = new Identity(keyEntropy, (short) 0, label(LABEL_EK, entropy, entropyOffset, entropyLength, keyEntropy),

@@ -8,6 +8,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
+import tpmcard.core.HostPcrs;
 import tpmcard.core.Identity;
 import tpmcard.core.SuiteService;
 import tpmcard.lib.InstallParameters;
@@ -40,6 +41,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Sealing sealing;
     private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
     private short ekCertificateLength;
+    // Staging (persistent, written only for commands larger than the service window).
+    private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
+    private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
+    private short stagedLength = -1;
+    private short stagedOutLength;
+    private short stageSession;
 
     /**
      * Install parameters as the core applet's: {@code [len AID][AID][len control][control][len
@@ -87,18 +94,115 @@ public final class MtpmApplet extends Applet implements SuiteService {
         return this;
     }
 
-    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-                        byte[] out, short outOffset, byte[] hostPcrs, short hostPcrsOffset, short sessionId) {
+    /**
+     * The entry point (SuiteService): data and answer in the APDU buffer. A command whose data
+     * plus answer exceed the window goes through the staging area instead (STAGE WRITE, STAGE
+     * RUN, STAGE READ; docs/mtpm.md "Service window"): then the handlers read and write this
+     * applet's own persistent arrays. Either way the handlers below are the same.
+     */
+    public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+                        short outOffset, short outLimit, HostPcrs hostPcrs, short sessionId) {
         attest.onCommand(scratch);
         switch (ins) {
+            case Constants.INS_STAGE_WRITE:
+                return stageWrite(p1, p2, buffer, inOffset, inLength, sessionId);
+            case Constants.INS_STAGE_RUN:
+                return stageRun(buffer, inOffset, inLength, outOffset, hostPcrs, sessionId);
+            case Constants.INS_STAGE_READ:
+                return stageRead(p1, p2, buffer, inLength, outOffset, outLimit, sessionId);
+            default:
+                wipeStage();  // a staged answer is read right after its run, or never
+                return dispatch(ins, p1, p2, buffer, inOffset, inLength, buffer, outOffset, hostPcrs, buffer);
+        }
+    }
+
+    // --- Staging: commands larger than the service window ------------------------------------
+
+    /** STAGE WRITE: P1P2 = offset; data = the next part of the staged command data. */
+    private short stageWrite(byte p1, byte p2, byte[] buffer, short inOffset, short inLength, short sessionId) {
+        short offset = Util.makeShort(p1, p2);
+        if (offset == 0) {
+            wipeStage();
+            stageSession = sessionId;
+        } else if (stageSession != sessionId || offset != stagedLength) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);  // parts in order, one session
+        }
+        if (offset < 0 || inLength > (short) (Constants.STAGE_CAPACITY - offset)) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        Util.arrayCopyNonAtomic(buffer, inOffset, stagedIn, offset, inLength);
+        stagedLength = (short) (offset + inLength);
+        return 0;
+    }
+
+    /** STAGE RUN: data = ins | p1 | p2; runs the command on the staged data; answer = its length (2). */
+    private short stageRun(byte[] buffer, short inOffset, short inLength, short outOffset, HostPcrs hostPcrs,
+                           short sessionId) {
+        if (inLength != 3) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (stageSession != sessionId || stagedLength < 0) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);
+        }
+        byte ins = buffer[inOffset];
+        if (ins == Constants.INS_STAGE_WRITE || ins == Constants.INS_STAGE_RUN || ins == Constants.INS_STAGE_READ) {
+            ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
+        }
+        short length = stagedLength;
+        stagedLength = -1;  // one run per staged command
+        short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
+                length, stagedOut, (short) 0, hostPcrs, buffer);
+        Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
+        stagedOutLength = n;
+        return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
+    }
+
+    /** STAGE READ: P1P2 = offset into the staged answer; answer = as much as the window holds. */
+    private short stageRead(byte p1, byte p2, byte[] buffer, short inLength, short outOffset, short outLimit,
+                            short sessionId) {
+        short offset = Util.makeShort(p1, p2);
+        if (inLength != 0) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (stageSession != sessionId || offset < 0 || offset > stagedOutLength) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);
+        }
+        short n = (short) (stagedOutLength - offset);
+        short room = (short) (outLimit - outOffset);
+        if (n > room) {
+            n = room;
+        }
+        Util.arrayCopyNonAtomic(stagedOut, offset, buffer, outOffset, n);
+        if ((short) (offset + n) == stagedOutLength) {
+            wipeStage();  // the whole answer was read: an unsealed secret leaves the EEPROM now
+        }
+        return n;
+    }
+
+    private void wipeStage() {
+        if (stagedOutLength != 0) {
+            Util.arrayFillNonAtomic(stagedOut, (short) 0, stagedOutLength, (byte) 0);
+            stagedOutLength = 0;
+        }
+        if (stagedLength > 0) {
+            Util.arrayFillNonAtomic(stagedIn, (short) 0, stagedLength, (byte) 0);
+        }
+        stagedLength = -1;
+        stageSession = 0;
+    }
+
+    private short dispatch(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot) {
+        short slotOffset = SuiteService.SLOT_OFFSET;
+        switch (ins) {
             case Constants.INS_PCR_READ:
-                return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+                return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);
             case Constants.INS_PCR_EXTEND:
                 return pcrExtend(p1, in, inOffset, inLength, out, outOffset);
             case Constants.INS_PCR_RESET:
                 return pcrReset(p1, inLength);
             case Constants.INS_QUOTE:
-                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);
             case Constants.INS_GET_PUBLIC:
                 return getPublic(p1, out, outOffset);
             case Constants.INS_CERTIFY:
@@ -110,7 +214,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_SEAL:
                 return sealing.seal(in, inOffset, inLength, out, outOffset, scratch, cursor);
             case Constants.INS_UNSEAL:
-                return sealing.unseal(in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset, scratch, cursor);
+                return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slotOffset, out, outOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
                 return nvDefine(in, inOffset, inLength);
             case Constants.INS_NV_UNDEFINE:
@@ -144,11 +248,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     // --- PCRs --------------------------------------------------------------------------------
 
     /** in = selection 3; out = the selected values in index order. */
-    private short pcrRead(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+    private short pcrRead(byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host, byte[] slot,
+                          short slotOff) {
         if (len != Constants.SELECTION_LENGTH) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
         }
-        return (short) (pcrs.readSelection(in, off, host, hostOff, out, outOff) - outOff);
+        return (short) (pcrs.readSelection(in, off, host, slot, slotOff, out, outOff) - outOff);
     }
 
     /** P1 = index, in = digest 32; out = the new value. */
@@ -170,7 +275,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
     // --- Attestation -------------------------------------------------------------------------
 
     /** in = selection 3 || nonce 0..64. */
-    private short quote(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+    private short quote(byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host, byte[] slot,
+                        short slotOff) {
         cursor.begin(off, len);
         short selection = cursor.take(Constants.SELECTION_LENGTH);
         Pcrs.checkSelection(in, selection);
@@ -178,7 +284,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         if (nonceLength > Constants.MAX_NONCE) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
         }
-        pcrs.compositeDigest(in, selection, host, hostOff, scratch, (short) 0);
+        pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
         return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
     }
 

@@ -11,6 +11,7 @@ import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
+import tpmcard.core.HostPcrs;
 import tpmcard.lib.ConstantTime;
 import tpmcard.lib.P256;
 
@@ -60,7 +61,7 @@ final class Sealing {
     private final byte[] revoked = new byte[(short) (Constants.REVOCATION_SLOTS * Constants.SERIAL_LENGTH)];
     private short revokedCount;
     private final KeyPair ephemeral;
-    private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
+    private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
     private final AESKey duplicateEncryption = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
             KeyBuilder.LENGTH_AES_256, false);
     private final AESKey duplicateMac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
@@ -162,7 +163,7 @@ final class Sealing {
      * UNSEAL: in = auth length 1 || auth || blob. The selected PCRs of the combined view must give
      * the blob's pcrDigest, and SHA-256(auth) must match (both compared in constant time).
      */
-    short unseal(byte[] in, short off, short len, byte[] hostPcrs, short hostOff, byte[] out, short outOff,
+    short unseal(byte[] in, short off, short len, HostPcrs host, byte[] slot, short slotOff, byte[] out, short outOff,
                  byte[] scratch, Cursor c) {
         c.begin(off, len);
         short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
@@ -170,7 +171,7 @@ final class Sealing {
         short blobLength = c.remaining();
         short blob = c.rest();
         short secretLength = open(in, blob, blobLength, scratch);
-        pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), hostPcrs, hostOff, scratch, S_DIGEST);
+        pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), host, slot, slotOff, scratch, S_DIGEST);
         if (!ConstantTime.equals(scratch, S_DIGEST, in, (short) (blob + POLICY_OFFSET + Constants.SELECTION_LENGTH),
                 Constants.DIGEST_LENGTH)) {
             Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);

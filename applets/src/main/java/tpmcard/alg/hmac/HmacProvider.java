@@ -46,10 +46,10 @@ public class HmacProvider extends ProviderApplet {
             keys256[i] = (HMACKey) KeyBuilder.buildKey(KeyBuilder.TYPE_HMAC, KeyBuilder.LENGTH_HMAC_SHA_256_BLOCK_64, false);
             keys512[i] = (HMACKey) KeyBuilder.buildKey(KeyBuilder.TYPE_HMAC, KeyBuilder.LENGTH_HMAC_SHA_512_BLOCK_128, false);
         }
-        hmac256 = Signature.getInstance(Signature.ALG_HMAC_SHA_256, false);
-        hmac512 = Signature.getInstance(Signature.ALG_HMAC_SHA_512, false);
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
-        sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, false);
+        hmac256 = Signature.getInstance(Signature.ALG_HMAC_SHA_256, true);
+        hmac512 = Signature.getInstance(Signature.ALG_HMAC_SHA_512, true);
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
+        sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, true);
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         scratch = JCSystem.makeTransientByteArray((short) 64, JCSystem.CLEAR_ON_RESET);
     }
