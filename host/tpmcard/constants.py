@@ -31,6 +31,7 @@ TAG_APPLET_VERSION = 0x81
 TAG_FEATURES = 0x82
 TAG_MAX_COMMAND = 0x83
 TAG_MAX_RESPONSE = 0x84
+TAG_SERVICE_WINDOW = 0x85
 TAG_PUBLIC_KEY = 0x7F49
 TAG_EC_POINT = 0x86
 
@@ -128,3 +129,6 @@ SESSION_PCR_COUNT = 9  # host PCRs 0..8 the card keeps for the session
 INVOKE_MIN_AID_LENGTH = 5  # ISO 7816-5: a RID alone
 INVOKE_MAX_AID_LENGTH = 16
 INVOKE_HEADER_LENGTH = 4  # aidLen, ins, p1, p2 (the AID apart)
+# The service window (docs/core-applet.md "Service contract"): an INVOKE's data plus its answer
+# share the card's APDU buffer, at most this much; the card reports its own in SELECT tag 85.
+SERVICE_WINDOW_MAX = 1024

@@ -133,3 +133,16 @@ class TpmError(TpmcardError):
 
 class NotSupportedError(TpmcardError):
     """The card, reader or TPM lacks a feature the operation needs."""
+
+
+class ServiceWindowError(NotSupportedError):
+    """An INVOKE's data plus its answer do not fit the card's service window (SELECT tag 85,
+    docs/core-applet.md "Service contract"): split the data, or use a streaming call."""
+
+    def __init__(self, needed: int, window: int, what: str = "this command") -> None:
+        self.needed = needed
+        self.window = window
+        super().__init__(
+            f"{what} needs {needed} bytes of the card's service window, which holds {window} "
+            "(data and answer share the card's APDU buffer); send less data per command"
+        )

@@ -58,9 +58,20 @@ public final class Registry {
     /**
      * One registry command, with the data in the APDU buffer as for tpmcard.core.SuiteService#invoke:
      * {@code buffer} is the APDU buffer (the registry runs in the core's context, but a CALL hands
-     * the same buffer to a provider), the answer goes after the data, up to outLimit.
+     * the same buffer to a provider), data plus answer within outLimit. Unlike a service, the
+     * registry leaves its answer at {@code inOffset} (the data is consumed by then): a CALL moves
+     * the provider's data over its two parameter bytes, so the provider gets the whole window.
      */
     public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        short n = run(ins, p1, p2, buffer, inOffset, inLength, outOffset, outLimit, sessionId);
+        if (ins != ProviderConstants.INS_CALL) {
+            Util.arrayCopyNonAtomic(buffer, outOffset, buffer, inOffset, n);
+        }
+        return n;
+    }
+
+    private short run(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
             short outOffset, short outLimit, short sessionId) {
         byte[] in = buffer;
         byte[] out = buffer;
@@ -129,8 +140,16 @@ public final class Registry {
         if (provider == null) {
             ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
         }
-        return provider.call(providerIns, in[inOffset], in[(short) (inOffset + 1)], buffer, (short) (inOffset + 2),
-                (short) (inLength - 2), outOffset, outLimit, sessionId);
+        // The provider's data moves down over its P1 P2, so its data and answer get the whole window.
+        byte providerP1 = in[inOffset];
+        byte providerP2 = in[(short) (inOffset + 1)];
+        short dataLength = (short) (inLength - 2);
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + 2), buffer, inOffset, dataLength);
+        short n = provider.call(providerIns, providerP1, providerP2, buffer, inOffset, dataLength,
+                (short) (inOffset + dataLength), outLimit, sessionId);
+        // The answer goes down to inOffset, where invoke() leaves every answer of the registry.
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + dataLength), buffer, inOffset, n);
+        return n;
     }
 
     /** The provider at an entry's AID, or null when no applet there offers the interface. */

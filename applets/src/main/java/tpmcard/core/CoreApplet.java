@@ -376,17 +376,19 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         Util.arrayCopyNonAtomic(in, payload, buffer, SuiteService.DATA_OFFSET, payloadLength);
         short n;
         try {
+            short answer = outOffset;
             if (registry) {
                 n = algorithms.invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET, payloadLength,
                         outOffset, limit, sessionId);
+                answer = SuiteService.DATA_OFFSET;  // the registry's convention (Registry.invoke)
             } else {
                 n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET,
                         payloadLength, outOffset, limit, this, sessionId);
             }
-            if (n < 0 || n > (short) (limit - outOffset)) {
+            if (n < 0 || n > (short) (limit - answer)) {
                 ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: past the window
             }
-            Util.arrayCopyNonAtomic(buffer, outOffset, io.responseBuffer(), (short) 0, n);
+            Util.arrayCopyNonAtomic(buffer, answer, io.responseBuffer(), (short) 0, n);
         } catch (CardRuntimeException e) {
             wipe(buffer, limit);
             throw e;

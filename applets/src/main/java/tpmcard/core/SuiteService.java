@@ -17,11 +17,12 @@ import javacard.framework.Shareable;
  * own arrays. The host PCR block is not passed at all: the service asks for one PCR at a time
  * through {@link HostPcrs}, which writes it into the APDU buffer.
  *
- * <p>Layout of the APDU buffer during a call: {@code [0, SLOT_LENGTH)} is the slot HostPcrs
- * writes to, the command data starts at {@link #DATA_OFFSET}, the answer starts right after it
- * ({@code outOffset = inOffset + inLength}) and must end at {@code outLimit}. So command data plus
- * answer never exceed the window ({@code outLimit - DATA_OFFSET}), which the host reads in the
- * SELECT response (tag 85) and respects.
+ * <p>Layout of the APDU buffer during a call: the command data at {@code [inOffset, inOffset +
+ * inLength)} ({@link #DATA_OFFSET} from the core), the answer right after it ({@code outOffset =
+ * inOffset + inLength}), ending at {@code outLimit} at the latest. So command data plus answer
+ * never exceed the window ({@code outLimit - DATA_OFFSET}), which the host reads in the SELECT
+ * response (tag 85) and respects. The service may use the part of the window its data and answer
+ * leave free as scratch, for instance as the slot HostPcrs writes a PCR to.
  */
 public interface SuiteService extends Shareable {
     /** The parameter the core applet passes to getShareableInterfaceObject. */
@@ -30,11 +31,8 @@ public interface SuiteService extends Shareable {
     /** Length of the host PCR block the core keeps per session: PCRs 0..8, SHA-256. */
     short HOST_PCR_BLOCK_LENGTH = (short) (9 * 32);
 
-    /** The first bytes of the APDU buffer: where {@link HostPcrs#copyHostPcr} writes a PCR. */
-    short SLOT_OFFSET = (short) 0;
-    short SLOT_LENGTH = (short) 32;
     /** Where the core puts the command data in the APDU buffer. */
-    short DATA_OFFSET = (short) 32;
+    short DATA_OFFSET = (short) 0;
 
     /**
      * Process one command.
@@ -44,9 +42,9 @@ public interface SuiteService extends Shareable {
      * @param p2        the service's P2
      * @param buffer    the APDU buffer (a global array): command data at [inOffset, inOffset +
      *                  inLength); the answer goes to [outOffset, outLimit), outOffset = inOffset +
-     *                  inLength; [SLOT_OFFSET, SLOT_OFFSET + SLOT_LENGTH) is the PCR slot
+     *                  inLength
      * @param hostPcrs  the host's PCRs 0..8 as verified in this session's handshake quote, one at a
-     *                  time into the slot (a Shareable object of the core applet)
+     *                  time into the APDU buffer (a Shareable object of the core applet)
      * @param sessionId changes with every new secure session (and is never 0 inside one), so a
      *                  service can tell sessions apart
      * @return the answer length (at outOffset); errors are thrown as ISOException with their status word

@@ -98,7 +98,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
      * The entry point (SuiteService): data and answer in the APDU buffer. A command whose data
      * plus answer exceed the window goes through the staging area instead (STAGE WRITE, STAGE
      * RUN, STAGE READ; docs/mtpm.md "Service window"): then the handlers read and write this
-     * applet's own persistent arrays. Either way the handlers below are the same.
+     * applet's own persistent arrays. Either way the handlers below are the same. The last 32
+     * bytes of the window are the slot the core writes a host PCR to (PCR READ, QUOTE, UNSEAL):
+     * for those the host keeps data plus answer 32 bytes short of the window.
      */
     public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
                         short outOffset, short outLimit, HostPcrs hostPcrs, short sessionId) {
@@ -107,12 +109,13 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_STAGE_WRITE:
                 return stageWrite(p1, p2, buffer, inOffset, inLength, sessionId);
             case Constants.INS_STAGE_RUN:
-                return stageRun(buffer, inOffset, inLength, outOffset, hostPcrs, sessionId);
+                return stageRun(buffer, inOffset, inLength, outOffset, outLimit, hostPcrs, sessionId);
             case Constants.INS_STAGE_READ:
                 return stageRead(p1, p2, buffer, inLength, outOffset, outLimit, sessionId);
             default:
                 wipeStage();  // a staged answer is read right after its run, or never
-                return dispatch(ins, p1, p2, buffer, inOffset, inLength, buffer, outOffset, hostPcrs, buffer);
+                return dispatch(ins, p1, p2, buffer, inOffset, inLength, buffer, outOffset, hostPcrs, buffer,
+                        (short) (outLimit - Constants.DIGEST_LENGTH));
         }
     }
 
@@ -136,8 +139,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     /** STAGE RUN: data = ins | p1 | p2; runs the command on the staged data; answer = its length (2). */
-    private short stageRun(byte[] buffer, short inOffset, short inLength, short outOffset, HostPcrs hostPcrs,
-                           short sessionId) {
+    private short stageRun(byte[] buffer, short inOffset, short inLength, short outOffset, short outLimit,
+                           HostPcrs hostPcrs, short sessionId) {
         if (inLength != 3) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
         }
@@ -151,7 +154,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         short length = stagedLength;
         stagedLength = -1;  // one run per staged command
         short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
-                length, stagedOut, (short) 0, hostPcrs, buffer);
+                length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH));
         Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
         stagedOutLength = n;
         return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
@@ -192,8 +195,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     private short dispatch(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot) {
-        short slotOffset = SuiteService.SLOT_OFFSET;
+                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot, short slotOffset) {
         switch (ins) {
             case Constants.INS_PCR_READ:
                 return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);

@@ -36,7 +36,7 @@ final class Pcrs {
     /**
      * Copies PCR index of the combined view to out[outOff]; returns the offset after it. A host PCR
      * comes from the core applet through {@code host}, which writes it into the APDU buffer's slot
-     * ({@code slot} at slotOff, SuiteService.SLOT_LENGTH bytes): the values never leave the core's
+     * ({@code slot} at slotOff, 32 bytes): the values never leave the core's
      * context otherwise.
      */
     short read(short index, HostPcrs host, byte[] slot, short slotOff, byte[] out, short outOff) {

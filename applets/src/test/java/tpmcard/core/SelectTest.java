@@ -38,8 +38,8 @@ public class SelectTest {
             Constants.TAG_FEATURES, 2, (byte) (ALL_FEATURES >> 8), (byte) ALL_FEATURES,
             Constants.TAG_MAX_COMMAND, 2, 0x10, 0x18,     // 4120: a protected 4096-byte payload
             Constants.TAG_MAX_RESPONSE, 2, 0x10, 0x18,
-            // The service window: jCardSim's short APDU buffer (260) less SuiteService.DATA_OFFSET.
-            Constants.TAG_SERVICE_WINDOW, 2, 0x00, (byte) 0xE4,
+            // The service window: jCardSim's short APDU buffer, 260 bytes.
+            Constants.TAG_SERVICE_WINDOW, 2, 0x01, 0x04,
         };
         assertArrayEquals(Hex.encode(rest), expected, rest);
     }
