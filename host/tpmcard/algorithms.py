@@ -445,11 +445,11 @@ class Algorithms:
         return self._verify(key, data, signature)
 
     def _verify(self, key: KeyHandle, data: bytes, tag: bytes) -> bool:
-        prefix = bytes([len(tag)]) + tag
-        if len(tag) > MAX_VERIFY_TAG_LENGTH or HANDLE_LENGTH + len(prefix) > self.window:
+        if len(tag) > MAX_VERIFY_TAG_LENGTH or HANDLE_LENGTH + 1 + len(tag) > self.window:
             # The command cannot carry it (one byte of length; the service window), and no
             # valid MAC (64 bytes at most) or DER signature (72) is this long.
             return False
+        prefix = bytes([len(tag)]) + tag
         try:
             if HANDLE_LENGTH + len(prefix) + len(data) <= min(MAX_PROVIDER_DATA, self.window):
                 self.call(key.algorithm, INS_VERIFY, key.handle + prefix + data)

@@ -13,7 +13,8 @@ import tpmcard.lib.InstallParameters;
 
 /**
  * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
- * the interface only to the core applet, key slots named by handles, wrapped-key import and the
+ * the interface only to the core applet, key slots named by handles, key import (unwrapped by the
+ * registry, Registry.importStep) and the
  * ownership of a stream by one secure session. A subclass supplies the algorithm.
  *
  * <p>Key handle: {@code instance tag (2) | slot | generation}. The instance tag is drawn at install
@@ -29,8 +30,6 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private final byte[] instanceTag;
     private final byte[] slotTypes;
     private final byte[] slotGenerations;
-    /** Null when the provider takes no keys. */
-    protected final KeyUnwrap unwrap;
     // Stream ownership: [0] owning session id (0: no stream), [1] operation, [2] key slot.
     private final short[] stream;
 
@@ -54,7 +53,6 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         }
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
-        unwrap = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new KeyUnwrap() : null;
         stream = JCSystem.makeTransientShortArray((short) 3, JCSystem.CLEAR_ON_RESET);
     }
 
@@ -95,10 +93,6 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         byte[] in = buffer;
         byte[] out = buffer;
         switch (ins) {
-            case ProviderConstants.INS_GET_WRAP_KEY:
-                requireCapability(ProviderConstants.CAP_KEY_IMPORT);
-                checkEmpty(p1, p2, inLength);
-                return unwrap.publicKey(out, outOffset);
             case ProviderConstants.INS_KEY_GENERATE:
                 requireCapability(ProviderConstants.CAP_KEY_GENERATE);
                 checkEmpty((byte) 0, p2, inLength);
@@ -160,15 +154,8 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         if (in == null) {
             extra = generateKey(slot, keyType, out, o);
         } else {
-            short n = unwrap.unwrap(descriptor[0], keyType, in, inOffset, inLength);
-            try {
-                extra = importKey(slot, keyType, unwrap.scratch, (short) 0, n, out, o);
-            } catch (ISOException e) {
-                unwrap.wipe();
-                ISOException.throwIt(e.getReason());
-                return 0;
-            }
-            unwrap.wipe();
+            // The registry unwrapped it (Registry.importStep): the clear key is in the APDU buffer.
+            extra = importKey(slot, keyType, in, inOffset, inLength, out, o);
         }
         boolean own = Registry.beginTransaction();
         slotTypes[slot] = keyType;

@@ -27,8 +27,17 @@ public final class Registry {
     private final byte[] aidLengths;
     private final byte[] algorithmIds;
     private final byte[] enabled;
+    /**
+     * The one key-import unwrapper of the suite (docs/algorithms.md §4), in the core's context:
+     * GET WRAP KEY to any provider answers its public key, and KEY IMPORT is unwrapped here and
+     * reaches the provider as the clear key, in the APDU buffer for the length of the call (the
+     * core wipes the buffer after INVOKE). One unwrapper instead of one per provider: about 500
+     * bytes of RAM (scratch and crypto objects) for each provider that imports keys.
+     */
+    private final KeyUnwrap unwrap;
 
     public Registry() {
+        unwrap = new KeyUnwrap();
         short n = ProviderConstants.REGISTRY_ENTRIES;
         aids = new byte[(short) (n * ProviderConstants.MAX_AID_LENGTH)];
         aidLengths = new byte[n];
@@ -140,6 +149,9 @@ public final class Registry {
         if (provider == null) {
             ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
         }
+        if (providerIns == ProviderConstants.INS_GET_WRAP_KEY || providerIns == ProviderConstants.INS_KEY_IMPORT) {
+            return importStep(provider, id, providerIns, buffer, inOffset, inLength, outOffset, outLimit, sessionId);
+        }
         // The provider's data moves down over its P1 P2, so its data and answer get the whole window.
         byte providerP1 = in[inOffset];
         byte providerP2 = in[(short) (inOffset + 1)];
@@ -150,6 +162,41 @@ public final class Registry {
         // The answer goes down to inOffset, where invoke() leaves every answer of the registry.
         Util.arrayCopyNonAtomic(buffer, (short) (inOffset + dataLength), buffer, inOffset, n);
         return n;
+    }
+
+    /**
+     * GET WRAP KEY (answered here, for a provider that takes imports) and KEY IMPORT (unwrapped
+     * here for the provider's algorithm id and the key type in P1, then handed over in clear).
+     * Answers at inOffset, as every registry answer.
+     */
+    private short importStep(AlgorithmProvider provider, byte id, byte providerIns, byte[] buffer, short inOffset,
+            short inLength, short outOffset, short outLimit, short sessionId) {
+        byte providerP1 = buffer[inOffset];
+        byte providerP2 = buffer[(short) (inOffset + 1)];
+        short dataLength = (short) (inLength - 2);
+        provider.describe(buffer, outOffset);  // the capability bits, at descriptor offset 3
+        if ((Util.getShort(buffer, (short) (outOffset + 3)) & ProviderConstants.CAP_KEY_IMPORT) == 0) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        }
+        if (providerIns == ProviderConstants.INS_GET_WRAP_KEY) {
+            if (providerP1 != 0 || providerP2 != 0) {
+                ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+            }
+            if (dataLength != 0) {
+                ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+            }
+            return unwrap.publicKey(buffer, inOffset);
+        }
+        if (providerP2 != 0) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        short n = unwrap.unwrap(id, providerP1, buffer, (short) (inOffset + 2), dataLength);
+        Util.arrayCopyNonAtomic(unwrap.scratch, (short) 0, buffer, inOffset, n);
+        unwrap.wipe();
+        short answer = provider.call(providerIns, providerP1, providerP2, buffer, inOffset, n,
+                (short) (inOffset + n), outLimit, sessionId);
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + n), buffer, inOffset, answer);
+        return answer;
     }
 
     /** The provider at an entry's AID, or null when no applet there offers the interface. */

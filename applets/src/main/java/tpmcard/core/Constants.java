@@ -66,6 +66,16 @@ public final class Constants {
     public static final short MAX_COMMAND_DATA = (short) 4120;
     public static final short MAX_RESPONSE_DATA = (short) 4120;
     public static final short MAX_PLAIN_DATA = (short) 4096;    // unprotected command data, ECHO payload
+    /**
+     * The I/O buffers (ApduIo): common commands in RAM_IO_LENGTH bytes of CLEAR_ON_DESELECT RAM
+     * (SESSION AUTH with its PCRs included), chains, long commands and long answers in the
+     * persistent buffer (the largest protected command, and room for an answer after a command).
+     */
+    public static final short RAM_IO_LENGTH = (short) 736;
+    public static final short RAM_ANSWER_RESERVE = (short) 160;
+    public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
+    /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */
+    public static final short LIST_PAIRINGS_MAX = (short) (3 + 8 * (2 + 81));
     public static final short SHORT_RESPONSE_CHUNK = (short) 256;
     public static final short EXTENDED_RESPONSE_CHUNK = (short) 32767;  // JC 3 limit for Ne
     public static final short EC_POINT_LENGTH = (short) 65;

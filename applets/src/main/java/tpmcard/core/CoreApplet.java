@@ -61,9 +61,10 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         short entropyOffset = install[InstallParameters.PARAMS_OFFSET];
         short entropyLength = install[InstallParameters.PARAMS_LENGTH];
 
-        // One capacity for both buffers: a protected command or response with the largest
-        // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.
-        io = new ApduIo(Constants.MAX_COMMAND_DATA, preferRam);
+        // Commands of up to MAX_COMMAND_DATA bytes (a protected 4096-byte payload); unprotected
+        // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
+        // long commands or answers in a persistent one (ApduIo).
+        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, Constants.RAM_IO_LENGTH, preferRam);
         // CLEAR_ON_RESET: the only kind of RAM an applet may touch while it is being installed.
         byte[] scratch = JCSystem.makeTransientByteArray(Identity.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
         identity = new Identity(bArray, entropyOffset, entropyLength, scratch);
@@ -73,11 +74,8 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
                 | Constants.FEATURE_RESPONSE_CHAINING);
-        if (io.isCommandBufferInRam()) {
-            bits |= Constants.FEATURE_COMMAND_BUFFER_IN_RAM;
-        }
-        if (io.isResponseBufferInRam()) {
-            bits |= Constants.FEATURE_RESPONSE_BUFFER_IN_RAM;
+        if (io.hasRamBuffer()) {
+            bits |= (short) (Constants.FEATURE_COMMAND_BUFFER_IN_RAM | Constants.FEATURE_RESPONSE_BUFFER_IN_RAM);
         }
         if (identity.isDerived()) {
             bits |= Constants.FEATURE_IDENTITY_KEY_DERIVED;
@@ -104,7 +102,8 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
                 binding.deselect();  // a SELECT ends any session, also when this applet was selected
                 io.reset();
                 io.receive(apdu, false, Constants.MAX_PLAIN_DATA);
-                sw = io.send(apdu, writeInfo(io.responseBuffer()));
+                io.setResponseOffset((short) 0);  // the AID is not needed any more
+                sw = io.send(apdu, writeInfo(io.buffer()));
             } else {
                 byte cla = header[ISO7816.OFFSET_CLA];
                 byte claClass = (byte) (cla & ~(Constants.CLA_CHAINING_BIT | Constants.CLA_SECURE_MESSAGING));
@@ -121,7 +120,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
                         ISOException.throwIt(ISO7816.SW_CLA_NOT_SUPPORTED);
                     }
                     requireNoParameters(header[ISO7816.OFFSET_P1], header[ISO7816.OFFSET_P2]);
-                    requireNoData(io.receive(apdu, false, Constants.MAX_PLAIN_DATA));
+                    io.receiveNothing(apdu);
                     sw = io.sendRemaining(apdu);
                 } else {
                     io.discardResponse();
@@ -205,7 +204,8 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             if (length == ApduIo.CHAIN_CONTINUES) {
                 return ApduIo.CHAIN_CONTINUES;
             }
-            length = binding.unwrapCommand(cla, ins, p1, p2, io.commandBuffer(), (short) 0, length);
+            length = binding.unwrapCommand(cla, ins, p1, p2, io.buffer(), (short) 0, length);
+            io.setResponseOffset(length);
         } catch (RuntimeException e) {  // ISOException (6700, 6982) or a fault: uniform answer
             binding.closeSession();
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
@@ -233,7 +233,10 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             abortTransaction();  // the handler's failure undoes its persistent writes
         }
         try {
-            return binding.wrapResponse(io.responseBuffer(), (short) 0, out, inner);
+            // Secure messaging adds the status word, padding and MAC: at most SM_OVERHEAD + 2.
+            short at = io.responseOffset();
+            byte[] buffer = io.reserveResponse(at, (short) (out + Constants.SM_OVERHEAD + 2), (short) 0);
+            return binding.wrapResponse(buffer, at, out, inner);
         } catch (RuntimeException e) {
             binding.closeSession();
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
@@ -267,12 +270,17 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
 
     /**
      * Runs one complete command whose class the caller has checked: data at
-     * commandBuffer()[0..length), response to responseBuffer() (never the same array). Returns
-     * the response length.
+     * buffer()[0..length), response at buffer()[responseOffset()..) (after the data unless the
+     * handler moves it). Returns the response length.
      */
     private short dispatch(byte claClass, byte ins, byte p1, byte p2, short length) {
-        byte[] in = io.commandBuffer();
-        byte[] out = io.responseBuffer();
+        io.setResponseOffset(length);
+        if (ins == Constants.INS_LIST_PAIRINGS) {
+            io.reserveResponse(length, (short) (Constants.LIST_PAIRINGS_MAX + Constants.SM_OVERHEAD + 2), length);
+        }
+        byte[] in = io.buffer();
+        byte[] out = in;
+        short o = length;
         switch (ins) {
             case Constants.INS_ECHO:
                 return echo(p1, p2, length);
@@ -284,25 +292,25 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
                 ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
                 return 0;
             case Constants.INS_GET_CHALLENGE:
-                return binding.getChallenge(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.getChallenge(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_VERIFY:
-                return binding.verifyStatus(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.verifyStatus(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_CHANGE_REFERENCE_DATA:
-                return binding.changeReferenceData(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.changeReferenceData(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_RESET_RETRY_COUNTER:
-                return binding.resetRetryCounter(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.resetRetryCounter(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_PAIR:
-                return binding.pair(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.pair(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_LIST_PAIRINGS:
-                return binding.listPairings(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.listPairings(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_UNPAIR:
-                return binding.unpair(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.unpair(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_INIT:
-                return binding.sessionInit(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionInit(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_AUTH:
-                return binding.sessionAuth(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionAuth(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_CLOSE:
-                return binding.sessionClose(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionClose(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_INVOKE:
                 return invoke(p1, p2, length);
             default:
@@ -317,9 +325,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         if (length > Constants.MAX_PLAIN_DATA) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        if (length > 0) {
-            Util.arrayCopyNonAtomic(io.commandBuffer(), (short) 0, io.responseBuffer(), (short) 0, length);
-        }
+        io.setResponseOffset((short) 0);  // the answer is the data, in place
         return length;
     }
 
@@ -336,7 +342,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         requireNoParameters(p1, p2);
-        byte[] in = io.commandBuffer();
+        byte[] in = io.buffer();
         if (length < Constants.INVOKE_HEADER_LENGTH) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
@@ -388,7 +394,11 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             if (n < 0 || n > (short) (limit - answer)) {
                 ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: past the window
             }
-            Util.arrayCopyNonAtomic(buffer, answer, io.responseBuffer(), (short) 0, n);
+            // The request is consumed: the answer goes to the start of the I/O buffer (a RAM
+            // buffer too small for it and secure messaging gives way to the persistent one).
+            io.setResponseOffset((short) 0);
+            byte[] out = io.reserveResponse((short) 0, (short) (n + Constants.SM_OVERHEAD + 2), (short) 0);
+            Util.arrayCopyNonAtomic(buffer, answer, out, (short) 0, n);
         } catch (CardRuntimeException e) {
             wipe(buffer, limit);
             throw e;
@@ -431,12 +441,13 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
         }
         requireNoData(length);
-        byte[] out = io.responseBuffer();
-        short offset = Util.setShort(out, (short) 0, Constants.TAG_PUBLIC_KEY);
+        byte[] out = io.buffer();
+        short start = io.responseOffset();
+        short offset = Util.setShort(out, start, Constants.TAG_PUBLIC_KEY);
         out[offset++] = (byte) (2 + Constants.EC_POINT_LENGTH);
         out[offset++] = Constants.TAG_EC_POINT;
         out[offset++] = (byte) Constants.EC_POINT_LENGTH;
-        return identity.writePublicPoint(out, offset);
+        return (short) (identity.writePublicPoint(out, offset) - start);
     }
 
     /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 | 85 }}. */
