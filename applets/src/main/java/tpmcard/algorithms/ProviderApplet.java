@@ -9,6 +9,7 @@ import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
 import javacard.security.RandomData;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 
 /**
@@ -44,6 +45,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         instanceTag = new byte[2];
         RandomData random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
+        InstallMemory.requireTransient(ProviderConstants.PROVIDER_TRANSIENT_BYTES);  // fail at install
         short[] install = new short[InstallParameters.FIELDS];   // once, at install
         InstallParameters.parse(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS, install);
         short paramsOffset = install[InstallParameters.PARAMS_OFFSET];

@@ -72,6 +72,11 @@ public final class Constants {
      * persistent buffer (the largest protected command, and room for an answer after a command).
      */
     public static final short RAM_IO_LENGTH = (short) 736;
+    /**
+     * Transient RAM the core applet takes, arrays and crypto objects (JCAlgTest figures), checked
+     * at install; SuiteRamTest keeps it honest (docs/core-applet.md "Transient RAM").
+     */
+    public static final short TRANSIENT_BYTES = (short) 3400;
     public static final short RAM_ANSWER_RESERVE = (short) 160;
     public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
     /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */

@@ -13,6 +13,7 @@ import javacard.security.ECPrivateKey;
 import javacard.security.ECPublicKey;
 import javacardx.apdu.ExtendedLength;
 import tpmcard.algorithms.Registry;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 
 /**
@@ -54,6 +55,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
      * @param preferRam false only for tests of the persistent-buffer fallback
      */
     protected CoreApplet(byte[] bArray, short bOffset, byte bLength, boolean preferRam) {
+        InstallMemory.requireTransient(Constants.TRANSIENT_BYTES);  // a card too small fails here
         short[] install = new short[InstallParameters.FIELDS];   // once, at install
         InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
         short aidOffset = install[InstallParameters.AID_OFFSET];
@@ -87,6 +89,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         } else {
             register(bArray, aidOffset, aidLength);
         }
+        InstallMemory.releaseInstallGarbage();  // the install scratch and key derivation objects
     }
 
     /** Another applet is selected, or this one again: the session and its keys go now. */

@@ -11,6 +11,7 @@ import javacard.framework.Util;
 import tpmcard.core.HostPcrs;
 import tpmcard.core.Identity;
 import tpmcard.core.SuiteService;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 
 /**
@@ -57,6 +58,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     private MtpmApplet(byte[] bArray, short bOffset, byte bLength) {
+        InstallMemory.requireTransient(Constants.TRANSIENT_BYTES);  // a card too small fails here
         short[] install = new short[InstallParameters.FIELDS];   // once, at install
         InstallParameters.parse(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY, install);
         short aidOffset = install[InstallParameters.AID_OFFSET];
@@ -75,6 +77,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         } else {
             register(bArray, aidOffset, aidLength);
         }
+        InstallMemory.releaseInstallGarbage();  // the key derivation objects of Keys and Identity
     }
 
     /** The service has no APDU interface of its own: only the core applet's INVOKE reaches it. */
@@ -104,7 +107,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
      */
     public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
                         short outOffset, short outLimit, HostPcrs hostPcrs, short sessionId) {
-        attest.onCommand(scratch);
+        if (attest.onCommand(scratch)) {
+            pcrs.powerOn();  // the first command since the card reset: PCRs 9..23 start at zero
+        }
         switch (ins) {
             case Constants.INS_STAGE_WRITE:
                 return stageWrite(p1, p2, buffer, inOffset, inLength, sessionId);

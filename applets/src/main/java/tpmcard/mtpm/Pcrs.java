@@ -1,7 +1,6 @@
 package tpmcard.mtpm;
 
 import javacard.framework.ISOException;
-import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
 import tpmcard.core.HostPcrs;
@@ -14,12 +13,21 @@ import tpmcard.core.HostPcrs;
  * bitmaps of TPMS_PCR_SELECTION (Part 2 §10.6.2): PCR i is bit (i mod 8) of byte i/8.
  */
 final class Pcrs {
-    private final byte[] cardPcrs = JCSystem.makeTransientByteArray(
-            (short) (Constants.CARD_PCR_COUNT * Constants.DIGEST_LENGTH), JCSystem.CLEAR_ON_RESET);
+    private final byte[] cardPcrs = new byte[(short) (Constants.CARD_PCR_COUNT * Constants.DIGEST_LENGTH)];
+    /** Whether any card PCR may be non-zero (persistent): spares the EEPROM a clear of zeros. */
+    private boolean dirty;
     private final MessageDigest sha256;
 
     Pcrs(MessageDigest sha256) {
         this.sha256 = sha256;
+    }
+
+    /** Card reset: PCRs 9..23 back to zero. Non-atomic: a torn clear is finished at the next power-up. */
+    void powerOn() {
+        if (dirty) {
+            Util.arrayFillNonAtomic(cardPcrs, (short) 0, (short) cardPcrs.length, (byte) 0);
+            dirty = false;
+        }
     }
 
     static boolean selected(byte[] selection, short selectionOff, short index) {
@@ -78,6 +86,7 @@ final class Pcrs {
     /** PCR[index] = SHA-256(PCR[index] || digest) (Part 3 §22.2); new value at out[outOff]. */
     short extend(short index, byte[] digest, short digestOff, byte[] out, short outOff) {
         short at = cardOffset(index);
+        dirty = true;
         sha256.reset();
         sha256.update(cardPcrs, at, Constants.DIGEST_LENGTH);
         sha256.doFinal(digest, digestOff, Constants.DIGEST_LENGTH, cardPcrs, at);
