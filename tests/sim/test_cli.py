@@ -103,3 +103,27 @@ def test_help_lists_commands(tmp_path: Path) -> None:
     out = run(tmp_path, "--help").stdout
     for command in ("info", "demo", "bench", "sim"):
         assert command in out
+
+
+def test_info_reports_the_memory_measured_at_install(tmp_path: Path) -> None:
+    first = info(tmp_path)["card"]
+    memory = first["memory"]
+    assert memory is not None, first.get("memory_reason")
+    assert memory["ram_budget"] == 4150
+    by_class = {a["class"]: a for a in memory["applets"]}
+    core = by_class["tpmcard.core.CoreApplet"]
+    parts = ("transient_reset", "transient_deselect", "crypto_ram")
+    assert core["transient"] == sum(core[p] for p in parts)
+    assert core["transient"] > 8000 and core["persistent"] > 0  # two 4 KB I/O buffers (issue 9)
+    for key in ("transient_reset", "transient_deselect", "crypto_ram", "transient", "persistent"):
+        assert memory["totals"][key] == sum(a[key] for a in memory["applets"])
+    # A later process restores the card; the report measured at install stays.
+    assert info(tmp_path)["card"]["memory"] == memory
+
+
+@pytest.mark.pcsc
+def test_info_over_pcsc_has_no_memory_report(tmp_path: Path, pcsc_stack: object) -> None:
+    reader = pcsc_stack.reader  # type: ignore[attr-defined]
+    card = json.loads(run(tmp_path, "--reader", reader, "info", "--json").stdout)["card"]
+    assert card["memory"] is None
+    assert "PC/SC" in card["memory_reason"]

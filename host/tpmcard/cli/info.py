@@ -54,7 +54,27 @@ def _card(opts: Options) -> dict[str, Any]:
                 **card.info.as_dict(),
                 "identity_key": point.hex(),
                 "identity_key_sha256": hashlib.sha256(point).hexdigest(),
+                **_memory(card.connection),
             }
+
+
+def _memory(connection: object) -> dict[str, Any]:
+    """``memory`` (what the simulator measured at install) or null, and ``memory_reason`` why."""
+    report = getattr(connection, "memory_report", None)
+    if report is None:
+        return {
+            "memory": None,
+            "memory_reason": "measured only by the in-process simulator at install; a card over "
+            "PC/SC cannot be asked for per-applet memory (docs/core-applet.md has the figures)",
+        }
+    measured = report()
+    if measured is None:
+        return {
+            "memory": None,
+            "memory_reason": "this simulated card was installed before the simulator measured "
+            "memory: `tpmcard sim reset` installs it afresh",
+        }
+    return {"memory": measured}
 
 
 def _tpm(opts: Options, pcrs: list[int]) -> dict[str, Any]:

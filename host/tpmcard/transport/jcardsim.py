@@ -11,6 +11,7 @@ JPype allows one JVM per process. :func:`start_jvm` starts it on first use with 
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -34,6 +35,27 @@ SAVE_MODE_ENV = "TPMCARD_SIM_SAVE_MODE"
 JVM_ARGS: tuple[str, ...] = ()
 
 _SIMCARD_CLASS = "tpmcard.sim.SimCard"
+_AGENT_JAR_PREFIX = "tpmcard-applets"
+
+
+def jvm_args(classpath: Sequence[str]) -> list[str]:
+    """Every option of a JVM hosting a SimCard: :data:`JVM_ARGS` and the card-code agent.
+
+    The simulator's jar is also a Java agent (``-javaagent``) that rewrites card classes as they
+    load, so the simulator enforces the applet firewall, the RAM budget and per-card randomness
+    (docs/simulator.md). The jar is the class path entry named ``tpmcard-applets*.jar``.
+    """
+    for entry in classpath:
+        name = Path(entry).name
+        if name.startswith(_AGENT_JAR_PREFIX) and name.endswith(".jar"):
+            return [*JVM_ARGS, f"-javaagent:{entry}"]
+    raise SimulatorError(
+        f"the simulator's class path has no {_AGENT_JAR_PREFIX}*.jar (the card-code agent): "
+        f"run `gradle assemble` in {paths.SOURCE_ROOT}",
+        kind="not_built",
+    )
+
+
 _jvm_lock = threading.Lock()
 _java: dict[str, Any] = {}
 
@@ -95,7 +117,11 @@ def start_jvm(classpath: Sequence[str] | None = None) -> None:
             try:
                 # interrupt=False: Ctrl-C stays Python's KeyboardInterrupt, the JVM ignores it.
                 jpype.startJVM(
-                    *JVM_ARGS, jvmpath=jvm, classpath=entries, convertStrings=False, interrupt=False
+                    *jvm_args(entries),
+                    jvmpath=jvm,
+                    classpath=entries,
+                    convertStrings=False,
+                    interrupt=False,
                 )
             except OSError as exc:
                 raise SimulatorError(
@@ -267,6 +293,22 @@ class JCardSimConnection(Connection):
             self._check_open()
             count, non_zero = self._card.transientMemoryStatus()
             return int(count), int(non_zero)
+
+    def memory_report(self) -> dict[str, Any] | None:
+        """Each applet's memory as the simulator measured it at install, and the totals.
+
+        Bytes: ``transient_reset`` / ``transient_deselect`` (transient arrays), ``crypto_ram``
+        (crypto objects at JCAlgTest's J3R180 figures), ``transient`` (their sum) and
+        ``persistent`` (arrays and objects, estimated headers). None for a card installed before
+        the simulator measured memory (``tpmcard sim reset`` measures it afresh).
+        """
+        with self._lock:
+            self._check_open()
+            text = self._call("memoryReport")
+        if text is None:
+            return None
+        report: dict[str, Any] = json.loads(str(text))
+        return report
 
     @property
     def store_path(self) -> Path:

@@ -329,11 +329,12 @@ class VpcdCardProcess:
         self.port = port
         self.log = self.state_dir / "vpcd-card.log"
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        classpath = jcardsim.sim_classpath()
         argv = [
             java_executable(),
-            *jcardsim.JVM_ARGS,
+            *jcardsim.jvm_args(classpath),
             "-cp",
-            os.pathsep.join(jcardsim.sim_classpath()),
+            os.pathsep.join(classpath),
             "tpmcard.sim.VpcdCard",
             "--state-dir",
             str(self.state_dir),

@@ -4,6 +4,7 @@ import com.licel.jcardsim.bouncycastle.crypto.Digest;
 import com.licel.jcardsim.bouncycastle.crypto.Signer;
 import com.licel.jcardsim.bouncycastle.math.ec.ECCurve;
 import com.licel.jcardsim.bouncycastle.math.ec.ECPoint;
+import com.licel.jcardsim.bouncycastle.crypto.prng.RandomGenerator;
 import com.licel.jcardsim.crypto.ByteContainer;
 import com.licel.jcardsim.esotericsoftware.kryo.Kryo;
 import com.licel.jcardsim.esotericsoftware.kryo.KryoException;
@@ -32,6 +33,7 @@ import java.util.Map;
 import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.framework.JCSystem;
+import tpmcard.sim.enforce.CardRandom;
 
 /**
  * Turns the card's applet instances into bytes and back: one kryo object graph for all applets,
@@ -123,6 +125,8 @@ final class CardImageCodec {
             registerCrypto(crypto + name, config, null);
         }
         registerCrypto(crypto + "AsymmetricSignatureImpl", config, "key");
+        Class<?> randomData = jcardsimClass(crypto + "RandomDataImpl");
+        kryo.register(randomData, new ReseededOnRead(kryo, randomData, config));
         registerCrypto(crypto + "KeyAgreementImpl", config, "privateKey");
     }
 
@@ -402,7 +406,10 @@ final class CardImageCodec {
             try {
                 SecureRandom random = (SecureRandom) constructor.newInstance();
                 kryo.reference(random);
-                engine.set(Unsafe.getObject(random, SPI), kryo.readClassAndObject(input));
+                Object generator = kryo.readClassAndObject(input);
+                engine.set(Unsafe.getObject(random, SPI), generator);
+                // Two processes restoring one store must not replay the same bytes: fresh seed.
+                CardRandom.seed((RandomGenerator) generator);
                 return random;
             } catch (ReflectiveOperationException e) {
                 throw new KryoException(e);
@@ -415,6 +422,27 @@ final class CardImageCodec {
             } catch (NoSuchFieldException e) {
                 throw new ExceptionInInitializerError(e);
             }
+        }
+    }
+
+    /** RandomData: its generator state is kept, and fresh seed added on restore (see CardRandom). */
+    private static final class ReseededOnRead extends FieldSerializer<Object> {
+        private final Field engine;
+
+        ReseededOnRead(Kryo kryo, Class<?> type, FieldSerializerConfig config) {
+            super(kryo, type, config);
+            engine = field(type, "engine");
+        }
+
+        @Override
+        public Object read(Kryo kryo, Input input, Class<?> type) {
+            Object object = super.read(kryo, input, type);
+            try {
+                CardRandom.seed((RandomGenerator) engine.get(object));
+            } catch (IllegalAccessException e) {
+                throw new KryoException(e);
+            }
+            return object;
         }
     }
 

@@ -2,7 +2,11 @@ package tpmcard.sim;
 
 import com.licel.jcardsim.base.Simulator;
 import com.licel.jcardsim.utils.AIDUtil;
+import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.StandardCopyOption;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -19,6 +23,8 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.SystemException;
+import tpmcard.sim.enforce.CardInstrumentation;
+import tpmcard.sim.enforce.CardRules;
 
 /**
  * A jCardSim card with non-volatile memory: its applet instances persist in a card store in a
@@ -71,6 +77,7 @@ public final class SimCard implements AutoCloseable {
     private final List<SuiteManifest.AppletEntry> manifest;
     private final List<String> knownAids = new ArrayList<>();
     private final SecureRandom entropy = new SecureRandom();
+    private final CardRules rules;
     private SaveMode saveMode = SaveMode.WATCH;
     private byte[] lastPayload;
     private Object[] roots = new Object[0];
@@ -94,6 +101,7 @@ public final class SimCard implements AutoCloseable {
             this.simulator = new Simulator(runtime);
             simulator.changeProtocol("T=1");
             ClassLoader loader = SimCard.class.getClassLoader();
+            this.rules = CardRules.of(runtime);  // tpmcard.sim.enforce / TPMCARD_SIM_ENFORCE
             this.codec = new CardImageCodec(runtime, loader);
             this.watch = new StateWatch(runtime.memory());
             runtime.setWatch(watch);
@@ -112,6 +120,7 @@ public final class SimCard implements AutoCloseable {
             runtime.powerOn();
             if (changed) {
                 persist(true);
+                writeMemoryReport();
             } else {
                 watch.rebuild(roots);
             }
@@ -159,7 +168,11 @@ public final class SimCard implements AutoCloseable {
 
     private static Class<? extends Applet> appletClass(String name, ClassLoader loader) {
         try {
-            return Class.forName(name, true, loader).asSubclass(Applet.class);
+            Class<? extends Applet> type = Class.forName(name, true, loader).asSubclass(Applet.class);
+            CardInstrumentation.requireRewritten(type);
+            return type;
+        } catch (IllegalStateException e) {
+            throw new SimCardException(SimCardException.Kind.MANIFEST, e.getMessage(), e);
         } catch (ClassNotFoundException | LinkageError e) {
             throw new SimCardException(SimCardException.Kind.MANIFEST, "applet class " + name
                     + " (from the suite manifest) is not on the class path; build it with `gradle assemble`", e);
@@ -185,7 +198,16 @@ public final class SimCard implements AutoCloseable {
         }
         runtime.replaceInstances(instances);
         roots = rootsOf(instances);
-        lastPayload = contents.payload;
+        lastPayload = reseededPayload(instances);
+    }
+
+    /**
+     * The image of freshly decoded instances. Decoding adds fresh seed to every random generator
+     * (CardRandom: two processes restoring one store must not replay the same bytes), so the image
+     * differs from the bytes read; the next save compares against this one.
+     */
+    private byte[] reseededPayload(List<Map.Entry<AID, Applet>> instances) {
+        return CardImageCodec.copy(codec.encode(instances));
     }
 
     private static Object[] rootsOf(List<Map.Entry<AID, Applet>> instances) {
@@ -382,6 +404,7 @@ public final class SimCard implements AutoCloseable {
         List<Map.Entry<AID, Applet>> instances = codec.decode(lastPayload);
         runtime.replaceInstances(instances);
         roots = rootsOf(instances);
+        lastPayload = reseededPayload(instances);
         runtime.powerOn();
         watch.rebuild(roots);
     }
@@ -425,6 +448,7 @@ public final class SimCard implements AutoCloseable {
         install(aid, params);
         runtime.powerOn();  // as after a GP INSTALL session: nothing selected
         persist(true);
+        writeMemoryReport();
     }
 
     /** Erase the card and install every manifest applet afresh (new entropy, new identity). */
@@ -438,11 +462,13 @@ public final class SimCard implements AutoCloseable {
         runtime.replaceInstances(List.of());
         knownAids.clear();
         roots = new Object[0];
+        rules.clearUsage();
         for (SuiteManifest.AppletEntry e : manifest) {
             install(e.aid, null);
         }
         runtime.powerOn();
         persist(true);
+        writeMemoryReport();
     }
 
     /** Write the store now, whether or not anything changed. */
@@ -511,6 +537,67 @@ public final class SimCard implements AutoCloseable {
      */
     public synchronized String watchUnscopedReason() {
         return watch.opaqueReason() != null ? watch.opaqueReason() : watch.unscopedReason();
+    }
+
+    /**
+     * The memory each applet allocated at install, as JSON (null until something was installed by
+     * a simulator that measures: a store from before the report existed). Measured by the
+     * simulator's rewritten card code (tpmcard.sim.enforce): transient arrays and crypto objects'
+     * RAM at JCAlgTest's J3R180 figures, persistent arrays and objects with estimated headers.
+     * Kept in {@code memory.json} beside the store, because a later process only restores.
+     */
+    public synchronized String memoryReport() {
+        try {
+            return Files.exists(memoryFile()) ? Files.readString(memoryFile(), StandardCharsets.UTF_8) : null;
+        } catch (IOException e) {
+            throw new SimCardException(SimCardException.Kind.IO, "cannot read " + memoryFile() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The rules this card enforces, e.g. "firewall,ram" ("" for none). */
+    public synchronized String enforcedRules() {
+        return (rules.firewall() ? "firewall" : "") + (rules.firewall() && rules.ram() ? "," : "") + (rules.ram() ? "ram" : "");
+    }
+
+    private Path memoryFile() {
+        return stateDir.resolve("memory.json");
+    }
+
+    private void writeMemoryReport() {
+        Map<String, long[]> usage = rules.usage();
+        StringBuilder b = new StringBuilder();
+        b.append("{\"source\": \"jCardSim, measured by tpmcard.sim.enforce at install\", ")
+                .append("\"ram_budget\": ").append(rules.ramBudget()).append(", \"applets\": [");
+        long[] total = new long[4];
+        boolean first = true;
+        for (SuiteManifest.AppletEntry e : manifest) {
+            String pkg = e.className.substring(0, e.className.lastIndexOf('.'));
+            long[] u = usage.getOrDefault(pkg, new long[4]);
+            for (int i = 0; i < 4; i++) {
+                total[i] += u[i];
+            }
+            b.append(first ? "" : ", ").append("{\"aid\": \"").append(e.aid).append("\", \"class\": \"")
+                    .append(e.className).append("\", ");
+            appendUsage(b, u);
+            b.append('}');
+            first = false;
+        }
+        b.append("], \"totals\": {");
+        appendUsage(b, total);
+        b.append("}}\n");
+        try {
+            Path tmp = stateDir.resolve("memory.json.tmp");
+            Files.writeString(tmp, b.toString(), StandardCharsets.UTF_8);
+            Files.move(tmp, memoryFile(), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new SimCardException(SimCardException.Kind.IO, "cannot write " + memoryFile() + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void appendUsage(StringBuilder b, long[] u) {
+        b.append("\"transient_reset\": ").append(u[0]).append(", \"transient_deselect\": ").append(u[1])
+                .append(", \"crypto_ram\": ").append(u[2]).append(", \"transient\": ").append(u[0] + u[1] + u[2])
+                .append(", \"persistent\": ").append(u[3]);
     }
 
     /** Release the store (its content is already saved). Idempotent. */

@@ -18,12 +18,26 @@ import javacard.framework.ISO7816;
 import javacard.framework.SystemException;
 import org.junit.Test;
 import tpmcard.lib.P256;
+import tpmcard.sim.enforce.CardRandom;
 
 /**
  * Install parameters and the identity key: install entropy makes simulated cards differ
  * (jCardSim's RNG is deterministic), and a card keeps its key across reset and reselection.
  */
 public class InstallTest {
+    /** The known answers below need a reproducible card RNG (simulated cards draw from the OS otherwise). */
+    static final byte[] SEED = Hex.decode("5EED");
+
+    @org.junit.Before
+    public void fixSeed() {
+        SimulatedCard.fixedSeed = SEED;
+    }
+
+    @org.junit.After
+    public void releaseSeed() {
+        SimulatedCard.fixedSeed = null;
+    }
+
     private static final byte[] ENTROPY_A = Hex.decode("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF");
     private static final byte[] ENTROPY_B = Hex.decode("00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFE");
 
@@ -152,9 +166,10 @@ public class InstallTest {
 
     /**
      * Known answer: the key is exactly s = SHA-256(R || E || 00), W = s.G, where R is the first 32
-     * bytes of jCardSim's RandomData (an unseeded SHA-1 DigestRandomGenerator, recomputed here with
-     * the copy of BouncyCastle shaded in the jCardSim jar). This pins the documented derivation and
-     * shows W belongs to s, which a point-on-curve check alone cannot.
+     * bytes of jCardSim's RandomData (a SHA-1 DigestRandomGenerator, recomputed here with the copy
+     * of BouncyCastle shaded in the jCardSim jar, seeded as the simulator seeds it from the card's
+     * fixed seed, see CardRandom). This pins the documented derivation and shows W
+     * belongs to s, which a point-on-curve check alone cannot.
      */
     @Test
     public void derivationMatchesTheDocumentedFormula() {
@@ -165,6 +180,8 @@ public class InstallTest {
             com.licel.jcardsim.bouncycastle.crypto.prng.DigestRandomGenerator random =
                     new com.licel.jcardsim.bouncycastle.crypto.prng.DigestRandomGenerator(
                             new com.licel.jcardsim.bouncycastle.crypto.digests.SHA1Digest());
+            // Block 1: the identity's KeyPair builds the card's first generator (block 0).
+            random.addSeedMaterial(CardRandom.fixedSeedBlock(SEED, 1));
             byte[] r = new byte[32];
             random.nextBytes(r, 0, 32);
             byte[] input = new byte[32 + entropy.length + 1];

@@ -14,6 +14,7 @@ import java.util.Arrays;
 import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.framework.ISO7816;
+import tpmcard.sim.enforce.CardRandom;
 
 /**
  * One simulated card: a fresh jCardSim Simulator with the core applet installed under the AID
@@ -51,8 +52,18 @@ final class SimulatedCard {
      * applets of the simulators made before (see SimulatorBehaviourTest).
      */
     static Simulator newSimulator() {
-        return new Simulator(new SimulatorRuntime());
+        SimulatorRuntime runtime = new SimulatorRuntime();
+        if (fixedSeed != null) {
+            CardRandom.useFixedSeed(runtime, fixedSeed);
+        }
+        return new Simulator(runtime);
     }
+
+    /**
+     * Known-answer tests set this (and clear it after): the simulators made meanwhile draw their
+     * randomness from this seed instead of the OS (tpmcard.sim.enforce.CardRandom).
+     */
+    static byte[] fixedSeed;
 
     static SimulatedCard installed(Class<? extends Applet> appletClass, byte[] entropy) {
         Simulator simulator = newSimulator();

@@ -1,0 +1,189 @@
+package tpmcard.sim.enforce;
+
+import com.licel.jcardsim.base.SimulatorRuntime;
+import com.licel.jcardsim.base.SimulatorSystem;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.WeakHashMap;
+import javacard.framework.JCSystem;
+import javacard.framework.SystemException;
+
+/**
+ * One simulated card's rules and bookkeeping: which rules it enforces, who owns each array and
+ * crypto object, and the transient RAM in use (see {@link Firewall} for the hooks card code calls).
+ *
+ * <p>A card is identified by its jCardSim runtime; the rules of a new card come from the system
+ * property {@code tpmcard.sim.enforce} (or environment {@code TPMCARD_SIM_ENFORCE}): a comma list
+ * of {@code firewall}, {@code ram}, or {@code all} / {@code none} (default: none, until the suite
+ * obeys them). Tests and SimCard set them per card with {@link #enforce}.
+ */
+public final class CardRules {
+    /** System property naming the rules new cards enforce. */
+    public static final String ENFORCE_PROPERTY = "tpmcard.sim.enforce";
+    /** System property overriding the transient RAM budget in bytes (default {@link RamCosts#budget()}). */
+    public static final String RAM_BUDGET_PROPERTY = "tpmcard.sim.ramBudget";
+
+    private static final Map<SimulatorRuntime, CardRules> CARDS = Collections.synchronizedMap(new WeakHashMap<>());
+
+    boolean firewall;
+    boolean ram;
+    int ramBudget = configuredBudget();
+    int ramUsed;
+
+    /** Owner of each array and crypto object created by card code (weak: garbage goes away). */
+    final Map<Object, Owner> owners = new WeakHashMap<>();
+    /** Per context (package): bytes allocated, in context order of first allocation. */
+    final Map<String, long[]> usage = new LinkedHashMap<>();
+
+    private CardRules() {
+        String s = System.getProperty(ENFORCE_PROPERTY);
+        if (s == null) {
+            s = System.getenv("TPMCARD_SIM_ENFORCE");
+        }
+        setRules(s == null ? "" : s);
+    }
+
+    /** The rules of the card whose runtime is {@code runtime}. */
+    public static CardRules of(SimulatorRuntime runtime) {
+        synchronized (CARDS) {
+            return CARDS.computeIfAbsent(runtime, r -> new CardRules());
+        }
+    }
+
+    static CardRules current() {
+        return of(SimulatorSystem.instance());
+    }
+
+    /** Enforce exactly {@code rules} ("firewall,ram", "all", "none"). */
+    public CardRules enforce(String rules) {
+        setRules(rules);
+        return this;
+    }
+
+    private void setRules(String rules) {
+        firewall = false;
+        ram = false;
+        for (String r : rules.toLowerCase(Locale.ROOT).split("[,\\s]+")) {
+            switch (r) {
+                case "":
+                case "none":
+                    break;
+                case "all":
+                    firewall = true;
+                    ram = true;
+                    break;
+                case "firewall":
+                    firewall = true;
+                    break;
+                case "ram":
+                    ram = true;
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown simulator rule '" + r
+                            + "' (" + ENFORCE_PROPERTY + ": firewall, ram, all, none)");
+            }
+        }
+        if (firewall) {
+            Firewall.anyFirewall = true;
+        }
+    }
+
+    public boolean firewall() {
+        return firewall;
+    }
+
+    public boolean ram() {
+        return ram;
+    }
+
+    /** The transient RAM budget in bytes (CLEAR_ON_RESET and CLEAR_ON_DESELECT share it, as on a JCOP4). */
+    public CardRules ramBudget(int bytes) {
+        ramBudget = bytes;
+        return this;
+    }
+
+    public int ramBudget() {
+        return ramBudget;
+    }
+
+    /** Transient RAM in use (arrays and crypto objects), bytes. */
+    public int ramUsed() {
+        return ramUsed;
+    }
+
+    private static int configuredBudget() {
+        String s = System.getProperty(RAM_BUDGET_PROPERTY);
+        if (s == null) {
+            s = System.getenv("TPMCARD_SIM_RAM_BUDGET");
+        }
+        return s == null || s.isEmpty() ? RamCosts.budget() : Integer.parseInt(s.trim());
+    }
+
+    /**
+     * Memory by context (package name): {transient CLEAR_ON_RESET arrays, CLEAR_ON_DESELECT arrays,
+     * crypto objects' RAM, persistent} bytes allocated by card code in that context (persistent
+     * includes estimated object headers, see {@link RamCosts}).
+     */
+    public synchronized Map<String, long[]> usage() {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (Map.Entry<String, long[]> e : usage.entrySet()) {
+            out.put(e.getKey(), e.getValue().clone());
+        }
+        return out;
+    }
+
+    /** Usage slots: transient CLEAR_ON_RESET arrays, CLEAR_ON_DESELECT arrays, crypto objects' RAM, persistent. */
+    static final int RESET = 0;
+    static final int DESELECT = 1;
+    static final int CRYPTO = 2;
+    static final int PERSISTENT = 3;
+
+    private final java.util.ArrayDeque<String> violations = new java.util.ArrayDeque<>();
+
+    synchronized void recordViolation(String message) {
+        if (violations.size() == 16) {
+            violations.removeFirst();
+        }
+        violations.addLast(message);
+    }
+
+    /** The last (up to 16) firewall violations on this card, oldest first: card code may catch them. */
+    public synchronized java.util.List<String> violations() {
+        return new java.util.ArrayList<>(violations);
+    }
+
+    /** Forget the memory tally (the card is erased and installed afresh). */
+    public synchronized void clearUsage() {
+        usage.clear();
+        ramUsed = 0;
+    }
+
+    synchronized void charge(String context, int slot, long bytes) {
+        usage.computeIfAbsent(context == null ? "(none)" : context, c -> new long[4])[slot] += bytes;
+    }
+
+    /** Take {@code bytes} of transient RAM; over budget: NO_TRANSIENT_SPACE (when the RAM rule is on). */
+    synchronized void takeRam(int bytes) {
+        if (ram && ramUsed + bytes > ramBudget) {
+            SystemException.throwIt(SystemException.NO_TRANSIENT_SPACE);
+        }
+        ramUsed += bytes;
+    }
+
+    /** Who owns an array or crypto object. */
+    static final class Owner {
+        final String context;     // package of the creating context; null: no applet context
+        final byte event;         // JCSystem.CLEAR_ON_* or NOT_A_TRANSIENT_OBJECT
+        final boolean global;     // global array (APDU buffer, makeGlobalArray)
+        final boolean external;   // crypto object created with externalAccess = true
+
+        Owner(String context, byte event, boolean global, boolean external) {
+            this.context = context;
+            this.event = event;
+            this.global = global;
+            this.external = external;
+        }
+    }
+}

@@ -1,0 +1,261 @@
+package tpmcard.sim.enforce;
+
+import javacard.framework.JCSystem;
+
+/**
+ * The hooks rewritten card code calls ({@link FirewallRewriter}): the active context, the owner of
+ * every array and crypto object, and the checks of the applet firewall (JC 3.0.5 Runtime
+ * Environment Specification §6) and of the RAM budget.
+ *
+ * <p>Contexts are packages (the JCRE gives all applets of one package one context). The active
+ * context is the selected applet's package during select/process/deselect, the installing
+ * applet's during install, and the server's during a call on a Shareable object (a public method
+ * of a class that implements an interface, or getShareableInterfaceObject), restored on return or
+ * throw. Outside any of these (host code, static initialisers, tests calling library code
+ * directly) nothing is owned and nothing is checked, as for the JCRE's own context.
+ */
+public final class Firewall {
+    /** Entry kinds: the JCRE selects / runs / deselects the applet; installs it; a Shareable call. */
+    public static final int SELECTED = 0;
+    public static final int INSTALL = 1;
+    public static final int SHARED = 2;
+
+    static volatile boolean anyFirewall;
+
+    private static final ThreadLocal<Exec> EXEC = ThreadLocal.withInitial(Exec::new);
+
+    /** What runs on this thread: the card, the context stack, the selected applet's context. */
+    static final class Exec {
+        CardRules card;
+        String[] stack = new String[16];
+        int depth;
+        String selected;
+        boolean pendingExternal;
+        Object lastChecked;
+
+        String active() {
+            return depth == 0 ? null : stack[depth - 1];
+        }
+    }
+
+    private Firewall() {}
+
+    static String contextOf(Class<?> type) {
+        String name = type.getName();
+        int dot = name.lastIndexOf('.');
+        return (dot < 0 ? "" : name.substring(0, dot)).intern();
+    }
+
+    // ---- context switches -------------------------------------------------------------------
+
+    public static void enter(Object self, int kind) {
+        enterContext(contextOf(self.getClass()), kind);
+    }
+
+    public static void enterStatic(Class<?> type, int kind) {
+        enterContext(contextOf(type), kind);
+    }
+
+    private static void enterContext(String context, int kind) {
+        Exec e = EXEC.get();
+        if (e.depth == 0) {
+            e.card = CardRules.current();
+            if (kind != SHARED) {
+                e.selected = context;
+            }
+        }
+        if (e.depth == e.stack.length) {
+            e.stack = java.util.Arrays.copyOf(e.stack, e.depth * 2);
+        }
+        e.stack[e.depth++] = context;
+        e.lastChecked = null;
+    }
+
+    public static void exit() {
+        Exec e = EXEC.get();
+        if (e.depth > 0) {
+            e.stack[--e.depth] = null;
+        }
+        e.lastChecked = null;
+    }
+
+    /** The active context on this thread (a package name), or null outside card code entry points. */
+    public static String activeContext() {
+        return EXEC.get().active();
+    }
+
+    // ---- allocation ---------------------------------------------------------------------------
+
+    /** newarray / anewarray in card code: a persistent array owned by the active context. */
+    public static void newArray(Object array) {
+        Exec e = EXEC.get();
+        if (e.depth == 0) {
+            return;
+        }
+        String context = e.active();
+        e.card.owners.put(array, new CardRules.Owner(context, JCSystem.NOT_A_TRANSIENT_OBJECT, false, false));
+        e.card.charge(context, CardRules.PERSISTENT, RamCosts.ARRAY_HEADER + RamCosts.arrayBytes(array));
+    }
+
+    /** JCSystem.makeTransient*Array returned {@code array}: charge the RAM budget, record the owner. */
+    public static void transientArray(Object array) {
+        Exec e = EXEC.get();
+        if (e.depth == 0) {
+            return;
+        }
+        String context = e.active();
+        byte event = JCSystem.isTransient(array);
+        int bytes = RamCosts.arrayBytes(array);
+        e.card.takeRam(bytes);
+        e.card.owners.put(array, new CardRules.Owner(context, event, false, false));
+        e.card.charge(context, event == JCSystem.CLEAR_ON_DESELECT ? CardRules.DESELECT : CardRules.RESET, bytes);
+        e.card.charge(context, CardRules.PERSISTENT, RamCosts.ARRAY_HEADER);
+    }
+
+    /** JCSystem.makeGlobalArray returned {@code array}: accessible from every context. */
+    public static void globalArray(Object array) {
+        Exec e = EXEC.get();
+        if (e.depth == 0) {
+            return;
+        }
+        int bytes = RamCosts.arrayBytes(array);
+        e.card.takeRam(bytes);
+        e.card.owners.put(array, new CardRules.Owner(e.active(), JCSystem.CLEAR_ON_DESELECT, true, false));
+        e.card.charge(e.active(), CardRules.DESELECT, bytes);
+    }
+
+    /** {@code new T} in card code: persistent bytes of the object (estimated, see RamCosts). */
+    public static void newObject(String internalName) {
+        Exec e = EXEC.get();
+        if (e.depth == 0) {
+            return;
+        }
+        e.card.charge(e.active(), CardRules.PERSISTENT, RamCosts.objectBytes(internalName));
+    }
+
+    /**
+     * The externalAccess argument of a crypto factory call: remembered for {@link #created} and
+     * replaced by false, because jCardSim 3.0.6.0 throws for true (jcardsim issue #45).
+     */
+    public static boolean external(boolean externalAccess) {
+        EXEC.get().pendingExternal = externalAccess;
+        return false;
+    }
+
+    /** A crypto factory with an externalAccess parameter (getInstance, buildKey) returned {@code object}. */
+    public static void created(Object object) {
+        Exec e = EXEC.get();
+        boolean external = e.pendingExternal;
+        e.pendingExternal = false;
+        record(e, object, external);
+    }
+
+    /** A crypto factory without one (RandomData.getInstance, new KeyPair): usable whoever is selected. */
+    public static void createdUnrestricted(Object object) {
+        record(EXEC.get(), object, true);
+    }
+
+    private static void record(Exec e, Object object, boolean external) {
+        if (e.depth == 0 || object == null) {
+            return;
+        }
+        String context = e.active();
+        int ram = RamCosts.ramOf(object);
+        e.card.takeRam(ram);
+        e.card.owners.put(object, new CardRules.Owner(context, JCSystem.NOT_A_TRANSIENT_OBJECT, false, external));
+        e.card.charge(context, CardRules.CRYPTO, ram);
+        e.card.charge(context, CardRules.PERSISTENT, RamCosts.persistentOf(object));
+    }
+
+    // ---- access checks ------------------------------------------------------------------------
+
+    /** Array load (xaload) in card code. */
+    public static void read(Object array, int index) {
+        if (anyFirewall) {
+            checkArray(array);
+        }
+    }
+
+    /** Array store (xastore) in card code. */
+    public static void write(Object array, int index) {
+        if (anyFirewall) {
+            checkArray(array);
+        }
+    }
+
+    /** arraylength in card code. */
+    public static void length(Object array) {
+        if (anyFirewall) {
+            checkArray(array);
+        }
+    }
+
+    /** An array passed to a javacard.* / javacardx.* API method: the caller's context must reach it. */
+    public static void apiArray(Object array) {
+        if (anyFirewall) {
+            checkArray(array);
+        }
+    }
+
+    /** A crypto object (receiver or argument) of a javacard.* / javacardx.* API call. */
+    public static void use(Object object) {
+        if (!anyFirewall || object == null) {
+            return;
+        }
+        Exec e = EXEC.get();
+        if (e.depth == 0 || !e.card.firewall) {
+            return;
+        }
+        CardRules.Owner o = e.card.owners.get(object);
+        if (o == null || o.context == null) {
+            return;
+        }
+        String context = e.active();
+        if (!o.context.equals(context)) {
+            throw violation(e, "applet firewall: " + simpleName(object) + " owned by context " + o.context
+                    + " used from context " + context);
+        }
+        if (!o.external && !o.context.equals(e.selected)) {
+            throw violation(e, "applet firewall: " + simpleName(object) + " of context " + o.context
+                    + " was created with externalAccess=false and is used while " + e.selected + " is selected");
+        }
+    }
+
+    private static void checkArray(Object array) {
+        if (array == null) {
+            return;
+        }
+        Exec e = EXEC.get();
+        if (e.depth == 0 || array == e.lastChecked || !e.card.firewall) {
+            return;
+        }
+        CardRules.Owner o = e.card.owners.get(array);
+        if (o == null || o.global) {
+            e.lastChecked = array;
+            return;
+        }
+        String context = e.active();
+        if (o.context != null && !o.context.equals(context)) {
+            throw violation(e, "applet firewall: array owned by context " + o.context
+                    + " accessed from context " + context);
+        }
+        if (o.event == JCSystem.CLEAR_ON_DESELECT && !context.equals(e.selected)) {
+            throw violation(e, "applet firewall: CLEAR_ON_DESELECT array of context " + o.context
+                    + " accessed while " + e.selected + " is selected");
+        }
+        e.lastChecked = array;
+    }
+
+    private static SecurityException violation(Exec e, String message) {
+        e.card.recordViolation(message);
+        return new SecurityException(message);
+    }
+
+    private static String simpleName(Object o) {
+        Class<?> c = o.getClass();
+        while (c.getSuperclass() != null && c.getName().startsWith("com.licel.")) {
+            c = c.getSuperclass();
+        }
+        return c.getSimpleName();
+    }
+}
