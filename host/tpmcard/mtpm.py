@@ -85,9 +85,9 @@ STAGE_CAPACITY = 1088
 #: PCR READ, QUOTE and UNSEAL: the card writes each host PCR to the window's last 32 bytes.
 PCR_SLOT_LENGTH = 32
 PUBLIC_AREA_LENGTH = 88
-# Upper bounds of answers (docs/mtpm.md): DER ECDSA signature 72, TPMS_ATTEST of a quote with a
-# 64-byte nonce 177 and of a certification 205, each after a 2-byte length.
-_QUOTE_ANSWER = 2 + 177 + 72
+# Upper bounds of answers (docs/mtpm.md): DER ECDSA signature 72, TPMS_ATTEST of a quote 113 +
+# the nonce and of a certification 205, each after a 2-byte length.
+_QUOTE_ANSWER = 2 + 113 + 72  # + the nonce
 _CERTIFY_ANSWER = 2 + 205 + 72
 _STATUS_ANSWER = 30
 _NV_LIST_ANSWER = 7 * 8
@@ -341,8 +341,7 @@ class MtpmSession:
             self._call(
                 INS_QUOTE,
                 data=selection_bitmap(selection.indices) + nonce,
-                answer=_QUOTE_ANSWER,
-                host_pcrs=True,
+                answer=_QUOTE_ANSWER + len(nonce),
             )
         )
         digest = attest[-32:]
@@ -388,9 +387,7 @@ class MtpmSession:
         )
 
     def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
-        return self._call(
-            INS_UNSEAL, data=_auth(auth) + blob, answer=MAX_SEALED_SECRET, host_pcrs=True
-        )
+        return self._call(INS_UNSEAL, data=_auth(auth) + blob, answer=_unsealed_max(blob))
 
     # --- NV and counters -----------------------------------------------------------------
 
@@ -513,6 +510,12 @@ class MtpmSession:
 
     def migrate_import_nv(self, duplicate: bytes, owner_auth: bytes = b"") -> None:
         self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_NV, _auth(owner_auth) + duplicate)
+
+
+def _unsealed_max(blob: bytes) -> int:
+    """The longest secret a sealed blob can hold: header 61, MAC 16, SHA-256(auth) 32 and
+    length 2 inside the encryption (docs/mtpm.md)."""
+    return max(0, min(MAX_SEALED_SECRET, len(blob) - 61 - 16 - 34))
 
 
 def duplicate_kind(duplicate: bytes) -> str:

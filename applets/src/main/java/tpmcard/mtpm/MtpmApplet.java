@@ -101,9 +101,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
      * The entry point (SuiteService): data and answer in the APDU buffer. A command whose data
      * plus answer exceed the window goes through the staging area instead (STAGE WRITE, STAGE
      * RUN, STAGE READ; docs/mtpm.md "Service window"): then the handlers read and write this
-     * applet's own persistent arrays. Either way the handlers below are the same. The last 32
-     * bytes of the window are the slot the core writes a host PCR to (PCR READ, QUOTE, UNSEAL):
-     * for those the host keeps data plus answer 32 bytes short of the window.
+     * applet's own persistent arrays. Either way the handlers below are the same. The core
+     * writes a host PCR to a 32-byte slot of the window: the answer's place for QUOTE and UNSEAL
+     * (they digest the PCRs before they answer), the window's last 32 bytes for PCR READ (whose
+     * data plus answer the host keeps 32 bytes short of the window).
      */
     public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
                         short outOffset, short outLimit, HostPcrs hostPcrs, short sessionId) {
@@ -209,7 +210,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_PCR_RESET:
                 return pcrReset(p1, inLength);
             case Constants.INS_QUOTE:
-                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);
+                // The PCR digest is made before any of the answer is written: the slot can be
+                // the answer's place (in the APDU buffer; staged: the end of the window).
+                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slot == out ? outOffset : slotOffset);
             case Constants.INS_GET_PUBLIC:
                 return getPublic(p1, out, outOffset);
             case Constants.INS_CERTIFY:
@@ -221,7 +225,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_SEAL:
                 return sealing.seal(in, inOffset, inLength, out, outOffset, scratch, cursor);
             case Constants.INS_UNSEAL:
-                return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slotOffset, out, outOffset, scratch, cursor);
+                return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset, out,
+                        outOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
                 return nvDefine(in, inOffset, inLength);
             case Constants.INS_NV_UNDEFINE:
