@@ -181,6 +181,24 @@ public final class ApduIo {
     }
 
     /**
+     * When the current buffer is the persistent one: zeroes {@code [0, keep)} and
+     * {@code [keep + keepLength, end)}, i.e. everything of the command but the protected answer
+     * at keep. Non-atomic; a no-op for the RAM buffer (cleared on deselect anyway).
+     */
+    public void wipePersistentAround(short keep, short keepLength, short end) {
+        if (buffer() != persistent) {
+            return;
+        }
+        if (keep > 0) {
+            Util.arrayFillNonAtomic(persistent, (short) 0, keep, (byte) 0);
+        }
+        short after = (short) (keep + keepLength);
+        if (end > after) {
+            Util.arrayFillNonAtomic(persistent, after, (short) (end - after), (byte) 0);
+        }
+    }
+
+    /**
      * For a command that carries no data (GET RESPONSE): refuses the chaining bit (6884) and any
      * data (6700) without touching the buffers, so a pending response stays where it is.
      */

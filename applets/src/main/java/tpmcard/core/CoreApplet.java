@@ -199,6 +199,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         byte p2 = header[ISO7816.OFFSET_P2];
         boolean lastSegment = (cla & Constants.CLA_CHAINING_BIT) == 0;
         short length;
+        short received;
         try {
             if (lastSegment) {
                 binding.beginCommand(cla, ins);
@@ -207,6 +208,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             if (length == ApduIo.CHAIN_CONTINUES) {
                 return ApduIo.CHAIN_CONTINUES;
             }
+            received = length;
             length = binding.unwrapCommand(cla, ins, p1, p2, io.buffer(), (short) 0, length);
             io.setResponseOffset(length);
         } catch (RuntimeException e) {  // ISOException (6700, 6982) or a fault: uniform answer
@@ -239,7 +241,11 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             // Secure messaging adds the status word, padding and MAC: at most SM_OVERHEAD + 2.
             short at = io.responseOffset();
             byte[] buffer = io.reserveResponse(at, (short) (out + Constants.SM_OVERHEAD + 2), (short) 0);
-            return binding.wrapResponse(buffer, at, out, inner);
+            short wrapped = binding.wrapResponse(buffer, at, out, inner);
+            // A long command was decrypted in the persistent buffer: no plaintext stays in EEPROM
+            // beside the protected answer waiting there.
+            io.wipePersistentAround(at, wrapped, received);
+            return wrapped;
         } catch (RuntimeException e) {
             binding.closeSession();
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
