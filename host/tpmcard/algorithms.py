@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from tpmcard.errors import ApduError, ProtocolError
+from tpmcard import constants as C
+from tpmcard.errors import ApduError, NotSupportedError, ProtocolError, ServiceWindowError
 
 PROVIDER_PARAMETER = 0x41
 REGISTRY_AID = bytes.fromhex("F074706D63030001")
@@ -281,12 +282,31 @@ def wrap_key(card_wrap_key: bytes, algorithm: int, key_type: int, key: bytes) ->
     return e + nonce + AESGCM(kek).encrypt(nonce, key, bytes([algorithm, key_type]) + e)
 
 
-class Algorithms:
-    """The registry and providers, through a bound session (``session.algorithms``)."""
+# A provider's data and its answer share the card's service window (the registry drops the two
+# parameter bytes of CALL first). A digest/MAC/sign command needs besides its message a key handle
+# (4) and room for the longest answer (a 72-byte DER signature); the message gets the rest.
+# Verification answers nothing but carries its tag instead (see _verify).
+LONGEST_ANSWER = 72
+STREAM_OVERHEAD = HANDLE_LENGTH + LONGEST_ANSWER
 
-    def __init__(self, session: Invoker, chunk: int = MAX_PROVIDER_DATA - 96) -> None:
+
+class Algorithms:
+    """The registry and providers, through a bound session (``session.algorithms``).
+
+    Every command and its answer share the card's service window (``session.service_window``,
+    SELECT tag 85; docs/core-applet.md): digests, MACs and signatures over longer messages are
+    streamed in parts of ``chunk`` bytes; AEAD is one-shot and limited by :meth:`max_aead_text`.
+    """
+
+    def __init__(self, session: Invoker, chunk: int | None = None) -> None:
         self._session = session
-        self.chunk = chunk
+        self.window: int = getattr(session, "service_window", C.SERVICE_WINDOW_MAX)
+        limit = min(MAX_PROVIDER_DATA, self.window) - STREAM_OVERHEAD
+        if limit < 1:
+            raise NotSupportedError(
+                f"the card's service window of {self.window} bytes is too small for the providers"
+            )
+        self.chunk = limit if chunk is None else min(chunk, limit)
 
     # ---- registry ----
 
@@ -374,19 +394,22 @@ class Algorithms:
 
     def _aead(self, ins: int, key: KeyHandle, nonce: bytes, text: bytes, aad: bytes) -> bytes:
         data = key.handle + bytes([len(nonce)]) + nonce + len(aad).to_bytes(2, "big") + aad + text
+        tag = AEAD_TAG_LENGTH
+        answer = len(text) + tag if ins == INS_ENCRYPT else max(0, len(text) - tag)
+        needed = len(data) + answer
+        if needed > min(MAX_PROVIDER_DATA, self.window):
+            # One-shot by design (no plaintext before the tag is checked): data and answer
+            # must both fit the window. Refused here, before the card sees it.
+            raise ServiceWindowError(needed, self.window, "this one-shot AEAD call")
         return self.call(key.algorithm, ins, data)
 
     def max_aead_text(self, aad: bytes = b"") -> int:
-        """Largest plaintext (one-shot) for AEAD: AEAD is not streamed (docs/algorithms.md §5)."""
-        return (
-            MAX_PROVIDER_DATA
-            - HANDLE_LENGTH
-            - 1
-            - AEAD_NONCE_LENGTH
-            - 2
-            - len(aad)
-            - AEAD_TAG_LENGTH
-        )
+        """Largest plaintext for one AEAD encryption: AEAD is one-shot, not streamed
+        (docs/algorithms.md §5), and the request (text) and answer (text + tag) share the
+        card's service window, so the text gets about half of it."""
+        request = HANDLE_LENGTH + 1 + AEAD_NONCE_LENGTH + 2 + len(aad)
+        budget = min(MAX_PROVIDER_DATA, self.window) - request - AEAD_TAG_LENGTH
+        return max(0, budget // 2)
 
     def encrypt(self, key: KeyHandle, nonce: bytes, plaintext: bytes, aad: bytes = b"") -> bytes:
         """AEAD encryption: ciphertext || 16-byte tag."""
@@ -422,11 +445,13 @@ class Algorithms:
         return self._verify(key, data, signature)
 
     def _verify(self, key: KeyHandle, data: bytes, tag: bytes) -> bool:
-        if len(tag) > MAX_VERIFY_TAG_LENGTH:
-            return False  # the command cannot carry it, and no valid MAC or signature is this long
+        if len(tag) > MAX_VERIFY_TAG_LENGTH or HANDLE_LENGTH + 1 + len(tag) > self.window:
+            # The command cannot carry it (one byte of length; the service window), and no
+            # valid MAC (64 bytes at most) or DER signature (72) is this long.
+            return False
         prefix = bytes([len(tag)]) + tag
         try:
-            if len(data) <= self.chunk:
+            if HANDLE_LENGTH + len(prefix) + len(data) <= min(MAX_PROVIDER_DATA, self.window):
                 self.call(key.algorithm, INS_VERIFY, key.handle + prefix + data)
             else:
                 self._stream(key.algorithm, INS_VERIFY, key.handle, data, prefix)
@@ -437,12 +462,17 @@ class Algorithms:
     def _stream(
         self, algorithm: int, op: int, init: bytes, data: bytes, final_prefix: bytes
     ) -> bytes:
-        """INIT, UPDATE per chunk, FINAL with the last chunk: for data longer than one command."""
+        """INIT, UPDATE per chunk, FINAL with the prefix and what still fits beside it: for data
+        longer than one command (each command and its answer within the service window)."""
         self.call(algorithm, INS_STREAM_INIT, init, p1=op)
-        last = len(data) - (len(data) - 1) % self.chunk - 1 if data else 0
-        for offset in range(0, last, self.chunk):
-            self.call(algorithm, INS_STREAM_UPDATE, data[offset : offset + self.chunk])
-        return self.call(algorithm, INS_STREAM_FINAL, final_prefix + data[last:])
+        room = min(self.chunk, min(MAX_PROVIDER_DATA, self.window) - len(final_prefix))
+        # FINAL takes the last, partial chunk when it fits beside the prefix (a verify tag).
+        rest = (len(data) - 1) % self.chunk + 1 if data else 0
+        tail = rest if rest <= room else 0
+        body = len(data) - tail
+        for offset in range(0, body, self.chunk):
+            self.call(algorithm, INS_STREAM_UPDATE, data[offset : min(offset + self.chunk, body)])
+        return self.call(algorithm, INS_STREAM_FINAL, final_prefix + data[body:])
 
     def stream(
         self, algorithm: int, op: int, chunks: Iterable[bytes], key: KeyHandle | None = None

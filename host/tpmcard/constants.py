@@ -31,6 +31,7 @@ TAG_APPLET_VERSION = 0x81
 TAG_FEATURES = 0x82
 TAG_MAX_COMMAND = 0x83
 TAG_MAX_RESPONSE = 0x84
+TAG_SERVICE_WINDOW = 0x85
 TAG_PUBLIC_KEY = 0x7F49
 TAG_EC_POINT = 0x86
 
@@ -144,3 +145,13 @@ SESSION_PCR_COUNT = 9  # host PCRs 0..8 the card keeps for the session
 INVOKE_MIN_AID_LENGTH = 5  # ISO 7816-5: a RID alone
 INVOKE_MAX_AID_LENGTH = 16
 INVOKE_HEADER_LENGTH = 4  # aidLen, ins, p1, p2 (the AID apart)
+# The service window (docs/core-applet.md "Service contract"): an INVOKE's data plus its answer
+# share the card's APDU buffer, at most this much; the card reports its own in SELECT tag 85.
+SERVICE_WINDOW_MAX = 1024
+# The core applet's I/O buffers (docs/core-applet.md "Buffers and why") and the transient RAM it
+# checks for at install ("Transient RAM"); the host needs none of them, they mirror Constants.java.
+RAM_IO_LENGTH = 736
+RAM_ANSWER_RESERVE = 160
+PERSISTENT_IO_LENGTH = 4120 + 256
+LIST_PAIRINGS_MAX = 3 + 8 * (2 + 81)
+TRANSIENT_BYTES = 3400

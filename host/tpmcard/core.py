@@ -26,6 +26,8 @@ class CardInfo:
     features: int
     max_command: int
     max_response: int
+    #: INVOKE data plus answer, in bytes (tag 85): both share the card's APDU buffer.
+    service_window: int
 
     @property
     def extended_length(self) -> bool:
@@ -56,6 +58,7 @@ class CardInfo:
             "features": self.feature_names(),
             "max_command": self.max_command,
             "max_response": self.max_response,
+            "service_window": self.service_window,
         }
 
 
@@ -77,6 +80,7 @@ def parse_info(data: bytes) -> CardInfo:
         features=int.from_bytes(field(C.TAG_FEATURES, 2), "big"),
         max_command=int.from_bytes(field(C.TAG_MAX_COMMAND, 2), "big"),
         max_response=int.from_bytes(field(C.TAG_MAX_RESPONSE, 2), "big"),
+        service_window=int.from_bytes(field(C.TAG_SERVICE_WINDOW, 2), "big"),
     )
 
 

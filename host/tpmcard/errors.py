@@ -173,3 +173,16 @@ class AkCertificateRefusedError(ChannelError):
 
 class PcrPolicyError(TpmcardError, ValueError):
     """A PCR policy names PCRs that cannot bind a pairing (resettable PCRs 16 and 23)."""
+
+
+class ServiceWindowError(NotSupportedError):
+    """An INVOKE's data plus its answer do not fit the card's service window (SELECT tag 85,
+    docs/core-applet.md "Service contract"): split the data, or use a streaming call."""
+
+    def __init__(self, needed: int, window: int, what: str = "this command") -> None:
+        self.needed = needed
+        self.window = window
+        super().__init__(
+            f"{what} needs {needed} bytes of the card's service window, which holds {window} "
+            "(data and answer share the card's APDU buffer); send less data per command"
+        )

@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tpmcard import constants as C
 from tpmcard import tlv
 from tpmcard.errors import ApduError, ProtocolError
 from tpmcard.tpm.attest import Certification, Quote
@@ -63,6 +64,10 @@ INS_MIGRATE_EXPORT = 0x60
 INS_MIGRATE_IMPORT = 0x62
 INS_MIGRATION_ANCHOR_SET = 0x64
 INS_MIGRATION_ANCHOR_GET = 0x66
+# Staging: a command whose data plus answer exceed the service window (docs/mtpm.md).
+INS_STAGE_WRITE = 0x70
+INS_STAGE_RUN = 0x72
+INS_STAGE_READ = 0x74
 
 KEY_EK = 0x01
 KEY_AK = 0x02
@@ -92,6 +97,20 @@ MAX_AUTH = 32
 MAX_SEALED_SECRET = 128
 MAX_NV_SIZE = 256
 COUNTER_SIZE = 8
+MAX_EK_CERT = 1024
+#: Largest staged command data or answer (Constants.STAGE_CAPACITY).
+STAGE_CAPACITY = 1088
+#: PCR READ, QUOTE and UNSEAL: the card writes each host PCR to the window's last 32 bytes.
+PCR_SLOT_LENGTH = 32
+PUBLIC_AREA_LENGTH = 88
+# Upper bounds of answers (docs/mtpm.md): DER ECDSA signature 72, TPMS_ATTEST of a quote 113 +
+# the nonce and of a certification 205, each after a 2-byte length.
+_QUOTE_ANSWER = 2 + 113 + 72  # + the nonce
+_CERTIFY_ANSWER = 2 + 205 + 72
+_STATUS_ANSWER = 30
+_NV_LIST_ANSWER = 7 * 8
+_SEALED_BLOB_MAX = 61 + 176 + 16
+_DUPLICATE_MAX = 75 + 352 + 16
 
 SW_AUTH_FAILED = 0x6982
 SW_OWNER_AUTH_BLOCKED = 0x6983
@@ -110,6 +129,7 @@ SW_INCORRECT_P1P2 = 0x6A86
 SW_NOT_FOUND = 0x6A88
 SW_ALREADY_EXISTS = 0x6A89
 SW_OUT_OF_RANGE = 0x6B00
+SW_STAGE_OUT_OF_ORDER = 0x6A87
 SW_INS_NOT_SUPPORTED = 0x6D00
 SW_WRONG_LENGTH = 0x6700
 SW_OWNER_AUTH_FAILED = 0x63C0
@@ -154,6 +174,7 @@ _REASONS: dict[int, tuple[str, str]] = {
     ),
     SW_ALREADY_EXISTS: ("exists", "already exists (NV handle defined, or the card is owned)"),
     SW_OUT_OF_RANGE: ("range", "offset or length outside the NV index"),
+    SW_STAGE_OUT_OF_ORDER: ("staging", "a staged command was interrupted: send it again"),
     SW_WRONG_LENGTH: ("length", "a field has the wrong length"),
     SW_INS_NOT_SUPPORTED: ("unsupported", "the card's mobile TPM does not know this command"),
 }
@@ -287,30 +308,90 @@ class MtpmStatus:
 
 
 class MtpmSession:
-    """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``."""
+    """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``.
 
-    def __init__(self, invoke: Invoke) -> None:
+    A command's data and its answer share the card's service window (``window``, SELECT tag 85;
+    docs/core-applet.md "Service contract"). A command that fits goes in one INVOKE; a larger one
+    (an EK certificate, a migration, a quote on a small window) is staged: its data in parts
+    (STAGE WRITE), STAGE RUN, its answer in parts (STAGE READ). Staging writes the card's
+    EEPROM, so it is only used when the window is too small.
+    """
+
+    def __init__(self, invoke: Invoke, window: int = C.SERVICE_WINDOW_MAX) -> None:
         self._invoke = invoke
+        self.window = window
+        #: INVOKEs sent staged so far (for tests and the bench).
+        self.staged = 0
 
     @classmethod
     def over(cls, session: Any, aid: bytes = MTPM_AID) -> MtpmSession:
-        """Bind to a secured session offering ``invoke(aid, ins, p1, p2, data)``."""
-        return cls(lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data))
+        """Bind to a secured session offering ``invoke(aid, ins, p1, p2, data)`` and
+        ``service_window``."""
+        return cls(
+            lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data),
+            getattr(session, "service_window", C.SERVICE_WINDOW_MAX),
+        )
 
-    def _call(self, ins: int, p1: int = 0, p2: int = 0, data: bytes = b"") -> bytes:
+    def _call(
+        self,
+        ins: int,
+        p1: int = 0,
+        p2: int = 0,
+        data: bytes = b"",
+        *,
+        answer: int = 0,
+        host_pcrs: bool = False,
+    ) -> bytes:
+        """One command; ``answer`` is the most the card can answer, ``host_pcrs`` says the
+        command reads host PCRs (the card then uses the last 32 bytes of the window)."""
+        data = bytes(data)
+        room = self.window - (PCR_SLOT_LENGTH if host_pcrs else 0)
         try:
-            return bytes(self._invoke(ins, p1, p2, bytes(data)))
+            if len(data) + answer <= room:
+                return bytes(self._invoke(ins, p1, p2, data))
+            return self._staged(ins, p1, p2, data)
         except MtpmError:
             raise
         except ApduError as exc:
             raise MtpmError(exc.sw, exc.data) from None
+
+    def _staged(self, ins: int, p1: int, p2: int, data: bytes) -> bytes:
+        if len(data) > STAGE_CAPACITY:
+            raise ValueError(f"a mobile TPM command carries at most {STAGE_CAPACITY} bytes")
+        self.staged += 1
+        part = self.window - PCR_SLOT_LENGTH
+        offset = 0
+        while True:  # at least one STAGE WRITE (offset 0 starts a new staged command)
+            chunk = data[offset : offset + part]
+            self._invoke(INS_STAGE_WRITE, offset >> 8, offset & 0xFF, chunk)
+            offset += len(chunk)
+            if offset >= len(data):
+                break
+        length_bytes = bytes(self._invoke(INS_STAGE_RUN, 0, 0, bytes([ins, p1, p2])))
+        if len(length_bytes) != 2:
+            raise ProtocolError(f"STAGE RUN answered {len(length_bytes)} bytes")
+        length = struct.unpack(">H", length_bytes)[0]
+        out = b""
+        while len(out) < length:
+            piece = bytes(self._invoke(INS_STAGE_READ, len(out) >> 8, len(out) & 0xFF, b""))
+            if not piece:
+                raise ProtocolError("STAGE READ answered nothing")
+            out += piece
+        if len(out) != length:
+            raise ProtocolError("STAGE READ answered more than STAGE RUN announced")
+        return out
 
     # --- PCRs ----------------------------------------------------------------------------
 
     def pcr_read(self, indices: Iterable[int]) -> dict[int, bytes]:
         """Values of the combined view (0..8 from the host TPM via the session, 9..23 on card)."""
         selection = PcrSelection.of(indices)
-        data = self._call(INS_PCR_READ, data=selection_bitmap(selection.indices))
+        data = self._call(
+            INS_PCR_READ,
+            data=selection_bitmap(selection.indices),
+            answer=32 * len(selection.indices),
+            host_pcrs=True,
+        )
         if len(data) != 32 * len(selection.indices):
             raise ProtocolError(f"PCR READ returned {len(data)} bytes")
         return {i: data[32 * k : 32 * k + 32] for k, i in enumerate(selection.indices)}
@@ -319,7 +400,7 @@ class MtpmSession:
         """PCR[index] = SHA-256(PCR[index] || digest) for index 9..23; returns the new value."""
         if len(digest) != 32:
             raise ValueError("extend takes a 32-byte SHA-256 digest")
-        return self._call(INS_PCR_EXTEND, index, 0, digest)
+        return self._call(INS_PCR_EXTEND, index, 0, digest, answer=32)
 
     def pcr_reset(self, index: int) -> None:
         self._call(INS_PCR_RESET, index)
@@ -327,7 +408,7 @@ class MtpmSession:
     # --- Keys and attestation ------------------------------------------------------------
 
     def public(self, key: int) -> PublicArea:
-        return PublicArea.parse(self._call(INS_GET_PUBLIC, key))
+        return PublicArea.parse(self._call(INS_GET_PUBLIC, key, answer=PUBLIC_AREA_LENGTH))
 
     def ek_public(self) -> PublicArea:
         return self.public(KEY_EK)
@@ -356,7 +437,11 @@ class MtpmSession:
         selection = PcrSelection.of(pcrs)
         values = self.pcr_read(selection.indices)
         attest, der = self._split(
-            self._call(INS_QUOTE, data=selection_bitmap(selection.indices) + nonce)
+            self._call(
+                INS_QUOTE,
+                data=selection_bitmap(selection.indices) + nonce,
+                answer=_QUOTE_ANSWER + len(nonce),
+            )
         )
         digest = attest[-32:]
         if digest != pcr_composite_digest(values, selection):
@@ -365,7 +450,7 @@ class MtpmSession:
 
     def certify(self, key: int, nonce: bytes) -> Certification:
         """TPMS_ATTEST CERTIFY of the AK or the migration key, signed by the EK."""
-        attest, der = self._split(self._call(INS_CERTIFY, key, 0, nonce))
+        attest, der = self._split(self._call(INS_CERTIFY, key, 0, nonce, answer=_CERTIFY_ANSWER))
         return Certification(attest, ecdsa_signature_from_der(der), der)
 
     def ek_cert_set(self, certificate_der: bytes, owner_auth: bytes = b"") -> None:
@@ -374,7 +459,7 @@ class MtpmSession:
     def ek_cert_get(self) -> bytes | None:
         """The EK certificate (DER), or None if none was stored."""
         try:
-            return self._call(INS_EK_CERT_GET)
+            return self._call(INS_EK_CERT_GET, answer=MAX_EK_CERT)
         except MtpmError as exc:
             if exc.sw == SW_NOT_FOUND:
                 return None
@@ -402,10 +487,11 @@ class MtpmSession:
             INS_SEAL,
             P1_SEAL_MIGRATABLE if migratable else 0,
             data=selection_bitmap(selection.indices) + digest + _auth(auth) + data,
+            answer=_SEALED_BLOB_MAX,
         )
 
     def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
-        return self._call(INS_UNSEAL, data=_auth(auth) + blob)
+        return self._call(INS_UNSEAL, data=_auth(auth) + blob, answer=_unsealed_max(blob))
 
     # --- NV and counters -----------------------------------------------------------------
 
@@ -440,11 +526,13 @@ class MtpmSession:
 
     def nv_read(self, handle: int, size: int, offset: int = 0, auth: bytes = b"") -> bytes:
         return self._call(
-            INS_NV_READ, data=_handle(handle) + struct.pack(">HH", offset, size) + _auth(auth)
+            INS_NV_READ,
+            data=_handle(handle) + struct.pack(">HH", offset, size) + _auth(auth),
+            answer=size,
         )
 
     def nv_list(self) -> list[NvIndex]:
-        data = self._call(INS_NV_LIST)
+        data = self._call(INS_NV_LIST, answer=_NV_LIST_ANSWER)
         out = []
         for k in range(0, len(data) - len(data) % 7, 7):
             handle, attributes, size = struct.unpack(">IBH", data[k : k + 7])
@@ -467,7 +555,7 @@ class MtpmSession:
         return self.counter_read(handle, auth)
 
     def counter_increment(self, handle: int, auth: bytes = b"") -> int:
-        data = self._call(INS_NV_INCREMENT, data=_handle(handle) + _auth(auth))
+        data = self._call(INS_NV_INCREMENT, data=_handle(handle) + _auth(auth), answer=COUNTER_SIZE)
         return int.from_bytes(data, "big")
 
     def counter_read(self, handle: int, auth: bytes = b"") -> int:
@@ -494,7 +582,7 @@ class MtpmSession:
         self._call(INS_DA_RESET, data=_auth(owner_auth))
 
     def status(self) -> MtpmStatus:
-        data = self._call(INS_GET_STATUS)
+        data = self._call(INS_GET_STATUS, answer=_STATUS_ANSWER)
         if len(data) != 30:
             raise ProtocolError(f"GET STATUS returned {len(data)} bytes")
         owned, tries, clock, resets = struct.unpack(">BBQI", data[:14])
@@ -536,6 +624,8 @@ class MtpmSession:
             + bytes([len(target_certificate)])
             + target_certificate
             + obj,
+            answer=_DUPLICATE_MAX,
+            host_pcrs=kind == P2_OBJECT_SEALED,
         )
 
     def migrate_export_sealed(
@@ -570,10 +660,22 @@ class MtpmSession:
 
     def migrate_import_sealed(self, duplicate: bytes, owner_auth: bytes = b"") -> bytes:
         """Import a sealed object; returns a blob under this card's storage keys."""
-        return self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_SEALED, _auth(owner_auth) + duplicate)
+        return self._call(
+            INS_MIGRATE_IMPORT,
+            0,
+            P2_OBJECT_SEALED,
+            _auth(owner_auth) + duplicate,
+            answer=_SEALED_BLOB_MAX,
+        )
 
     def migrate_import_nv(self, duplicate: bytes, owner_auth: bytes = b"") -> None:
         self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_NV, _auth(owner_auth) + duplicate)
+
+
+def _unsealed_max(blob: bytes) -> int:
+    """The longest secret a sealed blob can hold: header 61, MAC 16, SHA-256(auth) 32 and
+    length 2 inside the encryption (docs/mtpm.md)."""
+    return max(0, min(MAX_SEALED_SECRET, len(blob) - 61 - 16 - 34))
 
 
 def duplicate_kind(duplicate: bytes) -> str:

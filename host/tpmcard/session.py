@@ -45,6 +45,7 @@ from tpmcard.errors import (
     NotPairedError,
     PairingRemovedError,
     ProtocolError,
+    ServiceWindowError,
     SessionRefusedError,
     TpmcardError,
     WrongCardError,
@@ -205,6 +206,8 @@ class SecureCardSession:
             raise ValueError(f"a service AID has 5..16 bytes, not {len(aid)}")
         if not all(0 <= v <= 0xFF for v in (ins, p1, p2)):
             raise ValueError("ins, p1 and p2 are single bytes")
+        if len(data) > self.service_window:
+            raise ServiceWindowError(len(data), self.service_window, "the INVOKE data")
         body = bytes([len(aid)]) + bytes(aid) + bytes([ins, p1, p2]) + bytes(data)
         if len(body) > C.SM_MAX_PAYLOAD:
             raise ValueError(
@@ -212,6 +215,12 @@ class SecureCardSession:
                 f"data for this AID, not {len(data)}"
             )
         return self.send_apdu(C.CLA_PROPRIETARY, C.INS_INVOKE, C.P1_NONE, C.P2_NONE, body)
+
+    @property
+    def service_window(self) -> int:
+        """Bytes of INVOKE data plus answer the card takes (SELECT tag 85): both share the
+        card's APDU buffer. The services split what does not fit (docs/core-applet.md)."""
+        return self.card_info.service_window
 
     @property
     def mtpm(self) -> MtpmSession:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from tpmcard import algorithms as A
+from tpmcard.errors import ServiceWindowError
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "algorithms.json").read_text()
@@ -56,12 +57,21 @@ def test_aes_gcm_vectors(alg: A.Algorithms) -> None:
 def test_chacha20_poly1305_rfc8439(alg: A.Algorithms) -> None:
     t = VECTORS["chacha20_poly1305"][0]
     key = alg.import_key(A.KEY_CHACHA20, h(t["key"]))
-    assert alg.encrypt(key, h(t["nonce"]), h(t["plaintext"]), h(t["aad"])) == h(
-        t["ciphertext"]
-    ) + h(t["tag"])
-    assert alg.decrypt(key, h(t["nonce"]), h(t["ciphertext"]) + h(t["tag"]), h(t["aad"])) == h(
-        t["plaintext"]
-    )
+    nonce, aad, pt, ct = h(t["nonce"]), h(t["aad"]), h(t["plaintext"]), h(t["ciphertext"])
+    if len(pt) <= alg.max_aead_text(aad):
+        assert alg.encrypt(key, nonce, pt, aad) == ct + h(t["tag"])
+        assert alg.decrypt(key, nonce, ct + h(t["tag"]), aad) == pt
+        return
+    # A window too small for the vector (jCardSim's 260 bytes: AEAD is one-shot, its data and
+    # answer share the window): refused on the host, and the longest prefix that fits checked
+    # instead. A stream cipher: the ciphertext is the vector's prefix; the tag is the reference's.
+    with pytest.raises(ServiceWindowError):
+        alg.encrypt(key, nonce, pt, aad)
+    prefix = pt[: alg.max_aead_text(aad)]
+    sealed = alg.encrypt(key, nonce, prefix, aad)
+    assert sealed[: len(prefix)] == ct[: len(prefix)]
+    assert sealed == ChaCha20Poly1305(h(t["key"])).encrypt(nonce, prefix, aad)
+    assert alg.decrypt(key, nonce, sealed, aad) == prefix
 
 
 def test_sha3_vectors(alg: A.Algorithms) -> None:

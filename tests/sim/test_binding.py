@@ -576,8 +576,9 @@ def test_tampered_and_replayed_handshake(
 
 
 def test_pair_with_the_factory_pin_or_puk_is_refused(
-    connection: Connection, tpm: Tpm, store: PairingStore, request: pytest.FixtureRequest
-) -> None:
+    connection: Connection, tpm: Tpm, store: PairingStore, request: pytest.FixtureRequest,
+    attestation: TestAttestation,
+) -> None:  # fmt: skip
     """Issue 11 finding 4: a new card (PIN 123456, PUK 12345678, known to anyone) does not
     pair, whatever the PIN sent, and uses no try; nor with only the PIN changed (the default
     PUK could set a new PIN); once both are changed it pairs."""

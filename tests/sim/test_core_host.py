@@ -42,6 +42,8 @@ def test_info(core: CoreSession) -> None:
     assert info.extended_length and info.command_chaining and info.response_chaining
     assert info.max_command == C.MAX_COMMAND_DATA
     assert info.max_response == C.MAX_RESPONSE_DATA
+    # jCardSim's short APDU buffer (260 bytes, the SELECT's).
+    assert info.service_window == 260
 
 
 def test_identity_key_matches_card_id(core: CoreSession) -> None:

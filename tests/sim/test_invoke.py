@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard import constants as C
-from tpmcard.errors import ApduError, ChannelError
+from tpmcard.errors import ApduError, ChannelError, ServiceWindowError
 from tpmcard.mtpm import MTPM_AID, MtpmSession
 
 if TYPE_CHECKING:
@@ -33,8 +33,19 @@ def test_invoke_routes_and_refusals_keep_the_session(bound_card: BoundCard) -> N
         assert err.value.sw == 0x6700
         with pytest.raises(ValueError):
             session.invoke(b"abcd", 0, 0, 0)
-        with pytest.raises(ValueError):
-            session.invoke(MTPM_AID, 0, 0, 0, bytes(4096))
+        # Data over the card's service window (SELECT tag 85): refused on the host...
+        with pytest.raises(ServiceWindowError):
+            session.invoke(MTPM_AID, 0x54, 0, 0, bytes(session.service_window + 1))
+        # ... and on the card, inside secure messaging, whatever its APDU buffer (at most 1024).
+        body = (
+            bytes([len(MTPM_AID)])
+            + MTPM_AID
+            + bytes([0x54, 0, 0])
+            + bytes(C.SERVICE_WINDOW_MAX + 1)
+        )
+        with pytest.raises(ApduError) as err:
+            session.send_apdu(C.CLA_PROPRIETARY, C.INS_INVOKE, 0, 0, body)
+        assert err.value.sw == 0x6700
         assert session.core.echo(b"alive") == b"alive"
         assert len(session.algorithms.list()) >= 1
 

@@ -20,6 +20,7 @@ def info_bytes(card_id: bytes = b"\x11" * 16, features: int = 7, extra: bytes = 
         + tlv.encode(0x82, features.to_bytes(2, "big"))
         + tlv.encode(0x83, (4096).to_bytes(2, "big"))
         + tlv.encode(0x84, (4096).to_bytes(2, "big"))
+        + tlv.encode(0x85, (228).to_bytes(2, "big"))
         + extra
     )
     return tlv.encode(0xA1, body)
@@ -31,6 +32,7 @@ def test_parse_info() -> None:
     assert info.version == (1, 0)
     assert info.feature_names() == ["extended-length", "command-chaining", "response-chaining"]
     assert info.max_command == info.max_response == 4096
+    assert info.service_window == 228
 
 
 @pytest.mark.parametrize(

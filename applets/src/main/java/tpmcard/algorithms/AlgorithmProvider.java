@@ -9,22 +9,26 @@ import javacard.framework.Shareable;
  * A provider hands this interface only to the core applet's context, so the host reaches it only
  * through INVOKE inside a bound secure session, and only while the registry has it enabled.
  *
- * <p>Firewall: every array a provider receives is a parameter (global on a real card), never
- * stored.
+ * <p>Firewall contract (docs/core-applet.md "Service contract"): the only array a provider is
+ * given is the APDU buffer (global); it is never stored. Command data and answer both live in it,
+ * the answer right after the data, so they share the service window.
  */
 public interface AlgorithmProvider extends Shareable {
     /**
-     * Write the provider descriptor ({@link ProviderConstants#DESCRIPTOR_LENGTH} bytes):
-     * algorithm id, version major, version minor, capability bits (2), largest command data (2).
+     * Write the provider descriptor ({@link ProviderConstants#DESCRIPTOR_LENGTH} bytes) into the
+     * APDU buffer at outOffset: algorithm id, version major, version minor, capability bits (2),
+     * largest command data (2).
      */
-    short describe(byte[] out, short outOffset);
+    short describe(byte[] buffer, short outOffset);
 
     /**
      * Run one provider command (ProviderConstants INS_*). Errors are ISOExceptions.
      *
+     * @param buffer    the APDU buffer: data at [inOffset, inOffset + inLength), the answer at
+     *                  outOffset (after the data), at most up to outLimit
      * @param sessionId the secure session's id (never 0): streams belong to the session that opened them
      * @return the response length written at outOffset
      */
-    short call(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId);
+    short call(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId);
 }

@@ -20,7 +20,7 @@ public final class Gcm {
 
     /** @param probeKey any initialised-able AES key object (its value is overwritten with zeros) */
     public Gcm(AESKey probeKey, byte[] scratch) {
-        cipher = (AEADCipher) Cipher.getInstance(AEADCipher.ALG_AES_GCM, false);
+        cipher = (AEADCipher) Cipher.getInstance(AEADCipher.ALG_AES_GCM, true);
         Util.arrayFillNonAtomic(scratch, (short) 0, (short) 48, (byte) 0);
         probeKey.setKey(scratch, (short) 0);
         cipher.init(probeKey, Cipher.MODE_ENCRYPT, scratch, (short) 0, (short) 12);

@@ -4,18 +4,19 @@ import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
-import javacard.security.HMACKey;
-import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
-import javacard.security.Signature;
+import tpmcard.lib.ConstantTime;
 
 /**
- * HMAC-SHA-256 and HMAC-SHA-512 (RFC 2104, FIPS 198-1) with card-held keys, through Signature
- * ALG_HMAC_SHA_256/512; the key type picks the hash. An imported key is 1 to
+ * HMAC-SHA-256 and HMAC-SHA-512 (RFC 2104, FIPS 198-1) with card-held keys, computed over
+ * MessageDigest: H((K0 ^ opad) || H((K0 ^ ipad) || m)) (FIPS 198-1 §4). The key type picks the
+ * hash. Not with Signature ALG_HMAC_*: an NXP J3R180 has neither HMAC signatures nor HMAC keys,
+ * and the two HMAC engines would cost about 530 bytes of RAM beside the digests this provider
+ * needs anyway (docs/core-applet.md "Transient RAM"). An imported key is 1 to
  * {@link #MAX_KEY_LENGTH} bytes. A key longer than the hash's block (64 or 128 bytes) is replaced
- * at import by its hash, with MessageDigest and the same hash (RFC 2104 §2, FIPS 198-1 §4 step 2),
- * so the card keeps at most one block. Generated keys are the hash's output length, below the
- * block. VERIFY compares on the card (Signature.verify).
+ * at import by its hash (RFC 2104 §2, FIPS 198-1 §4 step 2); K0, the key zero-padded to the
+ * block, is kept in a persistent array. Generated keys are the hash's output length, below the
+ * block. VERIFY compares on the card, in constant time.
  *
  * <p>The logic of every HMAC provider version, in this library package: a package that holds
  * applets exports only its Shareable interfaces, so version 2 (tpmcard.alg.hmac.v2) could not
@@ -26,10 +27,16 @@ public abstract class HmacApplet extends ProviderApplet {
     /** Longest key KEY IMPORT takes: what the wrapped import carries (docs/algorithms.md §3, §4). */
     public static final short MAX_KEY_LENGTH = KeyUnwrap.MAX_KEY_LENGTH;
 
-    private final HMACKey[] keys256;
-    private final HMACKey[] keys512;
-    private final Signature hmac256;
-    private final Signature hmac512;
+    private static final short MAX_BLOCK = 128;
+    private static final short PIECE = 32;             // pad bytes per digest update
+    private static final short S_HASH = 0;             // 64: the inner hash, or the computed MAC
+    private static final short S_PAD = 64;             // 32: a piece of K0 ^ pad
+    private static final short SCRATCH_LENGTH = 96;
+    private static final byte IPAD = (byte) 0x36;
+    private static final byte OPAD = (byte) 0x5C;
+
+    /** K0 of each slot, MAX_BLOCK bytes apart (persistent, like the HMACKey objects it replaces). */
+    private final byte[] keys;
     private final MessageDigest sha256;
     private final MessageDigest sha512;
     private final byte[] scratch;
@@ -38,17 +45,10 @@ public abstract class HmacApplet extends ProviderApplet {
         super(ProviderConstants.ALG_HMAC_SHA2, versionMajor, versionMinor,
                 (short) (ProviderConstants.CAP_MAC | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
                         | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
-        keys256 = new HMACKey[ProviderConstants.KEY_SLOTS];
-        keys512 = new HMACKey[ProviderConstants.KEY_SLOTS];
-        for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
-            keys256[i] = (HMACKey) KeyBuilder.buildKey(KeyBuilder.TYPE_HMAC, KeyBuilder.LENGTH_HMAC_SHA_256_BLOCK_64, false);
-            keys512[i] = (HMACKey) KeyBuilder.buildKey(KeyBuilder.TYPE_HMAC, KeyBuilder.LENGTH_HMAC_SHA_512_BLOCK_128, false);
-        }
-        hmac256 = Signature.getInstance(Signature.ALG_HMAC_SHA_256, false);
-        hmac512 = Signature.getInstance(Signature.ALG_HMAC_SHA_512, false);
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
-        sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, false);
-        scratch = JCSystem.makeTransientByteArray((short) 64, JCSystem.CLEAR_ON_RESET);
+        keys = new byte[(short) (ProviderConstants.KEY_SLOTS * MAX_BLOCK)];
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
+        sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, true);
+        scratch = JCSystem.makeTransientByteArray(SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
     protected boolean supportsKeyType(byte keyType) {
@@ -58,7 +58,7 @@ public abstract class HmacApplet extends ProviderApplet {
     protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
         short n = keyType == ProviderConstants.KEY_HMAC_SHA256 ? (short) 32 : (short) 64;
         random.generateData(scratch, (short) 0, n);
-        setKey(slot, keyType, scratch, (short) 0, n);
+        setKey(slot, scratch, (short) 0, n);
         Util.arrayFillNonAtomic(scratch, (short) 0, n, (byte) 0);
         return 0;
     }
@@ -71,7 +71,7 @@ public abstract class HmacApplet extends ProviderApplet {
         boolean sha256Key = keyType == ProviderConstants.KEY_HMAC_SHA256;
         short block = sha256Key ? (short) 64 : (short) 128;
         if (keyLength <= block) {
-            setKey(slot, keyType, key, keyOffset, keyLength);
+            setKey(slot, key, keyOffset, keyLength);
             return 0;
         }
         // RFC 2104 §2: "Applications that use keys longer than B bytes will first hash the key
@@ -79,33 +79,53 @@ public abstract class HmacApplet extends ProviderApplet {
         MessageDigest digest = sha256Key ? sha256 : sha512;
         digest.reset();
         short n = digest.doFinal(key, keyOffset, keyLength, scratch, (short) 0);
-        setKey(slot, keyType, scratch, (short) 0, n);
+        setKey(slot, scratch, (short) 0, n);
         Util.arrayFillNonAtomic(scratch, (short) 0, n, (byte) 0);
         return 0;
     }
 
-    private void setKey(short slot, byte keyType, byte[] key, short off, short length) {
-        (keyType == ProviderConstants.KEY_HMAC_SHA256 ? keys256[slot] : keys512[slot]).setKey(key, off, length);
+    /** K0 = the key, zero-padded to the block (FIPS 198-1 §4 step 3). */
+    private void setKey(short slot, byte[] key, short off, short length) {
+        short at = (short) (slot * MAX_BLOCK);
+        Util.arrayFillNonAtomic(keys, at, MAX_BLOCK, (byte) 0);
+        Util.arrayCopyNonAtomic(key, off, keys, at, length);
     }
 
     protected void clearKey(short slot) {
-        keys256[slot].clearKey();
-        keys512[slot].clearKey();
+        Util.arrayFillNonAtomic(keys, (short) (slot * MAX_BLOCK), MAX_BLOCK, (byte) 0);
     }
 
-    /** The HMAC engine for the key in slot, initialised for sign or verify. */
-    private Signature engine(short slot, boolean verify) {
-        byte mode = verify ? Signature.MODE_VERIFY : Signature.MODE_SIGN;
-        if (slotType(slot) == ProviderConstants.KEY_HMAC_SHA256) {
-            hmac256.init(keys256[slot], mode);
-            return hmac256;
+    private MessageDigest digest(short slot) {
+        return slotType(slot) == ProviderConstants.KEY_HMAC_SHA256 ? sha256 : sha512;
+    }
+
+    /** Feeds K0 ^ pad of the slot's key (one block) to the digest, PIECE bytes at a time. */
+    private void updatePad(short slot, MessageDigest digest, byte pad) {
+        short block = digest == sha256 ? (short) 64 : (short) 128;
+        short at = (short) (slot * MAX_BLOCK);
+        for (short done = 0; done < block; done += PIECE) {
+            for (short i = 0; i < PIECE; i++) {
+                scratch[(short) (S_PAD + i)] = (byte) (keys[(short) (at + done + i)] ^ pad);
+            }
+            digest.update(scratch, S_PAD, PIECE);
         }
-        hmac512.init(keys512[slot], mode);
-        return hmac512;
+        Util.arrayFillNonAtomic(scratch, S_PAD, PIECE, (byte) 0);
     }
 
-    private Signature current(short slot) {
-        return slotType(slot) == ProviderConstants.KEY_HMAC_SHA256 ? hmac256 : hmac512;
+    /** Starts the inner hash: H((K0 ^ ipad) || ... */
+    private MessageDigest begin(short slot) {
+        MessageDigest digest = digest(slot);
+        digest.reset();
+        updatePad(slot, digest, IPAD);
+        return digest;
+    }
+
+    /** Ends the inner hash with the last message part and computes the MAC into out. */
+    private short finish(short slot, MessageDigest digest, byte[] in, short off, short length, byte[] out, short outOffset) {
+        short n = digest.doFinal(in, off, length, scratch, S_HASH);
+        digest.reset();
+        updatePad(slot, digest, OPAD);
+        return digest.doFinal(scratch, S_HASH, n, out, outOffset);
     }
 
     private short keySlot(byte[] in, short off, short length) {
@@ -125,23 +145,26 @@ public abstract class HmacApplet extends ProviderApplet {
         short p = (short) (inOffset + ProviderConstants.HANDLE_LENGTH);
         short end = (short) (inOffset + inLength);
         if (ins == ProviderConstants.INS_MAC) {
-            return engine(slot, false).sign(in, p, (short) (end - p), out, outOffset);
+            return finish(slot, begin(slot), in, p, (short) (end - p), out, outOffset);
         }
-        verify(engine(slot, true), in, p, end);
+        verify(slot, begin(slot), in, p, end);
         return 0;
     }
 
     /** {@code mac length | mac | message} from p to end, verified on the card. */
-    private static void verify(Signature engine, byte[] in, short p, short end) {
+    private void verify(short slot, MessageDigest digest, byte[] in, short p, short end) {
         if (p >= end) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
         short macLength = (short) (in[p] & 0xFF);
         short message = (short) (p + 1 + macLength);
-        if (message > end || macLength != engine.getLength()) {
+        if (message > end || macLength != digest.getLength()) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        if (!engine.verify(in, message, (short) (end - message), in, (short) (p + 1), macLength)) {
+        short n = finish(slot, digest, in, message, (short) (end - message), scratch, S_HASH);
+        boolean ok = ConstantTime.equals(scratch, S_HASH, in, (short) (p + 1), n);
+        Util.arrayFillNonAtomic(scratch, S_HASH, n, (byte) 0);
+        if (!ok) {
             ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
         }
     }
@@ -152,20 +175,20 @@ public abstract class HmacApplet extends ProviderApplet {
         }
         checkHandleOnly(inLength);
         short slot = keySlot(in, inOffset, inLength);
-        engine(slot, op == ProviderConstants.INS_VERIFY);
+        begin(slot);
         return slot;
     }
 
     protected void streamUpdate(byte op, short slot, byte[] in, short inOffset, short inLength) {
-        current(slot).update(in, inOffset, inLength);
+        digest(slot).update(in, inOffset, inLength);
     }
 
     protected short streamFinal(byte op, short slot, byte[] in, short inOffset, short inLength,
             byte[] out, short outOffset) {
         if (op == ProviderConstants.INS_MAC) {
-            return current(slot).sign(in, inOffset, inLength, out, outOffset);
+            return finish(slot, digest(slot), in, inOffset, inLength, out, outOffset);
         }
-        verify(current(slot), in, inOffset, (short) (inOffset + inLength));
+        verify(slot, digest(slot), in, inOffset, (short) (inOffset + inLength));
         return 0;
     }
 }

@@ -15,14 +15,15 @@ import javacard.security.MessageDigest;
 import tpmcard.lib.P256;
 
 /**
- * Import of host-wrapped keys (docs/algorithms.md §4). Each provider owns a P-256 wrap key pair,
- * made at install; the host reads the public half with GET WRAP KEY (through the bound session, so
- * it knows which card it wraps to) and sends
+ * Import of host-wrapped keys (docs/algorithms.md §4). The registry (in the core applet) owns the
+ * suite's one P-256 wrap key pair, made at install; the host reads the public half with GET WRAP
+ * KEY to any provider that takes imports (through the bound session, so it knows which card it
+ * wraps to) and sends
  * {@code E (65) | nonce (12) | AES-128-GCM(KEK, nonce, aad, key) | tag (16)} with
  * {@code Z = ECDH(e, W).x}, {@code KEK = SHA-256(Z || "tpmcard alg wrap")[0..16]} and
- * {@code aad = algorithm id | key type | E}. The clear key exists only in this object's transient
- * scratch (CLEAR_ON_RESET: a provider runs unselected, through the core, so it may not use
- * CLEAR_ON_DESELECT memory), inside the provider's context, and is wiped after use.
+ * {@code aad = algorithm id | key type | E}. The clear key exists in this object's transient
+ * scratch (CLEAR_ON_RESET) and, for the length of the provider's KEY IMPORT, in the APDU buffer,
+ * and is wiped after use.
  */
 public final class KeyUnwrap {
     /** Largest wrapped key accepted (an HMAC-SHA-512 key of one block). */
@@ -49,8 +50,8 @@ public final class KeyUnwrap {
         curve.setDomainParameters(priv);
         wrapKey = new KeyPair(pub, priv);
         wrapKey.genKeyPair();
-        agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         kek = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false);
         gcm = new Gcm(kek, scratch);
     }

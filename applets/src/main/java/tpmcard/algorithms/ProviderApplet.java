@@ -9,12 +9,14 @@ import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
 import javacard.security.RandomData;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 import tpmcard.lib.P256;
 
 /**
  * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
- * the interface only to the core applet, key slots named by handles, wrapped-key import and the
+ * the interface only to the core applet, key slots named by handles, key import (unwrapped by the
+ * registry, Registry.importStep) and the
  * ownership of a stream by one secure session. A subclass supplies the algorithm.
  *
  * <p>Key handle: {@code instance tag (2) | slot | generation}. The instance tag is drawn at install
@@ -30,8 +32,6 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private final byte[] instanceTag;
     private final byte[] slotTypes;
     private final byte[] slotGenerations;
-    /** Null when the provider takes no keys. */
-    protected final KeyUnwrap unwrap;
     /** P-256 domain parameters; null when the provider takes no keys. */
     protected final P256 curve;
     /** The provider's RNG, made once here (subclasses use it rather than make their own). */
@@ -52,6 +52,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         instanceTag = new byte[2];
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
+        InstallMemory.requireTransient(ProviderConstants.PROVIDER_TRANSIENT_BYTES);  // fail at install
         InstallParameters.check(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS);
         short paramsOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
         short paramsLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
@@ -60,13 +61,9 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         }
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
-        if ((capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0) {
-            curve = new P256();
-            unwrap = new KeyUnwrap(curve);
-        } else {
-            curve = null;
-            unwrap = null;
-        }
+        // Key import is unwrapped once, in the registry (KeyUnwrap); a provider that takes EC keys
+        // needs only the curve.
+        curve = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new P256() : null;
         stream = JCSystem.makeTransientShortArray((short) 3, JCSystem.CLEAR_ON_RESET);
         coreAid = new byte[ProviderConstants.AID_LENGTH];
         ProviderConstants.writeCoreAid(coreAid, (short) 0);
@@ -102,13 +99,13 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         return (Util.getShort(descriptor, (short) 3) & capability) != 0;
     }
 
-    public short call(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    public short call(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        // Data and answer share the APDU buffer (the answer after the data); the handlers below
+        // read `in` and write `out` as before, and never keep either.
+        byte[] in = buffer;
+        byte[] out = buffer;
         switch (ins) {
-            case ProviderConstants.INS_GET_WRAP_KEY:
-                requireCapability(ProviderConstants.CAP_KEY_IMPORT);
-                checkEmpty(p1, p2, inLength);
-                return unwrap.publicKey(out, outOffset);
             case ProviderConstants.INS_KEY_GENERATE:
                 requireCapability(ProviderConstants.CAP_KEY_GENERATE);
                 checkEmpty((byte) 0, p2, inLength);
@@ -170,15 +167,8 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         if (in == null) {
             extra = generateKey(slot, keyType, out, o);
         } else {
-            short n = unwrap.unwrap(descriptor[0], keyType, in, inOffset, inLength);
-            try {
-                extra = importKey(slot, keyType, unwrap.scratch, (short) 0, n, out, o);
-            } catch (ISOException e) {
-                unwrap.wipe();
-                ISOException.throwIt(e.getReason());
-                return 0;
-            }
-            unwrap.wipe();
+            // The registry unwrapped it (Registry.importStep): the clear key is in the APDU buffer.
+            extra = importKey(slot, keyType, in, inOffset, inLength, out, o);
         }
         boolean own = Registry.beginTransaction();
         slotTypes[slot] = keyType;

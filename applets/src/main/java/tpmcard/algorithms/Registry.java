@@ -6,6 +6,7 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
+import tpmcard.lib.P256;
 
 /**
  * The algorithm registry, hosted by the core applet (docs/algorithms.md §2). The core creates one
@@ -27,8 +28,17 @@ public final class Registry {
     private final byte[] aidLengths;
     private final byte[] algorithmIds;
     private final byte[] enabled;
+    /**
+     * The one key-import unwrapper of the suite (docs/algorithms.md §4), in the core's context:
+     * GET WRAP KEY to any provider answers its public key, and KEY IMPORT is unwrapped here and
+     * reaches the provider as the clear key, in the APDU buffer for the length of the call (the
+     * core wipes the buffer after INVOKE). One unwrapper instead of one per provider: about 500
+     * bytes of RAM (scratch and crypto objects) for each provider that imports keys.
+     */
+    private final KeyUnwrap unwrap;
 
-    public Registry() {
+    public Registry(P256 curve) {
+        unwrap = new KeyUnwrap(curve);
         short n = ProviderConstants.REGISTRY_ENTRIES;
         aids = new byte[(short) (n * ProviderConstants.MAX_AID_LENGTH)];
         aidLengths = new byte[n];
@@ -54,12 +64,29 @@ public final class Registry {
         return ProviderConstants.isRegistryAid(buf, off, length);
     }
 
-    /** One registry command; the same contract as tpmcard.core.SuiteService#invoke. */
-    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    /**
+     * One registry command, with the data in the APDU buffer as for tpmcard.core.SuiteService#invoke:
+     * {@code buffer} is the APDU buffer (the registry runs in the core's context, but a CALL hands
+     * the same buffer to a provider), data plus answer within outLimit. Unlike a service, the
+     * registry leaves its answer at {@code inOffset} (the data is consumed by then): a CALL moves
+     * the provider's data over its two parameter bytes, so the provider gets the whole window.
+     */
+    public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        short n = run(ins, p1, p2, buffer, inOffset, inLength, outOffset, outLimit, sessionId);
+        if (ins != ProviderConstants.INS_CALL) {
+            Util.arrayCopyNonAtomic(buffer, outOffset, buffer, inOffset, n);
+        }
+        return n;
+    }
+
+    private short run(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        byte[] in = buffer;
+        byte[] out = buffer;
         switch (ins) {
             case ProviderConstants.INS_CALL:
-                return call(p1, p2, in, inOffset, inLength, out, outOffset, sessionId);
+                return call(p1, p2, in, inOffset, inLength, outOffset, outLimit, sessionId);
             case ProviderConstants.INS_LIST:
                 checkNoParameters(p1, p2, inLength);
                 return list(out, outOffset);
@@ -97,8 +124,9 @@ public final class Registry {
         }
     }
 
-    private short call(byte id, byte providerIns, byte[] in, short inOffset, short inLength,
-            byte[] out, short outOffset, short sessionId) {
+    private short call(byte id, byte providerIns, byte[] buffer, short inOffset, short inLength,
+            short outOffset, short outLimit, short sessionId) {
+        byte[] in = buffer;
         if (inLength < 2) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
@@ -121,8 +149,54 @@ public final class Registry {
         if (provider == null) {
             ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
         }
-        return provider.call(providerIns, in[inOffset], in[(short) (inOffset + 1)], in, (short) (inOffset + 2),
-                (short) (inLength - 2), out, outOffset, sessionId);
+        if (providerIns == ProviderConstants.INS_GET_WRAP_KEY || providerIns == ProviderConstants.INS_KEY_IMPORT) {
+            return importStep(provider, id, providerIns, buffer, inOffset, inLength, outOffset, outLimit, sessionId);
+        }
+        // The provider's data moves down over its P1 P2, so its data and answer get the whole window.
+        byte providerP1 = in[inOffset];
+        byte providerP2 = in[(short) (inOffset + 1)];
+        short dataLength = (short) (inLength - 2);
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + 2), buffer, inOffset, dataLength);
+        short n = provider.call(providerIns, providerP1, providerP2, buffer, inOffset, dataLength,
+                (short) (inOffset + dataLength), outLimit, sessionId);
+        // The answer goes down to inOffset, where invoke() leaves every answer of the registry.
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + dataLength), buffer, inOffset, n);
+        return n;
+    }
+
+    /**
+     * GET WRAP KEY (answered here, for a provider that takes imports) and KEY IMPORT (unwrapped
+     * here for the provider's algorithm id and the key type in P1, then handed over in clear).
+     * Answers at inOffset, as every registry answer.
+     */
+    private short importStep(AlgorithmProvider provider, byte id, byte providerIns, byte[] buffer, short inOffset,
+            short inLength, short outOffset, short outLimit, short sessionId) {
+        byte providerP1 = buffer[inOffset];
+        byte providerP2 = buffer[(short) (inOffset + 1)];
+        short dataLength = (short) (inLength - 2);
+        provider.describe(buffer, outOffset);  // the capability bits, at descriptor offset 3
+        if ((Util.getShort(buffer, (short) (outOffset + 3)) & ProviderConstants.CAP_KEY_IMPORT) == 0) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
+        }
+        if (providerIns == ProviderConstants.INS_GET_WRAP_KEY) {
+            if (providerP1 != 0 || providerP2 != 0) {
+                ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+            }
+            if (dataLength != 0) {
+                ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+            }
+            return unwrap.publicKey(buffer, inOffset);
+        }
+        if (providerP2 != 0) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        short n = unwrap.unwrap(id, providerP1, buffer, (short) (inOffset + 2), dataLength);
+        Util.arrayCopyNonAtomic(unwrap.scratch, (short) 0, buffer, inOffset, n);
+        unwrap.wipe();
+        short answer = provider.call(providerIns, providerP1, providerP2, buffer, inOffset, n,
+                (short) (inOffset + n), outLimit, sessionId);
+        Util.arrayCopyNonAtomic(buffer, (short) (inOffset + n), buffer, inOffset, answer);
+        return answer;
     }
 
     /** The provider at an entry's AID, or null when no applet there offers the interface. */

@@ -26,7 +26,16 @@ import javacard.framework.Util;
  * (and jCardSim's Le = 0000, which it reports as 0) counts as the maximum of the APDU's form.
  *
  * State lives in CLEAR_ON_DESELECT RAM, so a SELECT or a card reset drops any chain and any
- * pending response. The two data buffers are RAM when the card can give it, else persistent.
+ * pending response.
+ *
+ * <p>One data buffer per command, command and response in it together: the command at
+ * {@code [0, length)}, the response at {@link #responseOffset()} (after the command, or over it
+ * when a handler answers in place, as ECHO and secure messaging do). Two buffers exist: a small
+ * CLEAR_ON_DESELECT RAM buffer for the common case (an unchained command of at most
+ * {@link #ramCommandLimit()} bytes, whose answer fits beside it) and a large persistent one for
+ * command chains, long extended commands and long answers ({@link #reserveResponse}). Only that
+ * rarer path writes EEPROM, with non-atomic copies so it never fills the transaction buffer.
+ * Without room for the RAM buffer at install, every command takes the persistent path.
  */
 public final class ApduIo {
     /** Returned by {@link #receive} for an intermediate chain segment: answer 9000 without data. */
@@ -36,7 +45,12 @@ public final class ApduIo {
     private static final short VAR_RESPONSE_OFFSET = 1;
     private static final short VAR_RESPONSE_REMAINING = 2;
     private static final short VAR_FLAGS = 3;
-    private static final short VAR_COUNT = 4;
+    private static final short VAR_BUFFER = 4;          // BUFFER_RAM or BUFFER_PERSISTENT
+    private static final short VAR_RESPONSE_START = 5;  // where the handler put its response
+    private static final short VAR_COUNT = 6;
+
+    private static final short BUFFER_RAM = 0;
+    private static final short BUFFER_PERSISTENT = 1;
 
     private static final short FLAG_CHAIN_ACTIVE = 0x01;
     private static final short FLAG_EXTENDED_APDU = 0x02;
@@ -50,31 +64,22 @@ public final class ApduIo {
     private static final short HEADER_LENGTH = 4;
 
     private final short capacity;
-    private final byte[] command;
-    private final byte[] response;
-    private final boolean commandInRam;
-    private final boolean responseInRam;
+    private final byte[] ram;
+    private final byte[] persistent;
     private final short[] vars;
     private final byte[] chainHeader;
 
     /**
-     * Allocates the buffers. With {@code preferRam} the data buffers are CLEAR_ON_DESELECT RAM if
-     * the card has room, else persistent arrays (written with non-atomic copies, so they never
-     * fill the transaction buffer). The response buffer is asked for first: it is rewritten for
-     * every long answer.
+     * Allocates the buffers: {@code capacity} bytes of command data at most, in a persistent
+     * buffer of {@code persistentLength} bytes (command plus response), and with {@code preferRam}
+     * a CLEAR_ON_DESELECT RAM buffer of {@code ramLength} bytes if the card has room.
      */
-    public ApduIo(short capacity, boolean preferRam) {
+    public ApduIo(short capacity, short persistentLength, short ramLength, boolean preferRam) {
         this.capacity = capacity;
         vars = JCSystem.makeTransientShortArray(VAR_COUNT, JCSystem.CLEAR_ON_DESELECT);
         chainHeader = JCSystem.makeTransientByteArray(HEADER_LENGTH, JCSystem.CLEAR_ON_DESELECT);
-
-        byte[] ram = preferRam ? allocateRam(capacity) : null;
-        responseInRam = ram != null;
-        response = responseInRam ? ram : new byte[capacity];
-
-        ram = preferRam ? allocateRam(capacity) : null;
-        commandInRam = ram != null;
-        command = commandInRam ? ram : new byte[capacity];
+        ram = preferRam ? allocateRam(ramLength) : null;
+        persistent = new byte[persistentLength];
     }
 
     private static byte[] allocateRam(short length) {
@@ -88,24 +93,58 @@ public final class ApduIo {
         }
     }
 
-    public byte[] commandBuffer() {
-        return command;
-    }
-
-    public byte[] responseBuffer() {
-        return response;
+    /** The buffer of the current command and its response. */
+    public byte[] buffer() {
+        return vars[VAR_BUFFER] == BUFFER_RAM && ram != null ? ram : persistent;
     }
 
     public short capacity() {
         return capacity;
     }
 
-    public boolean isCommandBufferInRam() {
-        return commandInRam;
+    /** Whether common commands are handled in RAM (the card had room for the RAM buffer). */
+    public boolean hasRamBuffer() {
+        return ram != null;
     }
 
-    public boolean isResponseBufferInRam() {
-        return responseInRam;
+    /**
+     * The longest command data taken into RAM: RAM_ANSWER_RESERVE bytes stay for the answer of a
+     * binding command and its secure-messaging overhead. Longer answers (INVOKE, LIST PAIRINGS)
+     * move to the persistent buffer through {@link #reserveResponse}; ECHO answers in place.
+     */
+    public short ramCommandLimit() {
+        return ram == null ? 0 : (short) (ram.length - Constants.RAM_ANSWER_RESERVE);
+    }
+
+    /** Where the handler of the current command puts its response (after the command by default). */
+    public short responseOffset() {
+        return vars[VAR_RESPONSE_START];
+    }
+
+    public void setResponseOffset(short offset) {
+        vars[VAR_RESPONSE_START] = offset;
+    }
+
+    /**
+     * Makes room for a response of up to {@code length} bytes at {@code offset} (secure messaging
+     * overhead included by the caller): when the RAM buffer is too small, the first
+     * {@code keep} bytes (the command, if still needed) move to the persistent buffer, which
+     * becomes the current one. Returns the buffer to write to. More than even the persistent
+     * buffer holds is 6700.
+     */
+    public byte[] reserveResponse(short offset, short length, short keep) {
+        short end = (short) (offset + length);
+        if (end < 0 || end > (short) persistent.length) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
+        byte[] current = buffer();
+        if (current != persistent && end > (short) current.length) {
+            if (keep > 0) {
+                Util.arrayCopyNonAtomic(current, (short) 0, persistent, (short) 0, keep);
+            }
+            vars[VAR_BUFFER] = BUFFER_PERSISTENT;
+        }
+        return buffer();
     }
 
     public boolean isChainInProgress() {
@@ -139,6 +178,38 @@ public final class ApduIo {
     public void reset() {
         discardChain();
         discardResponse();
+    }
+
+    /**
+     * When the current buffer is the persistent one: zeroes {@code [0, keep)} and
+     * {@code [keep + keepLength, end)}, i.e. everything of the command but the protected answer
+     * at keep. Non-atomic; a no-op for the RAM buffer (cleared on deselect anyway).
+     */
+    public void wipePersistentAround(short keep, short keepLength, short end) {
+        if (buffer() != persistent) {
+            return;
+        }
+        if (keep > 0) {
+            Util.arrayFillNonAtomic(persistent, (short) 0, keep, (byte) 0);
+        }
+        short after = (short) (keep + keepLength);
+        if (end > after) {
+            Util.arrayFillNonAtomic(persistent, after, (short) (end - after), (byte) 0);
+        }
+    }
+
+    /**
+     * For a command that carries no data (GET RESPONSE): refuses the chaining bit (6884) and any
+     * data (6700) without touching the buffers, so a pending response stays where it is.
+     */
+    public void receiveNothing(APDU apdu) {
+        byte[] buffer = apdu.getBuffer();
+        if ((buffer[ISO7816.OFFSET_CLA] & Constants.CLA_CHAINING_BIT) != 0) {
+            ISOException.throwIt(ISO7816.SW_COMMAND_CHAINING_NOT_SUPPORTED);
+        }
+        if (apdu.setIncomingAndReceive() != 0 || apdu.getIncomingLength() != 0) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
     }
 
     /**
@@ -177,6 +248,12 @@ public final class ApduIo {
         }
 
         short start = isChainInProgress() ? vars[VAR_CHAIN_LENGTH] : 0;
+        if (!isChainInProgress()) {
+            // A chain, or a command too long for RAM, is assembled in the persistent buffer.
+            vars[VAR_BUFFER] = (!chained && declared >= 0 && declared <= ramCommandLimit())
+                    ? BUFFER_RAM : BUFFER_PERSISTENT;
+        }
+        byte[] command = buffer();
         // Too long for the buffer, alone or with the segments before it: 6700, decided before
         // any byte is copied. A negative Lc is an extended Lc above 32767.
         if (declared < 0 || declared > (short) (limit - start)) {
@@ -211,16 +288,18 @@ public final class ApduIo {
             return CHAIN_CONTINUES;
         }
         discardChain();
+        vars[VAR_RESPONSE_START] = end;
         return end;
     }
 
     /**
-     * Sends response[0..length) as far as this APDU allows and keeps the rest for GET RESPONSE.
+     * Sends buffer()[responseOffset(), + length) as far as this APDU allows and keeps the rest for
+     * GET RESPONSE.
      *
      * @return 9000, or 61xx when part of the response is pending
      */
     public short send(APDU apdu, short length) {
-        vars[VAR_RESPONSE_OFFSET] = 0;
+        vars[VAR_RESPONSE_OFFSET] = vars[VAR_RESPONSE_START];
         vars[VAR_RESPONSE_REMAINING] = length;
         setFlag(FLAG_RESPONSE_PENDING);
         return sendPending(apdu);
@@ -243,16 +322,13 @@ public final class ApduIo {
         if (expected > 0 && expected < limit) {
             limit = expected;
         }
-        if (limit > capacity) {
-            limit = capacity;
-        }
         short offset = vars[VAR_RESPONSE_OFFSET];
         short remaining = vars[VAR_RESPONSE_REMAINING];
         short part = remaining < limit ? remaining : limit;
 
         apdu.setOutgoingLength(part);
         if (part > 0) {
-            apdu.sendBytesLong(response, offset, part);
+            apdu.sendBytesLong(buffer(), offset, part);
         }
         remaining -= part;
         if (remaining == 0) {

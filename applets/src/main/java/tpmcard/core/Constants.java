@@ -40,6 +40,8 @@ public final class Constants {
     public static final byte TAG_FEATURES = (byte) 0x82;
     public static final byte TAG_MAX_COMMAND = (byte) 0x83;
     public static final byte TAG_MAX_RESPONSE = (byte) 0x84;
+    /** Service window: command data plus answer of one INVOKE, in bytes (docs/core-applet.md). */
+    public static final byte TAG_SERVICE_WINDOW = (byte) 0x85;
     public static final short TAG_PUBLIC_KEY = (short) 0x7F49;
     public static final byte TAG_EC_POINT = (byte) 0x86;
 
@@ -64,6 +66,21 @@ public final class Constants {
     public static final short MAX_COMMAND_DATA = (short) 4120;
     public static final short MAX_RESPONSE_DATA = (short) 4120;
     public static final short MAX_PLAIN_DATA = (short) 4096;    // unprotected command data, ECHO payload
+    /**
+     * The I/O buffers (ApduIo): common commands in RAM_IO_LENGTH bytes of CLEAR_ON_DESELECT RAM
+     * (SESSION AUTH with its PCRs included), chains, long commands and long answers in the
+     * persistent buffer (the largest protected command, and room for an answer after a command).
+     */
+    public static final short RAM_IO_LENGTH = (short) 736;
+    /**
+     * Transient RAM the core applet takes, arrays and crypto objects (JCAlgTest figures), checked
+     * at install; SuiteRamTest keeps it honest (docs/core-applet.md "Transient RAM").
+     */
+    public static final short TRANSIENT_BYTES = (short) 3400;
+    public static final short RAM_ANSWER_RESERVE = (short) 160;
+    public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
+    /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */
+    public static final short LIST_PAIRINGS_MAX = (short) (3 + 8 * (2 + 81));
     public static final short SHORT_RESPONSE_CHUNK = (short) 256;
     public static final short EXTENDED_RESPONSE_CHUNK = (short) 32767;  // JC 3 limit for Ne
     public static final short EC_POINT_LENGTH = (short) 65;
@@ -168,6 +185,11 @@ public final class Constants {
     public static final short INVOKE_MIN_AID_LENGTH = (short) 5;   // ISO 7816-5: RID alone
     public static final short INVOKE_MAX_AID_LENGTH = (short) 16;
     public static final short INVOKE_HEADER_LENGTH = (short) 4;    // aidLen, ins, p1, p2 (AID apart)
+    /**
+     * The largest service window (command data plus answer of one INVOKE, both in the APDU
+     * buffer). The window is min(APDU buffer length - SuiteService.DATA_OFFSET, this).
+     */
+    public static final short SERVICE_WINDOW_MAX = (short) 1024;
 
     // Default PIN and PUK of a card installed without them ("123456", "12345678"). Change them.
     static final byte[] DEFAULT_PIN = {'1', '2', '3', '4', '5', '6'};

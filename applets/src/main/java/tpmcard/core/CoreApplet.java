@@ -5,6 +5,7 @@ import javacard.framework.Applet;
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.AID;
+import javacard.framework.CardRuntimeException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
@@ -14,6 +15,7 @@ import javacard.security.RandomData;
 import javacardx.apdu.ExtendedLength;
 import tpmcard.algorithms.Registry;
 import tpmcard.lib.Identity;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 import tpmcard.lib.P256;
 
@@ -31,7 +33,7 @@ import tpmcard.lib.P256;
  * and its response, the handler's status word included, wrapped; any failure of the secure
  * messaging itself ends the session and answers the uniform 6982.
  */
-public class CoreApplet extends Applet implements ExtendedLength {
+public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
     /** instructionClass() of an instruction the applet does not know (no class byte has this value). */
     private static final byte INS_UNKNOWN = (byte) 0x01;
 
@@ -56,15 +58,17 @@ public class CoreApplet extends Applet implements ExtendedLength {
      * @param preferRam false only for tests of the persistent-buffer fallback
      */
     protected CoreApplet(byte[] bArray, short bOffset, byte bLength, boolean preferRam) {
+        InstallMemory.requireTransient(Constants.TRANSIENT_BYTES);  // a card too small fails here
         InstallParameters.check(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY);
         short aidOffset = InstallParameters.aidOffset(bArray, bOffset, bLength);
         byte aidLength = InstallParameters.aidLength(bArray, bOffset, bLength);
         short entropyOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
         short entropyLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
 
-        // One capacity for both buffers: a protected command or response with the largest
-        // payload (SM_MAX_PAYLOAD + SM_OVERHEAD). Unprotected commands are held to MAX_PLAIN_DATA.
-        io = new ApduIo(Constants.MAX_COMMAND_DATA, preferRam);
+        // Commands of up to MAX_COMMAND_DATA bytes (a protected 4096-byte payload); unprotected
+        // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
+        // long commands or answers in a persistent one (ApduIo).
+        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, Constants.RAM_IO_LENGTH, preferRam);
         // Made once and kept: the identity is made with them, then the binding uses them.
         P256 curve = new P256();
         MessageDigest sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
@@ -76,15 +80,12 @@ public class CoreApplet extends Applet implements ExtendedLength {
         identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
         binding = new BindingHandler(identity, curve, sha256, random, multiplier, work,
                 null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
-        algorithms = new Registry();
+        algorithms = new Registry(curve);
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
                 | Constants.FEATURE_RESPONSE_CHAINING);
-        if (io.isCommandBufferInRam()) {
-            bits |= Constants.FEATURE_COMMAND_BUFFER_IN_RAM;
-        }
-        if (io.isResponseBufferInRam()) {
-            bits |= Constants.FEATURE_RESPONSE_BUFFER_IN_RAM;
+        if (io.hasRamBuffer()) {
+            bits |= (short) (Constants.FEATURE_COMMAND_BUFFER_IN_RAM | Constants.FEATURE_RESPONSE_BUFFER_IN_RAM);
         }
         if (identity.isDerived()) {
             bits |= Constants.FEATURE_IDENTITY_KEY_DERIVED;
@@ -96,6 +97,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         } else {
             register(bArray, aidOffset, aidLength);
         }
+        InstallMemory.releaseInstallGarbage();  // the install scratch and key derivation objects
     }
 
     /** Another applet is selected, or this one again: the session and its keys go now. */
@@ -111,7 +113,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
                 binding.deselect();  // a SELECT ends any session, also when this applet was selected
                 io.reset();
                 io.receive(apdu, false, Constants.MAX_PLAIN_DATA);
-                sw = io.send(apdu, writeInfo(io.responseBuffer()));
+                io.setResponseOffset((short) 0);  // the AID is not needed any more
+                sw = io.send(apdu, writeInfo(io.buffer()));
             } else {
                 byte cla = header[ISO7816.OFFSET_CLA];
                 byte claClass = (byte) (cla & ~(Constants.CLA_CHAINING_BIT | Constants.CLA_SECURE_MESSAGING));
@@ -128,7 +131,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
                         ISOException.throwIt(ISO7816.SW_CLA_NOT_SUPPORTED);
                     }
                     requireNoParameters(header[ISO7816.OFFSET_P1], header[ISO7816.OFFSET_P2]);
-                    requireNoData(io.receive(apdu, false, Constants.MAX_PLAIN_DATA));
+                    io.receiveNothing(apdu);
                     sw = io.sendRemaining(apdu);
                 } else {
                     io.discardResponse();
@@ -204,6 +207,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         byte p2 = header[ISO7816.OFFSET_P2];
         boolean lastSegment = (cla & Constants.CLA_CHAINING_BIT) == 0;
         short length;
+        short received;
         try {
             if (lastSegment) {
                 binding.beginCommand(cla, ins);
@@ -212,7 +216,9 @@ public class CoreApplet extends Applet implements ExtendedLength {
             if (length == ApduIo.CHAIN_CONTINUES) {
                 return ApduIo.CHAIN_CONTINUES;
             }
-            length = binding.unwrapCommand(cla, ins, p1, p2, io.commandBuffer(), (short) 0, length);
+            received = length;
+            length = binding.unwrapCommand(cla, ins, p1, p2, io.buffer(), (short) 0, length);
+            io.setResponseOffset(length);
         } catch (RuntimeException e) {  // ISOException (6700, 6982) or a fault: uniform answer
             binding.closeSession();
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
@@ -240,7 +246,14 @@ public class CoreApplet extends Applet implements ExtendedLength {
             abortTransaction();  // the handler's failure undoes its persistent writes
         }
         try {
-            return binding.wrapResponse(io.responseBuffer(), (short) 0, out, inner);
+            // Secure messaging adds the status word, padding and MAC: at most SM_OVERHEAD + 2.
+            short at = io.responseOffset();
+            byte[] buffer = io.reserveResponse(at, (short) (out + Constants.SM_OVERHEAD + 2), (short) 0);
+            short wrapped = binding.wrapResponse(buffer, at, out, inner);
+            // A long command was decrypted in the persistent buffer: no plaintext stays in EEPROM
+            // beside the protected answer waiting there.
+            io.wipePersistentAround(at, wrapped, received);
+            return wrapped;
         } catch (RuntimeException e) {
             binding.closeSession();
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
@@ -275,12 +288,17 @@ public class CoreApplet extends Applet implements ExtendedLength {
 
     /**
      * Runs one complete command whose class the caller has checked: data at
-     * commandBuffer()[0..length), response to responseBuffer() (never the same array). Returns
-     * the response length.
+     * buffer()[0..length), response at buffer()[responseOffset()..) (after the data unless the
+     * handler moves it). Returns the response length.
      */
     private short dispatch(byte claClass, byte ins, byte p1, byte p2, short length) {
-        byte[] in = io.commandBuffer();
-        byte[] out = io.responseBuffer();
+        io.setResponseOffset(length);
+        if (ins == Constants.INS_LIST_PAIRINGS) {
+            io.reserveResponse(length, (short) (Constants.LIST_PAIRINGS_MAX + Constants.SM_OVERHEAD + 2), length);
+        }
+        byte[] in = io.buffer();
+        byte[] out = in;
+        short o = length;
         switch (ins) {
             case Constants.INS_ECHO:
                 return echo(p1, p2, length);
@@ -292,29 +310,29 @@ public class CoreApplet extends Applet implements ExtendedLength {
                 ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
                 return 0;
             case Constants.INS_GET_CHALLENGE:
-                return binding.getChallenge(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.getChallenge(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_VERIFY:
-                return binding.verifyStatus(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.verifyStatus(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_CHANGE_REFERENCE_DATA:
-                return binding.changeReferenceData(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.changeReferenceData(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_RESET_RETRY_COUNTER:
-                return binding.resetRetryCounter(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.resetRetryCounter(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_PAIR:
-                return binding.pair(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.pair(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_LIST_PAIRINGS:
-                return binding.listPairings(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.listPairings(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_UNPAIR:
-                return binding.unpair(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.unpair(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_INIT:
-                return binding.sessionInit(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionInit(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_AUTH:
-                return binding.sessionAuth(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionAuth(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_SESSION_CLOSE:
-                return binding.sessionClose(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.sessionClose(in, (short) 0, length, p1, p2, out, o);
             case Constants.INS_INVOKE:
                 return invoke(p1, p2, length);
             case Constants.INS_PUT_DATA:
-                return binding.putData(in, (short) 0, length, p1, p2, out, (short) 0);
+                return binding.putData(in, (short) 0, length, p1, p2, out, o);
             default:
                 ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);
                 return 0;
@@ -327,9 +345,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
         if (length > Constants.MAX_PLAIN_DATA) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        if (length > 0) {
-            Util.arrayCopyNonAtomic(io.commandBuffer(), (short) 0, io.responseBuffer(), (short) 0, length);
-        }
+        io.setResponseOffset((short) 0);  // the answer is the data, in place
         return length;
     }
 
@@ -346,7 +362,7 @@ public class CoreApplet extends Applet implements ExtendedLength {
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         requireNoParameters(p1, p2);
-        byte[] in = io.commandBuffer();
+        byte[] in = io.buffer();
         if (length < Constants.INVOKE_HEADER_LENGTH) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
@@ -363,26 +379,80 @@ public class CoreApplet extends Applet implements ExtendedLength {
         byte serviceP1 = in[(short) (header + 1)];
         byte serviceP2 = in[(short) (header + 2)];
         short payloadLength = (short) (length - payload);
-        byte[] out = io.responseBuffer();
+        // The firewall contract (SuiteService): the payload goes into the APDU buffer, the only
+        // array the service's context may read, and the answer comes back there, after it.
+        byte[] buffer = APDU.getCurrentAPDUBuffer();
+        short limit = serviceLimit(buffer);
+        short outOffset = (short) (SuiteService.DATA_OFFSET + payloadLength);
+        if (outOffset > limit) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);  // more than the window (SELECT tag 85)
+        }
         short sessionId = binding.sessionId();
-        short n;
-        if (Registry.isRegistryAid(in, (short) 1, (byte) aidLength)) {
-            n = algorithms.invoke(ins, serviceP1, serviceP2, in, payload, payloadLength, out, (short) 0, sessionId);
-        } else {
+        Shareable service = null;
+        boolean registry = Registry.isRegistryAid(in, (short) 1, (byte) aidLength);
+        if (!registry) {
             AID aid = JCSystem.lookupAID(in, (short) 1, (byte) aidLength);
-            Shareable service = aid == null ? null
+            service = aid == null ? null
                     : JCSystem.getAppletShareableInterfaceObject(aid, SuiteService.SERVICE_PARAMETER);
             if (!(service instanceof SuiteService)) {
                 ISOException.throwIt(ISO7816.SW_FILE_NOT_FOUND);
                 return 0;
             }
-            n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, in, payload, payloadLength,
-                    out, (short) 0, binding.sessionPcrs(), (short) 0, sessionId);
         }
-        if (n < 0 || n > Constants.SM_MAX_PAYLOAD) {
-            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: more than SM can carry
+        Util.arrayCopyNonAtomic(in, payload, buffer, SuiteService.DATA_OFFSET, payloadLength);
+        short n;
+        try {
+            short answer = outOffset;
+            if (registry) {
+                n = algorithms.invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET, payloadLength,
+                        outOffset, limit, sessionId);
+                answer = SuiteService.DATA_OFFSET;  // the registry's convention (Registry.invoke)
+            } else {
+                n = ((SuiteService) service).invoke(ins, serviceP1, serviceP2, buffer, SuiteService.DATA_OFFSET,
+                        payloadLength, outOffset, limit, this, sessionId);
+            }
+            if (n < 0 || n > (short) (limit - answer)) {
+                ISOException.throwIt(ISO7816.SW_UNKNOWN);  // a service bug: past the window
+            }
+            // The request is consumed: the answer goes to the start of the I/O buffer (a RAM
+            // buffer too small for it and secure messaging gives way to the persistent one).
+            io.setResponseOffset((short) 0);
+            byte[] out = io.reserveResponse((short) 0, (short) (n + Constants.SM_OVERHEAD + 2), (short) 0);
+            Util.arrayCopyNonAtomic(buffer, answer, out, (short) 0, n);
+        } catch (CardRuntimeException e) {
+            wipe(buffer, limit);
+            throw e;
         }
+        wipe(buffer, limit);  // unsealed secrets, unwrapped keys: nothing stays in the global buffer
         return n;
+    }
+
+    /** The end of the service window in this APDU buffer: its length, at most DATA_OFFSET + the cap. */
+    private static short serviceLimit(byte[] buffer) {
+        short cap = (short) (SuiteService.DATA_OFFSET + Constants.SERVICE_WINDOW_MAX);
+        return buffer.length < cap ? (short) buffer.length : cap;
+    }
+
+    private static void wipe(byte[] buffer, short limit) {
+        Util.arrayFillNonAtomic(buffer, (short) 0, limit, (byte) 0);
+    }
+
+    /**
+     * HostPcrs, called by a service during INVOKE (the JCRE switches to this applet's context):
+     * copies one verified host PCR of the open session into the APDU buffer.
+     */
+    public void copyHostPcr(short index, byte[] buffer, short offset) {
+        if (buffer != APDU.getCurrentAPDUBuffer()) {
+            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // only the global buffer, never a service's array
+        }
+        if (index < 0 || index >= Constants.SESSION_PCR_COUNT) {
+            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
+        }
+        if (!binding.isSessionOpen()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        Util.arrayCopyNonAtomic(binding.sessionPcrs(), (short) (index * Constants.DIGEST_LENGTH), buffer, offset,
+                Constants.DIGEST_LENGTH);
     }
 
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */
@@ -391,15 +461,16 @@ public class CoreApplet extends Applet implements ExtendedLength {
             ISOException.throwIt(Constants.SW_REFERENCED_DATA_NOT_FOUND);
         }
         requireNoData(length);
-        byte[] out = io.responseBuffer();
-        short offset = Util.setShort(out, (short) 0, Constants.TAG_PUBLIC_KEY);
+        byte[] out = io.buffer();
+        short start = io.responseOffset();
+        short offset = Util.setShort(out, start, Constants.TAG_PUBLIC_KEY);
         out[offset++] = (byte) (2 + Constants.EC_POINT_LENGTH);
         out[offset++] = Constants.TAG_EC_POINT;
         out[offset++] = (byte) Constants.EC_POINT_LENGTH;
-        return identity.writePublicPoint(out, offset);
+        return (short) (identity.writePublicPoint(out, offset) - start);
     }
 
-    /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 }}. */
+    /** The SELECT response: {@code A1 L { 80 card id | 81 version | 82 features | 83 | 84 | 85 }}. */
     private short writeInfo(byte[] out) {
         short offset = 0;
         out[offset++] = Constants.TAG_INFO_TEMPLATE;
@@ -414,6 +485,8 @@ public class CoreApplet extends Applet implements ExtendedLength {
         offset = writeShortObject(out, offset, Constants.TAG_FEATURES, features);
         offset = writeShortObject(out, offset, Constants.TAG_MAX_COMMAND, Constants.MAX_COMMAND_DATA);
         offset = writeShortObject(out, offset, Constants.TAG_MAX_RESPONSE, Constants.MAX_RESPONSE_DATA);
+        offset = writeShortObject(out, offset, Constants.TAG_SERVICE_WINDOW,
+                (short) (serviceLimit(APDU.getCurrentAPDUBuffer()) - SuiteService.DATA_OFFSET));
         out[1] = (byte) (offset - 2);
         return offset;
     }

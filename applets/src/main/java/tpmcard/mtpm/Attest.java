@@ -28,14 +28,16 @@ final class Attest {
         this.keys = keys;
     }
 
-    /** Called on every command: counts the first one after a card reset. */
-    void onCommand(byte[] scratch) {
+    /** Called on every command: counts the first one after a card reset, and says it is. */
+    boolean onCommand(byte[] scratch) {
         if (powered[0] == 0) {
             Util.arrayCopyNonAtomic(resetCount, (short) 0, scratch, (short) 0, (short) 4);
             Marshal.increment(scratch, (short) 0, (short) 4);
             Util.arrayCopy(scratch, (short) 0, resetCount, (short) 0, (short) 4);  // atomic
             powered[0] = 1;
+            return true;
         }
+        return false;
     }
 
     /** CLEAR: the clock and reset count start again (Part 3 §24.6). Inside CLEAR's transaction. */

@@ -33,6 +33,10 @@ public final class Constants {
     public static final byte INS_MIGRATE_IMPORT = (byte) 0x62;
     public static final byte INS_MIGRATION_ANCHOR_SET = (byte) 0x64;  // owner auth: the migration CA key
     public static final byte INS_MIGRATION_ANCHOR_GET = (byte) 0x66;
+    // Staging (docs/mtpm.md "Service window"): a command larger than the window, in parts.
+    public static final byte INS_STAGE_WRITE = (byte) 0x70;     // P1P2 offset, data: a part
+    public static final byte INS_STAGE_RUN = (byte) 0x72;       // data: ins p1 p2; answer: length 2
+    public static final byte INS_STAGE_READ = (byte) 0x74;      // P1P2 offset; answer: a part
 
     // P1 of GET PUBLIC and CERTIFY: which key.
     public static final byte KEY_EK = (byte) 0x01;
@@ -75,6 +79,10 @@ public final class Constants {
     public static final short MAX_EK_CERT = 1024;
     public static final short MAX_CERT_CARD_ID = 32;
     public static final short MAX_TARGET_CERT = 193;  // 2+16 + 2+65 + 2+32 + 2+72
+    /** Largest staged command data or answer (EK certificate set with owner auth, PCR read of all). */
+    public static final short STAGE_CAPACITY = (short) 1088;
+    /** Transient RAM the service takes (arrays and crypto objects), checked at install (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = (short) 1600;
     public static final short NV_SLOTS = 8;
     public static final short MAX_NV_SIZE = 256;
     public static final short COUNTER_SIZE = 8;
@@ -113,6 +121,7 @@ public final class Constants {
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
     public static final short SW_NOT_FOUND = (short) 0x6A88;            // NV handle, EK cert, other card's blob
     public static final short SW_ALREADY_EXISTS = (short) 0x6A89;       // NV handle defined, card owned
+    public static final short SW_STAGE_OUT_OF_ORDER = (short) 0x6A87;   // staging parts out of order, other session
     public static final short SW_OUT_OF_RANGE = (short) 0x6B00;         // NV offset/length outside the index
     public static final short SW_INS_NOT_SUPPORTED = (short) 0x6D00;
     /** Owner auth wrong: 63Cx, x = tries left (like ISO VERIFY). */

@@ -20,8 +20,8 @@ import tpmcard.lib.ConstantTime;
 final class Envelope {
     static final short BLOCK = 16;
     static final short MAC_LENGTH = 16;
-    private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
-    private final Signature cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, false);
+    private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, true);
+    private final Signature cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, true);
     private final byte[] iv = JCSystem.makeTransientByteArray((short) (2 * BLOCK), JCSystem.CLEAR_ON_RESET);
 
     static short padded(short length) {

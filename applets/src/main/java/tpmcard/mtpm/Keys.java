@@ -70,9 +70,10 @@ final class Keys {
     /** {@code scratch}: CLEAR_ON_RESET, at least SCRATCH_LENGTH and Identity.SCRATCH_LENGTH bytes. */
     Keys(byte[] entropy, short entropyOffset, short entropyLength, byte[] scratch) {
         curve = new P256();
-        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
+        // externalAccess: the mobile TPM is reached through a Shareable call while the core is selected.
+        sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         random = Identity.keyGenerationRandom();
-        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
+        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, true);
         // Used for the three keys here, then dropped: requestObjectDeletion() below reclaims it.
         KeyAgreement multiplier = Identity.basePointMultiplier();
         // Per-key entropy sits after the part of scratch that Identity uses (and wipes).

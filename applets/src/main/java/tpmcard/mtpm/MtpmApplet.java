@@ -8,8 +8,10 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
-import tpmcard.lib.Identity;
+import tpmcard.core.HostPcrs;
 import tpmcard.core.SuiteService;
+import tpmcard.lib.Identity;
+import tpmcard.lib.InstallMemory;
 import tpmcard.lib.InstallParameters;
 
 /**
@@ -41,6 +43,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Sealing sealing;
     private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
     private short ekCertificateLength;
+    // Staging (persistent, written only for commands larger than the service window).
+    private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
+    private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
+    private short stagedLength = -1;
+    private short stagedOutLength;
+    private short stageSession;
 
     /**
      * Install parameters as the core applet's: {@code [len AID][AID][len control][control][len
@@ -51,6 +59,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     }
 
     private MtpmApplet(byte[] bArray, short bOffset, byte bLength) {
+        InstallMemory.requireTransient(Constants.TRANSIENT_BYTES);  // a card too small fails here
         InstallParameters.check(bArray, bOffset, bLength, Constants.MAX_INSTALL_ENTROPY);
         short aidOffset = InstallParameters.aidOffset(bArray, bOffset, bLength);
         byte aidLength = InstallParameters.aidLength(bArray, bOffset, bLength);
@@ -69,6 +78,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         } else {
             register(bArray, aidOffset, aidLength);
         }
+        InstallMemory.releaseInstallGarbage();  // the key derivation objects of Keys and Identity
     }
 
     /** The service has no APDU interface of its own: only the core applet's INVOKE reaches it. */
@@ -88,18 +98,123 @@ public final class MtpmApplet extends Applet implements SuiteService {
         return this;
     }
 
-    public short invoke(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-                        byte[] out, short outOffset, byte[] hostPcrs, short hostPcrsOffset, short sessionId) {
-        attest.onCommand(scratch);
+    /**
+     * The entry point (SuiteService): data and answer in the APDU buffer. A command whose data
+     * plus answer exceed the window goes through the staging area instead (STAGE WRITE, STAGE
+     * RUN, STAGE READ; docs/mtpm.md "Service window"): then the handlers read and write this
+     * applet's own persistent arrays. Either way the handlers below are the same. The core
+     * writes a host PCR to a 32-byte slot of the window: the answer's place for QUOTE and UNSEAL
+     * (they digest the PCRs before they answer), the window's last 32 bytes for PCR READ (whose
+     * data plus answer the host keeps 32 bytes short of the window).
+     */
+    public short invoke(byte ins, byte p1, byte p2, byte[] buffer, short inOffset, short inLength,
+                        short outOffset, short outLimit, HostPcrs hostPcrs, short sessionId) {
+        if (attest.onCommand(scratch)) {
+            pcrs.powerOn();  // the first command since the card reset: PCRs 9..23 start at zero
+        }
+        switch (ins) {
+            case Constants.INS_STAGE_WRITE:
+                return stageWrite(p1, p2, buffer, inOffset, inLength, sessionId);
+            case Constants.INS_STAGE_RUN:
+                return stageRun(buffer, inOffset, inLength, outOffset, outLimit, hostPcrs, sessionId);
+            case Constants.INS_STAGE_READ:
+                return stageRead(p1, p2, buffer, inLength, outOffset, outLimit, sessionId);
+            default:
+                wipeStage();  // a staged answer is read right after its run, or never
+                return dispatch(ins, p1, p2, buffer, inOffset, inLength, buffer, outOffset, hostPcrs, buffer,
+                        (short) (outLimit - Constants.DIGEST_LENGTH));
+        }
+    }
+
+    // --- Staging: commands larger than the service window ------------------------------------
+
+    /** STAGE WRITE: P1P2 = offset; data = the next part of the staged command data. */
+    private short stageWrite(byte p1, byte p2, byte[] buffer, short inOffset, short inLength, short sessionId) {
+        short offset = Util.makeShort(p1, p2);
+        if (offset == 0) {
+            wipeStage();
+            stageSession = sessionId;
+        } else if (stageSession != sessionId || offset != stagedLength) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);  // parts in order, one session
+        }
+        if (offset < 0 || inLength > (short) (Constants.STAGE_CAPACITY - offset)) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        Util.arrayCopyNonAtomic(buffer, inOffset, stagedIn, offset, inLength);
+        stagedLength = (short) (offset + inLength);
+        return 0;
+    }
+
+    /** STAGE RUN: data = ins | p1 | p2; runs the command on the staged data; answer = its length (2). */
+    private short stageRun(byte[] buffer, short inOffset, short inLength, short outOffset, short outLimit,
+                           HostPcrs hostPcrs, short sessionId) {
+        if (inLength != 3) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (stageSession != sessionId || stagedLength < 0) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);
+        }
+        byte ins = buffer[inOffset];
+        if (ins == Constants.INS_STAGE_WRITE || ins == Constants.INS_STAGE_RUN || ins == Constants.INS_STAGE_READ) {
+            ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
+        }
+        short length = stagedLength;
+        stagedLength = -1;  // one run per staged command
+        short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
+                length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH));
+        Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
+        stagedOutLength = n;
+        return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
+    }
+
+    /** STAGE READ: P1P2 = offset into the staged answer; answer = as much as the window holds. */
+    private short stageRead(byte p1, byte p2, byte[] buffer, short inLength, short outOffset, short outLimit,
+                            short sessionId) {
+        short offset = Util.makeShort(p1, p2);
+        if (inLength != 0) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        if (stageSession != sessionId || offset < 0 || offset > stagedOutLength) {
+            ISOException.throwIt(Constants.SW_STAGE_OUT_OF_ORDER);
+        }
+        short n = (short) (stagedOutLength - offset);
+        short room = (short) (outLimit - outOffset);
+        if (n > room) {
+            n = room;
+        }
+        Util.arrayCopyNonAtomic(stagedOut, offset, buffer, outOffset, n);
+        if ((short) (offset + n) == stagedOutLength) {
+            wipeStage();  // the whole answer was read: an unsealed secret leaves the EEPROM now
+        }
+        return n;
+    }
+
+    private void wipeStage() {
+        if (stagedOutLength != 0) {
+            Util.arrayFillNonAtomic(stagedOut, (short) 0, stagedOutLength, (byte) 0);
+            stagedOutLength = 0;
+        }
+        if (stagedLength > 0) {
+            Util.arrayFillNonAtomic(stagedIn, (short) 0, stagedLength, (byte) 0);
+        }
+        stagedLength = -1;
+        stageSession = 0;
+    }
+
+    private short dispatch(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
+                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot, short slotOffset) {
         switch (ins) {
             case Constants.INS_PCR_READ:
-                return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+                return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);
             case Constants.INS_PCR_EXTEND:
                 return pcrExtend(p1, in, inOffset, inLength, out, outOffset);
             case Constants.INS_PCR_RESET:
                 return pcrReset(p1, inLength);
             case Constants.INS_QUOTE:
-                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, hostPcrsOffset);
+                // The PCR digest is made before any of the answer is written: the slot can be
+                // the answer's place (in the APDU buffer; staged: the end of the window).
+                return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slot == out ? outOffset : slotOffset);
             case Constants.INS_GET_PUBLIC:
                 return getPublic(p1, out, outOffset);
             case Constants.INS_CERTIFY:
@@ -111,7 +226,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_SEAL:
                 return sealing.seal(p1, owner.isOwned(), in, inOffset, inLength, out, outOffset, scratch, cursor);
             case Constants.INS_UNSEAL:
-                return sealing.unseal(in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset, scratch, cursor);
+                return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset, out,
+                        outOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
                 return nvDefine(in, inOffset, inLength);
             case Constants.INS_NV_UNDEFINE:
@@ -133,7 +249,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_DA_RESET:
                 return daReset(in, inOffset, inLength);
             case Constants.INS_MIGRATE_EXPORT:
-                return migrateExport(p1, p2, in, inOffset, inLength, hostPcrs, hostPcrsOffset, out, outOffset);
+                return migrateExport(p1, p2, in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset,
+                        out, outOffset);
             case Constants.INS_MIGRATE_IMPORT:
                 return migrateImport(p2, in, inOffset, inLength, out, outOffset);
             case Constants.INS_MIGRATION_ANCHOR_SET:
@@ -149,11 +266,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     // --- PCRs --------------------------------------------------------------------------------
 
     /** in = selection 3; out = the selected values in index order. */
-    private short pcrRead(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+    private short pcrRead(byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host, byte[] slot,
+                          short slotOff) {
         if (len != Constants.SELECTION_LENGTH) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
         }
-        return (short) (pcrs.readSelection(in, off, host, hostOff, out, outOff) - outOff);
+        return (short) (pcrs.readSelection(in, off, host, slot, slotOff, out, outOff) - outOff);
     }
 
     /** P1 = index, in = digest 32; out = the new value. */
@@ -175,7 +293,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
     // --- Attestation -------------------------------------------------------------------------
 
     /** in = selection 3 || nonce 0..64. */
-    private short quote(byte[] in, short off, short len, byte[] out, short outOff, byte[] host, short hostOff) {
+    private short quote(byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host, byte[] slot,
+                        short slotOff) {
         cursor.begin(off, len);
         short selection = cursor.take(Constants.SELECTION_LENGTH);
         Pcrs.checkSelection(in, selection);
@@ -183,7 +302,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         if (nonceLength > Constants.MAX_NONCE) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);
         }
-        pcrs.compositeDigest(in, selection, host, hostOff, scratch, (short) 0);
+        pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
         return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
     }
 
@@ -396,8 +515,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
      * certificate len || target certificate || blob | handle. Needs an owner (6A82) and its auth,
      * then everything {@link Sealing#export} checks.
      */
-    private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, byte[] host, short hostOff,
-                                byte[] out, short outOff) {
+    private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, HostPcrs host, byte[] slot,
+                                short slotOff, byte[] out, short outOff) {
         if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
                 || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
@@ -405,7 +524,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         requireOwner();
         short rest = ownerAuthorised(in, off, len);
         return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), host,
-                hostOff, out, outOff, scratch, cursor);
+                slot, slotOff, out, outOff, scratch, cursor);
     }
 
     /** P2 kind; in = owner auth len || owner auth || duplicate. Needs an owner (6A82). */

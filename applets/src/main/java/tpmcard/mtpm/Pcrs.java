@@ -1,24 +1,33 @@
 package tpmcard.mtpm;
 
 import javacard.framework.ISOException;
-import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
+import tpmcard.core.HostPcrs;
 
 /**
  * The mobile TPM's 24 SHA-256 PCRs. PCRs 0..8 are the host TPM's values verified in the current
- * secure session's handshake quote; the service reads them from the block the core applet passes
- * and never stores them. PCRs 9..23 live in CLEAR_ON_RESET RAM: zero after every card reset, as a
+ * secure session's handshake quote; the service asks the core applet for one at a time (HostPcrs,
+ * through the APDU buffer) and never stores them. PCRs 9..23 live in CLEAR_ON_RESET RAM: zero after every card reset, as a
  * TPM's PCRs are after TPM2_Startup(CLEAR) (PC Client PTP §4.6). Selections are the 3-byte
  * bitmaps of TPMS_PCR_SELECTION (Part 2 §10.6.2): PCR i is bit (i mod 8) of byte i/8.
  */
 final class Pcrs {
-    private final byte[] cardPcrs = JCSystem.makeTransientByteArray(
-            (short) (Constants.CARD_PCR_COUNT * Constants.DIGEST_LENGTH), JCSystem.CLEAR_ON_RESET);
+    private final byte[] cardPcrs = new byte[(short) (Constants.CARD_PCR_COUNT * Constants.DIGEST_LENGTH)];
+    /** Whether any card PCR may be non-zero (persistent): spares the EEPROM a clear of zeros. */
+    private boolean dirty;
     private final MessageDigest sha256;
 
     Pcrs(MessageDigest sha256) {
         this.sha256 = sha256;
+    }
+
+    /** Card reset: PCRs 9..23 back to zero. Non-atomic: a torn clear is finished at the next power-up. */
+    void powerOn() {
+        if (dirty) {
+            Util.arrayFillNonAtomic(cardPcrs, (short) 0, (short) cardPcrs.length, (byte) 0);
+            dirty = false;
+        }
     }
 
     static boolean selected(byte[] selection, short selectionOff, short index) {
@@ -32,34 +41,40 @@ final class Pcrs {
         }
     }
 
-    /** Copies PCR index of the combined view to out[outOff]; returns the offset after it. */
-    short read(short index, byte[] hostPcrs, short hostOff, byte[] out, short outOff) {
+    /**
+     * Copies PCR index of the combined view to out[outOff]; returns the offset after it. A host PCR
+     * comes from the core applet through {@code host}, which writes it into the APDU buffer's slot
+     * ({@code slot} at slotOff, 32 bytes): the values never leave the core's
+     * context otherwise.
+     */
+    short read(short index, HostPcrs host, byte[] slot, short slotOff, byte[] out, short outOff) {
         if (index < Constants.HOST_PCR_COUNT) {
-            return Util.arrayCopyNonAtomic(hostPcrs, (short) (hostOff + index * Constants.DIGEST_LENGTH),
-                    out, outOff, Constants.DIGEST_LENGTH);
+            host.copyHostPcr(index, slot, slotOff);
+            return Util.arrayCopyNonAtomic(slot, slotOff, out, outOff, Constants.DIGEST_LENGTH);
         }
         return Util.arrayCopyNonAtomic(cardPcrs, cardOffset(index), out, outOff, Constants.DIGEST_LENGTH);
     }
 
     /** The selected PCRs' values in index order; returns the offset after them. */
-    short readSelection(byte[] selection, short selectionOff, byte[] hostPcrs, short hostOff,
+    short readSelection(byte[] selection, short selectionOff, HostPcrs host, byte[] slot, short slotOff,
                         byte[] out, short outOff) {
         for (short i = 0; i < Constants.PCR_COUNT; i++) {
             if (selected(selection, selectionOff, i)) {
-                outOff = read(i, hostPcrs, hostOff, out, outOff);
+                outOff = read(i, host, slot, slotOff, out, outOff);
             }
         }
         return outOff;
     }
 
     /** pcrDigest = SHA-256(selected values in index order), Part 3 §18.4 and §23.7. */
-    short compositeDigest(byte[] selection, short selectionOff, byte[] hostPcrs, short hostOff,
+    short compositeDigest(byte[] selection, short selectionOff, HostPcrs host, byte[] slot, short slotOff,
                           byte[] out, short outOff) {
         sha256.reset();
         for (short i = 0; i < Constants.PCR_COUNT; i++) {
             if (selected(selection, selectionOff, i)) {
                 if (i < Constants.HOST_PCR_COUNT) {
-                    sha256.update(hostPcrs, (short) (hostOff + i * Constants.DIGEST_LENGTH), Constants.DIGEST_LENGTH);
+                    host.copyHostPcr(i, slot, slotOff);
+                    sha256.update(slot, slotOff, Constants.DIGEST_LENGTH);
                 } else {
                     sha256.update(cardPcrs, cardOffset(i), Constants.DIGEST_LENGTH);
                 }
@@ -71,6 +86,7 @@ final class Pcrs {
     /** PCR[index] = SHA-256(PCR[index] || digest) (Part 3 §22.2); new value at out[outOff]. */
     short extend(short index, byte[] digest, short digestOff, byte[] out, short outOff) {
         short at = cardOffset(index);
+        dirty = true;
         sha256.reset();
         sha256.update(cardPcrs, at, Constants.DIGEST_LENGTH);
         sha256.doFinal(digest, digestOff, Constants.DIGEST_LENGTH, cardPcrs, at);

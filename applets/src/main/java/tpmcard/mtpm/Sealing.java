@@ -11,6 +11,7 @@ import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
+import tpmcard.core.HostPcrs;
 import tpmcard.lib.ConstantTime;
 import tpmcard.lib.P256;
 
@@ -66,7 +67,7 @@ final class Sealing {
     private final byte[] revoked = new byte[(short) (Constants.REVOCATION_SLOTS * Constants.SERIAL_LENGTH)];
     private short revokedCount;
     private final KeyPair ephemeral;
-    private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
+    private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
     private final AESKey duplicateEncryption = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
             KeyBuilder.LENGTH_AES_256, false);
     private final AESKey duplicateMac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
@@ -176,7 +177,7 @@ final class Sealing {
      * UNSEAL: in = auth length 1 || auth || blob. The selected PCRs of the combined view must give
      * the blob's pcrDigest, and SHA-256(auth) must match (both compared in constant time).
      */
-    short unseal(byte[] in, short off, short len, byte[] hostPcrs, short hostOff, byte[] out, short outOff,
+    short unseal(byte[] in, short off, short len, HostPcrs host, byte[] slot, short slotOff, byte[] out, short outOff,
                  byte[] scratch, Cursor c) {
         c.begin(off, len);
         short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
@@ -184,7 +185,7 @@ final class Sealing {
         short blobLength = c.remaining();
         short blob = c.rest();
         short secretLength = open(in, blob, blobLength, scratch);
-        authorize(in, blob, auth, authLength, hostPcrs, hostOff, scratch);
+        authorize(in, blob, auth, authLength, host, slot, slotOff, scratch);
         Util.arrayCopyNonAtomic(scratch, (short) (S_PLAIN + 34), out, outOff, secretLength);
         Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
         return secretLength;
@@ -196,9 +197,9 @@ final class Sealing {
      * the dictionary-attack guard (a try charged before the compare; objects without an auth
      * value exempt). Both compares are constant-time; any refusal wipes the plaintext first.
      */
-    private void authorize(byte[] in, short blob, short auth, short authLength, byte[] hostPcrs, short hostOff,
-                           byte[] scratch) {
-        pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), hostPcrs, hostOff, scratch, S_DIGEST);
+    private void authorize(byte[] in, short blob, short auth, short authLength, HostPcrs host, byte[] slot,
+                           short slotOff, byte[] scratch) {
+        pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), host, slot, slotOff, scratch, S_DIGEST);
         if (!ConstantTime.equals(scratch, S_DIGEST, in, (short) (blob + POLICY_OFFSET + Constants.SELECTION_LENGTH),
                 Constants.DIGEST_LENGTH)) {
             Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
@@ -273,8 +274,8 @@ final class Sealing {
      * are written in ONE transaction before the duplicate leaves the card: torn before the
      * commit, the object stays here and no duplicate exists.
      */
-    short export(byte kind, boolean move, byte[] in, short off, short len, byte[] hostPcrs, short hostOff,
-                 byte[] out, short outOff, byte[] scratch, Cursor c) {
+    short export(byte kind, boolean move, byte[] in, short off, short len, HostPcrs host, byte[] pcrSlot,
+                 short pcrSlotOff, byte[] out, short outOff, byte[] scratch, Cursor c) {
         c.begin(off, len);
         short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
         short auth = c.take(authLength);
@@ -295,7 +296,7 @@ final class Sealing {
                 Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
                 ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
             }
-            authorize(in, blob, auth, authLength, hostPcrs, hostOff, scratch);
+            authorize(in, blob, auth, authLength, host, pcrSlot, pcrSlotOff, scratch);
             // Object: policy 36 || SHA-256(auth) 32 || length 2 || secret.
             Util.arrayCopyNonAtomic(in, (short) (blob + POLICY_OFFSET), scratch, S_OBJECT, POLICY_LENGTH);
             objectLength = (short) (POLICY_LENGTH + 34 + secretLength);

@@ -52,7 +52,7 @@ public class InvokeTest {
         Response list = card.invoke(REGISTRY, 0x10, 0, 0, new byte[0]);
         assertSw("LIST", ISO7816.SW_NO_ERROR, list);
         assertEquals(5 * (1 + 1 + 8 + 1 + 7), list.data.length);
-        byte[] message = new byte[3000];
+        byte[] message = new byte[150];
         Arrays.fill(message, (byte) 'x');
         // CALL SHA3-256 (id 02) DIGEST (34): pP1 pP2 message, the whole request in one INVOKE.
         Response digest = card.invoke(REGISTRY, 0x20, 0x02, 0x34, ServiceCard.concat(new byte[2], message));
@@ -60,6 +60,28 @@ public class InvokeTest {
         assertArrayEquals(MessageDigest.getInstance("SHA3-256").digest(message), digest.data);
         assertSw("registry refusal inside SM", (short) 0x6A83, card.invoke(REGISTRY, 0x20, 0x7F, 0x34, new byte[2]));
         assertSw("still open", ISO7816.SW_NO_ERROR, card.invoke(REGISTRY, 0x10, 0, 0, new byte[0]));
+    }
+
+    /**
+     * The service contract: the payload goes into the APDU buffer, so one INVOKE carries at most
+     * the window (min(APDU buffer, SERVICE_WINDOW_MAX) - DATA_OFFSET; these commands come
+     * extended, so jCardSim's 32 KB extended buffer leaves SERVICE_WINDOW_MAX); more is 6700
+     * inside secure messaging, before the service runs, and the session stays open. Nothing of
+     * the call stays in the APDU buffer.
+     */
+    @Test
+    public void thePayloadIsLimitedToTheWindowAndTheBufferIsWiped() throws Exception {
+        ServiceCard card = card();
+        int window = Constants.SERVICE_WINDOW_MAX;
+        // SHA3 DIGEST: provider P1 P2 and the message, then the 32-byte answer.
+        byte[] fits = new byte[window - 32];  // the registry drops P1 P2 before the provider runs
+        Arrays.fill(fits, (byte) 'y');
+        Response digest = card.invoke(REGISTRY, 0x20, 0x02, 0x34, ServiceCard.concat(new byte[2], fits));
+        assertSw("data + answer = window", ISO7816.SW_NO_ERROR, digest);
+        assertArrayEquals(MessageDigest.getInstance("SHA3-256").digest(fits), digest.data);
+        assertSw("data over the window", ISO7816.SW_WRONG_LENGTH,
+                card.invoke(REGISTRY, 0x20, 0x02, 0x34, new byte[window + 1]));
+        assertSw("still open", ISO7816.SW_NO_ERROR, card.sendProtected(Constants.INS_ECHO, 0, 0, new byte[] {1}));
     }
 
     @Test

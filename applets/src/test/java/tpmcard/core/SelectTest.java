@@ -9,7 +9,7 @@ import java.util.Arrays;
 import javacard.framework.ISO7816;
 import org.junit.Test;
 
-/** SELECT by AID: the info template A1 { 80 card id | 81 version | 82 features | 83 | 84 }. */
+/** SELECT by AID: the info template A1 { 80 card id | 81 version | 82 features | 83 | 84 | 85 }. */
 public class SelectTest {
     private static final short ALL_FEATURES = (short) (Constants.FEATURE_EXTENDED_LENGTH
             | Constants.FEATURE_COMMAND_CHAINING | Constants.FEATURE_RESPONSE_CHAINING
@@ -27,17 +27,19 @@ public class SelectTest {
         SimulatedCard card = SimulatedCard.installed();
         byte[] info = card.selectOk();
 
-        assertEquals(36, info.length);
+        assertEquals(40, info.length);
         assertEquals(Constants.TAG_INFO_TEMPLATE, info[0]);
-        assertEquals(34, info[1]);
+        assertEquals(38, info[1]);
         assertEquals(Constants.TAG_CARD_ID, info[2]);
         assertEquals(Constants.CARD_ID_LENGTH, info[3]);
-        byte[] rest = Arrays.copyOfRange(info, 20, 36);
+        byte[] rest = Arrays.copyOfRange(info, 20, 40);
         byte[] expected = new byte[] {
             Constants.TAG_APPLET_VERSION, 2, Constants.VERSION_MAJOR, Constants.VERSION_MINOR,
             Constants.TAG_FEATURES, 2, (byte) (ALL_FEATURES >> 8), (byte) ALL_FEATURES,
             Constants.TAG_MAX_COMMAND, 2, 0x10, 0x18,     // 4120: a protected 4096-byte payload
             Constants.TAG_MAX_RESPONSE, 2, 0x10, 0x18,
+            // The service window: jCardSim's short APDU buffer, 260 bytes.
+            Constants.TAG_SERVICE_WINDOW, 2, 0x01, 0x04,
         };
         assertArrayEquals(Hex.encode(rest), expected, rest);
     }
@@ -66,11 +68,11 @@ public class SelectTest {
         byte[] whole = card.selectOk();
         byte[] aid = Hex.decode(Manifest.core().appletAid);
         Response first = card.transmit(Apdu.shortForm(0x00, 0xA4, 0x04, 0x00, aid, 16));
-        assertSw("first part", (short) 0x6114, first);
+        assertSw("first part", (short) 0x6118, first);
         assertArrayEquals(Arrays.copyOf(whole, 16), first.data);
         Response second = card.transmit(SimulatedCard.getResponse(256));
         assertSw("rest", ISO7816.SW_NO_ERROR, second);
-        assertArrayEquals(Arrays.copyOfRange(whole, 16, 36), second.data);
+        assertArrayEquals(Arrays.copyOfRange(whole, 16, 40), second.data);
     }
 
     @Test

@@ -11,6 +11,7 @@ import javacard.framework.AID;
 import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import tpmcard.core.CoreApplet;
+import tpmcard.core.HostPcrs;
 import tpmcard.core.SuiteService;
 import tpmcard.sim.enforce.Journal;
 
@@ -48,6 +49,13 @@ final class MtpmCard {
     final AID coreAid = AIDUtil.create(CORE_AID);
     final AID mtpmAid = AIDUtil.create(MTPM_AID);
     final byte[] hostPcrs = new byte[SuiteService.HOST_PCR_BLOCK_LENGTH];
+    /** Stands in for the core applet's HostPcrs: the test's host PCRs, one at a time. */
+    final HostPcrs pcrSource = new HostPcrs() {
+        @Override
+        public void copyHostPcr(short index, byte[] buffer, short offset) {
+            System.arraycopy(hostPcrs, index * 32, buffer, offset, 32);
+        }
+    };
     short sessionId = 1;
 
     static MtpmCard installed(byte[] entropy) {
@@ -86,13 +94,16 @@ final class MtpmCard {
     Result invoke(int ins, int p1, int p2, byte[] data) {
         runtime.activate();
         SuiteService service = (SuiteService) runtime.getSharedObject(mtpmAid, SuiteService.SERVICE_PARAMETER);
-        byte[] in = Arrays.copyOf(data, data.length + 7);
-        System.arraycopy(in, 0, in, 7, data.length);  // data at a non-zero offset, as in the APDU buffer
-        byte[] out = new byte[4096];
+        // The SuiteService contract: data at DATA_OFFSET of the (APDU) buffer, the answer after it.
+        // This stand-in's buffer is larger than a card's, so the handlers' own limits are tested;
+        // the window itself is tested through the core applet (InvokeTest, tests/mtpm).
+        byte[] buffer = new byte[SuiteService.DATA_OFFSET + 4096];
+        System.arraycopy(data, 0, buffer, SuiteService.DATA_OFFSET, data.length);
+        short outOffset = (short) (SuiteService.DATA_OFFSET + data.length);
         try {
-            short n = service.invoke((byte) ins, (byte) p1, (byte) p2, in, (short) 7, (short) data.length,
-                    out, (short) 3, hostPcrs, (short) 0, sessionId);
-            return new Result(0x9000, Arrays.copyOfRange(out, 3, 3 + n));
+            short n = service.invoke((byte) ins, (byte) p1, (byte) p2, buffer, SuiteService.DATA_OFFSET,
+                    (short) data.length, outOffset, (short) buffer.length, pcrSource, sessionId);
+            return new Result(0x9000, Arrays.copyOfRange(buffer, outOffset, outOffset + n));
         } catch (ISOException e) {
             abortOpenTransaction();
             return new Result(e.getReason() & 0xFFFF, new byte[0]);

@@ -54,10 +54,10 @@ public final class EcdsaProvider extends ProviderApplet {
             curve.setDomainParameters(priv);
             pairs[i] = new KeyPair(pub, priv);
         }
-        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
+        ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, true);
         KeyAgreement check = null;
         try {
-            check = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN_XY, false);
+            check = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN_XY, true);
         } catch (CryptoException e) {
             check = null;
         }

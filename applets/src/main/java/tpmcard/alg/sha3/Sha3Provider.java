@@ -16,7 +16,7 @@ public final class Sha3Provider extends ProviderApplet {
     private Sha3Provider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_SHA3_256, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_DIGEST | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
-        digest = MessageDigest.getInstance(MessageDigest.ALG_SHA3_256, false);
+        digest = MessageDigest.getInstance(MessageDigest.ALG_SHA3_256, true);
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
