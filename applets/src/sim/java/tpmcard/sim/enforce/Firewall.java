@@ -150,6 +150,36 @@ public final class Firewall {
         record(e, object, external);
     }
 
+    /**
+     * KeyBuilder.buildKey returned {@code object}. A key is usable whoever is selected (buildKey
+     * has no externalAccess parameter: its boolean is keyEncryption), except a
+     * {@code TYPE_*_TRANSIENT_DESELECT} key, whose contents live in CLEAR_ON_DESELECT memory and
+     * are reachable only while its owner is the selected applet.
+     */
+    public static void createdKey(Object object) {
+        boolean deselect = object instanceof javacard.security.Key
+                && DESELECT_KEY_TYPES.contains(((javacard.security.Key) object).getType());
+        record(EXEC.get(), object, !deselect);
+    }
+
+    /** Every KeyBuilder.TYPE_*_TRANSIENT_DESELECT constant, read from the API class itself. */
+    private static final java.util.Set<Byte> DESELECT_KEY_TYPES = deselectKeyTypes();
+
+    private static java.util.Set<Byte> deselectKeyTypes() {
+        java.util.Set<Byte> types = new java.util.HashSet<>();
+        for (java.lang.reflect.Field f : javacard.security.KeyBuilder.class.getFields()) {
+            if (f.getName().startsWith("TYPE_") && f.getName().endsWith("_TRANSIENT_DESELECT")
+                    && f.getType() == byte.class) {
+                try {
+                    types.add(f.getByte(null));
+                } catch (IllegalAccessException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+        return types;
+    }
+
     /** A crypto factory without one (RandomData.getInstance, new KeyPair): usable whoever is selected. */
     public static void createdUnrestricted(Object object) {
         record(EXEC.get(), object, true);

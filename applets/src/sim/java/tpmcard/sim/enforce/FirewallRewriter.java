@@ -198,6 +198,14 @@ final class FirewallRewriter implements ClassRewriter {
             boolean factory = opcode == Opcodes.INVOKESTATIC && isCryptoType(owner)
                     && (name.startsWith("getInstance") || name.equals("getInitializedMessageDigestInstance")
                         || name.equals("buildKey"));
+            if (factory && name.equals("buildKey")) {
+                // buildKey's boolean is keyEncryption, not externalAccess (JC 3.0.5 KeyBuilder):
+                // what restricts a key is its type (a *_TRANSIENT_DESELECT key), see createdKey.
+                super.visitMethodInsn(opcode, owner, name, desc, itf);
+                super.visitInsn(Opcodes.DUP);
+                hook("createdKey", "(Ljava/lang/Object;)V");
+                return;
+            }
             if (factory) {
                 boolean hasFlag = args.length > 0 && args[args.length - 1] == Type.BOOLEAN_TYPE;
                 if (hasFlag) {
