@@ -682,7 +682,9 @@ def read_cap(path: Path) -> CapInfo:
 
 
 def cap_dir() -> Path:
-    return paths.build_dir() / "cap"
+    """Where the CAP files are: ``$TPMCARD_CAP_DIR``, else where ``gradle cap`` writes them."""
+    explicit = os.environ.get("TPMCARD_CAP_DIR")
+    return Path(explicit) if explicit else paths.build_dir() / "cap"
 
 
 def cap_path(package: str) -> Path:

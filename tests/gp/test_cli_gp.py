@@ -58,7 +58,17 @@ def test_dry_runs_show_the_plan_without_secrets(tmp_path: Path, pcsc_stack) -> N
 
 
 def test_install_without_cap_files_says_how_to_build_them(tmp_path: Path, pcsc_stack) -> None:  # type: ignore[no-untyped-def]
-    result = run(tmp_path, "--reader", pcsc_stack.reader, "gp", "install", "--dry-run")
+    empty = tmp_path / "no-caps"  # not applets/build/cap, which `gradle cap` may have filled
+    empty.mkdir()
+    result = run(
+        tmp_path,
+        "--reader",
+        pcsc_stack.reader,
+        "gp",
+        "install",
+        "--dry-run",
+        env_extra={"TPMCARD_CAP_DIR": str(empty)},
+    )
     assert result.returncode == 1
     assert "cap" in result.stderr.lower() and "Traceback" not in result.stderr
 

@@ -121,7 +121,7 @@ public final class Constants {
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
     public static final short SW_NOT_FOUND = (short) 0x6A88;            // NV handle, EK cert, other card's blob
     public static final short SW_ALREADY_EXISTS = (short) 0x6A89;       // NV handle defined, card owned
-    public static final short SW_STAGE_OUT_OF_ORDER = (short) 0x6A87;   // staging parts out of order, other session
+    public static final short SW_STAGE_OUT_OF_ORDER = (short) 0x6A83;   // staging parts out of order, other session
     public static final short SW_OUT_OF_RANGE = (short) 0x6B00;         // NV offset/length outside the index
     public static final short SW_INS_NOT_SUPPORTED = (short) 0x6D00;
     /** Owner auth wrong: 63Cx, x = tries left (like ISO VERIFY). */
