@@ -212,6 +212,7 @@ def test_constants_match_java(jvm: None) -> None:
         if isinstance(python, int) and isinstance(java, int):
             assert python == java & (0xFFFF if python > 0xFF else 0xFF), name
             checked += 1
+
     # The card writes AIDs by code (a library package holds no static arrays).
     def java_aid(write: Any, *args: Any) -> bytes:
         buffer = jpype.JArray(jpype.JByte)(int(constants.AID_LENGTH))

@@ -583,6 +583,7 @@ def test_pair_with_the_factory_pin_or_puk_is_refused(
     pair, whatever the PIN sent, and uses no try; nor with only the PIN changed (the default
     PUK could set a new PIN); once both are changed it pairs."""
     card = Card(connection)
+    attestation.personalise(card)  # the CA key with the factory PIN: only the PIN rule is left
     try:
         for pin in (DEFAULT_PIN, "000000"):
             with pytest.raises(DefaultPinError, match="tpmcard pin change"):
@@ -841,9 +842,7 @@ def test_card_without_ca_key_refuses_pair_and_ca_key_rules(
         )
     assert pin_status(card).puk_tries == C.PUK_TRY_LIMIT - 1
     # The PUK replaces it: now the genuine enrolment's certificate is another CA's to the card.
-    install_attestation_ca(
-        card, PUK, use_puk=True, ca_point=point_bytes(other_ca.public_key())
-    )
+    install_attestation_ca(card, PUK, use_puk=True, ca_point=point_bytes(other_ca.public_key()))
     from tpmcard.errors import AkCertificateRefusedError
 
     with pytest.raises(AkCertificateRefusedError):
