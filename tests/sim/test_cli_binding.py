@@ -48,6 +48,11 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_the_card_refuses_to_pair_with_the_factory_pin(tmp_path: Path) -> None:
+    # Personalised with the attestation CA first (the factory PIN installs a first CA key), so
+    # that only the PIN rule stands between this host and the card.
+    ok(run(tmp_path, "ca", "init"))
+    ok(run(tmp_path, "ca", "enroll", "--ek-roots", str(tmp_path / "swtpm" / "localca")))
+    ok(run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="123456\n"))
     refused = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="123456\n")
     assert refused.returncode == 1 and "`tpmcard pin change`" in refused.stderr
     assert "Traceback" not in refused.stderr
@@ -114,17 +119,22 @@ def test_ca_personalisation_enrolment_and_refused_policies(tmp_path: Path) -> No
     roots = tmp_path / "swtpm" / "localca"  # the embedded swtpm's maker, made by now
     out = ok(run(tmp_path, "ca", "enroll", "--ek-roots", str(roots)))
     assert "AK certified" in out
-    unpersonalised = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="123456\n")
+    # The factory PIN and PUK go first (a card refuses to pair with them, issue 11 finding 4).
+    ok(run(tmp_path, "pin", "change", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
+           secrets="123456\n975310\n"))  # fmt: skip
+    ok(run(tmp_path, "pin", "change", "--puk", "--pin-fd", "{fd}", "--new-pin-fd", "{fd}",
+           secrets="12345678\n97531086\n"))  # fmt: skip
+    unpersonalised = run(tmp_path, "pair", "--pin-fd", "{fd}", secrets="975310\n")
     assert unpersonalised.returncode == 1 and "tpmcard ca install" in " ".join(
         unpersonalised.stderr.split()
     )
-    ok(run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="123456\n"))
-    again = run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="123456\n")
+    ok(run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="975310\n"))
+    again = run(tmp_path, "ca", "install", "--pin-fd", "{fd}", secrets="975310\n")
     assert again.returncode == 1 and "only the PUK" in " ".join(again.stderr.split())
-    ok(run(tmp_path, "ca", "install", "--replace", "--pin-fd", "{fd}", secrets="12345678\n"))
-    resettable = run(tmp_path, "pair", "--pcrs", "7,16", "--pin-fd", "{fd}", secrets="123456\n")
+    ok(run(tmp_path, "ca", "install", "--replace", "--pin-fd", "{fd}", secrets="97531086\n"))
+    resettable = run(tmp_path, "pair", "--pcrs", "7,16", "--pin-fd", "{fd}", secrets="975310\n")
     assert resettable.returncode == 1 and "PCR 16 can be reset" in " ".join(
         resettable.stderr.split()
     )
-    out = ok(run(tmp_path, "pair", "--pcrs", "0-7", "--pin-fd", "{fd}", secrets="123456\n"))
+    out = ok(run(tmp_path, "pair", "--pcrs", "0-7", "--pin-fd", "{fd}", secrets="975310\n"))
     assert "Paired" in out
