@@ -21,6 +21,13 @@ import javacard.framework.SystemException;
  * obeys them). Tests and SimCard set them per card with {@link #enforce}.
  */
 public final class CardRules {
+    /**
+     * The rules a new card enforces when neither the property nor the environment names any: the
+     * applet firewall (the suite obeys it). The RAM rule is not yet on by default: the suite
+     * needs about 6.7 KB of transient RAM, over a J3R180's 4,150 bytes (issue 9).
+     */
+    public static final String DEFAULT_RULES = "firewall";
+
     /** System property naming the rules new cards enforce. */
     public static final String ENFORCE_PROPERTY = "tpmcard.sim.enforce";
     /** System property overriding the transient RAM budget in bytes (default {@link RamCosts#budget()}). */
@@ -43,7 +50,7 @@ public final class CardRules {
         if (s == null) {
             s = System.getenv("TPMCARD_SIM_ENFORCE");
         }
-        setRules(s == null ? "" : s);
+        setRules(s == null ? DEFAULT_RULES : s);
     }
 
     /** The rules of the card whose runtime is {@code runtime}. */
