@@ -186,7 +186,8 @@ public final class ServiceCard {
     }
 
     /** AES-CMAC (RFC 4493) over the concatenated parts, 16 bytes. */
-    private static byte[] cmac(byte[] key, byte[]... parts) throws GeneralSecurityException {
+    /** AES-CMAC (RFC 4493) of the parts, concatenated; the test-side reference for the card's CMAC. */
+    static byte[] cmac(byte[] key, byte[]... parts) throws GeneralSecurityException {
         Cipher aes = Cipher.getInstance("AES/ECB/NoPadding");
         aes.init(Cipher.ENCRYPT_MODE, new SecretKeySpec(key, "AES"));
         byte[] k1 = doubled(aes.doFinal(new byte[16]));
