@@ -487,11 +487,13 @@ class MtpmSession:
             INS_SEAL,
             P1_SEAL_MIGRATABLE if migratable else 0,
             data=selection_bitmap(selection.indices) + digest + _auth(auth) + data,
-            answer=_SEALED_BLOB_MAX,
+            answer=sealed_blob_length(len(data)),
         )
 
     def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
-        return self._call(INS_UNSEAL, data=_auth(auth) + blob, answer=_unsealed_max(blob))
+        # The card has a host PCR written where its answer goes: at least 32 bytes of room.
+        answer = max(_unsealed_max(blob), PCR_SLOT_LENGTH)
+        return self._call(INS_UNSEAL, data=_auth(auth) + blob, answer=answer)
 
     # --- NV and counters -----------------------------------------------------------------
 
@@ -670,6 +672,13 @@ class MtpmSession:
 
     def migrate_import_nv(self, duplicate: bytes, owner_auth: bytes = b"") -> None:
         self._call(INS_MIGRATE_IMPORT, 0, P2_OBJECT_NV, _auth(owner_auth) + duplicate)
+
+
+def sealed_blob_length(secret_length: int) -> int:
+    """The length of the blob SEAL makes of a secret: header 61, AES-CBC of SHA-256(auth) 32 ||
+    length 2 || secret padded to whole blocks, MAC 16 (docs/mtpm.md "Sealing"). The host asks
+    for exactly this much room, so a small secret is sealed in one command, not staged."""
+    return 61 + (34 + secret_length + 15) // 16 * 16 + 16
 
 
 def _unsealed_max(blob: bytes) -> int:

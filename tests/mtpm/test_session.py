@@ -121,6 +121,37 @@ def test_seal_extend_refused_reset_unseal(bound_card: BoundCard) -> None:
         session.mtpm.clear(b"owner")
 
 
+def test_small_seals_go_in_one_command_large_ones_are_staged(bound_card: BoundCard) -> None:
+    """A 16-byte secret is sealed and unsealed in one INVOKE each (data plus the blob's exact
+    length fit the 260-byte window); a 128-byte one with an auth value is staged both ways. The
+    card handles the first in place in the APDU buffer and the second in the window, never in a
+    RAM buffer of its own (docs/mtpm.md "RAM"): both must open again, and a wrong auth value
+    or a changed PCR still refuses the staged one."""
+    with bound_card.connect() as session:
+        mtpm = session.mtpm
+        mtpm.take_ownership(b"owner")
+        try:
+            small = b"s" * 16
+            before = mtpm.staged
+            blob = mtpm.seal(small, [0, 9])
+            assert mtpm.unseal(blob) == small
+            assert mtpm.staged == before  # neither was staged
+            large = bytes(range(128))
+            blob = mtpm.seal(large, [8, 9], auth=b"pw", migratable=True)
+            assert mtpm.unseal(blob, b"pw") == large
+            assert mtpm.staged == before + 2
+            with pytest.raises(MtpmError) as err:
+                mtpm.unseal(blob, b"px")
+            assert err.value.reason == "auth"
+            mtpm.extend(9, b"\x33" * 32)
+            with pytest.raises(MtpmError) as err:
+                mtpm.unseal(blob, b"pw")
+            assert err.value.reason == "policy"
+        finally:
+            mtpm.clear(b"owner")
+    bound_card.reset()  # card PCRs back to zero for the next test
+
+
 def test_blob_of_card_a_is_refused_by_card_b(
     bound_card: BoundCard, second_bound_card: BoundCard
 ) -> None:

@@ -31,6 +31,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         (byte) 0xF0, (byte) 0x74, (byte) 0x70, (byte) 0x6D, (byte) 0x63, (byte) 0x01, (byte) 0x00,
     };
 
+    /** Hashes, MACs, IVs, KDF input (Sealing.SCRATCH_USED); Keys needs 160 bytes at install and CLEAR. */
+    private static final short SCRATCH_LENGTH = Keys.SCRATCH_LENGTH;
     private final byte[] scratch;
     private final Cursor cursor = new Cursor();
     private final Keys keys;
@@ -66,7 +68,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         short entropyOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
         short entropyLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
         // CLEAR_ON_RESET: usable during install, and by a service that is never the selected applet.
-        scratch = JCSystem.makeTransientByteArray(Sealing.SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
+        // Small (docs/mtpm.md "RAM"): plaintexts go in place in the APDU buffer, or in its window.
+        scratch = JCSystem.makeTransientByteArray(SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
         keys = new Keys(bArray, entropyOffset, entropyLength, scratch);
         pcrs = new Pcrs(keys.sha256());
         attest = new Attest(keys);
@@ -121,8 +124,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return stageRead(p1, p2, buffer, inLength, outOffset, outLimit, sessionId);
             default:
                 wipeStage();  // a staged answer is read right after its run, or never
+                // Direct: data and answer in the APDU buffer; plaintexts are handled in place there.
                 return dispatch(ins, p1, p2, buffer, inOffset, inLength, buffer, outOffset, hostPcrs, buffer,
-                        (short) (outLimit - Constants.DIGEST_LENGTH));
+                        (short) (outLimit - Constants.DIGEST_LENGTH), outOffset);
         }
     }
 
@@ -160,8 +164,11 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         short length = stagedLength;
         stagedLength = -1;  // one run per staged command
+        // The window (ins p1 p2 taken) up to the PCR slot is the work area of seal, unseal and
+        // migration: their plaintexts stay in RAM, out of the persistent staging arrays.
         short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
-                length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH));
+                length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH),
+                inOffset);
         Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
         stagedOutLength = n;
         return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
@@ -197,12 +204,22 @@ public final class MtpmApplet extends Applet implements SuiteService {
         if (stagedLength > 0) {
             Util.arrayFillNonAtomic(stagedIn, (short) 0, stagedLength, (byte) 0);
         }
-        stagedLength = -1;
-        stageSession = 0;
+        // Every command comes here: write the EEPROM only when something changes.
+        if (stagedLength != -1) {
+            stagedLength = -1;
+        }
+        if (stageSession != 0) {
+            stageSession = 0;
+        }
     }
 
+    /**
+     * {@code slot} is the APDU buffer, {@code slotOffset} the PCR slot at the window's end; a
+     * staged command's work area is slot[workOffset..slotOffset) (direct: in == out == slot).
+     */
     private short dispatch(byte ins, byte p1, byte p2, byte[] in, short inOffset, short inLength,
-                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot, short slotOffset) {
+                           byte[] out, short outOffset, HostPcrs hostPcrs, byte[] slot, short slotOffset,
+                           short workOffset) {
         switch (ins) {
             case Constants.INS_PCR_READ:
                 return pcrRead(in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset);
@@ -224,10 +241,11 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_EK_CERT_GET:
                 return ekCertGet(out, outOffset);
             case Constants.INS_SEAL:
-                return sealing.seal(p1, owner.isOwned(), in, inOffset, inLength, out, outOffset, scratch, cursor);
+                return sealing.seal(p1, owner.isOwned(), in, inOffset, inLength, out, outOffset, slot, workOffset,
+                        slotOffset, scratch, cursor);
             case Constants.INS_UNSEAL:
                 return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset, out,
-                        outOffset, scratch, cursor);
+                        outOffset, slot, workOffset, slotOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
                 return nvDefine(in, inOffset, inLength);
             case Constants.INS_NV_UNDEFINE:
@@ -250,9 +268,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return daReset(in, inOffset, inLength);
             case Constants.INS_MIGRATE_EXPORT:
                 return migrateExport(p1, p2, in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset,
-                        out, outOffset);
+                        out, outOffset, workOffset);
             case Constants.INS_MIGRATE_IMPORT:
-                return migrateImport(p2, in, inOffset, inLength, out, outOffset);
+                return migrateImport(p2, in, inOffset, inLength, out, outOffset, slot, workOffset, slotOffset);
             case Constants.INS_MIGRATION_ANCHOR_SET:
                 return migrationAnchorSet(in, inOffset, inLength);
             case Constants.INS_MIGRATION_ANCHOR_GET:
@@ -516,7 +534,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
      * then everything {@link Sealing#export} checks.
      */
     private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, HostPcrs host, byte[] slot,
-                                short slotOff, byte[] out, short outOff) {
+                                short slotOff, byte[] out, short outOff, short workOff) {
         if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
                 || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
@@ -524,17 +542,19 @@ public final class MtpmApplet extends Applet implements SuiteService {
         requireOwner();
         short rest = ownerAuthorised(in, off, len);
         return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), host,
-                slot, slotOff, out, outOff, scratch, cursor);
+                slot, slotOff, out, outOff, slot, workOff, slotOff, scratch, cursor);  // staged: slot at the work's end
     }
 
     /** P2 kind; in = owner auth len || owner auth || duplicate. Needs an owner (6A82). */
-    private short migrateImport(byte p2, byte[] in, short off, short len, byte[] out, short outOff) {
+    private short migrateImport(byte p2, byte[] in, short off, short len, byte[] out, short outOff, byte[] work,
+                                short workOff, short workEnd) {
         if (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
         requireOwner();
         short rest = ownerAuthorised(in, off, len);
-        return sealing.importObject(p2, in, rest, (short) (off + len - rest), out, outOff, scratch);
+        return sealing.importObject(p2, in, rest, (short) (off + len - rest), out, outOff, work, workOff, workEnd,
+                scratch);
     }
 
     /** in = owner auth len || owner auth || the migration CA's point 65 (04 || x || y). */

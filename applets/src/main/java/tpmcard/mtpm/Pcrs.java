@@ -8,8 +8,10 @@ import tpmcard.core.HostPcrs;
 /**
  * The mobile TPM's 24 SHA-256 PCRs. PCRs 0..8 are the host TPM's values verified in the current
  * secure session's handshake quote; the service asks the core applet for one at a time (HostPcrs,
- * through the APDU buffer) and never stores them. PCRs 9..23 live in CLEAR_ON_RESET RAM: zero after every card reset, as a
- * TPM's PCRs are after TPM2_Startup(CLEAR) (PC Client PTP §4.6). Selections are the 3-byte
+ * through the APDU buffer) and never stores them. PCRs 9..23 live in a persistent array (480 bytes
+ * are more RAM than the suite has to spare) that the first command after every card reset
+ * zeroes: zero after every card reset, as a TPM's PCRs are after TPM2_Startup(CLEAR) (PC Client
+ * PTP §4.6). Selections are the 3-byte
  * bitmaps of TPMS_PCR_SELECTION (Part 2 §10.6.2): PCR i is bit (i mod 8) of byte i/8.
  */
 final class Pcrs {
@@ -86,7 +88,9 @@ final class Pcrs {
     /** PCR[index] = SHA-256(PCR[index] || digest) (Part 3 §22.2); new value at out[outOff]. */
     short extend(short index, byte[] digest, short digestOff, byte[] out, short outOff) {
         short at = cardOffset(index);
-        dirty = true;
+        if (!dirty) {
+            dirty = true;  // one EEPROM write per power cycle, not one per extend
+        }
         sha256.reset();
         sha256.update(cardPcrs, at, Constants.DIGEST_LENGTH);
         sha256.doFinal(digest, digestOff, Constants.DIGEST_LENGTH, cardPcrs, at);

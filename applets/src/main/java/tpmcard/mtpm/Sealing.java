@@ -35,6 +35,15 @@ import tpmcard.lib.P256;
  * <p>Duplicate keys: Z = x(ECDH(ephemeral, target migration key)); K = SHA-256(00000001 || Z ||
  * label || ephemeral || target || nonce) for label 'e' (encryption) and 'm' (CMAC): the one-step
  * KDF of NIST SP 800-56C rev. 2 §4.1 with SHA-256, binding the keys to both points and the nonce.
+ * One transient AES key holds K_e or K_m in turn (each derived when it is needed).
+ *
+ * <p>RAM (docs/mtpm.md "RAM"): the service's small scratch holds hashes, the MAC to compare, the
+ * IV and the KDF's Z; plaintexts never take RAM of their own. A command that came in the APDU
+ * buffer (direct) is decrypted and encrypted in place there: the blob's ciphertext becomes its
+ * plaintext, a new blob's plaintext is built where its ciphertext goes. A staged command's data
+ * and answer are persistent arrays, so its plaintext goes to the free APDU buffer window
+ * ({@code work}) instead and no secret is written to EEPROM; only an NV index's contents (which
+ * live in EEPROM anyway) are handled in place in the staged arrays.
  */
 final class Sealing {
     static final short HEADER_LENGTH = 61;
@@ -46,17 +55,21 @@ final class Sealing {
     private static final short FLAGS_OFFSET = 60;
     static final short DUPLICATE_HEADER_LENGTH = 75;
     private static final short POINT = 65;
+    /** Plaintext of a sealed blob: SHA-256(auth) 32 || length 2 || secret. */
+    private static final short INNER = 34;
+    /** Largest plaintexts: a blob's (176), a sealed object's in a duplicate (policy 36 first: 212, 224 padded). */
+    private static final short MAX_BLOB_PLAIN = 176;
+    private static final short MAX_OBJECT_PLAIN = (short) (POLICY_LENGTH + MAX_BLOB_PLAIN);
 
-    // Scratch layout (CLEAR_ON_RESET, SCRATCH_LENGTH bytes).
-    private static final short S_HASH = 0;
-    private static final short S_MAC = 32;
-    private static final short S_DIGEST = 64;
-    private static final short S_KDF = 96;      // counter 4 | Z 32 | label 1 | eph 65 | target 65 | nonce 8
-    private static final short KDF_LENGTH = 175;
-    private static final short S_KEY = 272;
-    private static final short S_PLAIN = 320;   // up to 320
-    private static final short S_OBJECT = 640;  // up to 336
-    static final short SCRATCH_LENGTH = 1024;
+    // Scratch layout (the service's CLEAR_ON_RESET scratch, at least SCRATCH_USED bytes).
+    private static final short S_HASH = 0;      // SHA-256(auth) 32
+    private static final short S_DIGEST = 32;   // pcrDigest 32
+    private static final short S_KDF = 0;       // counter 4 | Z 32 | label 1 (after authorize)
+    private static final short KDF_HEAD = 37;
+    private static final short S_KEY = 40;      // a derived key 32
+    private static final short S_IV = 72;       // Envelope's IV block 16
+    private static final short S_MAC = 88;      // the MAC to compare 16
+    static final short SCRATCH_USED = 104;
 
     private final Keys keys;
     private final Pcrs pcrs;
@@ -68,9 +81,8 @@ final class Sealing {
     private short revokedCount;
     private final KeyPair ephemeral;
     private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
-    private final AESKey duplicateEncryption = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
-            KeyBuilder.LENGTH_AES_256, false);
-    private final AESKey duplicateMac = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
+    /** K_e or K_m of a duplicate, one at a time (RAM: derived per migration, never in EEPROM). */
+    private final AESKey duplicateKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
             KeyBuilder.LENGTH_AES_256, false);
 
     private final DictionaryGuard guard;
@@ -103,13 +115,27 @@ final class Sealing {
         revokedCount = 0;
     }
 
+    /** A staged command's plaintext area: work[workOff..workEnd) must hold {@code length} bytes. */
+    private static short workArea(short workOff, short workEnd, short length) {
+        if ((short) (workEnd - workOff) < length) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);  // a window below 260 bytes: not a card we know
+        }
+        return workOff;
+    }
+
+    private static void wipe(byte[] area, short off, short length) {
+        Util.arrayFillNonAtomic(area, off, length, (byte) 0);
+    }
+
     /**
      * SEAL: P1 00 or P1_SEAL_MIGRATABLE; in = selection 3 || pcrDigest 32 || auth length 1 ||
      * auth || secret (1..128). Out: the sealed blob. An auth value needs an owned mobile TPM
      * ({@code owned}): only an owner can lift the dictionary-attack lockout that guards it.
+     * The plaintext is built where its ciphertext goes (out in the APDU buffer), or in the
+     * window (work) when out is the persistent staged answer.
      */
-    short seal(byte p1, boolean owned, byte[] in, short off, short len, byte[] out, short outOff, byte[] scratch,
-               Cursor c) {
+    short seal(byte p1, boolean owned, byte[] in, short off, short len, byte[] out, short outOff, byte[] work,
+               short workOff, short workEnd, byte[] scratch, Cursor c) {
         if (p1 != 0 && p1 != Constants.P1_SEAL_MIGRATABLE) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
@@ -128,12 +154,15 @@ final class Sealing {
         }
         short secret = c.rest();
         // Plaintext: SHA-256(auth) || length || secret || 0-pad.
-        short plainLength = Envelope.padded((short) (Constants.DIGEST_LENGTH + 2 + secretLength));
-        Util.arrayFillNonAtomic(scratch, S_PLAIN, plainLength, (byte) 0);
+        short plainLength = Envelope.padded((short) (INNER + secretLength));
+        boolean inPlace = out == work;
+        byte[] pt = inPlace ? out : work;
+        short ptOff = inPlace ? (short) (outOff + HEADER_LENGTH) : workArea(workOff, workEnd, plainLength);
+        Util.arrayFillNonAtomic(pt, ptOff, plainLength, (byte) 0);
+        Util.arrayCopyNonAtomic(in, secret, pt, (short) (ptOff + INNER), secretLength);
         sha256.reset();
-        sha256.doFinal(in, auth, authLength, scratch, S_PLAIN);
-        Util.setShort(scratch, (short) (S_PLAIN + Constants.DIGEST_LENGTH), secretLength);
-        Util.arrayCopyNonAtomic(in, secret, scratch, (short) (S_PLAIN + Constants.DIGEST_LENGTH + 2), secretLength);
+        sha256.doFinal(in, auth, authLength, pt, ptOff);
+        Util.setShort(pt, (short) (ptOff + Constants.DIGEST_LENGTH), secretLength);
         // Header.
         short h = outOff;
         out[h++] = Constants.BLOB_VERSION;
@@ -143,81 +172,91 @@ final class Sealing {
         h = Util.arrayCopyNonAtomic(in, selection, out, h, Constants.SELECTION_LENGTH);
         h = Util.arrayCopyNonAtomic(in, digest, out, h, Constants.DIGEST_LENGTH);
         out[h] = (byte) ((authLength != 0 ? FLAG_AUTH : 0) | (p1 == Constants.P1_SEAL_MIGRATABLE ? FLAG_MIGRATABLE : 0));
-        return envelope.wrap(keys.storageEncryption, keys.storageMac, out, outOff, HEADER_LENGTH,
-                (short) (outOff + SERIAL_OFFSET), scratch, S_PLAIN, plainLength);
+        short length = envelope.wrap(keys.storageEncryption, keys.storageMac, out, outOff, HEADER_LENGTH,
+                (short) (outOff + SERIAL_OFFSET), pt, ptOff, plainLength, scratch, S_IV);
+        if (!inPlace) {
+            wipe(pt, ptOff, plainLength);
+        }
+        return length;
     }
 
     /**
-     * Checks a blob's version, key id, MAC and revocation; decrypts it into scratch[S_PLAIN];
-     * returns the secret's length (secret at S_PLAIN + 34).
+     * Checks a blob's version, length, key id, MAC and revocation; decrypts it into pt[ptOff]
+     * (in place: ptOff = blob + HEADER_LENGTH); returns the plaintext length. The secret's
+     * length is at pt[ptOff + 32], the secret at pt[ptOff + 34].
      */
-    private short open(byte[] in, short blob, short blobLength, byte[] scratch) {
+    private short open(byte[] in, short blob, short blobLength, byte[] pt, short ptOff, byte[] scratch) {
         if (blobLength < (short) (HEADER_LENGTH + Envelope.BLOCK * 3 + Envelope.MAC_LENGTH)
-                || blobLength > (short) (HEADER_LENGTH + Envelope.padded((short) (34 + Constants.MAX_SEALED_SECRET))
-                        + Envelope.MAC_LENGTH)
+                || blobLength > (short) (HEADER_LENGTH + MAX_BLOB_PLAIN + Envelope.MAC_LENGTH)
                 || in[blob] != Constants.BLOB_VERSION) {
             ISOException.throwIt(Constants.SW_OBJECT_INVALID);
         }
         if (Util.arrayCompare(in, (short) (blob + 1), keys.keyId, (short) 0, Constants.KEY_ID_LENGTH) != 0) {
             ISOException.throwIt(Constants.SW_NOT_FOUND);  // another card's, or sealed before CLEAR
         }
-        short plainLength = envelope.unwrap(keys.storageEncryption, keys.storageMac, in, blob, blobLength,
-                HEADER_LENGTH, (short) (blob + SERIAL_OFFSET), scratch, S_PLAIN, scratch, S_MAC);
         if (isRevoked(in, (short) (blob + SERIAL_OFFSET))) {
             ISOException.throwIt(Constants.SW_OBJECT_INVALID);
         }
-        short secretLength = Util.getShort(scratch, (short) (S_PLAIN + Constants.DIGEST_LENGTH));
-        if (secretLength < 1 || (short) (secretLength + 34) > plainLength) {
+        short plainLength = envelope.unwrap(keys.storageEncryption, keys.storageMac, in, blob, blobLength,
+                HEADER_LENGTH, (short) (blob + SERIAL_OFFSET), pt, ptOff, scratch, S_MAC);
+        short secretLength = Util.getShort(pt, (short) (ptOff + Constants.DIGEST_LENGTH));
+        if (secretLength < 1 || (short) (secretLength + INNER) > plainLength) {
+            wipe(pt, ptOff, plainLength);
             ISOException.throwIt(Constants.SW_OBJECT_INVALID);
         }
-        return secretLength;
+        return plainLength;
     }
 
     /**
      * UNSEAL: in = auth length 1 || auth || blob. The selected PCRs of the combined view must give
-     * the blob's pcrDigest, and SHA-256(auth) must match (both compared in constant time).
+     * the blob's pcrDigest, and SHA-256(auth) must match (both compared in constant time). The
+     * blob is decrypted in place (in the APDU buffer), or into the window when staged.
      */
     short unseal(byte[] in, short off, short len, HostPcrs host, byte[] slot, short slotOff, byte[] out, short outOff,
-                 byte[] scratch, Cursor c) {
+                 byte[] work, short workOff, short workEnd, byte[] scratch, Cursor c) {
         c.begin(off, len);
         short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
         short auth = c.take(authLength);
         short blobLength = c.remaining();
         short blob = c.rest();
-        short secretLength = open(in, blob, blobLength, scratch);
-        authorize(in, blob, auth, authLength, host, slot, slotOff, scratch);
-        Util.arrayCopyNonAtomic(scratch, (short) (S_PLAIN + 34), out, outOff, secretLength);
-        Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+        boolean inPlace = in == work;
+        byte[] pt = inPlace ? in : work;
+        short ptOff = inPlace ? (short) (blob + HEADER_LENGTH) : workArea(workOff, workEnd, MAX_BLOB_PLAIN);
+        short plainLength = open(in, blob, blobLength, pt, ptOff, scratch);
+        authorize(in, blob, auth, authLength, host, slot, slotOff, pt, ptOff, plainLength, scratch);
+        short secretLength = Util.getShort(pt, (short) (ptOff + Constants.DIGEST_LENGTH));
+        Util.arrayCopyNonAtomic(pt, (short) (ptOff + INNER), out, outOff, secretLength);
+        wipe(pt, ptOff, plainLength);
         return secretLength;
     }
 
     /**
-     * What UNSEAL and MIGRATE EXPORT both demand of an opened blob (plaintext at S_PLAIN): the
+     * What UNSEAL and MIGRATE EXPORT both demand of an opened blob (plaintext at pt[ptOff]): the
      * selected PCRs of the combined view give its pcrDigest, then SHA-256(auth) matches, under
      * the dictionary-attack guard (a try charged before the compare; objects without an auth
      * value exempt). Both compares are constant-time; any refusal wipes the plaintext first.
      */
     private void authorize(byte[] in, short blob, short auth, short authLength, HostPcrs host, byte[] slot,
-                           short slotOff, byte[] scratch) {
+                           short slotOff, byte[] pt, short ptOff, short plainLength, byte[] scratch) {
         pcrs.compositeDigest(in, (short) (blob + POLICY_OFFSET), host, slot, slotOff, scratch, S_DIGEST);
         if (!ConstantTime.equals(scratch, S_DIGEST, in, (short) (blob + POLICY_OFFSET + Constants.SELECTION_LENGTH),
                 Constants.DIGEST_LENGTH)) {
-            Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+            wipe(pt, ptOff, plainLength);
             ISOException.throwIt(Constants.SW_POLICY_MISMATCH);
         }
         // Dictionary-attack guard: charge a try before comparing (objects without an auth value
         // are exempt); wipe the opened secret before any refusal.
-        boolean guarded = !DictionaryGuard.hasNoAuth(scratch, S_PLAIN);
+        boolean guarded = !DictionaryGuard.hasNoAuth(pt, ptOff);
         if (guarded && guard.remaining() <= 0) {
-            Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+            wipe(pt, ptOff, plainLength);
         }
         if (guarded) {
             guard.charge();
         }
         sha256.reset();
         sha256.doFinal(in, auth, authLength, scratch, S_HASH);
-        if (!ConstantTime.equals(scratch, S_HASH, scratch, S_PLAIN, Constants.DIGEST_LENGTH)) {
-            Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+        if (!ConstantTime.equals(scratch, S_HASH, pt, ptOff, Constants.DIGEST_LENGTH)) {
+            wipe(pt, ptOff, plainLength);
             ISOException.throwIt(Constants.SW_AUTH_FAILED);
         }
         if (guarded) {
@@ -235,8 +274,8 @@ final class Sealing {
         return false;
     }
 
-    /** Derives the duplicate keys; scratch[S_KDF..] already holds eph || target || nonce after Z. */
-    private void deriveDuplicateKeys(ECPrivateKey own, byte[] peer, short peerOff, byte[] scratch) {
+    /** Z = x(ECDH(own, peer)) at scratch[S_KDF + 4]. */
+    private void agree(ECPrivateKey own, byte[] peer, short peerOff, byte[] scratch) {
         ecdh.init(own);
         short zLength = 0;
         try {
@@ -250,15 +289,19 @@ final class Sealing {
             ISOException.throwIt(Constants.SW_WRONG_DATA);
         }
         Marshal.u32(scratch, S_KDF, (short) 0, (short) 1);
-        scratch[(short) (S_KDF + 36)] = (byte) 'e';
+    }
+
+    /** duplicateKey = SHA-256(00000001 || Z || label || eph 65 || target 65 || nonce 8). */
+    private void deriveDuplicateKey(byte label, byte[] eph, short ephOff, byte[] target, short targetOff,
+                                    byte[] nonce, short nonceOff, byte[] scratch) {
+        scratch[(short) (S_KDF + 36)] = label;
         sha256.reset();
-        sha256.doFinal(scratch, S_KDF, KDF_LENGTH, scratch, S_KEY);
-        duplicateEncryption.setKey(scratch, S_KEY);
-        scratch[(short) (S_KDF + 36)] = (byte) 'm';
-        sha256.reset();
-        sha256.doFinal(scratch, S_KDF, KDF_LENGTH, scratch, S_KEY);
-        duplicateMac.setKey(scratch, S_KEY);
-        Util.arrayFillNonAtomic(scratch, S_KDF, (short) (KDF_LENGTH + 1 + 32), (byte) 0);
+        sha256.update(scratch, S_KDF, KDF_HEAD);
+        sha256.update(eph, ephOff, POINT);
+        sha256.update(target, targetOff, POINT);
+        sha256.doFinal(nonce, nonceOff, Constants.SERIAL_LENGTH, scratch, S_KEY);
+        duplicateKey.setKey(scratch, S_KEY);
+        wipe(scratch, S_KEY, (short) 32);
     }
 
     /**
@@ -273,9 +316,14 @@ final class Sealing {
      * serial) and, for a move, the revocation of the blob's serial or the removal of the index
      * are written in ONE transaction before the duplicate leaves the card: torn before the
      * commit, the object stays here and no duplicate exists.
+     *
+     * <p>The object (plaintext) is assembled: for a sealed object, in place in the blob (its
+     * policy is right before its ciphertext) or in the window when staged; for an NV index, where
+     * the duplicate's ciphertext goes.
      */
     short export(byte kind, boolean move, byte[] in, short off, short len, HostPcrs host, byte[] pcrSlot,
-                 short pcrSlotOff, byte[] out, short outOff, byte[] scratch, Cursor c) {
+                 short pcrSlotOff, byte[] out, short outOff, byte[] work, short workOff, short workEnd,
+                 byte[] scratch, Cursor c) {
         c.begin(off, len);
         short authLength = c.lengthPrefixed(in, Constants.MAX_AUTH);
         short auth = c.take(authLength);
@@ -284,24 +332,28 @@ final class Sealing {
         short objectLength;
         short slot = -1;
         short blob = 0;
+        byte[] object;
+        short objectOff;
         if (kind == Constants.P2_OBJECT_SEALED) {
             short blobLength = c.remaining();
             blob = c.rest();
-            short secretLength = open(in, blob, blobLength, scratch);
+            boolean inPlace = in == work;
+            object = inPlace ? in : work;
+            objectOff = inPlace ? (short) (blob + POLICY_OFFSET) : workArea(workOff, workEnd, MAX_OBJECT_PLAIN);
+            short ptOff = (short) (objectOff + POLICY_LENGTH);
+            short plainLength = open(in, blob, blobLength, object, ptOff, scratch);
             if ((in[(short) (blob + FLAGS_OFFSET)] & FLAG_MIGRATABLE) == 0) {
-                Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+                wipe(object, ptOff, plainLength);
                 ISOException.throwIt(Constants.SW_NOT_MIGRATABLE);
             }
             if (move && revokedCount >= Constants.REVOCATION_SLOTS) {
-                Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) 320, (byte) 0);
+                wipe(object, ptOff, plainLength);
                 ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
             }
-            authorize(in, blob, auth, authLength, host, pcrSlot, pcrSlotOff, scratch);
+            authorize(in, blob, auth, authLength, host, pcrSlot, pcrSlotOff, object, ptOff, plainLength, scratch);
             // Object: policy 36 || SHA-256(auth) 32 || length 2 || secret.
-            Util.arrayCopyNonAtomic(in, (short) (blob + POLICY_OFFSET), scratch, S_OBJECT, POLICY_LENGTH);
-            objectLength = (short) (POLICY_LENGTH + 34 + secretLength);
-            Util.arrayCopyNonAtomic(scratch, S_PLAIN, scratch, (short) (S_OBJECT + POLICY_LENGTH),
-                    (short) (34 + secretLength));
+            Util.arrayCopyNonAtomic(in, (short) (blob + POLICY_OFFSET), object, objectOff, POLICY_LENGTH);
+            objectLength = (short) (POLICY_LENGTH + INNER + Util.getShort(object, (short) (ptOff + 32)));
         } else if (kind == Constants.P2_OBJECT_NV) {
             short handle = c.take((short) 4);
             c.end();
@@ -312,13 +364,15 @@ final class Sealing {
             sha256.reset();
             sha256.doFinal(in, auth, authLength, scratch, S_HASH);
             nv.checkAuth(slot, scratch, S_HASH, guard);
-            objectLength = (short) (nv.export(slot, scratch, S_OBJECT) - S_OBJECT);
+            object = out;
+            objectOff = (short) (outOff + DUPLICATE_HEADER_LENGTH);
+            objectLength = (short) (nv.export(slot, object, objectOff) - objectOff);
         } else {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
             return 0;
         }
         short plainLength = Envelope.padded(objectLength);
-        Util.arrayFillNonAtomic(scratch, (short) (S_OBJECT + objectLength), (short) (plainLength - objectLength),
+        Util.arrayFillNonAtomic(object, (short) (objectOff + objectLength), (short) (plainLength - objectLength),
                 (byte) 0);
 
         // Header: version || kind || nonce || ephemeral point. The nonce is the next serial,
@@ -335,17 +389,18 @@ final class Sealing {
         keys.curve.setDomainParameters((ECPrivateKey) ephemeral.getPrivate());
         ephemeral.genKeyPair();
         ((ECPublicKey) ephemeral.getPublic()).getW(out, h);
-        // KDF input: [4 counter][32 Z][1 label][eph 65][target 65][nonce 8]
-        Util.arrayCopyNonAtomic(out, h, scratch, (short) (S_KDF + 37), POINT);
-        Util.arrayCopyNonAtomic(in, target, scratch, (short) (S_KDF + 37 + POINT), POINT);
-        Util.arrayCopyNonAtomic(out, nonce, scratch, (short) (S_KDF + 37 + 2 * POINT), Constants.SERIAL_LENGTH);
-        deriveDuplicateKeys((ECPrivateKey) ephemeral.getPrivate(), in, target, scratch);
+        agree((ECPrivateKey) ephemeral.getPrivate(), in, target, scratch);
         ephemeral.getPrivate().clearKey();
-        short length = envelope.wrap(duplicateEncryption, duplicateMac, out, outOff, DUPLICATE_HEADER_LENGTH,
-                nonce, scratch, S_OBJECT, plainLength);
-        duplicateEncryption.clearKey();
-        duplicateMac.clearKey();
-        Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) (SCRATCH_LENGTH - S_PLAIN), (byte) 0);
+        deriveDuplicateKey((byte) 'e', out, h, in, target, out, nonce, scratch);
+        envelope.encrypt(duplicateKey, out, outOff, DUPLICATE_HEADER_LENGTH, nonce, object, objectOff, plainLength,
+                scratch, S_IV);
+        if (kind == Constants.P2_OBJECT_SEALED) {
+            wipe(object, objectOff, plainLength);  // the secret, in the blob's place or the window
+        }
+        deriveDuplicateKey((byte) 'm', out, h, in, target, out, nonce, scratch);
+        short length = envelope.sign(duplicateKey, out, outOff, (short) (DUPLICATE_HEADER_LENGTH + plainLength));
+        duplicateKey.clearKey();
+        wipe(scratch, S_KDF, KDF_HEAD);
 
         JCSystem.beginTransaction();
         Util.arrayCopy(out, nonce, serial, (short) 0, Constants.SERIAL_LENGTH);
@@ -367,55 +422,67 @@ final class Sealing {
      * card's migration key. Sealed object: out = a blob under this card's storage keys, with the
      * source's policy and flags (a migratable object stays migratable). NV: defines it; a counter
      * starts at max(its value, this card's high-water mark), so importing the same duplicate
-     * again (after an undefine) never makes it repeat a value.
+     * again (after an undefine) never makes it repeat a value. The duplicate is decrypted in
+     * place, except a sealed object's when staged (into the window: its secret stays off EEPROM).
      */
-    short importObject(byte kind, byte[] in, short off, short len, byte[] out, short outOff, byte[] scratch) {
+    short importObject(byte kind, byte[] in, short off, short len, byte[] out, short outOff, byte[] work,
+                       short workOff, short workEnd, byte[] scratch) {
         if (len < (short) (DUPLICATE_HEADER_LENGTH + Envelope.BLOCK + Envelope.MAC_LENGTH)
                 || len > (short) (DUPLICATE_HEADER_LENGTH + 336 + Envelope.MAC_LENGTH)
-                || in[off] != Constants.DUPLICATE_VERSION || in[(short) (off + 1)] != kind) {
+                || in[off] != Constants.DUPLICATE_VERSION || in[(short) (off + 1)] != kind
+                || (kind == Constants.P2_OBJECT_SEALED && len > (short) (DUPLICATE_HEADER_LENGTH
+                        + Envelope.padded(MAX_OBJECT_PLAIN) + Envelope.MAC_LENGTH))) {
             ISOException.throwIt(Constants.SW_WRONG_DATA);
         }
         short nonce = (short) (off + 2);
         short point = (short) (nonce + Constants.SERIAL_LENGTH);
-        Util.arrayCopyNonAtomic(in, point, scratch, (short) (S_KDF + 37), POINT);
-        Util.arrayCopyNonAtomic(keys.migrationPoint, (short) 0, scratch, (short) (S_KDF + 37 + POINT), POINT);
-        Util.arrayCopyNonAtomic(in, nonce, scratch, (short) (S_KDF + 37 + 2 * POINT), Constants.SERIAL_LENGTH);
-        deriveDuplicateKeys((ECPrivateKey) keys.migration.keyPair().getPrivate(), in, point, scratch);
-        short plainLength = envelope.unwrap(duplicateEncryption, duplicateMac, in, off, len, DUPLICATE_HEADER_LENGTH,
-                nonce, scratch, S_OBJECT, scratch, S_MAC);
-        duplicateEncryption.clearKey();
-        duplicateMac.clearKey();
-        short result;
+        boolean inPlace = in == work || kind != Constants.P2_OBJECT_SEALED;
+        byte[] pt = inPlace ? in : work;
+        short ptOff = inPlace ? (short) (off + DUPLICATE_HEADER_LENGTH)
+                : workArea(workOff, workEnd, Envelope.padded(MAX_OBJECT_PLAIN));
+        byte[] target = keys.migrationPoint;
+        agree((ECPrivateKey) keys.migration.keyPair().getPrivate(), in, point, scratch);
+        deriveDuplicateKey((byte) 'm', in, point, target, (short) 0, in, nonce, scratch);
+        short ctLength = envelope.verify(duplicateKey, in, off, len, DUPLICATE_HEADER_LENGTH, scratch, S_MAC);
+        deriveDuplicateKey((byte) 'e', in, point, target, (short) 0, in, nonce, scratch);
+        wipe(scratch, S_KDF, KDF_HEAD);
+        short plainLength = envelope.decrypt(duplicateKey, in, off, DUPLICATE_HEADER_LENGTH, ctLength, nonce, pt,
+                ptOff, scratch, S_IV);
+        duplicateKey.clearKey();
+        short result = 0;
         if (kind == Constants.P2_OBJECT_SEALED) {
-            short secretLength = Util.getShort(scratch, (short) (S_OBJECT + POLICY_LENGTH + 32));
+            short secretLength = Util.getShort(pt, (short) (ptOff + POLICY_LENGTH + 32));
             if (secretLength < 1 || secretLength > Constants.MAX_SEALED_SECRET
-                    || (short) (POLICY_LENGTH + 34 + secretLength) > plainLength) {
+                    || (short) (POLICY_LENGTH + INNER + secretLength) > plainLength) {
+                wipe(pt, ptOff, plainLength);
                 ISOException.throwIt(Constants.SW_WRONG_DATA);
             }
-            short innerLength = Envelope.padded((short) (34 + secretLength));
-            Util.arrayFillNonAtomic(scratch, S_PLAIN, innerLength, (byte) 0);
-            Util.arrayCopyNonAtomic(scratch, (short) (S_OBJECT + POLICY_LENGTH), scratch, S_PLAIN,
-                    (short) (34 + secretLength));
+            // The blob's plaintext is the object's after its policy: pad it where it lies.
+            short inner = (short) (ptOff + POLICY_LENGTH);
+            short innerLength = Envelope.padded((short) (INNER + secretLength));
+            Util.arrayFillNonAtomic(pt, (short) (inner + INNER + secretLength),
+                    (short) (innerLength - INNER - secretLength), (byte) 0);
             short h = outOff;
             out[h++] = Constants.BLOB_VERSION;
             h = Util.arrayCopyNonAtomic(keys.keyId, (short) 0, out, h, Constants.KEY_ID_LENGTH);
             nextSerial(out, h);
             h += Constants.SERIAL_LENGTH;
-            Util.arrayCopyNonAtomic(scratch, S_OBJECT, out, h, POLICY_LENGTH);
+            Util.arrayCopyNonAtomic(pt, ptOff, out, h, POLICY_LENGTH);
             result = envelope.wrap(keys.storageEncryption, keys.storageMac, out, outOff, HEADER_LENGTH,
-                    (short) (outOff + SERIAL_OFFSET), scratch, S_PLAIN, innerLength);
+                    (short) (outOff + SERIAL_OFFSET), pt, inner, innerLength, scratch, S_IV);
+            short used = (short) (POLICY_LENGTH + innerLength);
+            wipe(pt, ptOff, used > plainLength ? used : plainLength);
         } else {
-            short size = Util.getShort(scratch, (short) (S_OBJECT + 5));
+            short size = Util.getShort(pt, (short) (ptOff + 5));
             if (size < 1 || size > Constants.MAX_NV_SIZE || (short) (39 + size) > plainLength) {
+                wipe(pt, ptOff, plainLength);
                 ISOException.throwIt(Constants.SW_WRONG_DATA);
             }
             JCSystem.beginTransaction();
-            nv.define(scratch, S_OBJECT, scratch[(short) (S_OBJECT + 4)], size, scratch, (short) (S_OBJECT + 7),
-                    scratch, (short) (S_OBJECT + 39));
+            nv.define(pt, ptOff, pt[(short) (ptOff + 4)], size, pt, (short) (ptOff + 7), pt, (short) (ptOff + 39));
             JCSystem.commitTransaction();
-            result = 0;
+            wipe(pt, ptOff, plainLength);
         }
-        Util.arrayFillNonAtomic(scratch, S_PLAIN, (short) (SCRATCH_LENGTH - S_PLAIN), (byte) 0);
         return result;
     }
 }
