@@ -54,6 +54,44 @@ final class Marshal {
         return Util.arrayCopyNonAtomic(point, (short) (pointOff + 1 + COORDINATE_LENGTH), out, off, COORDINATE_LENGTH);
     }
 
+    /** value += amount (0..32767), big-endian unsigned, in place (non-atomic: callers copy atomically). */
+    static void add(byte[] value, short off, short length, short amount) {
+        for (short i = (short) (off + length - 1); i >= off && amount != 0; i--) {
+            short sum = (short) ((short) (value[i] & 0xFF) + (short) (amount & 0xFF));
+            value[i] = (byte) sum;
+            amount = (short) ((short) ((short) (amount >> 8) & 0x7F) + (short) ((short) (sum >> 8) & 1));
+        }
+    }
+
+    /** value -= amount (0..32767, at most value), big-endian unsigned, in place (non-atomic). */
+    static void subtract(byte[] value, short off, short length, short amount) {
+        for (short i = (short) (off + length - 1); i >= off && amount != 0; i--) {
+            short difference = (short) ((short) (value[i] & 0xFF) - (short) (amount & 0xFF));
+            value[i] = (byte) difference;
+            amount = (short) ((short) ((short) (amount >> 8) & 0x7F) + (difference < 0 ? 1 : 0));
+        }
+    }
+
+    /**
+     * The next value of a counter handed out from a block reserved in EEPROM: {@code ceiling}
+     * (persistent) is the block's last value, {@code left[0]} (CLEAR_ON_RESET) how many of the
+     * block are still to come. With none left (or after a card reset) the ceiling goes up by
+     * {@code block} first, in one atomic write, before any value of the new block is used. So
+     * values never repeat or go back, across resets and tears, and only one command in
+     * {@code block} writes the EEPROM; a reset skips the rest of a block. Value at out[off].
+     */
+    static void nextReserved(byte[] ceiling, short[] left, short block, byte[] out, short off, short length) {
+        if (left[0] <= 0) {
+            Util.arrayCopyNonAtomic(ceiling, (short) 0, out, off, length);
+            add(out, off, length, block);
+            Util.arrayCopy(out, off, ceiling, (short) 0, length);  // atomic: reserved before use
+            left[0] = block;
+        }
+        Util.arrayCopyNonAtomic(ceiling, (short) 0, out, off, length);
+        subtract(out, off, length, (short) (left[0] - 1));
+        left[0]--;
+    }
+
     /** Increments a big-endian unsigned counter in place (non-atomic: callers copy atomically). */
     static void increment(byte[] value, short off, short length) {
         for (short i = (short) (off + length - 1); i >= off; i--) {

@@ -76,7 +76,10 @@ final class Sealing {
     private final NvStore nv;
     private final Envelope envelope = new Envelope();
     private final MessageDigest sha256;
+    /** The last serial reserved (handed out or not); serialLeft of its block are still to come. */
     private final byte[] serial = new byte[Constants.SERIAL_LENGTH];
+    private final short[] serialLeft = JCSystem.makeTransientShortArray((short) 1, JCSystem.CLEAR_ON_RESET);
+    private static final short SERIAL_BLOCK = 256;
     private final byte[] revoked = new byte[(short) (Constants.REVOCATION_SLOTS * Constants.SERIAL_LENGTH)];
     private short revokedCount;
     private final KeyPair ephemeral;
@@ -102,11 +105,13 @@ final class Sealing {
         ephemeral = new KeyPair(publicKey, privateKey);
     }
 
-    /** A fresh serial, persisted before use (atomic copy); written at out[off]. */
+    /**
+     * A fresh serial at out[off], from a block reserved in EEPROM before any of it is used
+     * (Marshal.nextReserved): unique per card, across resets and tears, at one EEPROM write per
+     * SERIAL_BLOCK seals and imports instead of one each.
+     */
     private void nextSerial(byte[] out, short off) {
-        Util.arrayCopyNonAtomic(serial, (short) 0, out, off, Constants.SERIAL_LENGTH);
-        Marshal.increment(out, off, Constants.SERIAL_LENGTH);
-        Util.arrayCopy(out, off, serial, (short) 0, Constants.SERIAL_LENGTH);
+        Marshal.nextReserved(serial, serialLeft, SERIAL_BLOCK, out, off, Constants.SERIAL_LENGTH);
     }
 
     /** CLEAR: the revocation list is moot once the storage keys change. Inside CLEAR's transaction. */
@@ -404,6 +409,7 @@ final class Sealing {
 
         JCSystem.beginTransaction();
         Util.arrayCopy(out, nonce, serial, (short) 0, Constants.SERIAL_LENGTH);
+        serialLeft[0] = 0;  // the nonce is above every serial reserved: seals reserve a new block
         if (move) {
             if (slot >= 0) {
                 nv.erase(slot);

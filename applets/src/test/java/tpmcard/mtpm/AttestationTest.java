@@ -85,6 +85,49 @@ public class AttestationTest {
         assertEquals(2, ByteBuffer.wrap(c, 52, 4).getInt());
     }
 
+    /**
+     * The clock is handed out from blocks reserved in EEPROM: across 300 quotes (past a block of
+     * 256) and card resets it only goes up, GET STATUS reports the last value quoted, and CLEAR
+     * starts it again at 1.
+     */
+    @Test
+    public void clockFromReservedBlocksOnlyGoesUp() {
+        MtpmCard card = MtpmCard.installed();
+        long last = 0;
+        for (int i = 0; i < 300; i++) {
+            if (i == 100 || i == 101 || i == 280) {
+                card.reset();
+            }
+            byte[] attest = Crypto.splitAttestation(card.ok(Constants.INS_QUOTE, 0, 0, selection(9)))[0];
+            long clock = ByteBuffer.wrap(attest, 44, 8).getLong();
+            assertTrue(clock + " after " + last, clock > last);
+            if (i > 0 && i != 100 && i != 101 && i != 280) {
+                assertEquals(last + 1, clock);  // consecutive within a power cycle
+            }
+            last = clock;
+            byte[] status = card.ok(Constants.INS_GET_STATUS, 0, 0, new byte[0]);
+            assertEquals(last, ByteBuffer.wrap(status, 2, 8).getLong());
+        }
+        card.ok(Constants.INS_CLEAR, 0, 0, new byte[] {0});
+        byte[] attest = Crypto.splitAttestation(card.ok(Constants.INS_QUOTE, 0, 0, selection(9)))[0];
+        assertEquals(1, ByteBuffer.wrap(attest, 44, 8).getLong());
+    }
+
+    @Test
+    public void reservedCounterArithmetic() {
+        byte[] v = {0, 0, 0, 0, 0, 0, 0x01, (byte) 0xFF};
+        Marshal.add(v, (short) 0, (short) 8, (short) 0x0101);
+        assertArrayEquals(new byte[] {0, 0, 0, 0, 0, 0, 0x03, 0x00}, v);
+        Marshal.subtract(v, (short) 0, (short) 8, (short) 0x0101);
+        assertArrayEquals(new byte[] {0, 0, 0, 0, 0, 0, 0x01, (byte) 0xFF}, v);
+        byte[] w = {0, 0x01, 0, 0, 0, 0, 0, 0};
+        Marshal.subtract(w, (short) 0, (short) 8, (short) 1);
+        assertArrayEquals(new byte[] {0, 0, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF, (byte) 0xFF,
+            (byte) 0xFF}, w);
+        Marshal.add(w, (short) 0, (short) 8, (short) 0x7FFF);
+        assertArrayEquals(new byte[] {0, 0x01, 0, 0, 0, 0, 0x7F, (byte) 0xFE}, w);
+    }
+
     @Test
     public void quoteInputIsChecked() {
         MtpmCard card = MtpmCard.installed();

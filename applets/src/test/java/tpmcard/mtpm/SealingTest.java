@@ -21,6 +21,23 @@ public class SealingTest {
         return card.invoke(Constants.INS_UNSEAL, 0, 0, concat(lengthPrefixed(auth), blob));
     }
 
+    /** Serials come from blocks reserved in EEPROM: unique and rising across card resets. */
+    @Test
+    public void serialsAreUniqueAcrossResets() {
+        MtpmCard card = MtpmCard.installed();
+        long last = 0;
+        for (int i = 0; i < 40; i++) {
+            if (i % 10 == 9) {
+                card.reset();
+            }
+            byte[] blob = seal(card, selection(9), new byte[0], SECRET);
+            long serial = java.nio.ByteBuffer.wrap(blob, 17, 8).getLong();
+            org.junit.Assert.assertTrue(serial + " after " + last, serial > last);
+            last = serial;
+            assertArrayEquals(SECRET, card.ok(Constants.INS_UNSEAL, 0, 0, concat(new byte[] {0}, blob)));
+        }
+    }
+
     @Test
     public void unsealsWhileThePcrsMatch() {
         MtpmCard card = MtpmCard.installed();
