@@ -65,7 +65,15 @@ CAPABILITY_NAMES = {
     CAP_KEY_IMPORT: "import",
     CAP_STREAM: "stream",
 }
-DESCRIPTOR_LENGTH = 7
+# id | version major | minor | capabilities (2) | max command data (2) | implementation
+DESCRIPTOR_LENGTH = 8
+# Descriptor byte 7: which implementation the provider chose at install.
+IMPLEMENTATION_NATIVE = 0x01
+IMPLEMENTATION_SOFTWARE = 0x02
+IMPLEMENTATION_NAMES = {IMPLEMENTATION_NATIVE: "native", IMPLEMENTATION_SOFTWARE: "software"}
+# Provider install parameters: 32 bytes of entropy and this option byte (bit 0: software even
+# where the card has the algorithm). Without it (up to 32 bytes of entropy) the card picks.
+INSTALL_OPTION_SOFTWARE = 0x01
 
 INS_LIST = 0x10
 INS_REGISTER = 0x12
@@ -208,6 +216,7 @@ class ProviderInfo:
     version: tuple[int, int] | None = None
     capabilities: int = 0
     max_data: int = 0
+    implementation: int | None = None
 
     @property
     def enabled(self) -> bool:
@@ -218,6 +227,14 @@ class ProviderInfo:
         if self.algorithm is None:
             return "?"
         return ALGORITHM_NAMES.get(self.algorithm, f"alg-{self.algorithm:02x}")
+
+    @property
+    def implementation_name(self) -> str | None:
+        """``"native"`` (the card's own algorithm) or ``"software"`` (card code over the card's
+        primitives), as the provider chose at install; None for an absent provider."""
+        if self.implementation is None:
+            return None
+        return IMPLEMENTATION_NAMES.get(self.implementation, f"unknown-{self.implementation:02x}")
 
     @property
     def capability_names(self) -> list[str]:
@@ -238,6 +255,7 @@ class ProviderInfo:
             (d[1], d[2]),
             int.from_bytes(d[3:5], "big"),
             int.from_bytes(d[5:7], "big"),
+            d[7],
         )
 
 
@@ -285,7 +303,8 @@ def wrap_key(card_wrap_key: bytes, algorithm: int, key_type: int, key: bytes) ->
 # A provider's data and its answer share the card's service window (the registry drops the two
 # parameter bytes of CALL first). A digest/MAC/sign command needs besides its message a key handle
 # (4) and room for the longest answer (a 72-byte DER signature); the message gets the rest.
-# Verification answers nothing but carries its tag instead (see _verify).
+# Verification answers nothing, carries its tag, and leaves the same room free: the provider
+# computes there what it compares (the window is its scratch, docs/algorithms.md §3; see _verify).
 LONGEST_ANSWER = 72
 STREAM_OVERHEAD = HANDLE_LENGTH + LONGEST_ANSWER
 
@@ -445,13 +464,17 @@ class Algorithms:
         return self._verify(key, data, signature)
 
     def _verify(self, key: KeyHandle, data: bytes, tag: bytes) -> bool:
-        if len(tag) > MAX_VERIFY_TAG_LENGTH or HANDLE_LENGTH + 1 + len(tag) > self.window:
+        if (
+            len(tag) > MAX_VERIFY_TAG_LENGTH
+            or HANDLE_LENGTH + 1 + len(tag) + LONGEST_ANSWER > self.window
+        ):
             # The command cannot carry it (one byte of length; the service window), and no
             # valid MAC (64 bytes at most) or DER signature (72) is this long.
             return False
         prefix = bytes([len(tag)]) + tag
         try:
-            if HANDLE_LENGTH + len(prefix) + len(data) <= min(MAX_PROVIDER_DATA, self.window):
+            one_shot = HANDLE_LENGTH + len(prefix) + len(data) + LONGEST_ANSWER
+            if one_shot <= min(MAX_PROVIDER_DATA, self.window):
                 self.call(key.algorithm, INS_VERIFY, key.handle + prefix + data)
             else:
                 self._stream(key.algorithm, INS_VERIFY, key.handle, data, prefix)
@@ -465,7 +488,9 @@ class Algorithms:
         """INIT, UPDATE per chunk, FINAL with the prefix and what still fits beside it: for data
         longer than one command (each command and its answer within the service window)."""
         self.call(algorithm, INS_STREAM_INIT, init, p1=op)
-        room = min(self.chunk, min(MAX_PROVIDER_DATA, self.window) - len(final_prefix))
+        room = min(
+            self.chunk, min(MAX_PROVIDER_DATA, self.window) - len(final_prefix) - LONGEST_ANSWER
+        )
         # FINAL takes the last, partial chunk when it fits beside the prefix (a verify tag).
         rest = (len(data) - 1) % self.chunk + 1 if data else 0
         tail = rest if rest <= room else 0

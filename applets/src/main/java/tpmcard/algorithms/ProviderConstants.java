@@ -91,7 +91,12 @@ public final class ProviderConstants {
     public static final short CAP_KEY_IMPORT = (short) 0x0020;
     public static final short CAP_STREAM = (short) 0x0040;
 
-    public static final short DESCRIPTOR_LENGTH = (short) 7;
+    /** id | version major | minor | capabilities (2) | max command data (2) | implementation. */
+    public static final short DESCRIPTOR_LENGTH = (short) 8;
+
+    // Implementation (descriptor byte 7): chosen once, at install.
+    public static final byte IMPLEMENTATION_NATIVE = (byte) 0x01;   // the card's own algorithm
+    public static final byte IMPLEMENTATION_SOFTWARE = (byte) 0x02; // this suite's code over card primitives
 
     // Registry instructions (INVOKE to REGISTRY_AID).
     public static final byte INS_LIST = (byte) 0x10;
@@ -153,6 +158,11 @@ public final class ProviderConstants {
     public static final short SW_NO_SPACE = (short) 0x6A84;               // registry or key slots full
     public static final short SW_STREAM_NOT_OPEN = (short) 0x6985;        // UPDATE/FINAL without INIT, or another session's
 
-    /** Install parameters a provider accepts: up to 32 bytes of entropy (2 are used). */
-    public static final short MAX_INSTALL_PARAMS = (short) 32;
+    /**
+     * Install parameters a provider accepts: up to 32 bytes of entropy (2 are used), or exactly
+     * 33: 32 bytes of entropy and an option byte.
+     */
+    public static final short MAX_INSTALL_PARAMS = (short) 33;
+    /** Option bit: software implementations even where the card has the algorithm. */
+    public static final byte INSTALL_OPTION_SOFTWARE = (byte) 0x01;
 }

@@ -6,6 +6,7 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.AesCmac;
 import tpmcard.lib.ConstantTime;
 
 /**
@@ -21,7 +22,7 @@ final class Envelope {
     static final short BLOCK = 16;
     static final short MAC_LENGTH = 16;
     private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, true);
-    private final Signature cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, true);
+    private final Signature cmac = AesCmac.getInstance(true);
     private final byte[] iv = JCSystem.makeTransientByteArray((short) (2 * BLOCK), JCSystem.CLEAR_ON_RESET);
 
     static short padded(short length) {

@@ -12,8 +12,9 @@ import tpmcard.algorithms.ProviderConstants;
 
 /**
  * AES-GCM (NIST SP 800-38D) with card-held AES-128/256 keys, 96-bit nonces, 128-bit tags, through
- * javacardx.crypto.AEADCipher. One-shot only: a streaming decryption would release plaintext before
- * the tag is checked (docs/algorithms.md §5).
+ * javacardx.crypto.AEADCipher: the card's own where it has one, else {@code AesGcmSoftware} over
+ * AES-ECB (chosen at install, reported in the descriptor). One-shot only: a streaming decryption
+ * would release plaintext before the tag is checked (docs/algorithms.md §5).
  */
 public final class AesGcmProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
@@ -23,7 +24,6 @@ public final class AesGcmProvider extends ProviderApplet {
     private final AESKey[] keys128;
     private final AESKey[] keys256;
     private final Gcm gcm;
-    private final byte[] scratch;
     private final short[] fields;
 
     private AesGcmProvider(byte[] bArray, short bOffset, byte bLength) {
@@ -36,10 +36,11 @@ public final class AesGcmProvider extends ProviderApplet {
             keys128[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_128, false);
             keys256[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
-        scratch = JCSystem.makeTransientByteArray((short) 48, JCSystem.CLEAR_ON_RESET);
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
-        gcm = new Gcm((AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false),
-                scratch);
+        // The probe runs at install, with slot 0's key object (empty until a key is made) and a
+        // persistent array dropped after install (InstallMemory.releaseInstallGarbage): no RAM.
+        gcm = new Gcm(keys128[0], new byte[48], softwareRequested);
+        setImplementation(gcm.isSoftware());
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -59,9 +60,11 @@ public final class AesGcmProvider extends ProviderApplet {
     }
 
     protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
-        random.generateData(scratch, (short) 0, length(keyType));
-        (keyType == ProviderConstants.KEY_AES_128 ? keys128[slot] : keys256[slot]).setKey(scratch, (short) 0);
-        javacard.framework.Util.arrayFillNonAtomic(scratch, (short) 0, (short) 32, (byte) 0);
+        // The key is drawn in the answer's room of the window (the answer is the handle only), then wiped.
+        requireRoom(outOffset, (short) 32);
+        random.generateData(out, outOffset, length(keyType));
+        (keyType == ProviderConstants.KEY_AES_128 ? keys128[slot] : keys256[slot]).setKey(out, outOffset);
+        javacard.framework.Util.arrayFillNonAtomic(out, outOffset, (short) 32, (byte) 0);
         return 0;
     }
 

@@ -34,6 +34,7 @@ public final class ChaChaProvider extends ProviderApplet {
             keys[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
         aead = new ChaCha20Poly1305();
+        setImplementation(true);   // no card API offers ChaCha20-Poly1305
         key = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
     }

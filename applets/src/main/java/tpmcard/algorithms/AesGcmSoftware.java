@@ -1,0 +1,224 @@
+package tpmcard.algorithms;
+
+import javacard.framework.JCSystem;
+import javacard.framework.Util;
+import javacard.security.CryptoException;
+import javacard.security.Key;
+import javacardx.crypto.AEADCipher;
+import javacardx.crypto.Cipher;
+import tpmcard.lib.ConstantTime;
+
+/**
+ * AES-GCM (NIST SP 800-38D) in card code over AES-ECB, for cards without
+ * {@code AEADCipher.ALG_AES_GCM} (an NXP J3R180, per JCAlgTest). An {@link AEADCipher} with the
+ * JavaCard 3.0.5 contract: doFinal returns the text only, the tag comes from retrieveTag and is
+ * checked with verifyTag. 96-bit nonces only (SP 800-38D §8.2.1's recommended form, the only one
+ * the providers take).
+ *
+ * <p>GHASH multiplies in GF(2^128) bit by bit, in byte arithmetic (§6.3, Algorithm 1): for each
+ * of the 128 bits of X, Z ^= V AND mask, where mask is 0x00 or 0xFF made from the bit by
+ * negation; V is shifted right and the reduction constant 0xE1 is xored in under the mask of V's
+ * lowest bit. No branch and no table index depends on H, X or the data; the loops run 128 x 16
+ * times whatever the values. The counter (public: it comes from the nonce) is incremented with a
+ * ripple carry. RAM: one CLEAR_ON_RESET array of 106 bytes beside the AES-ECB engine.
+ */
+public final class AesGcmSoftware extends AEADCipher {
+    private static final short BLOCK = 16;
+    private static final short H = 0;           // hash subkey AES-K(0)
+    private static final short COUNTER = 16;    // J0, then the counter block of the next keystream block
+    private static final short X = 32;          // GHASH accumulator
+    private static final short STREAM = 48;     // keystream block, then the tag
+    private static final short Z = 64;          // multiplication product
+    private static final short V = 80;          // multiplication operand, shifted
+    private static final short AAD_LENGTH = 96; // 2 bytes each: AAD length, text length
+    private static final short TEXT_LENGTH = 98;
+    private static final short HASH_FILL = 100; // bytes xored into X since the last multiplication
+    private static final short STREAM_USED = 101; // keystream bytes used from STREAM (16: none left)
+    private static final short MODE = 102;      // 0: not initialised, else Cipher.MODE_*
+    private static final short PHASE = 103;     // 0: AAD, 1: text, 2: finished (tag in STREAM)
+    private static final short STATE_LENGTH = 104;
+    private static final short NONCE_LENGTH = 12;
+
+    private final Cipher aes;
+    private final byte[] state;
+
+    public AesGcmSoftware() {
+        aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true);
+        state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
+    }
+
+    public byte getAlgorithm() {
+        return ALG_AES_GCM;
+    }
+
+    public byte getCipherAlgorithm() {
+        return CIPHER_AES_GCM;
+    }
+
+    public byte getPaddingAlgorithm() {
+        return PAD_NULL;
+    }
+
+    public void init(Key theKey, byte theMode) {
+        CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);   // GCM needs a nonce
+    }
+
+    public void init(Key theKey, byte theMode, byte[] nonceBuf, short nonceOff, short nonceLen) {
+        if ((theMode != MODE_ENCRYPT && theMode != MODE_DECRYPT) || nonceLen != NONCE_LENGTH) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        aes.init(theKey, MODE_ENCRYPT);
+        Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
+        aes.doFinal(state, X, BLOCK, state, H);                 // H = AES-K(0^128)
+        // J0 = IV || 0^31 || 1 (§7.1 step 2).
+        Util.arrayCopyNonAtomic(nonceBuf, nonceOff, state, COUNTER, NONCE_LENGTH);
+        state[(short) (COUNTER + BLOCK - 1)] = 1;
+        state[STREAM_USED] = (byte) BLOCK;
+        state[MODE] = theMode;
+    }
+
+    public void init(Key theKey, byte theMode, byte[] nonceBuf, short nonceOff, short nonceLen, short adataLen,
+            short messageLen, short tagSize) {
+        if (tagSize != BLOCK) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        init(theKey, theMode, nonceBuf, nonceOff, nonceLen);
+    }
+
+    private void requirePhase(short maxPhase) {
+        if (state[MODE] == 0 || state[PHASE] > maxPhase) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+        }
+    }
+
+    public void updateAAD(byte[] aBuf, short aOff, short aLen) {
+        requirePhase((short) 0);
+        for (short i = 0; i < aLen; i++) {
+            absorb(aBuf[(short) (aOff + i)]);
+        }
+        Util.setShort(state, AAD_LENGTH, (short) (Util.getShort(state, AAD_LENGTH) + aLen));
+    }
+
+    /** GHASH one byte: X[fill] ^= b; a full block multiplies X by H. */
+    private void absorb(byte b) {
+        short fill = state[HASH_FILL];
+        state[(short) (X + fill)] ^= b;
+        fill++;
+        if (fill == BLOCK) {
+            multiply();
+            fill = 0;
+        }
+        state[HASH_FILL] = (byte) fill;
+    }
+
+    /** Ends a GHASH segment (AAD or text): zero padding to a block (§6.4). */
+    private void padHash() {
+        if (state[HASH_FILL] != 0) {
+            multiply();
+            state[HASH_FILL] = 0;
+        }
+    }
+
+    /** X = X * H in GF(2^128) (§6.3, Algorithm 1), constant time. */
+    private void multiply() {
+        Util.arrayFillNonAtomic(state, Z, BLOCK, (byte) 0);
+        Util.arrayCopyNonAtomic(state, H, state, V, BLOCK);
+        for (short i = 0; i < 128; i++) {
+            // Bit i of X, most significant bit of X[0] first; the index is the loop counter's.
+            byte mask = (byte) -(short) ((state[(short) (X + (i >> 3))] >> (short) (7 - (i & 7))) & 1);
+            for (short j = 0; j < BLOCK; j++) {
+                state[(short) (Z + j)] ^= (byte) (state[(short) (V + j)] & mask);
+            }
+            byte reduce = (byte) (0xE1 & -(short) (state[(short) (V + BLOCK - 1)] & 1));
+            for (short j = (short) (BLOCK - 1); j > 0; j--) {
+                state[(short) (V + j)] = (byte) (((state[(short) (V + j)] & 0xFF) >> 1)
+                        | (state[(short) (V + j - 1)] << 7));
+            }
+            state[V] = (byte) (((state[V] & 0xFF) >> 1) ^ reduce);
+        }
+        Util.arrayCopyNonAtomic(state, Z, state, X, BLOCK);
+    }
+
+    /** The next keystream block: inc32 of the counter (§6.2), then AES. */
+    private void nextStream() {
+        for (short i = (short) (COUNTER + BLOCK - 1); i >= (short) (COUNTER + BLOCK - 4); i--) {
+            state[i]++;
+            if (state[i] != 0) {
+                break;
+            }
+        }
+        aes.doFinal(state, COUNTER, BLOCK, state, STREAM);
+        state[STREAM_USED] = 0;
+    }
+
+    public short update(byte[] inBuff, short inOffset, short inLength, byte[] outBuff, short outOffset) {
+        requirePhase((short) 1);
+        if (state[PHASE] == 0) {
+            padHash();
+            state[PHASE] = 1;
+        }
+        boolean decrypt = state[MODE] == MODE_DECRYPT;
+        // Byte by byte, each input byte read before its output byte is written, so the output may
+        // overlap the input at the same or a lower offset.
+        for (short i = 0; i < inLength; i++) {
+            if (state[STREAM_USED] == BLOCK) {
+                nextStream();
+            }
+            byte c = inBuff[(short) (inOffset + i)];
+            short used = state[STREAM_USED];
+            byte p = (byte) (c ^ state[(short) (STREAM + used)]);
+            state[STREAM_USED] = (byte) (used + 1);
+            outBuff[(short) (outOffset + i)] = p;
+            absorb(decrypt ? c : p);
+        }
+        Util.setShort(state, TEXT_LENGTH, (short) (Util.getShort(state, TEXT_LENGTH) + inLength));
+        return inLength;
+    }
+
+    public short doFinal(byte[] inBuff, short inOffset, short inLength, byte[] outBuff, short outOffset) {
+        short n = update(inBuff, inOffset, inLength, outBuff, outOffset);
+        padHash();
+        // len(A) || len(C) in bits, 64 bits each (§7.1 step 5); the lengths are below 2^15 bytes.
+        short a = Util.getShort(state, AAD_LENGTH);
+        short t = Util.getShort(state, TEXT_LENGTH);
+        state[(short) (X + 5)] ^= (byte) (a >> 13);
+        state[(short) (X + 6)] ^= (byte) (a >> 5);
+        state[(short) (X + 7)] ^= (byte) (a << 3);
+        state[(short) (X + 13)] ^= (byte) (t >> 13);
+        state[(short) (X + 14)] ^= (byte) (t >> 5);
+        state[(short) (X + 15)] ^= (byte) (t << 3);
+        multiply();
+        // T = GCTR(J0, S) = AES-K(J0) xor S (§7.1 step 6): J0 is the counter with its last 32 bits 1.
+        state[(short) (COUNTER + 12)] = 0;
+        state[(short) (COUNTER + 13)] = 0;
+        state[(short) (COUNTER + 14)] = 0;
+        state[(short) (COUNTER + 15)] = 1;
+        aes.doFinal(state, COUNTER, BLOCK, state, STREAM);
+        for (short i = 0; i < BLOCK; i++) {
+            state[(short) (STREAM + i)] ^= state[(short) (X + i)];
+        }
+        Util.arrayFillNonAtomic(state, (short) 0, STREAM, (byte) 0);   // H, counter, X
+        Util.arrayFillNonAtomic(state, Z, (short) (2 * BLOCK), (byte) 0);
+        state[PHASE] = 2;
+        return n;
+    }
+
+    public short retrieveTag(byte[] tagBuf, short tagOff, short tagLen) {
+        if (state[PHASE] != 2 || state[MODE] != MODE_ENCRYPT || tagLen < 0 || tagLen > BLOCK) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+        }
+        Util.arrayCopyNonAtomic(state, STREAM, tagBuf, tagOff, tagLen);
+        return tagLen;
+    }
+
+    public boolean verifyTag(byte[] receivedTagBuf, short receivedTagOff, short receivedTagLen,
+            short requiredTagLen) {
+        if (state[PHASE] != 2 || state[MODE] != MODE_DECRYPT) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+        }
+        boolean ok = receivedTagLen == BLOCK && requiredTagLen == BLOCK
+                && ConstantTime.equals(state, STREAM, receivedTagBuf, receivedTagOff, BLOCK);
+        Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
+        return ok;
+    }
+}
