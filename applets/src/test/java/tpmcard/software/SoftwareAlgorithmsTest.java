@@ -227,4 +227,30 @@ public class SoftwareAlgorithmsTest {
             }
         }
     }
+
+    // ---- SHA3-256 ----
+
+    @Test
+    public void sha3Fips202AndAgreesWithTheJdk() throws Exception {
+        tpmcard.algorithms.Sha3Software sha3 = new tpmcard.algorithms.Sha3Software();
+        byte[] out = new byte[32];
+        sha3.doFinal(new byte[0], (short) 0, (short) 0, out, (short) 0);
+        assertEquals("a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a", HEX.formatHex(out));
+        byte[] abc = "abc".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        sha3.doFinal(abc, (short) 0, (short) 3, out, (short) 0);
+        assertEquals("3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532", HEX.formatHex(out));
+        Random random = new Random(202);
+        for (int i = 0; i < 80; i++) {
+            byte[] m = new byte[i < 40 ? 130 + i : random.nextInt(700)];   // around the 136-byte rate, then random
+            random.nextBytes(m);
+            int o = 0;
+            while (m.length - o > 50) {
+                int n = 1 + random.nextInt(50);
+                sha3.update(m, (short) o, (short) n);
+                o += n;
+            }
+            sha3.doFinal(m, (short) o, (short) (m.length - o), out, (short) 0);
+            assertArrayEquals("length " + m.length, java.security.MessageDigest.getInstance("SHA3-256").digest(m), out);
+        }
+    }
 }
