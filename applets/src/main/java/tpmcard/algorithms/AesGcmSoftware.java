@@ -20,23 +20,24 @@ import tpmcard.lib.ConstantTime;
  * negation; V is shifted right and the reduction constant 0xE1 is xored in under the mask of V's
  * lowest bit. No branch and no table index depends on H, X or the data; the loops run 128 x 16
  * times whatever the values. The counter (public: it comes from the nonce) is incremented with a
- * ripple carry. RAM: one CLEAR_ON_RESET array of 106 bytes beside the AES-ECB engine.
+ * ripple carry. The hash subkey H = AES-K(0^128) is not kept: each multiplication computes it
+ * again (one AES block, in hardware on a card) instead of holding 16 more bytes of RAM. RAM: one
+ * CLEAR_ON_RESET array of 88 bytes beside the AES-ECB engine.
  */
 public final class AesGcmSoftware extends AEADCipher {
     private static final short BLOCK = 16;
-    private static final short H = 0;           // hash subkey AES-K(0)
-    private static final short COUNTER = 16;    // J0, then the counter block of the next keystream block
-    private static final short X = 32;          // GHASH accumulator
-    private static final short STREAM = 48;     // keystream block, then the tag
-    private static final short Z = 64;          // multiplication product
-    private static final short V = 80;          // multiplication operand, shifted
-    private static final short AAD_LENGTH = 96; // 2 bytes each: AAD length, text length
-    private static final short TEXT_LENGTH = 98;
-    private static final short HASH_FILL = 100; // bytes xored into X since the last multiplication
-    private static final short STREAM_USED = 101; // keystream bytes used from STREAM (16: none left)
-    private static final short MODE = 102;      // 0: not initialised, else Cipher.MODE_*
-    private static final short PHASE = 103;     // 0: AAD, 1: text, 2: finished (tag in STREAM)
-    private static final short STATE_LENGTH = 104;
+    private static final short COUNTER = 0;     // J0, then the counter block of the last keystream block
+    private static final short X = 16;          // GHASH accumulator
+    private static final short STREAM = 32;     // keystream block, then the tag
+    private static final short Z = 48;          // multiplication product
+    private static final short V = 64;          // multiplication operand: H, shifted
+    private static final short AAD_LENGTH = 80; // 2 bytes each: AAD length, text length
+    private static final short TEXT_LENGTH = 82;
+    private static final short HASH_FILL = 84;  // bytes xored into X since the last multiplication
+    private static final short STREAM_USED = 85; // keystream bytes used from STREAM (16: none left)
+    private static final short MODE = 86;       // 0: not initialised, else Cipher.MODE_*
+    private static final short PHASE = 87;      // 0: AAD, 1: text, 2: finished (tag in STREAM)
+    private static final short STATE_LENGTH = 88;
     private static final short NONCE_LENGTH = 12;
 
     private final Cipher aes;
@@ -69,7 +70,6 @@ public final class AesGcmSoftware extends AEADCipher {
         }
         aes.init(theKey, MODE_ENCRYPT);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
-        aes.doFinal(state, X, BLOCK, state, H);                 // H = AES-K(0^128)
         // J0 = IV || 0^31 || 1 (§7.1 step 2).
         Util.arrayCopyNonAtomic(nonceBuf, nonceOff, state, COUNTER, NONCE_LENGTH);
         state[(short) (COUNTER + BLOCK - 1)] = 1;
@@ -122,7 +122,7 @@ public final class AesGcmSoftware extends AEADCipher {
     /** X = X * H in GF(2^128) (§6.3, Algorithm 1), constant time. */
     private void multiply() {
         Util.arrayFillNonAtomic(state, Z, BLOCK, (byte) 0);
-        Util.arrayCopyNonAtomic(state, H, state, V, BLOCK);
+        aes.doFinal(state, Z, BLOCK, state, V);                 // V = H = AES-K(0^128)
         for (short i = 0; i < 128; i++) {
             // Bit i of X, most significant bit of X[0] first; the index is the loop counter's.
             byte mask = (byte) -(short) ((state[(short) (X + (i >> 3))] >> (short) (7 - (i & 7))) & 1);
@@ -197,7 +197,7 @@ public final class AesGcmSoftware extends AEADCipher {
         for (short i = 0; i < BLOCK; i++) {
             state[(short) (STREAM + i)] ^= state[(short) (X + i)];
         }
-        Util.arrayFillNonAtomic(state, (short) 0, STREAM, (byte) 0);   // H, counter, X
+        Util.arrayFillNonAtomic(state, (short) 0, STREAM, (byte) 0);   // counter, X
         Util.arrayFillNonAtomic(state, Z, (short) (2 * BLOCK), (byte) 0);
         state[PHASE] = 2;
         return n;

@@ -17,16 +17,15 @@ import javacard.security.MessageDigest;
  * No branch or index depends on the message or the state. Input is xored straight into the
  * state at a position counter, so no block buffer is kept.
  *
- * <p>RAM: one CLEAR_ON_RESET array of 200 + 8 + 40 + 2 = 250 bytes (state, a lane, theta's
- * column parities and chi's row, the position).
+ * <p>RAM: one CLEAR_ON_RESET array of 200 + 40 + 2 = 242 bytes (the state; theta's column
+ * parities, the lanes rho and pi carry, chi's row; the position).
  */
 public final class Sha3Software extends MessageDigest {
     private static final short RATE = 136;          // SHA3-256: 1600 - 2 * 256 bits
     private static final short OUTPUT = 32;
-    private static final short LANE = 200;          // one lane of scratch
-    private static final short ROW = 208;           // 5 lanes: column parities (theta), a row (chi)
-    private static final short POSITION = 248;      // bytes absorbed into the current block
-    private static final short STATE_LENGTH = 250;
+    private static final short ROW = 200;           // 5 lanes: column parities (theta), a row (chi)
+    private static final short POSITION = 240;      // bytes absorbed into the current block
+    private static final short STATE_LENGTH = 242;
 
     private final byte[] s;
 
@@ -100,10 +99,13 @@ public final class Sha3Software extends MessageDigest {
                 }
             }
             for (short x = 0; x < 5; x++) {
-                rotate((short) (ROW + 8 * ((short) (x + 1) % 5)), (short) 1, LANE);
+                short right = (short) (ROW + 8 * ((short) (x + 1) % 5));
                 short left = (short) (ROW + 8 * ((short) (x + 4) % 5));
                 for (short b = 0; b < 8; b++) {
-                    byte d = (byte) (s[(short) (left + b)] ^ s[(short) (LANE + b)]);
+                    // Byte b of rot(C[x+1], 1): its bits shifted up, the top bit of byte b-1 in.
+                    byte rotated = (byte) ((s[(short) (right + b)] << 1)
+                            | ((s[(short) (right + ((short) (b - 1) & 7))] >> 7) & 1));
+                    byte d = (byte) (s[(short) (left + b)] ^ rotated);
                     for (short y = 0; y < 5; y++) {
                         s[(short) (40 * y + 8 * x + b)] ^= d;
                     }
@@ -147,6 +149,6 @@ public final class Sha3Software extends MessageDigest {
                 lfsr ^= (short) (r8 * 0x71);
             }
         }
-        Util.arrayFillNonAtomic(s, LANE, (short) (POSITION - LANE), (byte) 0);
+        Util.arrayFillNonAtomic(s, ROW, (short) (POSITION - ROW), (byte) 0);
     }
 }

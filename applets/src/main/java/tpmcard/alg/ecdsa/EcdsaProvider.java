@@ -2,7 +2,7 @@ package tpmcard.alg.ecdsa;
 
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
-import javacard.framework.JCSystem;
+import javacard.framework.Util;
 import javacard.security.CryptoException;
 import javacard.security.ECPrivateKey;
 import javacard.security.ECPublicKey;
@@ -37,7 +37,6 @@ public final class EcdsaProvider extends ProviderApplet {
     private final KeyPair[] pairs;
     private final Signature ecdsa;
     private final KeyAgreement pointCheck;   // null when the card lacks ALG_EC_SVDP_DH_PLAIN_XY
-    private final byte[] scratch;
 
     /** A well-formed signature (r = s = 1), verified over the empty message when a public key is imported. */
     private static final byte[] TRIAL_SIGNATURE = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01};
@@ -62,7 +61,6 @@ public final class EcdsaProvider extends ProviderApplet {
             check = null;
         }
         pointCheck = check;
-        scratch = JCSystem.makeTransientByteArray(ProviderConstants.EC_POINT_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -95,9 +93,12 @@ public final class EcdsaProvider extends ProviderApplet {
             priv.setS(key, keyOffset, (short) 32);
             pub.setW(key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH);
             if (pointCheck != null) {
+                // d*G is computed in the answer's room (the answer is W, as long), then overwritten.
+                requireRoom(outOffset, ProviderConstants.EC_POINT_LENGTH);
                 pointCheck.init(priv);
-                pointCheck.generateSecret(curve.g, (short) 0, (short) curve.g.length, scratch, (short) 0);
-                if (!ConstantTime.equals(scratch, (short) 0, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
+                pointCheck.generateSecret(curve.g, (short) 0, (short) curve.g.length, out, outOffset);
+                if (!ConstantTime.equals(out, outOffset, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
+                    Util.arrayFillNonAtomic(out, outOffset, ProviderConstants.EC_POINT_LENGTH, (byte) 0);
                     ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
                 }
             }
