@@ -303,8 +303,7 @@ def wrap_key(card_wrap_key: bytes, algorithm: int, key_type: int, key: bytes) ->
 # A provider's data and its answer share the card's service window (the registry drops the two
 # parameter bytes of CALL first). A digest/MAC/sign command needs besides its message a key handle
 # (4) and room for the longest answer (a 72-byte DER signature); the message gets the rest.
-# Verification answers nothing, carries its tag, and leaves the same room free: the provider
-# computes there what it compares (the window is its scratch, docs/algorithms.md §3; see _verify).
+# Verification answers nothing but carries its tag instead (see _verify).
 LONGEST_ANSWER = 72
 STREAM_OVERHEAD = HANDLE_LENGTH + LONGEST_ANSWER
 
@@ -464,17 +463,13 @@ class Algorithms:
         return self._verify(key, data, signature)
 
     def _verify(self, key: KeyHandle, data: bytes, tag: bytes) -> bool:
-        if (
-            len(tag) > MAX_VERIFY_TAG_LENGTH
-            or HANDLE_LENGTH + 1 + len(tag) + LONGEST_ANSWER > self.window
-        ):
+        if len(tag) > MAX_VERIFY_TAG_LENGTH or HANDLE_LENGTH + 1 + len(tag) > self.window:
             # The command cannot carry it (one byte of length; the service window), and no
             # valid MAC (64 bytes at most) or DER signature (72) is this long.
             return False
         prefix = bytes([len(tag)]) + tag
         try:
-            one_shot = HANDLE_LENGTH + len(prefix) + len(data) + LONGEST_ANSWER
-            if one_shot <= min(MAX_PROVIDER_DATA, self.window):
+            if HANDLE_LENGTH + len(prefix) + len(data) <= min(MAX_PROVIDER_DATA, self.window):
                 self.call(key.algorithm, INS_VERIFY, key.handle + prefix + data)
             else:
                 self._stream(key.algorithm, INS_VERIFY, key.handle, data, prefix)
@@ -488,9 +483,7 @@ class Algorithms:
         """INIT, UPDATE per chunk, FINAL with the prefix and what still fits beside it: for data
         longer than one command (each command and its answer within the service window)."""
         self.call(algorithm, INS_STREAM_INIT, init, p1=op)
-        room = min(
-            self.chunk, min(MAX_PROVIDER_DATA, self.window) - len(final_prefix) - LONGEST_ANSWER
-        )
+        room = min(self.chunk, min(MAX_PROVIDER_DATA, self.window) - len(final_prefix))
         # FINAL takes the last, partial chunk when it fits beside the prefix (a verify tag).
         rest = (len(data) - 1) % self.chunk + 1 if data else 0
         tail = rest if rest <= room else 0

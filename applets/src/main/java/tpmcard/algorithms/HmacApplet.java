@@ -23,14 +23,20 @@ import tpmcard.lib.ConstantTime;
  * extend version 1's applet class across packages. Each version's package holds only its applet
  * class, which names its version and installs.
  *
- * <p>RAM: one 16-byte array for pieces of K0 ^ pad beside the two digests. The inner hash (and the
- * MAC that VERIFY computes, and a generated or hashed key) is written in the answer's room of the
- * call's window, which the host leaves free for every command (docs/algorithms.md §3); the
- * descriptor reports the implementation as software (HMAC in card code over MessageDigest).
+ * <p>RAM: one 16-byte array for pieces of K0 ^ pad beside the two digests. The inner hash, a
+ * generated or hashed key, and the MAC that VERIFY computes are written in the call's window
+ * (AlgorithmProvider: it is the provider's for the call): MAC, KEY GENERATE and KEY IMPORT in the
+ * answer's room (at least the 64-byte answer); VERIFY over the message once the inner hash has
+ * read it, which with the room after it is always at least 64 bytes (a window of 260 or more
+ * minus the handle, the length byte and a MAC of at most 64). The descriptor reports the
+ * implementation as software (HMAC in card code over MessageDigest).
  */
 public abstract class HmacApplet extends ProviderApplet {
     /** Longest key KEY IMPORT takes: what the wrapped import carries (docs/algorithms.md §3, §4). */
     public static final short MAX_KEY_LENGTH = KeyUnwrap.MAX_KEY_LENGTH;
+
+    /** Transient RAM, checked at install: 360 bytes, SHA-256 and SHA-512 digests included (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 368;
 
     private static final short MAX_BLOCK = 128;
     private static final short PIECE = 16;             // pad bytes per digest update
@@ -48,7 +54,7 @@ public abstract class HmacApplet extends ProviderApplet {
     protected HmacApplet(byte versionMajor, byte versionMinor, byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_HMAC_SHA2, versionMajor, versionMinor,
                 (short) (ProviderConstants.CAP_MAC | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
-                        | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+                        | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES, bArray, bOffset, bLength);
         keys = new byte[(short) (ProviderConstants.KEY_SLOTS * MAX_BLOCK)];
         sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, true);
@@ -158,15 +164,15 @@ public abstract class HmacApplet extends ProviderApplet {
         if (ins == ProviderConstants.INS_MAC) {
             return finish(slot, begin(slot), in, p, (short) (end - p), out, outOffset);
         }
-        verify(slot, begin(slot), in, p, end, out, outOffset);
+        verify(slot, begin(slot), in, p, end);
         return 0;
     }
 
     /**
-     * {@code mac length | mac | message} from p to end, verified on the card; the computed MAC
-     * is written at out[outOffset..) and wiped.
+     * {@code mac length | mac | message} from p to end, verified on the card. The computed MAC
+     * is written over the message (read by then) and the window after it, then wiped.
      */
-    private void verify(short slot, MessageDigest digest, byte[] in, short p, short end, byte[] out, short outOffset) {
+    private void verify(short slot, MessageDigest digest, byte[] in, short p, short end) {
         if (p >= end) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
@@ -175,9 +181,9 @@ public abstract class HmacApplet extends ProviderApplet {
         if (message > end || macLength != digest.getLength()) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        short n = finish(slot, digest, in, message, (short) (end - message), out, outOffset);
-        boolean ok = ConstantTime.equals(out, outOffset, in, (short) (p + 1), n);
-        Util.arrayFillNonAtomic(out, outOffset, n, (byte) 0);
+        short n = finish(slot, digest, in, message, (short) (end - message), in, message);
+        boolean ok = ConstantTime.equals(in, message, in, (short) (p + 1), n);
+        Util.arrayFillNonAtomic(in, message, n, (byte) 0);
         if (!ok) {
             ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
         }
@@ -202,7 +208,7 @@ public abstract class HmacApplet extends ProviderApplet {
         if (op == ProviderConstants.INS_MAC) {
             return finish(slot, digest(slot), in, inOffset, inLength, out, outOffset);
         }
-        verify(slot, digest(slot), in, inOffset, (short) (inOffset + inLength), out, outOffset);
+        verify(slot, digest(slot), in, inOffset, (short) (inOffset + inLength));
         return 0;
     }
 }

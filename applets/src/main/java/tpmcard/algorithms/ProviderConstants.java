@@ -138,8 +138,6 @@ public final class ProviderConstants {
     // Sizes.
     public static final short HANDLE_LENGTH = (short) 4;      // instance tag (2) | slot | generation
     public static final short KEY_SLOTS = (short) 4;
-    /** Transient RAM a provider may take (arrays and crypto objects), checked at install (SuiteRamTest). */
-    public static final short PROVIDER_TRANSIENT_BYTES = (short) 512;
     public static final short MAX_PROVIDER_DATA = (short) 4000; // provider command data, fits one INVOKE
     public static final short REGISTRY_ENTRIES = (short) 8;
     public static final short MAX_AID_LENGTH = (short) 16;

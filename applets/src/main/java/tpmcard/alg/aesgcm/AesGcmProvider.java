@@ -20,6 +20,8 @@ public final class AesGcmProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
     private static final short NONCE_LENGTH = 12;
+    /** Transient RAM, checked at install: 132 bytes native, 156 software (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 160;
 
     private final AESKey[] keys128;
     private final AESKey[] keys256;
@@ -29,7 +31,7 @@ public final class AesGcmProvider extends ProviderApplet {
     private AesGcmProvider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_AES_GCM, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_AEAD | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT),
-                bArray, bOffset, bLength);
+                TRANSIENT_BYTES, bArray, bOffset, bLength);
         keys128 = new AESKey[ProviderConstants.KEY_SLOTS];
         keys256 = new AESKey[ProviderConstants.KEY_SLOTS];
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {

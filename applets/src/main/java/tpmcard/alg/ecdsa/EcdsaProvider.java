@@ -33,6 +33,8 @@ import tpmcard.lib.P256;
 public final class EcdsaProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
+    /** Transient RAM, checked at install: 152 bytes, the ECDSA engine included (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 160;
 
     private final KeyPair[] pairs;
     private final Signature ecdsa;
@@ -44,7 +46,7 @@ public final class EcdsaProvider extends ProviderApplet {
     private EcdsaProvider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_ECDSA_P256_SHA256, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_SIGN | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
-                        | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+                        | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES, bArray, bOffset, bLength);
         pairs = new KeyPair[ProviderConstants.KEY_SLOTS];
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
             ECPublicKey pub = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);

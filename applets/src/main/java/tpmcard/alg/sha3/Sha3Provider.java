@@ -17,11 +17,15 @@ public final class Sha3Provider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
 
+    /** Transient RAM, checked at install: 232 bytes native, 250 software (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 256;
+
     private final MessageDigest digest;
 
     private Sha3Provider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_SHA3_256, VERSION_MAJOR, VERSION_MINOR,
-                (short) (ProviderConstants.CAP_DIGEST | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+                (short) (ProviderConstants.CAP_DIGEST | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES,
+                bArray, bOffset, bLength);
         MessageDigest d = null;
         if (!softwareRequested) {
             try {
