@@ -85,6 +85,9 @@ def session(bound_card: BoundCard) -> Iterator[SecureCardSession]:
         assert isinstance(bound_card.connection, JCardSimConnection)
         install_software_providers(bound_card.connection, (*V1_PROVIDERS, A.AID_HMAC_V2))
         _forced.add(bound_card)
+        with bound_card.connect() as check:
+            chosen = {p.aid: p.implementation_name for p in check.algorithms.list()}
+        assert chosen[A.AID_AES_GCM] == chosen[A.AID_SHA3] == "software", chosen
     with bound_card.connect() as opened:
         yield opened
 
