@@ -15,37 +15,40 @@ import tpmcard.lib.ConstantTime;
  * checked with verifyTag. 96-bit nonces only (SP 800-38D §8.2.1's recommended form, the only one
  * the providers take).
  *
- * <p>GHASH multiplies in GF(2^128) bit by bit, in byte arithmetic (§6.3, Algorithm 1): for each
- * of the 128 bits of X, Z ^= V AND mask, where mask is 0x00 or 0xFF made from the bit by
- * negation; V is shifted right and the reduction constant 0xE1 is xored in under the mask of V's
- * lowest bit. No branch and no table index depends on H, X or the data; the loops run 128 x 16
- * times whatever the values. The counter (public: it comes from the nonce) is incremented with a
- * ripple carry. The hash subkey H = AES-K(0^128) is not kept: each multiplication computes it
- * again (one AES block, in hardware on a card) instead of holding 16 more bytes of RAM. RAM: one
- * CLEAR_ON_RESET array of 88 bytes beside the AES-ECB engine.
+ * <p>GHASH multiplies in GF(2^128) bit by bit, in short arithmetic (§6.3, Algorithm 1): Z, V and
+ * H are 8 big-endian 16-bit words each. For each of the 128 bits of X, Z ^= V AND mask, where
+ * mask is 0x0000 or 0xFFFF made from the bit by negation; V is shifted right one bit and the
+ * reduction constant 0xE100 is xored into its first word under the mask of V's lowest bit. No
+ * branch and no table index depends on H, X or the data; the loops run 128 x 8 times whatever
+ * the values. The counter (public: it comes from the nonce) is incremented with a ripple carry.
+ * RAM: two CLEAR_ON_RESET arrays, 56 bytes and 24 shorts (H, Z, V), beside the AES-ECB engine.
  */
 public final class AesGcmSoftware extends AEADCipher {
     private static final short BLOCK = 16;
     private static final short COUNTER = 0;     // J0, then the counter block of the last keystream block
     private static final short X = 16;          // GHASH accumulator
     private static final short STREAM = 32;     // keystream block, then the tag
-    private static final short Z = 48;          // multiplication product
-    private static final short V = 64;          // multiplication operand: H, shifted
-    private static final short AAD_LENGTH = 80; // 2 bytes each: AAD length, text length
-    private static final short TEXT_LENGTH = 82;
-    private static final short HASH_FILL = 84;  // bytes xored into X since the last multiplication
-    private static final short STREAM_USED = 85; // keystream bytes used from STREAM (16: none left)
-    private static final short MODE = 86;       // 0: not initialised, else Cipher.MODE_*
-    private static final short PHASE = 87;      // 0: AAD, 1: text, 2: finished (tag in STREAM)
-    private static final short STATE_LENGTH = 88;
+    private static final short AAD_LENGTH = 48; // 2 bytes each: AAD length, text length
+    private static final short TEXT_LENGTH = 50;
+    private static final short HASH_FILL = 52;  // bytes xored into X since the last multiplication
+    private static final short STREAM_USED = 53; // keystream bytes used from STREAM (16: none left)
+    private static final short MODE = 54;       // 0: not initialised, else Cipher.MODE_*
+    private static final short PHASE = 55;      // 0: AAD, 1: text, 2: finished (tag in STREAM)
+    private static final short STATE_LENGTH = 56;
+    private static final short WORDS = 8;       // 16-bit words of a block
+    private static final short H = 0;           // in words: hash subkey AES-K(0^128)
+    private static final short Z = 8;           // multiplication product
+    private static final short V = 16;          // multiplication operand, shifted
     private static final short NONCE_LENGTH = 12;
 
     private final Cipher aes;
     private final byte[] state;
+    private final short[] words;
 
     public AesGcmSoftware() {
         aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true);
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
+        words = JCSystem.makeTransientShortArray((short) (3 * WORDS), JCSystem.CLEAR_ON_RESET);
     }
 
     public byte getAlgorithm() {
@@ -70,6 +73,11 @@ public final class AesGcmSoftware extends AEADCipher {
         }
         aes.init(theKey, MODE_ENCRYPT);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
+        aes.doFinal(state, X, BLOCK, state, STREAM);            // H = AES-K(0^128), as words
+        for (short i = 0; i < WORDS; i++) {
+            words[(short) (H + i)] = Util.getShort(state, (short) (STREAM + 2 * i));
+        }
+        Util.arrayFillNonAtomic(state, STREAM, BLOCK, (byte) 0);
         // J0 = IV || 0^31 || 1 (§7.1 step 2).
         Util.arrayCopyNonAtomic(nonceBuf, nonceOff, state, COUNTER, NONCE_LENGTH);
         state[(short) (COUNTER + BLOCK - 1)] = 1;
@@ -119,24 +127,32 @@ public final class AesGcmSoftware extends AEADCipher {
         }
     }
 
-    /** X = X * H in GF(2^128) (§6.3, Algorithm 1), constant time. */
+    /** X = X * H in GF(2^128) (§6.3, Algorithm 1), constant time, in 16-bit words. */
     private void multiply() {
-        Util.arrayFillNonAtomic(state, Z, BLOCK, (byte) 0);
-        aes.doFinal(state, Z, BLOCK, state, V);                 // V = H = AES-K(0^128)
+        short[] w = words;
+        for (short j = 0; j < WORDS; j++) {
+            w[(short) (Z + j)] = 0;
+            w[(short) (V + j)] = w[(short) (H + j)];
+        }
         for (short i = 0; i < 128; i++) {
             // Bit i of X, most significant bit of X[0] first; the index is the loop counter's.
-            byte mask = (byte) -(short) ((state[(short) (X + (i >> 3))] >> (short) (7 - (i & 7))) & 1);
-            for (short j = 0; j < BLOCK; j++) {
-                state[(short) (Z + j)] ^= (byte) (state[(short) (V + j)] & mask);
+            short mask = (short) -(short) ((state[(short) (X + (i >> 3))] >> (short) (7 - (i & 7))) & 1);
+            short reduce = (short) ((short) 0xE100 & (short) -(short) (w[(short) (V + WORDS - 1)] & 1));
+            for (short j = (short) (WORDS - 1); j > 0; j--) {
+                short v = w[(short) (V + j)];
+                w[(short) (Z + j)] ^= (short) (v & mask);
+                // V >> 1 across words: this word's bits down, the previous word's lowest bit in at the top.
+                w[(short) (V + j)] = (short) (((v >> 1) & 0x7FFF) | (w[(short) (V + j - 1)] << 15));
             }
-            byte reduce = (byte) (0xE1 & -(short) (state[(short) (V + BLOCK - 1)] & 1));
-            for (short j = (short) (BLOCK - 1); j > 0; j--) {
-                state[(short) (V + j)] = (byte) (((state[(short) (V + j)] & 0xFF) >> 1)
-                        | (state[(short) (V + j - 1)] << 7));
-            }
-            state[V] = (byte) (((state[V] & 0xFF) >> 1) ^ reduce);
+            short v0 = w[V];
+            w[Z] ^= (short) (v0 & mask);
+            w[V] = (short) ((((v0 >> 1) & 0x7FFF)) ^ reduce);
         }
-        Util.arrayCopyNonAtomic(state, Z, state, X, BLOCK);
+        for (short j = 0; j < WORDS; j++) {
+            Util.setShort(state, (short) (X + 2 * j), w[(short) (Z + j)]);
+            w[(short) (Z + j)] = 0;
+            w[(short) (V + j)] = 0;
+        }
     }
 
     /** The next keystream block: inc32 of the counter (§6.2), then AES. */
@@ -198,7 +214,7 @@ public final class AesGcmSoftware extends AEADCipher {
             state[(short) (STREAM + i)] ^= state[(short) (X + i)];
         }
         Util.arrayFillNonAtomic(state, (short) 0, STREAM, (byte) 0);   // counter, X
-        Util.arrayFillNonAtomic(state, Z, (short) (2 * BLOCK), (byte) 0);
+        wipeWords();
         state[PHASE] = 2;
         return n;
     }
@@ -220,5 +236,11 @@ public final class AesGcmSoftware extends AEADCipher {
                 && ConstantTime.equals(state, STREAM, receivedTagBuf, receivedTagOff, BLOCK);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
         return ok;
+    }
+
+    private void wipeWords() {
+        for (short j = 0; j < (short) (3 * WORDS); j++) {
+            words[j] = 0;
+        }
     }
 }

@@ -20,8 +20,8 @@ public final class AesGcmProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
     private static final short NONCE_LENGTH = 12;
-    /** Transient RAM, checked at install: 132 bytes native, 156 software (SuiteRamTest). */
-    public static final short TRANSIENT_BYTES = 160;
+    /** Transient RAM, checked at install: 132 bytes native, 172 software (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 176;
 
     private final AESKey[] keys128;
     private final AESKey[] keys256;
