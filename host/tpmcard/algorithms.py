@@ -65,7 +65,15 @@ CAPABILITY_NAMES = {
     CAP_KEY_IMPORT: "import",
     CAP_STREAM: "stream",
 }
-DESCRIPTOR_LENGTH = 7
+# id | version major | minor | capabilities (2) | max command data (2) | implementation
+DESCRIPTOR_LENGTH = 8
+# Descriptor byte 7: which implementation the provider chose at install.
+IMPLEMENTATION_NATIVE = 0x01
+IMPLEMENTATION_SOFTWARE = 0x02
+IMPLEMENTATION_NAMES = {IMPLEMENTATION_NATIVE: "native", IMPLEMENTATION_SOFTWARE: "software"}
+# Provider install parameters: 32 bytes of entropy and this option byte (bit 0: software even
+# where the card has the algorithm). Without it (up to 32 bytes of entropy) the card picks.
+INSTALL_OPTION_SOFTWARE = 0x01
 
 INS_LIST = 0x10
 INS_REGISTER = 0x12
@@ -208,6 +216,7 @@ class ProviderInfo:
     version: tuple[int, int] | None = None
     capabilities: int = 0
     max_data: int = 0
+    implementation: int | None = None
 
     @property
     def enabled(self) -> bool:
@@ -218,6 +227,14 @@ class ProviderInfo:
         if self.algorithm is None:
             return "?"
         return ALGORITHM_NAMES.get(self.algorithm, f"alg-{self.algorithm:02x}")
+
+    @property
+    def implementation_name(self) -> str | None:
+        """``"native"`` (the card's own algorithm) or ``"software"`` (card code over the card's
+        primitives), as the provider chose at install; None for an absent provider."""
+        if self.implementation is None:
+            return None
+        return IMPLEMENTATION_NAMES.get(self.implementation, f"unknown-{self.implementation:02x}")
 
     @property
     def capability_names(self) -> list[str]:
@@ -238,6 +255,7 @@ class ProviderInfo:
             (d[1], d[2]),
             int.from_bytes(d[3:5], "big"),
             int.from_bytes(d[5:7], "big"),
+            d[7],
         )
 
 

@@ -9,12 +9,15 @@ each test the fixture deletes the keys the test made and puts the registry back 
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard import algorithms as A
 from tpmcard.session import SecureCardSession
+from tpmcard.transport.jcardsim import JCardSimConnection
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py
@@ -61,8 +64,30 @@ def restore(alg: A.Algorithms, made: list[A.KeyHandle]) -> None:
         alg.enable(aid)
 
 
+#: ``TPMCARD_TEST_SOFTWARE_PROVIDERS=1``: on the in-process simulator, every provider is made
+#: again with the install option that forces its software implementation (AES-GCM over AES-ECB,
+#: SHA3-256 in card code; HMAC and ChaCha20-Poly1305 are software anyway, ECDSA has none), so the
+#: whole suite runs the software paths. The PC/SC card keeps the card's choice.
+SOFTWARE_PROVIDERS = os.environ.get("TPMCARD_TEST_SOFTWARE_PROVIDERS") == "1"
+_forced: weakref.WeakSet[BoundCard] = weakref.WeakSet()
+
+
+def install_software_providers(card: JCardSimConnection, aids: tuple[bytes, ...]) -> None:
+    """Delete and create each provider again, with 32 bytes of entropy and the software option."""
+    for aid in aids:
+        card.delete_applet(aid)
+        card.create_applet(aid, os.urandom(32) + bytes([A.INSTALL_OPTION_SOFTWARE]))
+
+
 @pytest.fixture
 def session(bound_card: BoundCard) -> Iterator[SecureCardSession]:
+    if SOFTWARE_PROVIDERS and bound_card.transport == "sim" and bound_card not in _forced:
+        assert isinstance(bound_card.connection, JCardSimConnection)
+        install_software_providers(bound_card.connection, (*V1_PROVIDERS, A.AID_HMAC_V2))
+        _forced.add(bound_card)
+        with bound_card.connect() as check:
+            chosen = {p.aid: p.implementation_name for p in check.algorithms.list()}
+        assert chosen[A.AID_AES_GCM] == chosen[A.AID_SHA3] == "software", chosen
     with bound_card.connect() as opened:
         yield opened
 

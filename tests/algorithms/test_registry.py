@@ -238,3 +238,43 @@ def test_constants_match_java(jvm: None) -> None:
     assert checked >= 40
     hmac_provider = jpype.JClass("tpmcard.alg.hmac.HmacProvider")
     assert int(hmac_provider.MAX_KEY_LENGTH) == A.HMAC_MAX_KEY_LENGTH
+
+
+def test_implementation_chosen_at_install(sim_bound_card: BoundCard) -> None:
+    """LIST reports what each provider chose at install: jCardSim has GCM and SHA3 (native);
+    HMAC and ChaCha20-Poly1305 are card code (software); ECDSA is the card's. Made again with
+    the software install option, GCM and SHA3 run in card code and agree with cryptography and
+    hashlib, bad tags refused."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from .conftest import install_software_providers
+
+    card = sim_bound_card.connection
+    assert isinstance(card, JCardSimConnection)
+    expected = {
+        A.AID_AES_GCM: "native",
+        A.AID_SHA3: "native",
+        A.AID_HMAC: "software",
+        A.AID_CHACHA20_POLY1305: "software",
+        A.AID_ECDSA_P256: "native",
+    }
+    with sim_bound_card.connect() as session:
+        listed = {p.aid: p.implementation_name for p in session.algorithms.list()}
+    assert listed == expected
+    install_software_providers(card, (A.AID_AES_GCM, A.AID_SHA3))
+    with sim_bound_card.connect() as session:
+        alg = session.algorithms
+        listed = {p.aid: p.implementation_name for p in alg.list()}
+        assert listed == {**expected, A.AID_AES_GCM: "software", A.AID_SHA3: "software"}
+        for n in (0, 1, 135, 136, 137, 1000):
+            data = bytes(range(256)) * 4
+            assert alg.digest(data[:n]) == hashlib.sha3_256(data[:n]).digest()
+        material = bytes(range(32))
+        key = alg.import_key(A.KEY_AES_256, material)
+        nonce, aad, text = b"n" * 12, b"header", b"software gcm on the card" * 3
+        sealed = alg.encrypt(key, nonce, text, aad)
+        assert sealed == AESGCM(material).encrypt(nonce, text, aad)
+        assert alg.decrypt(key, nonce, sealed, aad) == text
+        with pytest.raises(A.VerificationError):
+            alg.decrypt(key, nonce, sealed[:-1] + bytes([sealed[-1] ^ 1]), aad)
+        alg.delete_key(key)

@@ -14,7 +14,7 @@ import click
 from rich.table import Table
 
 from tpmcard import algorithms as A
-from tpmcard.cli import Options, cli, console
+from tpmcard.cli import Options, cli, console, print_json
 from tpmcard.errors import TpmcardError
 
 
@@ -33,13 +33,31 @@ def alg_group() -> None:
 
 
 @alg_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @click.pass_obj
-def list_providers(opts: Options) -> None:
-    """List the registered providers: id, version, capabilities, state."""
+def list_providers(opts: Options, as_json: bool) -> None:
+    """List the registered providers: algorithm, version, capabilities, state, and whether each
+    runs the card's own algorithm (native) or card code over the card's primitives (software),
+    as it chose at install."""
     with _algorithms(opts) as alg:
         providers = alg.list()
+    if as_json:
+        print_json(
+            [
+                {
+                    "aid": p.aid.hex().upper(),
+                    "algorithm": p.name,
+                    "version": f"{p.version[0]}.{p.version[1]}" if p.version else None,
+                    "capabilities": p.capability_names,
+                    "state": A.STATE_NAMES.get(p.state, "?"),
+                    "implementation": p.implementation_name,
+                }
+                for p in providers
+            ]
+        )
+        return
     table = Table(title="algorithm providers", title_justify="left")
-    for column in ("AID", "algorithm", "version", "capabilities", "state"):
+    for column in ("AID", "algorithm", "version", "capabilities", "state", "implementation"):
         table.add_column(column)
     for p in providers:
         version = f"{p.version[0]}.{p.version[1]}" if p.version else "-"
@@ -49,6 +67,7 @@ def list_providers(opts: Options) -> None:
             version,
             ",".join(p.capability_names),
             A.STATE_NAMES.get(p.state, "?"),
+            p.implementation_name or "-",
         )
     console.print(table)
 

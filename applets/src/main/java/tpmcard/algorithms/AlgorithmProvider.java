@@ -11,13 +11,16 @@ import javacard.framework.Shareable;
  *
  * <p>Firewall contract (docs/core-applet.md "Service contract"): the only array a provider is
  * given is the APDU buffer (global); it is never stored. Command data and answer both live in it,
- * the answer right after the data, so they share the service window.
+ * the answer right after the data, so they share the service window. For the length of the call
+ * the whole window is the provider's: it may use the room after the data (and data it has
+ * consumed) as scratch before it writes the answer, instead of RAM of its own.
  */
 public interface AlgorithmProvider extends Shareable {
     /**
      * Write the provider descriptor ({@link ProviderConstants#DESCRIPTOR_LENGTH} bytes) into the
      * APDU buffer at outOffset: algorithm id, version major, version minor, capability bits (2),
-     * largest command data (2).
+     * largest command data (2), implementation (ProviderConstants.IMPLEMENTATION_*: native or
+     * software, chosen at install).
      */
     short describe(byte[] buffer, short outOffset);
 

@@ -13,19 +13,47 @@ import javacardx.crypto.Cipher;
  * tag comes from retrieveTag/verifyTag, while jCardSim 3.0.6 appends the tag to doFinal's output
  * when encrypting and expects it after the ciphertext when decrypting. The constructor finds out
  * which with one empty encryption. A failed tag check wipes whatever plaintext was written.
+ *
+ * <p>On a card without AEADCipher GCM (NO_SUCH_ALGORITHM from getInstance: an NXP J3R180), or when
+ * the owner asks for software, the cipher is {@link AesGcmSoftware}, over AES-ECB; the choice is
+ * made once, here, at install.
  */
 public final class Gcm {
     private final AEADCipher cipher;
     private final boolean tagInline;
 
-    /** @param probeKey any initialised-able AES key object (its value is overwritten with zeros) */
-    public Gcm(AESKey probeKey, byte[] scratch) {
-        cipher = (AEADCipher) Cipher.getInstance(AEADCipher.ALG_AES_GCM, true);
+    /**
+     * @param probeKey any initialised-able AES key object (its value is overwritten with zeros)
+     * @param scratch at least 48 bytes, overwritten (install only: the probe)
+     * @param software use {@link AesGcmSoftware} even where the card has GCM
+     */
+    public Gcm(AESKey probeKey, byte[] scratch, boolean software) {
+        AEADCipher c = null;
+        if (!software) {
+            try {
+                c = (AEADCipher) Cipher.getInstance(AEADCipher.ALG_AES_GCM, true);
+            } catch (CryptoException e) {
+                if (e.getReason() != CryptoException.NO_SUCH_ALGORITHM) {
+                    CryptoException.throwIt(e.getReason());
+                }
+            }
+        }
+        if (c == null) {
+            cipher = new AesGcmSoftware();
+            tagInline = false;
+            return;
+        }
+        cipher = c;
         Util.arrayFillNonAtomic(scratch, (short) 0, (short) 48, (byte) 0);
         probeKey.setKey(scratch, (short) 0);
         cipher.init(probeKey, Cipher.MODE_ENCRYPT, scratch, (short) 0, (short) 12);
         tagInline = cipher.doFinal(scratch, (short) 0, (short) 0, scratch, (short) 16) == ProviderConstants.AEAD_TAG_LENGTH;
         probeKey.clearKey();
+    }
+
+    /** Whether this is the software implementation. */
+    public boolean isSoftware() {
+        return cipher instanceof AesGcmSoftware;
     }
 
     /** Encrypt; writes ciphertext || tag and returns its length. */

@@ -22,16 +22,26 @@ import tpmcard.lib.ConstantTime;
  * applets exports only its Shareable interfaces, so version 2 (tpmcard.alg.hmac.v2) could not
  * extend version 1's applet class across packages. Each version's package holds only its applet
  * class, which names its version and installs.
+ *
+ * <p>RAM: one 16-byte array for pieces of K0 ^ pad beside the two digests. The inner hash, a
+ * generated or hashed key, and the MAC that VERIFY computes are written in the call's window
+ * (AlgorithmProvider: it is the provider's for the call): MAC, KEY GENERATE and KEY IMPORT in the
+ * answer's room (at least the 64-byte answer); VERIFY over the message once the inner hash has
+ * read it, which with the room after it is always at least 64 bytes (a window of 260 or more
+ * minus the handle, the length byte and a MAC of at most 64). The descriptor reports the
+ * implementation as software (HMAC in card code over MessageDigest).
  */
 public abstract class HmacApplet extends ProviderApplet {
     /** Longest key KEY IMPORT takes: what the wrapped import carries (docs/algorithms.md §3, §4). */
     public static final short MAX_KEY_LENGTH = KeyUnwrap.MAX_KEY_LENGTH;
 
+    /** Transient RAM, checked at install: 360 bytes, SHA-256 and SHA-512 digests included (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 368;
+
     private static final short MAX_BLOCK = 128;
-    private static final short PIECE = 32;             // pad bytes per digest update
-    private static final short S_HASH = 0;             // 64: the inner hash, or the computed MAC
-    private static final short S_PAD = 64;             // 32: a piece of K0 ^ pad
-    private static final short SCRATCH_LENGTH = 96;
+    private static final short PIECE = 16;             // pad bytes per digest update
+    /** Room a handler takes in the window: the longest hash (SHA-512). */
+    private static final short HASH_ROOM = 64;
     private static final byte IPAD = (byte) 0x36;
     private static final byte OPAD = (byte) 0x5C;
 
@@ -44,11 +54,12 @@ public abstract class HmacApplet extends ProviderApplet {
     protected HmacApplet(byte versionMajor, byte versionMinor, byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_HMAC_SHA2, versionMajor, versionMinor,
                 (short) (ProviderConstants.CAP_MAC | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
-                        | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+                        | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES, bArray, bOffset, bLength);
         keys = new byte[(short) (ProviderConstants.KEY_SLOTS * MAX_BLOCK)];
         sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         sha512 = MessageDigest.getInstance(MessageDigest.ALG_SHA_512, true);
-        scratch = JCSystem.makeTransientByteArray(SCRATCH_LENGTH, JCSystem.CLEAR_ON_RESET);
+        scratch = JCSystem.makeTransientByteArray(PIECE, JCSystem.CLEAR_ON_RESET);
+        setImplementation(true);
     }
 
     protected boolean supportsKeyType(byte keyType) {
@@ -57,9 +68,10 @@ public abstract class HmacApplet extends ProviderApplet {
 
     protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
         short n = keyType == ProviderConstants.KEY_HMAC_SHA256 ? (short) 32 : (short) 64;
-        random.generateData(scratch, (short) 0, n);
-        setKey(slot, scratch, (short) 0, n);
-        Util.arrayFillNonAtomic(scratch, (short) 0, n, (byte) 0);
+        requireRoom(outOffset, n);
+        random.generateData(out, outOffset, n);
+        setKey(slot, out, outOffset, n);
+        Util.arrayFillNonAtomic(out, outOffset, n, (byte) 0);
         return 0;
     }
 
@@ -77,10 +89,11 @@ public abstract class HmacApplet extends ProviderApplet {
         // RFC 2104 §2: "Applications that use keys longer than B bytes will first hash the key
         // using H and then use the resultant L byte string as the actual key to HMAC."
         MessageDigest digest = sha256Key ? sha256 : sha512;
+        requireRoom(outOffset, HASH_ROOM);
         digest.reset();
-        short n = digest.doFinal(key, keyOffset, keyLength, scratch, (short) 0);
-        setKey(slot, scratch, (short) 0, n);
-        Util.arrayFillNonAtomic(scratch, (short) 0, n, (byte) 0);
+        short n = digest.doFinal(key, keyOffset, keyLength, out, outOffset);
+        setKey(slot, out, outOffset, n);
+        Util.arrayFillNonAtomic(out, outOffset, n, (byte) 0);
         return 0;
     }
 
@@ -105,11 +118,11 @@ public abstract class HmacApplet extends ProviderApplet {
         short at = (short) (slot * MAX_BLOCK);
         for (short done = 0; done < block; done += PIECE) {
             for (short i = 0; i < PIECE; i++) {
-                scratch[(short) (S_PAD + i)] = (byte) (keys[(short) (at + done + i)] ^ pad);
+                scratch[i] = (byte) (keys[(short) (at + done + i)] ^ pad);
             }
-            digest.update(scratch, S_PAD, PIECE);
+            digest.update(scratch, (short) 0, PIECE);
         }
-        Util.arrayFillNonAtomic(scratch, S_PAD, PIECE, (byte) 0);
+        Util.arrayFillNonAtomic(scratch, (short) 0, PIECE, (byte) 0);
     }
 
     /** Starts the inner hash: H((K0 ^ ipad) || ... */
@@ -120,12 +133,16 @@ public abstract class HmacApplet extends ProviderApplet {
         return digest;
     }
 
-    /** Ends the inner hash with the last message part and computes the MAC into out. */
+    /**
+     * Ends the inner hash with the last message part and computes the MAC into out, where the
+     * inner hash is kept meanwhile (doFinal's input and output may overlap: JC API).
+     */
     private short finish(short slot, MessageDigest digest, byte[] in, short off, short length, byte[] out, short outOffset) {
-        short n = digest.doFinal(in, off, length, scratch, S_HASH);
+        requireRoom(outOffset, HASH_ROOM);
+        short n = digest.doFinal(in, off, length, out, outOffset);
         digest.reset();
         updatePad(slot, digest, OPAD);
-        return digest.doFinal(scratch, S_HASH, n, out, outOffset);
+        return digest.doFinal(out, outOffset, n, out, outOffset);
     }
 
     private short keySlot(byte[] in, short off, short length) {
@@ -151,7 +168,10 @@ public abstract class HmacApplet extends ProviderApplet {
         return 0;
     }
 
-    /** {@code mac length | mac | message} from p to end, verified on the card. */
+    /**
+     * {@code mac length | mac | message} from p to end, verified on the card. The computed MAC
+     * is written over the message (read by then) and the window after it, then wiped.
+     */
     private void verify(short slot, MessageDigest digest, byte[] in, short p, short end) {
         if (p >= end) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
@@ -161,9 +181,9 @@ public abstract class HmacApplet extends ProviderApplet {
         if (message > end || macLength != digest.getLength()) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
-        short n = finish(slot, digest, in, message, (short) (end - message), scratch, S_HASH);
-        boolean ok = ConstantTime.equals(scratch, S_HASH, in, (short) (p + 1), n);
-        Util.arrayFillNonAtomic(scratch, S_HASH, n, (byte) 0);
+        short n = finish(slot, digest, in, message, (short) (end - message), in, message);
+        boolean ok = ConstantTime.equals(in, message, in, (short) (p + 1), n);
+        Util.arrayFillNonAtomic(in, message, n, (byte) 0);
         if (!ok) {
             ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
         }

@@ -53,7 +53,7 @@ public final class KeyUnwrap {
         agreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
         sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, true);
         kek = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false);
-        gcm = new Gcm(kek, scratch);
+        gcm = new Gcm(kek, scratch, false);   // software GCM where the card has none
     }
 
     /** The wrap public key, 04 || X || Y. */

@@ -36,13 +36,25 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     protected final P256 curve;
     /** The provider's RNG, made once here (subclasses use it rather than make their own). */
     protected final RandomData random;
-    // Stream ownership: [0] owning session id (0: no stream), [1] operation, [2] key slot.
+    /**
+     * The install parameters asked for software implementations even where the card has the
+     * algorithm (option byte {@link ProviderConstants#INSTALL_OPTION_SOFTWARE}). A subclass reads
+     * it once, in its constructor, then calls {@link #setImplementation}.
+     */
+    protected final boolean softwareRequested;
+    // [0] owning session id of the stream (0: no stream), [1] its operation, [2] its key slot;
+    // [3] the end of the current call's window (outLimit).
     private final short[] stream;
     /** The core applet's AID, the only client given the interface. */
     private final byte[] coreAid;
 
+    /**
+     * @param transientBytes the transient RAM the provider takes, arrays and card crypto objects
+     *     at JCAlgTest's J3R180 figures, with whichever implementation it picks (SuiteRamTest
+     *     checks it): a card with less free fails the install (6A84), before anything is made
+     */
     protected ProviderApplet(byte algorithmId, byte versionMajor, byte versionMinor, short capabilities,
-            byte[] bArray, short bOffset, byte bLength) {
+            short transientBytes, byte[] bArray, short bOffset, byte bLength) {
         descriptor = new byte[ProviderConstants.DESCRIPTOR_LENGTH];
         descriptor[0] = algorithmId;
         descriptor[1] = versionMajor;
@@ -52,19 +64,23 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         instanceTag = new byte[2];
         random = RandomData.getInstance(RandomData.ALG_SECURE_RANDOM);
         random.generateData(instanceTag, (short) 0, (short) 2);
-        InstallMemory.requireTransient(ProviderConstants.PROVIDER_TRANSIENT_BYTES);  // fail at install
+        InstallMemory.requireTransient(transientBytes);  // fail at install
         InstallParameters.check(bArray, bOffset, bLength, ProviderConstants.MAX_INSTALL_PARAMS);
         short paramsOffset = InstallParameters.paramsOffset(bArray, bOffset, bLength);
         short paramsLength = InstallParameters.paramsLength(bArray, bOffset, bLength);
         for (short i = 0; i < paramsLength && i < 2; i++) {
             instanceTag[i] ^= bArray[(short) (paramsOffset + i)];
         }
+        softwareRequested = paramsLength == ProviderConstants.MAX_INSTALL_PARAMS
+                && (bArray[(short) (paramsOffset + ProviderConstants.MAX_INSTALL_PARAMS - 1)]
+                        & ProviderConstants.INSTALL_OPTION_SOFTWARE) != 0;
+        descriptor[7] = ProviderConstants.IMPLEMENTATION_NATIVE;
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
         // Key import is unwrapped once, in the registry (KeyUnwrap); a provider that takes EC keys
         // needs only the curve.
         curve = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new P256() : null;
-        stream = JCSystem.makeTransientShortArray((short) 3, JCSystem.CLEAR_ON_RESET);
+        stream = JCSystem.makeTransientShortArray((short) 4, JCSystem.CLEAR_ON_RESET);
         coreAid = new byte[ProviderConstants.AID_LENGTH];
         ProviderConstants.writeCoreAid(coreAid, (short) 0);
     }
@@ -72,6 +88,27 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     /** Register under the AID of the install parameters. Subclasses' install() ends with this. */
     protected final void registerFromInstall(byte[] bArray, short bOffset) {
         register(bArray, (short) (bOffset + 1), bArray[bOffset]);
+        InstallMemory.releaseInstallGarbage();  // what the constructor made only for install (probes)
+    }
+
+    /**
+     * Records which implementation this instance runs, chosen once in the constructor: the card's
+     * own (native) or this suite's code over the card's primitives (software). LIST reports it
+     * (descriptor byte 7).
+     */
+    protected final void setImplementation(boolean software) {
+        descriptor[7] = software ? ProviderConstants.IMPLEMENTATION_SOFTWARE : ProviderConstants.IMPLEMENTATION_NATIVE;
+    }
+
+    /**
+     * Bytes of the current call's window from {@code outOffset} on: the answer's room, which a
+     * handler may also use as scratch until it writes the answer (the window is given to each
+     * call, AlgorithmProvider). Less than {@code needed}: 6700.
+     */
+    protected final void requireRoom(short outOffset, short needed) {
+        if ((short) (stream[3] - outOffset) < needed) {
+            ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
+        }
     }
 
     public Shareable getShareableInterfaceObject(AID clientAID, byte parameter) {
@@ -105,6 +142,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         // read `in` and write `out` as before, and never keep either.
         byte[] in = buffer;
         byte[] out = buffer;
+        stream[3] = outLimit;
         switch (ins) {
             case ProviderConstants.INS_KEY_GENERATE:
                 requireCapability(ProviderConstants.CAP_KEY_GENERATE);

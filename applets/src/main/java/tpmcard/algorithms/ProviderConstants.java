@@ -91,7 +91,12 @@ public final class ProviderConstants {
     public static final short CAP_KEY_IMPORT = (short) 0x0020;
     public static final short CAP_STREAM = (short) 0x0040;
 
-    public static final short DESCRIPTOR_LENGTH = (short) 7;
+    /** id | version major | minor | capabilities (2) | max command data (2) | implementation. */
+    public static final short DESCRIPTOR_LENGTH = (short) 8;
+
+    // Implementation (descriptor byte 7): chosen once, at install.
+    public static final byte IMPLEMENTATION_NATIVE = (byte) 0x01;   // the card's own algorithm
+    public static final byte IMPLEMENTATION_SOFTWARE = (byte) 0x02; // this suite's code over card primitives
 
     // Registry instructions (INVOKE to REGISTRY_AID).
     public static final byte INS_LIST = (byte) 0x10;
@@ -133,8 +138,6 @@ public final class ProviderConstants {
     // Sizes.
     public static final short HANDLE_LENGTH = (short) 4;      // instance tag (2) | slot | generation
     public static final short KEY_SLOTS = (short) 4;
-    /** Transient RAM a provider may take (arrays and crypto objects), checked at install (SuiteRamTest). */
-    public static final short PROVIDER_TRANSIENT_BYTES = (short) 512;
     public static final short MAX_PROVIDER_DATA = (short) 4000; // provider command data, fits one INVOKE
     public static final short REGISTRY_ENTRIES = (short) 8;
     public static final short MAX_AID_LENGTH = (short) 16;
@@ -153,6 +156,11 @@ public final class ProviderConstants {
     public static final short SW_NO_SPACE = (short) 0x6A84;               // registry or key slots full
     public static final short SW_STREAM_NOT_OPEN = (short) 0x6985;        // UPDATE/FINAL without INIT, or another session's
 
-    /** Install parameters a provider accepts: up to 32 bytes of entropy (2 are used). */
-    public static final short MAX_INSTALL_PARAMS = (short) 32;
+    /**
+     * Install parameters a provider accepts: up to 32 bytes of entropy (2 are used), or exactly
+     * 33: 32 bytes of entropy and an option byte.
+     */
+    public static final short MAX_INSTALL_PARAMS = (short) 33;
+    /** Option bit: software implementations even where the card has the algorithm. */
+    public static final byte INSTALL_OPTION_SOFTWARE = (byte) 0x01;
 }

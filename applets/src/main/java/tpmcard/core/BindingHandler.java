@@ -15,6 +15,7 @@ import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.AesCmac;
 import tpmcard.lib.Identity;
 import tpmcard.lib.P256;
 import tpmcard.lib.ConstantTime;
@@ -155,15 +156,15 @@ public final class BindingHandler {
         pairings = new Pairings(curve);
 
         this.sha256 = sha256;
-        cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, false);
+        cmac = AesCmac.getInstance(false);
         ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
         keyAgreement = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
         cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
         Cipher ecb = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false);
         this.random = random;
         this.multiplier = multiplier;
-        channel = new SecureChannel(cbc, ecb, Signature.getInstance(Signature.ALG_AES_CMAC_128, false),
-                Signature.getInstance(Signature.ALG_AES_CMAC_128, false));
+        channel = new SecureChannel(cbc, ecb, AesCmac.getInstance(false),
+                AesCmac.getInstance(false));
         tpm = new TpmAttest(sha256);
         kdf = new Kdf(sha256);
 

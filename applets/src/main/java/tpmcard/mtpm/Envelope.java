@@ -5,6 +5,7 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
+import tpmcard.lib.AesCmac;
 import tpmcard.lib.ConstantTime;
 
 /**
@@ -25,7 +26,7 @@ final class Envelope {
     static final short BLOCK = 16;
     static final short MAC_LENGTH = 16;
     private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, true);
-    private final Signature cmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, true);
+    private final Signature cmac = AesCmac.getInstance(true);
 
     static short padded(short length) {
         return (short) ((short) (length + BLOCK - 1) & (short) ~(BLOCK - 1));

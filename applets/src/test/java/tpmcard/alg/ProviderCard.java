@@ -35,7 +35,12 @@ final class ProviderCard {
     final ServiceCard card;
 
     ProviderCard() {
-        card = ServiceCard.installed(new byte[] {0x56, 0x54});
+        this(false);
+    }
+
+    /** @param software providers installed with the option that forces their software implementations */
+    ProviderCard(boolean software) {
+        card = ServiceCard.installed(new byte[] {0x56, 0x54}, software);
         card.openSession(new byte[9 * 32]);
     }
 

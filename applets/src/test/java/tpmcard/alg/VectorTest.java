@@ -30,7 +30,12 @@ public class VectorTest {
 
     @Before
     public void setUp() {
-        card = new ProviderCard();
+        card = newCard();
+    }
+
+    /** The card the vectors run on (SoftwareVectorTest: providers forced onto software). */
+    ProviderCard newCard() {
+        return new ProviderCard();
     }
 
     private byte[] call(byte alg, byte ins, int p1, byte[] data) {

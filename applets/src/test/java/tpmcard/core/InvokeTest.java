@@ -8,6 +8,7 @@ import static tpmcard.core.SimulatedCard.assertSw;
 import java.security.MessageDigest;
 import java.util.Arrays;
 import javacard.framework.ISO7816;
+import tpmcard.algorithms.ProviderConstants;
 import org.junit.Test;
 
 /**
@@ -51,7 +52,7 @@ public class InvokeTest {
         ServiceCard card = card();
         Response list = card.invoke(REGISTRY, 0x10, 0, 0, new byte[0]);
         assertSw("LIST", ISO7816.SW_NO_ERROR, list);
-        assertEquals(5 * (1 + 1 + 8 + 1 + 7), list.data.length);
+        assertEquals(5 * (1 + 1 + 8 + 1 + ProviderConstants.DESCRIPTOR_LENGTH), list.data.length);
         byte[] message = new byte[150];
         Arrays.fill(message, (byte) 'x');
         // CALL SHA3-256 (id 02) DIGEST (34): pP1 pP2 message, the whole request in one INVOKE.

@@ -44,9 +44,22 @@ public final class ServiceCard {
 
     /** Core, mobile TPM and the v1 providers, each with its own install entropy. */
     public static ServiceCard installed(byte[] entropy) {
+        return installed(entropy, false);
+    }
+
+    /**
+     * As {@link #installed(byte[])}; with {@code softwareProviders} the providers get the install
+     * option that makes them run software even where jCardSim has the algorithm (32 bytes of
+     * entropy, then ProviderConstants.INSTALL_OPTION_SOFTWARE).
+     */
+    public static ServiceCard installed(byte[] entropy, boolean softwareProviders) {
         ServiceCard card = new ServiceCard();
         card.install(Manifest.core().appletAid, CoreApplet.class, entropy);
         card.install(MTPM_AID, tpmcard.mtpm.MtpmApplet.class, entropy);
+        if (softwareProviders) {
+            entropy = Arrays.copyOf(entropy, tpmcard.algorithms.ProviderConstants.MAX_INSTALL_PARAMS);
+            entropy[entropy.length - 1] = tpmcard.algorithms.ProviderConstants.INSTALL_OPTION_SOFTWARE;
+        }
         card.install("F074706D63030101", tpmcard.alg.aesgcm.AesGcmProvider.class, entropy);
         card.install("F074706D63030201", tpmcard.alg.sha3.Sha3Provider.class, entropy);
         card.install("F074706D63030301", tpmcard.alg.hmac.HmacProvider.class, entropy);

@@ -12,34 +12,37 @@ import tpmcard.algorithms.ProviderConstants;
 
 /**
  * AES-GCM (NIST SP 800-38D) with card-held AES-128/256 keys, 96-bit nonces, 128-bit tags, through
- * javacardx.crypto.AEADCipher. One-shot only: a streaming decryption would release plaintext before
- * the tag is checked (docs/algorithms.md §5).
+ * javacardx.crypto.AEADCipher: the card's own where it has one, else {@code AesGcmSoftware} over
+ * AES-ECB (chosen at install, reported in the descriptor). One-shot only: a streaming decryption
+ * would release plaintext before the tag is checked (docs/algorithms.md §5).
  */
 public final class AesGcmProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
     private static final short NONCE_LENGTH = 12;
+    /** Transient RAM, checked at install: 132 bytes native, 172 software (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 176;
 
     private final AESKey[] keys128;
     private final AESKey[] keys256;
     private final Gcm gcm;
-    private final byte[] scratch;
     private final short[] fields;
 
     private AesGcmProvider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_AES_GCM, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_AEAD | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT),
-                bArray, bOffset, bLength);
+                TRANSIENT_BYTES, bArray, bOffset, bLength);
         keys128 = new AESKey[ProviderConstants.KEY_SLOTS];
         keys256 = new AESKey[ProviderConstants.KEY_SLOTS];
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
             keys128[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_128, false);
             keys256[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
-        scratch = JCSystem.makeTransientByteArray((short) 48, JCSystem.CLEAR_ON_RESET);
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
-        gcm = new Gcm((AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET, KeyBuilder.LENGTH_AES_128, false),
-                scratch);
+        // The probe runs at install, with slot 0's key object (empty until a key is made) and a
+        // persistent array dropped after install (InstallMemory.releaseInstallGarbage): no RAM.
+        gcm = new Gcm(keys128[0], new byte[48], softwareRequested);
+        setImplementation(gcm.isSoftware());
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -59,9 +62,11 @@ public final class AesGcmProvider extends ProviderApplet {
     }
 
     protected short generateKey(short slot, byte keyType, byte[] out, short outOffset) {
-        random.generateData(scratch, (short) 0, length(keyType));
-        (keyType == ProviderConstants.KEY_AES_128 ? keys128[slot] : keys256[slot]).setKey(scratch, (short) 0);
-        javacard.framework.Util.arrayFillNonAtomic(scratch, (short) 0, (short) 32, (byte) 0);
+        // The key is drawn in the answer's room of the window (the answer is the handle only), then wiped.
+        requireRoom(outOffset, (short) 32);
+        random.generateData(out, outOffset, length(keyType));
+        (keyType == ProviderConstants.KEY_AES_128 ? keys128[slot] : keys256[slot]).setKey(out, outOffset);
+        javacard.framework.Util.arrayFillNonAtomic(out, outOffset, (short) 32, (byte) 0);
         return 0;
     }
 

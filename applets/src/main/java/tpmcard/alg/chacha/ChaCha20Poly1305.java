@@ -7,89 +7,109 @@ import tpmcard.algorithms.ProviderConstants;
 import tpmcard.lib.ConstantTime;
 
 /**
- * ChaCha20 and Poly1305 as the AEAD of RFC 8439 §2.8, in JavaCard code (no card API offers them).
+ * ChaCha20 and Poly1305 as the AEAD of RFC 8439 §2.8, in JavaCard code (no card API offers them),
+ * in short and byte arithmetic only: no {@code int}, so it runs on cards without the optional
+ * int type.
  *
- * <p>Arithmetic: this class needs the JavaCard optional {@code int} type (JCRE 3.0.5 §2.2; JCOP,
- * Infineon SLE78 and most current cards offer it, the converter flag is -i). State lives in
- * transient {@code short} arrays (a card has no transient int arrays); only locals are int. No
- * long is used. ChaCha20 words are stored as (high, low) short pairs; Poly1305 uses 17 limbs of
- * 8 bits (2^130 = 5 mod p, so a product limb at 2^(8k), k >= 17, folds back times 5 * 2^6 = 320),
- * whose column sums stay below 2^31.
+ * <p>ChaCha20: each 32-bit word is a (high, low) pair of shorts. Addition carries from the low
+ * half with the unsigned-overflow formula {@code ((a & b) | ((a | b) & ~sum)) >> 15 & 1}; rotations
+ * shift both halves and move the bits that cross over under a constant mask. The block input
+ * (constants, key, counter, nonce) is not kept: it is read again from the key and the nonce for
+ * the final addition.
+ *
+ * <p>Poly1305 (§2.5): h has 17 limbs of 8 bits in shorts, r 16 bytes. A product h * r is
+ * accumulated byte by byte (each 8 x 8-bit product fits 16 bits, taken as unsigned by masking)
+ * into 33 limbs, carried, and reduced mod 2^130 - 5 by adding 5 times the part above 2^130; h
+ * stays below 2^131. The final reduction (h - p if h >= p) selects with a mask, and the tag is
+ * compared in constant time before anything is decrypted. No branch, loop bound or index depends
+ * on the key, r, s, h or the text: only on the (public) lengths.
+ *
+ * <p>RAM: 134 bytes in three CLEAR_ON_RESET arrays (the rounds, whose 34 shorts also hold the
+ * Poly1305 product; h; r and s).
  */
 public final class ChaCha20Poly1305 {
     private static final short LIMBS = 17;
+    private static final short PRODUCT_LIMBS = 34;
 
-    private final short[] state;     // 16 words as 32 shorts: the block input
-    private final short[] work;      // 16 words as 32 shorts: the rounds
-    private final byte[] stream;     // one 64-byte keystream block
-    private final short[] r;
-    private final short[] h;
-    private final short[] x;
-    private final byte[] s;          // Poly1305 s, then the computed tag
-    private final byte[] block;      // a zero-padded 16-byte block
+    private final short[] work;      // 16 words as 32 shorts (high, low): the rounds; or the Poly1305 product
+    private final short[] h;         // Poly1305 accumulator, 17 limbs of 8 bits
+    private final byte[] rs;         // Poly1305 r (clamped) | s, then s holds the tag
 
     public ChaCha20Poly1305() {
-        state = JCSystem.makeTransientShortArray((short) 32, JCSystem.CLEAR_ON_RESET);
-        work = JCSystem.makeTransientShortArray((short) 32, JCSystem.CLEAR_ON_RESET);
-        stream = JCSystem.makeTransientByteArray((short) 64, JCSystem.CLEAR_ON_RESET);
-        r = JCSystem.makeTransientShortArray(LIMBS, JCSystem.CLEAR_ON_RESET);
+        work = JCSystem.makeTransientShortArray(PRODUCT_LIMBS, JCSystem.CLEAR_ON_RESET);
         h = JCSystem.makeTransientShortArray(LIMBS, JCSystem.CLEAR_ON_RESET);
-        x = JCSystem.makeTransientShortArray(LIMBS, JCSystem.CLEAR_ON_RESET);
-        s = JCSystem.makeTransientByteArray((short) 16, JCSystem.CLEAR_ON_RESET);
-        block = JCSystem.makeTransientByteArray((short) 16, JCSystem.CLEAR_ON_RESET);
+        rs = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
     }
 
     // ---- ChaCha20 (RFC 8439 §2.3) ----
 
-    private static int get(short[] a, short i) {
-        return (a[(short) (2 * i)] << 16) | (a[(short) (2 * i + 1)] & 0xFFFF);
+    /** Half {@code high ? 0 : 1} of little-endian word at b[o]. */
+    private static short half(byte[] b, short o, boolean high) {
+        short at = high ? (short) (o + 2) : o;
+        return (short) ((b[at] & 0xFF) | (b[(short) (at + 1)] << 8));
     }
 
-    private static void set(short[] a, short i, int v) {
-        a[(short) (2 * i)] = (short) (v >>> 16);
-        a[(short) (2 * i + 1)] = (short) v;
+    /**
+     * Half of block input word i (§2.3): constants, key, block counter, nonce. The counter is
+     * below 2^15 here (a command's data is at most 4,000 bytes).
+     */
+    private static short input(short i, boolean high, byte[] key, short keyOffset, short counter,
+            byte[] nonce, short nonceOffset) {
+        switch (i) {
+            case 0: return high ? (short) 0x6170 : (short) 0x7865;   // "expa"
+            case 1: return high ? (short) 0x3320 : (short) 0x646E;   // "nd 3"
+            case 2: return high ? (short) 0x7962 : (short) 0x2D32;   // "2-by"
+            case 3: return high ? (short) 0x6B20 : (short) 0x6574;   // "te k"
+            case 12: return high ? 0 : counter;
+            default:
+                if (i < 12) {
+                    return half(key, (short) (keyOffset + 4 * (i - 4)), high);
+                }
+                return half(nonce, (short) (nonceOffset + 4 * (i - 13)), high);
+        }
     }
 
-    private static int le32(byte[] b, short o) {
-        return (b[o] & 0xFF) | ((b[(short) (o + 1)] & 0xFF) << 8) | ((b[(short) (o + 2)] & 0xFF) << 16)
-                | (b[(short) (o + 3)] << 24);
+    /** work[a] += work[b] (mod 2^32). */
+    private void add(short a, short b) {
+        short al = work[(short) (2 * a + 1)];
+        short bl = work[(short) (2 * b + 1)];
+        short sum = (short) (al + bl);
+        short carry = (short) ((((al & bl) | ((al | bl) & ~sum)) >> 15) & 1);
+        work[(short) (2 * a + 1)] = sum;
+        work[(short) (2 * a)] = (short) (work[(short) (2 * a)] + work[(short) (2 * b)] + carry);
+    }
+
+    /** work[d] ^= work[a]; then rotate left by n (16, 12, 8 or 7); mask = 2^n - 1 for n < 16. */
+    private void xorRotate(short d, short a, short n, short mask) {
+        short hi = (short) (work[(short) (2 * d)] ^ work[(short) (2 * a)]);
+        short lo = (short) (work[(short) (2 * d + 1)] ^ work[(short) (2 * a + 1)]);
+        if (n == 16) {
+            work[(short) (2 * d)] = lo;
+            work[(short) (2 * d + 1)] = hi;
+            return;
+        }
+        short back = (short) (16 - n);
+        work[(short) (2 * d)] = (short) ((hi << n) | ((lo >> back) & mask));
+        work[(short) (2 * d + 1)] = (short) ((lo << n) | ((hi >> back) & mask));
     }
 
     /** RFC 8439 §2.1 quarter round on words a, b, c, d of work. */
-    private void quarterRound(short ia, short ib, short ic, short id) {
-        int a = get(work, ia);
-        int b = get(work, ib);
-        int c = get(work, ic);
-        int d = get(work, id);
-        a += b; d ^= a; d = (d << 16) | (d >>> 16);
-        c += d; b ^= c; b = (b << 12) | (b >>> 20);
-        a += b; d ^= a; d = (d << 8) | (d >>> 24);
-        c += d; b ^= c; b = (b << 7) | (b >>> 25);
-        set(work, ia, a);
-        set(work, ib, b);
-        set(work, ic, c);
-        set(work, id, d);
+    private void quarterRound(short a, short b, short c, short d) {
+        add(a, b); xorRotate(d, a, (short) 16, (short) 0);
+        add(c, d); xorRotate(b, c, (short) 12, (short) 0x0FFF);
+        add(a, b); xorRotate(d, a, (short) 8, (short) 0x00FF);
+        add(c, d); xorRotate(b, c, (short) 7, (short) 0x007F);
     }
 
-    /** Set up the state (§2.3): constants, key, counter 0, nonce. */
-    private void setUp(byte[] key, short keyOffset, byte[] nonce, short nonceOffset) {
-        set(state, (short) 0, 0x61707865);
-        set(state, (short) 1, 0x3320646e);
-        set(state, (short) 2, 0x79622d32);
-        set(state, (short) 3, 0x6b206574);
-        for (short i = 0; i < 8; i++) {
-            set(state, (short) (4 + i), le32(key, (short) (keyOffset + 4 * i)));
-        }
-        set(state, (short) 12, 0);
-        for (short i = 0; i < 3; i++) {
-            set(state, (short) (13 + i), le32(nonce, (short) (nonceOffset + 4 * i)));
-        }
-    }
-
-    /** One 64-byte keystream block for the block counter in state word 12 (§2.3.1). */
-    private void keystream() {
-        for (short i = 0; i < 32; i++) {
-            work[i] = state[i];
+    /**
+     * out[0..n) = in[0..n) xor keystream block {@code counter} (§2.3.1, §2.4); n at most 64. Each
+     * input byte is read before the output byte at the same index is written.
+     */
+    private void xorBlock(byte[] key, short keyOffset, short counter, byte[] nonce, short nonceOffset,
+            byte[] in, short inOffset, byte[] out, short outOffset, short n) {
+        for (short i = 0; i < 16; i++) {
+            work[(short) (2 * i)] = input(i, true, key, keyOffset, counter, nonce, nonceOffset);
+            work[(short) (2 * i + 1)] = input(i, false, key, keyOffset, counter, nonce, nonceOffset);
         }
         for (short i = 0; i < 10; i++) {
             quarterRound((short) 0, (short) 4, (short) 8, (short) 12);
@@ -102,115 +122,144 @@ public final class ChaCha20Poly1305 {
             quarterRound((short) 3, (short) 4, (short) 9, (short) 14);
         }
         for (short i = 0; i < 16; i++) {
-            int v = get(work, i) + get(state, i);
-            short o = (short) (4 * i);
-            stream[o] = (byte) v;
-            stream[(short) (o + 1)] = (byte) (v >>> 8);
-            stream[(short) (o + 2)] = (byte) (v >>> 16);
-            stream[(short) (o + 3)] = (byte) (v >>> 24);
+            short il = input(i, false, key, keyOffset, counter, nonce, nonceOffset);
+            short ih = input(i, true, key, keyOffset, counter, nonce, nonceOffset);
+            short wl = work[(short) (2 * i + 1)];
+            short lo = (short) (wl + il);
+            short carry = (short) ((((wl & il) | ((wl | il) & ~lo)) >> 15) & 1);
+            short hi = (short) (work[(short) (2 * i)] + ih + carry);
+            for (short b = 0; b < 4; b++) {
+                short at = (short) (4 * i + b);
+                if (at >= n) {
+                    break;   // the length is public
+                }
+                byte k = (byte) (b == 0 ? lo : b == 1 ? (short) (lo >> 8) : b == 2 ? hi : (short) (hi >> 8));
+                out[(short) (outOffset + at)] = (byte) (in[(short) (inOffset + at)] ^ k);
+            }
         }
     }
 
-    /** XOR data with the keystream from block counter 1 (§2.4). in and out may be the same range. */
-    private void xorStream(byte[] in, short inOffset, short length, byte[] out, short outOffset) {
-        int counter = 1;
+    /** XOR data with the keystream from block counter 1 (§2.4). */
+    private void xorStream(byte[] key, short keyOffset, byte[] nonce, short nonceOffset,
+            byte[] in, short inOffset, short length, byte[] out, short outOffset) {
+        short counter = 1;
         for (short done = 0; done < length; done += 64) {
-            set(state, (short) 12, counter++);
-            keystream();
             short n = (short) (length - done) < 64 ? (short) (length - done) : (short) 64;
-            for (short i = 0; i < n; i++) {
-                out[(short) (outOffset + done + i)] = (byte) (in[(short) (inOffset + done + i)] ^ stream[i]);
-            }
+            xorBlock(key, keyOffset, counter, nonce, nonceOffset, in, (short) (inOffset + done), out,
+                    (short) (outOffset + done), n);
+            counter++;
         }
     }
 
     // ---- Poly1305 (RFC 8439 §2.5) ----
 
-    /** Poly1305 key from keystream block 0 (§2.6), r clamped. */
-    private void polyKey() {
-        set(state, (short) 12, 0);
-        keystream();
-        for (short i = 0; i < 16; i++) {
-            r[i] = (short) (stream[i] & 0xFF);
-        }
-        r[3] &= 15; r[7] &= 15; r[11] &= 15; r[15] &= 15;
-        r[4] &= 252; r[8] &= 252; r[12] &= 252;
-        r[16] = 0;
-        Util.arrayCopyNonAtomic(stream, (short) 16, s, (short) 0, (short) 16);
-        Util.arrayFillNonAtomic(stream, (short) 0, (short) 64, (byte) 0);
+    /** Poly1305 key from keystream block 0 (§2.6): r clamped, s; h = 0. */
+    private void polyKey(byte[] key, short keyOffset, byte[] nonce, short nonceOffset) {
+        Util.arrayFillNonAtomic(rs, (short) 0, (short) 32, (byte) 0);
+        xorBlock(key, keyOffset, (short) 0, nonce, nonceOffset, rs, (short) 0, rs, (short) 0, (short) 32);
+        rs[3] &= 15; rs[7] &= 15; rs[11] &= 15; rs[15] &= 15;
+        rs[4] &= (byte) 252; rs[8] &= (byte) 252; rs[12] &= (byte) 252;
         for (short i = 0; i < LIMBS; i++) {
             h[i] = 0;
         }
     }
 
-    /** h = (h + block + 2^128) * r mod p, partly reduced (limbs < 256, h[16] small). */
-    private void polyBlock(byte[] m, short off) {
-        for (short j = 0; j < 16; j++) {
+    /** h += 2^128 + 16 bytes of m with n of them read (the others zero: pad16, §2.8), carried. */
+    private void polyAdd(byte[] m, short off, short n) {
+        for (short j = 0; j < n; j++) {
             h[j] += (short) (m[(short) (off + j)] & 0xFF);
         }
         h[16] += 1;
-        int carry = 0;
-        for (short i = 0; i < LIMBS; i++) {
-            int acc = carry;
-            for (short j = 0; j < LIMBS; j++) {
-                acc += h[j] * (j <= i ? r[(short) (i - j)] : 320 * r[(short) (i + LIMBS - j)]);
-            }
-            x[i] = (short) (acc & 0xFF);
-            carry = acc >>> 8;
+        carryH();
+    }
+
+    /** Limbs 0..15 of h back to 8 bits, the carries into limb 16. */
+    private void carryH() {
+        for (short j = 0; j < 16; j++) {
+            h[(short) (j + 1)] += (short) (h[j] >> 8);
+            h[j] &= 0xFF;
         }
-        // Bits at and above 2^130: x[16] >> 2 plus the carry out of limb 16 (at 2^136 = 2^130 * 64).
-        int q = (x[16] >> 2) + carry * 64;
-        x[16] &= 3;
-        carry = q * 5;
+    }
+
+    /**
+     * h = h * r mod 2^130 - 5, partly reduced (limbs 0..15 below 2^8, h below 2^131). Each
+     * h[i] * r[j] is below 2^16 (h[16] is small) and is split into its two bytes, so a column
+     * sum stays below 2^15.
+     */
+    private void polyMultiply() {
+        short[] p = work;
+        for (short k = 0; k < PRODUCT_LIMBS; k++) {
+            p[k] = 0;
+        }
         for (short i = 0; i < LIMBS; i++) {
-            int acc = x[i] + carry;
-            h[i] = (short) (i == 16 ? acc : acc & 0xFF);
-            carry = acc >>> 8;
+            short hi = h[i];
+            for (short j = 0; j < 16; j++) {
+                short t = (short) (hi * (short) (rs[j] & 0xFF));
+                p[(short) (i + j)] += (short) (t & 0xFF);
+                p[(short) (i + j + 1)] += (short) ((t >> 8) & 0xFF);
+            }
+        }
+        for (short k = 0; k < (short) (PRODUCT_LIMBS - 1); k++) {
+            p[(short) (k + 1)] += (short) (p[k] >> 8);
+            p[k] &= 0xFF;
+        }
+        // 2^130 = 5 (mod p): h = (p mod 2^130) + 5 * (p >> 130). Limb k of p >> 130 is
+        // (p[16+k] >> 2) | (p[17+k] << 6), 8 bits.
+        for (short k = 0; k < LIMBS; k++) {
+            short above = (short) ((short) ((p[(short) (16 + k)] >> 2) | (k < 16 ? (short) (p[(short) (17 + k)] << 6) : 0))
+                    & 0xFF);
+            short low = k < 16 ? p[k] : (short) (p[16] & 3);
+            h[k] = (short) (low + (short) (5 * above));
+        }
+        carryH();
+        for (short k = 0; k < PRODUCT_LIMBS; k++) {
+            p[k] = 0;
         }
     }
 
     /** Feed data as 16-byte blocks, the last one zero-padded (the AEAD's pad16, §2.8). */
     private void polyPadded(byte[] in, short off, short length) {
         short done = 0;
-        while ((short) (length - done) >= 16) {
-            polyBlock(in, (short) (off + done));
+        while (done < length) {
+            short n = (short) (length - done) < 16 ? (short) (length - done) : (short) 16;
+            polyAdd(in, (short) (off + done), n);
+            polyMultiply();
             done += 16;
-        }
-        if (done < length) {
-            Util.arrayFillNonAtomic(block, (short) 0, (short) 16, (byte) 0);
-            Util.arrayCopyNonAtomic(in, (short) (off + done), block, (short) 0, (short) (length - done));
-            polyBlock(block, (short) 0);
         }
     }
 
-    /** The tag into s: full reduction mod p, then + s mod 2^128 (§2.5.1). */
+    /** The tag into rs[16..32): the length block, full reduction mod p, then + s mod 2^128 (§2.5.1). */
     private void polyFinish(short aadLength, short textLength) {
-        Util.arrayFillNonAtomic(block, (short) 0, (short) 16, (byte) 0);
-        block[0] = (byte) aadLength;
-        block[1] = (byte) (aadLength >> 8);
-        block[8] = (byte) textLength;
-        block[9] = (byte) (textLength >> 8);
-        polyBlock(block, (short) 0);
-        // g = h + 5; if g >= 2^130, h = g - 2^130 (that is h - p). Selected without a branch on h.
-        int carry = 5;
+        h[0] += (short) (aadLength & 0xFF);
+        h[1] += (short) ((aadLength >> 8) & 0xFF);
+        h[8] += (short) (textLength & 0xFF);
+        h[9] += (short) ((textLength >> 8) & 0xFF);
+        h[16] += 1;
+        carryH();
+        polyMultiply();
+        // Fold the bits at and above 2^130 once more: h < 2^130 + 35 < 2p.
+        h[0] += (short) (5 * (short) (h[16] >> 2));
+        h[16] &= 3;
+        carryH();
+        // g = h + 5; if g >= 2^130 (bit 130 set), h = g - 2^130 (= h - p). Selected with a mask.
+        short[] g = work;
+        short carry = 5;
         for (short i = 0; i < LIMBS; i++) {
-            int acc = h[i] + carry;
-            x[i] = (short) (i == 16 ? acc : acc & 0xFF);
-            carry = acc >>> 8;
+            short acc = (short) (h[i] + carry);
+            g[i] = (short) (acc & 0xFF);
+            carry = (short) (acc >> 8);
         }
-        int mask = -(x[16] >>> 2);              // all ones when g >= 2^130
-        x[16] &= 3;
+        short mask = (short) -(short) ((g[16] >> 2) & 1);   // g[16] < 8: bit 130 of g
         carry = 0;
         for (short i = 0; i < 16; i++) {
-            int v = (h[i] & ~mask) | (x[i] & mask);
-            int acc = v + (s[i] & 0xFF) + carry;
-            s[i] = (byte) acc;
-            carry = acc >>> 8;
+            short v = (short) ((h[i] & ~mask) | (g[i] & mask));
+            short acc = (short) (v + (short) (rs[(short) (16 + i)] & 0xFF) + carry);
+            rs[(short) (16 + i)] = (byte) acc;
+            carry = (short) ((acc >> 8) & 1);
         }
         for (short i = 0; i < LIMBS; i++) {
             h[i] = 0;
-            x[i] = 0;
-            r[i] = 0;
+            g[i] = 0;
         }
     }
 
@@ -219,13 +268,12 @@ public final class ChaCha20Poly1305 {
     /** Encrypt; writes ciphertext || tag, returns its length. */
     public short seal(byte[] key, short keyOffset, byte[] nonce, short nonceOffset, byte[] aad, short aadOffset,
             short aadLength, byte[] in, short inOffset, short inLength, byte[] out, short outOffset) {
-        setUp(key, keyOffset, nonce, nonceOffset);
-        polyKey();
-        xorStream(in, inOffset, inLength, out, outOffset);
+        polyKey(key, keyOffset, nonce, nonceOffset);
+        xorStream(key, keyOffset, nonce, nonceOffset, in, inOffset, inLength, out, outOffset);
         polyPadded(aad, aadOffset, aadLength);
         polyPadded(out, outOffset, inLength);
         polyFinish(aadLength, inLength);
-        Util.arrayCopyNonAtomic(s, (short) 0, out, (short) (outOffset + inLength), (short) 16);
+        Util.arrayCopyNonAtomic(rs, (short) 16, out, (short) (outOffset + inLength), (short) 16);
         wipe();
         return (short) (inLength + 16);
     }
@@ -234,26 +282,26 @@ public final class ChaCha20Poly1305 {
     public short open(byte[] key, short keyOffset, byte[] nonce, short nonceOffset, byte[] aad, short aadOffset,
             short aadLength, byte[] in, short inOffset, short inLength, byte[] out, short outOffset) {
         short ctLength = (short) (inLength - 16);
-        setUp(key, keyOffset, nonce, nonceOffset);
-        polyKey();
+        polyKey(key, keyOffset, nonce, nonceOffset);
         polyPadded(aad, aadOffset, aadLength);
         polyPadded(in, inOffset, ctLength);
         polyFinish(aadLength, ctLength);
-        if (!ConstantTime.equals(s, (short) 0, in, (short) (inOffset + ctLength), (short) 16)) {
+        if (!ConstantTime.equals(rs, (short) 16, in, (short) (inOffset + ctLength), (short) 16)) {
             wipe();
             ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
         }
-        xorStream(in, inOffset, ctLength, out, outOffset);
+        xorStream(key, keyOffset, nonce, nonceOffset, in, inOffset, ctLength, out, outOffset);
         wipe();
         return ctLength;
     }
 
     private void wipe() {
-        Util.arrayFillNonAtomic(stream, (short) 0, (short) 64, (byte) 0);
-        Util.arrayFillNonAtomic(s, (short) 0, (short) 16, (byte) 0);
-        for (short i = 0; i < 32; i++) {
-            state[i] = 0;
+        Util.arrayFillNonAtomic(rs, (short) 0, (short) 32, (byte) 0);
+        for (short i = 0; i < PRODUCT_LIMBS; i++) {
             work[i] = 0;
+        }
+        for (short i = 0; i < LIMBS; i++) {
+            h[i] = 0;
         }
     }
 }

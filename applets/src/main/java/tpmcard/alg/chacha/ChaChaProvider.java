@@ -19,6 +19,8 @@ public final class ChaChaProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
     private static final short NONCE_LENGTH = 12;
+    /** Transient RAM, checked at install: 186 bytes (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 192;
 
     private final AESKey[] keys;
     private final ChaCha20Poly1305 aead;
@@ -28,12 +30,13 @@ public final class ChaChaProvider extends ProviderApplet {
     private ChaChaProvider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_CHACHA20_POLY1305, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_AEAD | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT),
-                bArray, bOffset, bLength);
+                TRANSIENT_BYTES, bArray, bOffset, bLength);
         keys = new AESKey[ProviderConstants.KEY_SLOTS];
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
             keys[i] = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES, KeyBuilder.LENGTH_AES_256, false);
         }
         aead = new ChaCha20Poly1305();
+        setImplementation(true);   // no card API offers ChaCha20-Poly1305
         key = JCSystem.makeTransientByteArray((short) 32, JCSystem.CLEAR_ON_RESET);
         fields = JCSystem.makeTransientShortArray((short) 6, JCSystem.CLEAR_ON_RESET);
     }

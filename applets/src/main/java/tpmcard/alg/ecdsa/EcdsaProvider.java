@@ -2,7 +2,7 @@ package tpmcard.alg.ecdsa;
 
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
-import javacard.framework.JCSystem;
+import javacard.framework.Util;
 import javacard.security.CryptoException;
 import javacard.security.ECPrivateKey;
 import javacard.security.ECPublicKey;
@@ -33,11 +33,12 @@ import tpmcard.lib.P256;
 public final class EcdsaProvider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
+    /** Transient RAM, checked at install: 152 bytes, the ECDSA engine included (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 160;
 
     private final KeyPair[] pairs;
     private final Signature ecdsa;
     private final KeyAgreement pointCheck;   // null when the card lacks ALG_EC_SVDP_DH_PLAIN_XY
-    private final byte[] scratch;
 
     /** A well-formed signature (r = s = 1), verified over the empty message when a public key is imported. */
     private static final byte[] TRIAL_SIGNATURE = {0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01};
@@ -45,7 +46,7 @@ public final class EcdsaProvider extends ProviderApplet {
     private EcdsaProvider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_ECDSA_P256_SHA256, VERSION_MAJOR, VERSION_MINOR,
                 (short) (ProviderConstants.CAP_SIGN | ProviderConstants.CAP_KEY_GENERATE | ProviderConstants.CAP_KEY_IMPORT
-                        | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
+                        | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES, bArray, bOffset, bLength);
         pairs = new KeyPair[ProviderConstants.KEY_SLOTS];
         for (short i = 0; i < ProviderConstants.KEY_SLOTS; i++) {
             ECPublicKey pub = (ECPublicKey) KeyBuilder.buildKey(KeyBuilder.TYPE_EC_FP_PUBLIC, P256.KEY_LENGTH, false);
@@ -62,7 +63,6 @@ public final class EcdsaProvider extends ProviderApplet {
             check = null;
         }
         pointCheck = check;
-        scratch = JCSystem.makeTransientByteArray(ProviderConstants.EC_POINT_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {
@@ -95,9 +95,12 @@ public final class EcdsaProvider extends ProviderApplet {
             priv.setS(key, keyOffset, (short) 32);
             pub.setW(key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH);
             if (pointCheck != null) {
+                // d*G is computed in the answer's room (the answer is W, as long), then overwritten.
+                requireRoom(outOffset, ProviderConstants.EC_POINT_LENGTH);
                 pointCheck.init(priv);
-                pointCheck.generateSecret(curve.g, (short) 0, (short) curve.g.length, scratch, (short) 0);
-                if (!ConstantTime.equals(scratch, (short) 0, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
+                pointCheck.generateSecret(curve.g, (short) 0, (short) curve.g.length, out, outOffset);
+                if (!ConstantTime.equals(out, outOffset, key, (short) (keyOffset + 32), ProviderConstants.EC_POINT_LENGTH)) {
+                    Util.arrayFillNonAtomic(out, outOffset, ProviderConstants.EC_POINT_LENGTH, (byte) 0);
                     ISOException.throwIt(ProviderConstants.SW_VERIFICATION_FAILED);
                 }
             }

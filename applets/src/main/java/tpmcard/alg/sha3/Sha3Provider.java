@@ -2,21 +2,42 @@ package tpmcard.alg.sha3;
 
 import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
+import javacard.security.CryptoException;
 import javacard.security.MessageDigest;
+import tpmcard.algorithms.Sha3Software;
 import tpmcard.algorithms.ProviderApplet;
 import tpmcard.algorithms.ProviderConstants;
 
-/** SHA3-256 (FIPS 202) through MessageDigest.ALG_SHA3_256: one-shot, and streamed for long data. */
+/**
+ * SHA3-256 (FIPS 202) through MessageDigest.ALG_SHA3_256 where the card has it, else through
+ * {@code Sha3Software} (Keccak-f[1600] in byte arithmetic), chosen at install and reported in the
+ * descriptor: one-shot, and streamed for long data.
+ */
 public final class Sha3Provider extends ProviderApplet {
     public static final byte VERSION_MAJOR = 1;
     public static final byte VERSION_MINOR = 0;
+
+    /** Transient RAM, checked at install: 232 bytes native, 250 software (SuiteRamTest). */
+    public static final short TRANSIENT_BYTES = 256;
 
     private final MessageDigest digest;
 
     private Sha3Provider(byte[] bArray, short bOffset, byte bLength) {
         super(ProviderConstants.ALG_SHA3_256, VERSION_MAJOR, VERSION_MINOR,
-                (short) (ProviderConstants.CAP_DIGEST | ProviderConstants.CAP_STREAM), bArray, bOffset, bLength);
-        digest = MessageDigest.getInstance(MessageDigest.ALG_SHA3_256, true);
+                (short) (ProviderConstants.CAP_DIGEST | ProviderConstants.CAP_STREAM), TRANSIENT_BYTES,
+                bArray, bOffset, bLength);
+        MessageDigest d = null;
+        if (!softwareRequested) {
+            try {
+                d = MessageDigest.getInstance(MessageDigest.ALG_SHA3_256, true);
+            } catch (CryptoException e) {
+                if (e.getReason() != CryptoException.NO_SUCH_ALGORITHM) {
+                    CryptoException.throwIt(e.getReason());
+                }
+            }
+        }
+        digest = d != null ? d : new Sha3Software();
+        setImplementation(d == null);
     }
 
     public static void install(byte[] bArray, short bOffset, byte bLength) {

@@ -1,0 +1,183 @@
+package tpmcard.lib;
+
+import javacard.framework.JCSystem;
+import javacard.framework.Util;
+import javacard.security.CryptoException;
+import javacard.security.Key;
+import javacard.security.MessageDigest;
+import javacard.security.Signature;
+import javacardx.crypto.Cipher;
+
+/**
+ * AES-CMAC-128 (NIST SP 800-38B, RFC 4493) in card code over AES-ECB, for cards without
+ * {@code Signature.ALG_AES_CMAC_128} (an NXP J3H145, per JCAlgTest). It is a {@link Signature},
+ * so callers do not change: {@link #getInstance} returns the card's own CMAC where it exists and
+ * this class where {@code getInstance} throws NO_SUCH_ALGORITHM, once, at install.
+ *
+ * <p>Constant time: the subkey derivation (RFC 4493 §2.3) selects the 0x87 reduction with a
+ * mask, never a branch on the key; the only branches are on data lengths, which are public.
+ * RAM: one CLEAR_ON_RESET array of 49 bytes (K1, the chaining value, one buffered block, its
+ * fill) beside the AES-ECB engine. K2 is computed from K1 when the last block is partial.
+ */
+public final class AesCmac extends Signature {
+    private static final short BLOCK = 16;
+    private static final short K1 = 0;          // subkey K1 (RFC 4493 §2.3)
+    private static final short X = 16;          // chaining value
+    private static final short BUFFER = 32;     // the last block seen, not yet chained
+    private static final short FILL = 48;       // bytes in BUFFER
+    private static final short STATE_LENGTH = 49;
+
+    private final Cipher aes;
+    private final byte[] state;
+
+    /**
+     * The card's AES-CMAC-128 where it has one, else this software implementation. Any other
+     * failure of {@code getInstance} propagates.
+     */
+    public static Signature getInstance(boolean externalAccess) {
+        try {
+            return Signature.getInstance(Signature.ALG_AES_CMAC_128, externalAccess);
+        } catch (CryptoException e) {
+            if (e.getReason() != CryptoException.NO_SUCH_ALGORITHM) {
+                CryptoException.throwIt(e.getReason());
+            }
+        }
+        return new AesCmac(externalAccess);
+    }
+
+    /** The software implementation, whatever the card has (tests, and a provider told to). */
+    public AesCmac(boolean externalAccess) {
+        aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, externalAccess);
+        state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
+    }
+
+    public void init(Key theKey, byte theMode) {
+        if (theMode != MODE_SIGN && theMode != MODE_VERIFY) {
+            CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        aes.init(theKey, Cipher.MODE_ENCRYPT);
+        // L = AES-K(0^128); K1 = L << 1, xor 0x87 when L's top bit is set (RFC 4493 §2.3).
+        Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
+        aes.doFinal(state, X, BLOCK, state, K1);
+        short carry = (short) ((state[K1] >> 7) & 1);
+        for (short i = 0; i < BLOCK; i++) {
+            short next = i < (short) (BLOCK - 1) ? (short) ((state[(short) (K1 + i + 1)] >> 7) & 1) : 0;
+            state[(short) (K1 + i)] = (byte) ((state[(short) (K1 + i)] << 1) | next);
+        }
+        state[(short) (K1 + BLOCK - 1)] ^= (byte) (0x87 & -carry);
+    }
+
+    public void init(Key theKey, byte theMode, byte[] bArray, short bOff, short bLen) {
+        CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+    }
+
+    public void setInitialDigest(byte[] state, short stateOffset, short stateLength, byte[] digestedMsgLenBuf,
+            short digestedMsgLenOffset, short digestedMsgLenLength) {
+        CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+    }
+
+    public byte getAlgorithm() {
+        return ALG_AES_CMAC_128;
+    }
+
+    public byte getMessageDigestAlgorithm() {
+        return MessageDigest.ALG_NULL;
+    }
+
+    public byte getCipherAlgorithm() {
+        return SIG_CIPHER_AES_CMAC128;
+    }
+
+    public byte getPaddingAlgorithm() {
+        return Cipher.PAD_NULL;
+    }
+
+    public short getLength() {
+        return BLOCK;
+    }
+
+    /** Chains every full block but the last one seen: CMAC treats the last block apart. */
+    public void update(byte[] inBuff, short inOffset, short inLength) {
+        while (inLength > 0) {
+            short fill = state[FILL];
+            if (fill == BLOCK) {
+                chain();
+                fill = 0;
+            }
+            short n = (short) (BLOCK - fill);
+            if (n > inLength) {
+                n = inLength;
+            }
+            Util.arrayCopyNonAtomic(inBuff, inOffset, state, (short) (BUFFER + fill), n);
+            state[FILL] = (byte) (fill + n);
+            inOffset += n;
+            inLength -= n;
+        }
+    }
+
+    /** X = AES-K(X xor BUFFER). */
+    private void chain() {
+        for (short i = 0; i < BLOCK; i++) {
+            state[(short) (X + i)] ^= state[(short) (BUFFER + i)];
+        }
+        aes.doFinal(state, X, BLOCK, state, X);
+    }
+
+    /** The tag into state[X..X+16) (RFC 4493 §2.4 steps 4..6). */
+    private void finish() {
+        short fill = state[FILL];
+        if (fill == BLOCK) {
+            for (short i = 0; i < BLOCK; i++) {
+                state[(short) (X + i)] ^= (byte) (state[(short) (BUFFER + i)] ^ state[(short) (K1 + i)]);
+            }
+        } else {
+            // M_last = pad(M_n) xor K2, with K2 = K1 << 1 xor (0x87 when K1's top bit is set).
+            state[(short) (BUFFER + fill)] = (byte) 0x80;
+            Util.arrayFillNonAtomic(state, (short) (BUFFER + fill + 1), (short) (BLOCK - fill - 1), (byte) 0);
+            short carry = (short) ((state[K1] >> 7) & 1);
+            for (short i = 0; i < BLOCK; i++) {
+                short next = i < (short) (BLOCK - 1) ? (short) ((state[(short) (K1 + i + 1)] >> 7) & 1) : 0;
+                byte k2 = (byte) ((state[(short) (K1 + i)] << 1) | next);
+                if (i == (short) (BLOCK - 1)) {
+                    k2 ^= (byte) (0x87 & -carry);
+                }
+                state[(short) (X + i)] ^= (byte) (state[(short) (BUFFER + i)] ^ k2);
+            }
+        }
+        aes.doFinal(state, X, BLOCK, state, X);
+    }
+
+    /** Ready for the next message under the same key. */
+    private void restart() {
+        Util.arrayFillNonAtomic(state, X, (short) (STATE_LENGTH - X), (byte) 0);
+    }
+
+    public short sign(byte[] inBuff, short inOffset, short inLength, byte[] sigBuff, short sigOffset) {
+        update(inBuff, inOffset, inLength);
+        finish();
+        Util.arrayCopyNonAtomic(state, X, sigBuff, sigOffset, BLOCK);
+        restart();
+        return BLOCK;
+    }
+
+    public boolean verify(byte[] inBuff, short inOffset, short inLength, byte[] sigBuff, short sigOffset,
+            short sigLength) {
+        update(inBuff, inOffset, inLength);
+        finish();
+        boolean ok = sigLength == BLOCK && ConstantTime.equals(state, X, sigBuff, sigOffset, BLOCK);
+        restart();
+        return ok;
+    }
+
+    public short signPreComputedHash(byte[] hashBuff, short hashOff, short hashLength, byte[] sigBuff,
+            short sigOffset) {
+        CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+        return 0;
+    }
+
+    public boolean verifyPreComputedHash(byte[] hashBuff, short hashOff, short hashLength, byte[] sigBuff,
+            short sigOffset, short sigLength) {
+        CryptoException.throwIt(CryptoException.ILLEGAL_USE);
+        return false;
+    }
+}
