@@ -335,6 +335,14 @@ public final class SimCard implements AutoCloseable {
                 throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
                         + " failed: the applet threw SystemException " + refusal, e);
             }
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof javacard.security.CryptoException
+                        && ((javacard.security.CryptoException) t).getReason() == javacard.security.CryptoException.NO_SUCH_ALGORITHM) {
+                    throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
+                            + " failed: the applet threw CryptoException NO_SUCH_ALGORITHM: a " + profile.name()
+                            + " card lacks an algorithm it asks for (docs/simulator.md, \"Card profiles\")", e);
+                }
+            }
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
                     + CardImageCodec.rootMessage(e) + ")", e);
         } finally {
