@@ -327,8 +327,12 @@ public final class SimCard implements AutoCloseable {
         try {
             runtime.installApplet(aid, params, (short) 0, (byte) params.length);
         } catch (ISOException e) {
+            String why = e.getReason() == (short) 0x6A84 && rules.ram()
+                    ? " (not enough memory: " + Math.max(0, rules.ramBudget() - rules.ramUsed()) + " of the "
+                            + rules.ramBudget() + "-byte transient RAM budget of profile " + profile.name() + " free)"
+                    : "";
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
-                    + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF), e);
+                    + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF) + why, e);
         } catch (RuntimeException e) {
             String refusal = rules.takeRefusal();
             if (refusal != null) {

@@ -92,6 +92,21 @@ public final class Firewall {
         }
     }
 
+    /**
+     * JCSystem.getAvailableMemory(type) in card code. With the RAM rule on, transient memory
+     * (either type: one pool, as on a JCOP4) is what the card's budget has left; persistent memory,
+     * and everything with the rule off, is jCardSim's answer (32,767: unlimited).
+     */
+    public static short availableMemory(byte memoryType) {
+        short jcardsim = JCSystem.getAvailableMemory(memoryType);
+        CardRules card = card(EXEC.get());
+        if (!card.ram || memoryType == JCSystem.MEMORY_TYPE_PERSISTENT) {
+            return jcardsim;
+        }
+        int left = Math.max(0, card.ramBudget() - card.ramUsed());
+        return (short) Math.min(left, jcardsim);
+    }
+
     /** JCSystem.isObjectDeletionSupported in card code: yes, as on the JCOP cards of every profile. */
     public static boolean objectDeletionSupported() {
         return true;

@@ -244,6 +244,10 @@ final class FirewallRewriter implements ClassRewriter {
                 hook("deletionRequested", "()V");
                 return;
             }
+            if (owner.equals("javacard/framework/JCSystem") && name.equals("getAvailableMemory") && desc.equals("(B)S")) {
+                hook("availableMemory", desc);  // the card profile's transient RAM (RAM rule)
+                return;
+            }
             if (owner.equals("javacard/framework/JCSystem") && name.equals("isObjectDeletionSupported")) {
                 hook("objectDeletionSupported", "()Z");
                 return;

@@ -27,7 +27,8 @@ import javacardx.crypto.Cipher;
  *     dropped and its deletion requested;</li>
  * <li>INS 20, data: length (u16): keeps a new CLEAR_ON_DESELECT byte array of that length;
  *     answers 00 or 02 || SystemException reason (u16);</li>
- * <li>INS 21: drops every kept array and requests object deletion.</li>
+ * <li>INS 21: drops every kept array and requests object deletion;</li>
+ * <li>INS 30: answers JCSystem.getAvailableMemory(MEMORY_TYPE_TRANSIENT_RESET) (u16).</li>
  * </ul>
  */
 public final class ProfileProbeApplet extends Applet {
@@ -66,6 +67,10 @@ public final class ProfileProbeApplet extends Applet {
                 }
                 JCSystem.requestObjectDeletion();
                 out = 0;
+                break;
+            case 0x30:
+                Util.setShort(buf, (short) 0, JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET));
+                out = 2;
                 break;
             default:
                 ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);

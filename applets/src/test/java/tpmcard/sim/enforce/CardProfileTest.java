@@ -147,7 +147,9 @@ public class CardProfileTest {
         try (SimCard card = card("jcop4-j3r180", "ram")) {
             assertEquals(4150, card.ramBudget());
             select(card);
+            assertEquals("getAvailableMemory: the budget", "1036", send(card, "80300000020000"));
             assertEquals(PRESENT, keep(card, 4000));
+            assertEquals("getAvailableMemory: what is left", "0096", send(card, "80300000020000"));
             assertEquals(NO_SPACE, keep(card, 151));
             assertEquals(PRESENT, keep(card, 150));
         }
@@ -159,6 +161,11 @@ public class CardProfileTest {
         }
         try (SimCard card = card("full", "ram")) {
             select(card);
+            assertEquals(PRESENT, keep(card, 8000));
+        }
+        try (SimCard card = card("j3h145", "firewall")) {
+            select(card);
+            assertEquals("without the RAM rule: jCardSim's unlimited answer", "7FFF", send(card, "80300000020000"));
             assertEquals(PRESENT, keep(card, 8000));
         }
     }
