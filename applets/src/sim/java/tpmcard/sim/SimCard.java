@@ -337,7 +337,7 @@ public final class SimCard implements AutoCloseable {
             String refusal = rules.takeRefusal();
             if (refusal != null) {
                 throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
-                        + " failed: the applet threw SystemException " + refusal, e);
+                        + " failed: the applet threw " + refusal, e);
             }
             for (Throwable t = e; t != null; t = t.getCause()) {
                 if (t instanceof javacard.security.CryptoException

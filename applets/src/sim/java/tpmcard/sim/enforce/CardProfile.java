@@ -195,11 +195,42 @@ public final class CardProfile {
         return present.contains(Firewall.isTransientKeyType(type) ? "KeyBuilder:" + type : "KeyBuilder:" + type + "@" + length);
     }
 
-    /** Throw CryptoException.NO_SUCH_ALGORITHM, as the card's getInstance does, if the card lacks it. */
-    void require(Object object) {
+    /**
+     * Throw CryptoException.NO_SUCH_ALGORITHM, as the card's getInstance does, if the card lacks
+     * it; {@code card} keeps why (jCardSim's install replaces the applet's exception).
+     */
+    void require(CardRules card, Object object) {
         if (!has(object)) {
-            CryptoException.throwIt(CryptoException.NO_SUCH_ALGORITHM);
+            refuse(card, describe(keyOf(object)));
         }
+    }
+
+    /** Refuse {@code what} (e.g. "Signature ALG_HMAC_SHA_256") with NO_SUCH_ALGORITHM. */
+    void refuse(CardRules card, String what) {
+        card.refuse("CryptoException NO_SUCH_ALGORITHM: a " + name + " card has no " + what);
+        CryptoException.throwIt(CryptoException.NO_SUCH_ALGORITHM);
+    }
+
+    /** "Kind:value[@bits]" as "Kind CONSTANT_NAME[ (bits bits)]". */
+    static String describe(String key) {
+        int colon = key.indexOf(':');
+        String kind = key.substring(0, colon);
+        String rest = key.substring(colon + 1);
+        int at = rest.indexOf('@');
+        byte value = Byte.parseByte(at < 0 ? rest : rest.substring(0, at));
+        String constant = rest;
+        for (Field f : apiClass(kind).getFields()) {
+            try {
+                if (f.getType() == byte.class && f.getByte(null) == value
+                        && (f.getName().startsWith("ALG_") || f.getName().startsWith("TYPE_"))) {
+                    constant = f.getName();
+                    break;
+                }
+            } catch (IllegalAccessException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return kind + " " + constant + (at < 0 ? "" : " (" + rest.substring(at + 1) + " bits)");
     }
 
     private static String keyOf(Object o) {

@@ -256,13 +256,19 @@ public final class CardRules {
     private String refusal;
 
     /**
-     * The last allocation the RAM budget refused (then cleared), or null. jCardSim's install path
-     * replaces the applet's SystemException by its own, so SimCard asks here why an install failed.
+     * The last allocation the RAM budget or the card profile refused (then cleared), or null, e.g.
+     * "SystemException NO_TRANSIENT_SPACE: ...". jCardSim's install path replaces the applet's
+     * exception by its own, so SimCard asks here why an install failed.
      */
     public synchronized String takeRefusal() {
         String r = refusal;
         refusal = null;
         return r;
+    }
+
+    /** Remember why card code was refused something (see {@link #takeRefusal}). */
+    synchronized void refuse(String why) {
+        refusal = why;
     }
 
     /** Forget the memory tally (the card is erased and installed afresh). */
@@ -279,7 +285,7 @@ public final class CardRules {
     synchronized void takeRam(int bytes) {
         int budget = ramBudget();
         if (ram && ramUsed + bytes > budget) {
-            refusal = "NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM, with " + ramUsed
+            refusal = "SystemException NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM, with " + ramUsed
                     + " of the " + budget + "-byte budget of profile " + profile.name() + " in use";
             SystemException.throwIt(SystemException.NO_TRANSIENT_SPACE);
         }

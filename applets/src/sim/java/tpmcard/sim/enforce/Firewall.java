@@ -185,7 +185,7 @@ public final class Firewall {
         Exec e = EXEC.get();
         boolean external = e.pendingExternal;
         e.pendingExternal = false;
-        card(e).profile.require(object);  // NO_SUCH_ALGORITHM for what the card's profile lacks
+        card(e).profile.require(card(e), object);  // NO_SUCH_ALGORITHM for what the card's profile lacks
         record(e, object, external);
     }
 
@@ -199,7 +199,7 @@ public final class Firewall {
         boolean deselect = object instanceof javacard.security.Key
                 && DESELECT_KEY_TYPES.contains(keyType((javacard.security.Key) object));
         Exec e = EXEC.get();
-        card(e).profile.require(object);
+        card(e).profile.require(card(e), object);
         record(e, object, !deselect);
     }
 
@@ -224,7 +224,7 @@ public final class Firewall {
     public static javacard.security.Key buildKey(byte type, short length, boolean keyEncryption) {
         CardRules card = card(EXEC.get());
         if (!card.profile.hasKey(type, length)) {
-            javacard.security.CryptoException.throwIt(javacard.security.CryptoException.NO_SUCH_ALGORITHM);
+            card.profile.refuse(card, CardProfile.describe("KeyBuilder:" + type + "@" + length));
         }
         if ((type == javacard.security.KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_RESET
                 || type == javacard.security.KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_DESELECT)
@@ -265,7 +265,7 @@ public final class Firewall {
     /** A crypto factory without one (RandomData.getInstance, new KeyPair): usable whoever is selected. */
     public static void createdUnrestricted(Object object) {
         Exec e = EXEC.get();
-        card(e).profile.require(object);
+        card(e).profile.require(card(e), object);
         record(e, object, true);
     }
 

@@ -20,6 +20,7 @@ import javacardx.crypto.Cipher;
  * card for an algorithm or for transient RAM and answers what the card said. It breaks the
  * suite's rules on purpose (it allocates in process()), so it is in no manifest of the suite;
  * tests install it from their own manifest. CLA 80:
+ * Install parameters 5A || alg: asks for Signature alg at install. Commands:
  * <ul>
  * <li>INS 10, P1 kind (1 Cipher, 2 Signature, 3 MessageDigest, 4 KeyAgreement, 5 KeyBuilder
  *     key, 6 KeyPair), P2 algorithm or key type, data: key length in bits (u16, kinds 5 and 6):
@@ -38,7 +39,16 @@ public final class ProfileProbeApplet extends Applet {
         register();
     }
 
+    /**
+     * Install parameters (GP: AID, control, application data): application data 5A || alg asks
+     * for Signature alg during install, so that a test sees how an install the card refuses fails.
+     */
     public static void install(byte[] params, short offset, byte length) {
+        short at = (short) (offset + 1 + params[offset]);             // past the instance AID
+        at = (short) (at + 1 + params[at]);                             // past the control information
+        if (params[at] == 2 && params[(short) (at + 1)] == (byte) 0x5A) {
+            Signature.getInstance(params[(short) (at + 2)], false);
+        }
         new ProfileProbeApplet();
     }
 

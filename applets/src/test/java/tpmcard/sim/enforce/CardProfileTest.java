@@ -193,6 +193,22 @@ public class CardProfileTest {
     }
 
     @Test
+    public void anInstallTheProfileRefusesSaysWhatTheCardLacks() throws Exception {
+        try (SimCard card = card("j3h145", "firewall")) {
+            card.deleteApplet(PROBE);
+            try {
+                card.createApplet(PROBE, new byte[] {0x5A, Signature.ALG_AES_CMAC_128});
+                fail("installed an applet that needs AES-CMAC on a j3h145");
+            } catch (SimCardException e) {
+                assertEquals(SimCardException.Kind.CARD, e.kind());
+                assertTrue(e.getMessage(), e.getMessage().contains(
+                        "the applet threw CryptoException NO_SUCH_ALGORITHM: a j3h145 card has no Signature ALG_AES_CMAC_128"));
+            }
+            card.createApplet(PROBE, new byte[] {0x5A, Signature.ALG_ECDSA_SHA_256});
+        }
+    }
+
+    @Test
     public void aCardKeepsItsProfile() throws Exception {
         String dir = tmp.newFolder().toString();
         String m = manifest(false);
