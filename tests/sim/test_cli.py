@@ -132,6 +132,8 @@ def test_info_over_pcsc_has_no_memory_report(tmp_path: Path, pcsc_stack: object)
     card = json.loads(run(tmp_path, "--reader", reader, "info", "--json").stdout)["card"]
     assert card["memory"] is None
     assert "PC/SC" in card["memory_reason"]
+    assert card["profile"] is None  # the card cannot be asked; the served card prints it
+    assert "tpmcard sim serve" in card["profile_reason"]
 
 
 def test_the_simulator_rules_reach_the_host_card(
