@@ -66,6 +66,17 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[vpcd.SOCKET_ENV] = str(_private_pcscd_dir / "run" / "pcscd.comm")
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which simulated card the suite runs on: every new card takes $TPMCARD_SIM_PROFILE."""
+    from tpmcard.transport.jcardsim import PROFILE_ENV, profile_names
+
+    profile = os.environ.get(PROFILE_ENV) or profile_names()[0]
+    if profile not in profile_names():
+        raise pytest.UsageError(f"${PROFILE_ENV}={profile!r} is no profile of {profile_names()}")
+    rules = os.environ.get("TPMCARD_SIM_ENFORCE", "the default (firewall)")
+    return f"simulated cards: profile {profile}, rules {rules}"
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _private_pcscd_dir is not None:
         shutil.rmtree(_private_pcscd_dir, ignore_errors=True)

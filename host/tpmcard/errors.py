@@ -35,8 +35,9 @@ class SimulatorError(TransportError):
 
     ``kind`` is a stable code: ``not_built`` (no jars: run ``gradle assemble``), ``no_jvm``,
     ``locked`` (another process has the card), ``corrupt``, ``incompatible``, ``manifest``,
-    ``not_persistable``, ``io``, ``card``, ``power_loss`` (a simulated power cut ended the
-    command: ``JCardSimConnection.cut_power_at_write``), or ``other``.
+    ``not_persistable``, ``io``, ``card``, ``profile`` (an unknown card profile, one other than
+    the card's, or a package the profile cannot load), ``power_loss`` (a simulated power cut ended
+    the command: ``JCardSimConnection.cut_power_at_write``), or ``other``.
     """
 
     def __init__(self, message: str, kind: str = "other") -> None:

@@ -30,6 +30,12 @@ def manifest_path() -> Path:
     return SOURCE_ROOT / "applets" / "manifest.json"
 
 
+def profiles_path() -> Path:
+    """The simulated card profiles (from JCAlgTest), shared with the simulator's jar."""
+    resources = SOURCE_ROOT / "applets" / "src" / "sim" / "resources"
+    return resources / "tpmcard" / "sim" / "enforce" / "profiles.json"
+
+
 def build_dir() -> Path:
     """Gradle's output directory for the applets."""
     return SOURCE_ROOT / "applets" / "build"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tpmcard import paths
 
 TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
 
@@ -109,7 +110,10 @@ def test_info_reports_the_memory_measured_at_install(tmp_path: Path) -> None:
     first = info(tmp_path)["card"]
     memory = first["memory"]
     assert memory is not None, first.get("memory_reason")
-    assert memory["ram_budget"] == 4150
+    # The budget is the card profile's (profiles.json; full: 32,767, jcop4-j3r180: 4,150).
+    profiles = json.loads(paths.profiles_path().read_text())["profiles"]
+    assert memory["profile"] == first["profile"]
+    assert memory["ram_budget"] == profiles[first["profile"]]["transient_ram"]
     by_class = {a["class"]: a for a in memory["applets"]}
     core = by_class["tpmcard.core.CoreApplet"]
     parts = ("transient_reset", "transient_deselect", "crypto_ram")
@@ -128,15 +132,18 @@ def test_info_over_pcsc_has_no_memory_report(tmp_path: Path, pcsc_stack: object)
     card = json.loads(run(tmp_path, "--reader", reader, "info", "--json").stdout)["card"]
     assert card["memory"] is None
     assert "PC/SC" in card["memory_reason"]
+    assert card["profile"] is None  # the card cannot be asked; the served card prints it
+    assert "tpmcard sim serve" in card["profile_reason"]
 
 
 def test_the_simulator_rules_reach_the_host_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # TPMCARD_SIM_ENFORCE / TPMCARD_SIM_RAM_BUDGET reach the JVM of the host's card: with a
-    # 100-byte RAM budget no suite installs, and the user is told why.
+    # 100-byte RAM budget no suite installs, and the user is told why: the core's own check of
+    # JCSystem.getAvailableMemory (InstallMemory.requireTransient) refuses with 6A84, as on a card.
     monkeypatch.setenv("TPMCARD_SIM_ENFORCE", "ram")
     monkeypatch.setenv("TPMCARD_SIM_RAM_BUDGET", "100")
     card = info(tmp_path)["card"]
-    assert "NO_TRANSIENT_SPACE" in card["error"]
-    assert "100-byte budget" in card["error"]
+    assert "6A84" in card["error"]
+    assert "100-byte transient RAM budget" in card["error"]

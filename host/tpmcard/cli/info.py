@@ -54,8 +54,21 @@ def _card(opts: Options) -> dict[str, Any]:
                 **card.info.as_dict(),
                 "identity_key": point.hex(),
                 "identity_key_sha256": hashlib.sha256(point).hexdigest(),
+                **_profile(card.connection),
                 **_memory(card.connection),
             }
+
+
+def _profile(connection: object) -> dict[str, Any]:
+    """``profile``: the simulated card's profile, or null and ``profile_reason`` why."""
+    profile = getattr(connection, "profile", None)
+    if profile is None:
+        return {
+            "profile": None,
+            "profile_reason": "only the in-process simulator can be asked; a card served by "
+            "`tpmcard sim serve` prints its profile when it starts, a physical card has none",
+        }
+    return {"profile": str(profile)}
 
 
 def _memory(connection: object) -> dict[str, Any]:

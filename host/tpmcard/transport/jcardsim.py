@@ -27,6 +27,24 @@ from tpmcard.transport.base import Connection
 CLASSPATH_ENV = "TPMCARD_CLASSPATH"
 #: ``watch`` (default), ``always`` or ``verify``; see :meth:`JCardSimConnection.__init__`.
 SAVE_MODE_ENV = "TPMCARD_SIM_SAVE_MODE"
+#: The profile of a new simulated card (``full``, ``jcop4-j3r180``, ``j3h145``; docs/simulator.md).
+#: The JVM reads it (``tpmcard.sim.enforce.CardProfile``); child JVMs inherit it.
+PROFILE_ENV = "TPMCARD_SIM_PROFILE"
+
+
+def profile_names() -> list[str]:
+    """The simulated card profiles, in the order of their data file (the first is the default)."""
+    data = json.loads(paths.profiles_path().read_text())
+    names = list(data["profiles"])
+    default = data["default"]
+    return [default, *(n for n in names if n != default)]
+
+
+def profile_descriptions() -> dict[str, str]:
+    """Each profile's one-line description, from the same data file."""
+    data = json.loads(paths.profiles_path().read_text())
+    return {name: str(p["description"]) for name, p in data["profiles"].items()}
+
 
 #: JVM options for every JVM that hosts a SimCard: this process and ``tpmcard sim serve``.
 #: Java's ``SimCard.requiredJvmArgs()`` is the authority (today: none, because the card store
@@ -193,6 +211,11 @@ class JCardSimConnection(Connection):
     before its response returns, finding changes with a field-level watch; ``"always"``
     serialises the card after every command (slow baseline); ``"verify"`` does both and fails if
     the watch misses a change (tests).
+    ``profile``: the card profile of a new card (default ``$TPMCARD_SIM_PROFILE``, else ``full``);
+    an existing card keeps the profile it was made with, and naming another one is a
+    :class:`SimulatorError` of kind ``"profile"``.
+    ``rules``: the simulator rules this card enforces (``"firewall,ram"``, ``"all"``, ``"none"``;
+    default ``$TPMCARD_SIM_ENFORCE``, else the firewall).
     """
 
     name = "jcardsim (in-process)"
@@ -204,6 +227,8 @@ class JCardSimConnection(Connection):
         manifest: str | os.PathLike[str] | None = None,
         save_mode: str | None = None,
         purpose: str | None = None,
+        profile: str | None = None,
+        rules: str | None = None,
     ) -> None:
         start_jvm()
         self._lock = threading.Lock()
@@ -211,7 +236,9 @@ class JCardSimConnection(Connection):
         manifest_path = Path(manifest) if manifest is not None else paths.manifest_path()
         who = purpose or " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]]).strip() or "python"
         try:
-            self._card = _java["SimCard"].open(str(directory), str(manifest_path), who)
+            self._card = _java["SimCard"].open(
+                str(directory), str(manifest_path), who, rules, profile
+            )
             mode = save_mode or os.environ.get(SAVE_MODE_ENV)
             if mode:
                 self._card.setSaveMode(mode)
@@ -327,6 +354,17 @@ class JCardSimConnection(Connection):
             return None
         report: dict[str, Any] = json.loads(str(text))
         return report
+
+    @property
+    def profile(self) -> str:
+        """The card's profile (docs/simulator.md, "Card profiles"), e.g. ``"jcop4-j3r180"``."""
+        return str(self._card.profile())
+
+    def ram_in_use(self) -> tuple[int, int]:
+        """(transient RAM the applets hold now, the card's budget), bytes."""
+        with self._lock:
+            self._check_open()
+            return int(self._card.ramUsed()), int(self._card.ramBudget())
 
     @property
     def store_path(self) -> Path:

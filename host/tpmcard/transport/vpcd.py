@@ -323,6 +323,7 @@ class VpcdCardProcess:
         manifest: Path | None = None,
         env: dict[str, str] | None = None,
         purpose: str | None = None,
+        profile: str | None = None,
         ready_timeout: float = 60.0,
     ) -> None:
         self.state_dir = Path(state_dir)
@@ -347,6 +348,8 @@ class VpcdCardProcess:
         ]
         if purpose:
             argv += ["--purpose", purpose]
+        if profile:
+            argv += ["--profile", profile]
         stderr = _log_file(self.log)
         try:
             self.process = subprocess.Popen(  # noqa: S603 - argv built above
@@ -364,6 +367,10 @@ class VpcdCardProcess:
         except BaseException:
             self.stop()
             raise
+        #: The served card's profile, from its "ready ... profile=NAME" line.
+        self.profile = next(
+            (f[len("profile=") :] for f in self.ready_line.split() if f.startswith("profile=")), ""
+        )
 
     def _wait_ready(self, timeout: float) -> str:
         assert self.process.stdout is not None
@@ -439,11 +446,13 @@ def serve(
     port: int = VPCD_PORT,
     foreground: bool = True,
     manifest: Path | None = None,
+    profile: str | None = None,
     on_ready: Callable[[SimStack], None] | None = None,
 ) -> SimStack | None:
     """Serve the simulated card (store in ``state_dir``, default the in-process card's) on the
     system pcscd's vpcd reader at ``port``; start pcscd if none answers and we may.
 
+    ``profile``: the card profile of a new card (default ``$TPMCARD_SIM_PROFILE``, else ``full``).
     ``foreground``: block until SIGINT/SIGTERM or the card exits, then stop what was started
     (``on_ready`` is called once the reader holds the card); else return the running stack.
     """
@@ -456,7 +465,11 @@ def serve(
     try:
         reader = vpcd_reader_name(port - VPCD_PORT)
         card = VpcdCardProcess(
-            directory, port=port, manifest=manifest, purpose=f"tpmcard sim serve ({reader})"
+            directory,
+            port=port,
+            manifest=manifest,
+            purpose=f"tpmcard sim serve ({reader})",
+            profile=profile,
         )
         try:
             wait_for_card(reader)

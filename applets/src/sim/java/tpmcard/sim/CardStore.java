@@ -42,18 +42,20 @@ import java.util.zip.CRC32C;
  * fsynced: a crash leaves either the old or the new store, never a mix.
  */
 final class CardStore implements AutoCloseable {
-    static final int FORMAT_VERSION = 1;
+    static final int FORMAT_VERSION = 2;
     private static final byte[] MAGIC = "TPMCARD SIMCARD\n".getBytes(StandardCharsets.US_ASCII);
     static final String STORE_NAME = "card.store";
     static final String LOCK_NAME = "card.lock";
 
     /** What a store holds. */
     static final class Contents {
+        final String profile;
         final List<String> knownAids;
         final Map<String, Integer> classes;
         final byte[] payload;
 
-        Contents(List<String> knownAids, Map<String, Integer> classes, byte[] payload) {
+        Contents(String profile, List<String> knownAids, Map<String, Integer> classes, byte[] payload) {
+            this.profile = profile;
             this.knownAids = knownAids;
             this.classes = classes;
             this.payload = payload;
@@ -178,9 +180,9 @@ final class CardStore implements AutoCloseable {
         try (DataInputStream in = new DataInputStream(new ByteArrayInputStream(bytes))) {
             in.skipNBytes(MAGIC.length);
             int version = in.readUnsignedShort();
-            if (version != FORMAT_VERSION) {
+            if (version != FORMAT_VERSION && version != 1) {
                 throw new SimCardException(SimCardException.Kind.INCOMPATIBLE, file + " has store format "
-                        + version + ", this build reads format " + FORMAT_VERSION + fix);
+                        + version + ", this build reads formats 1 and " + FORMAT_VERSION + fix);
             }
             CRC32C crc = new CRC32C();
             crc.update(bytes, 0, bytes.length - 4);
@@ -188,6 +190,7 @@ final class CardStore implements AutoCloseable {
             if (stored != (int) crc.getValue()) {
                 throw new SimCardException(SimCardException.Kind.CORRUPT, file + " is damaged (checksum mismatch)" + fix);
             }
+            String profile = version == 1 ? "full" : in.readUTF();
             int n = in.readUnsignedShort();
             List<String> known = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
@@ -206,7 +209,7 @@ final class CardStore implements AutoCloseable {
             if (payload.length != len) {
                 throw new EOFException();
             }
-            return new Contents(known, classes, payload);
+            return new Contents(profile, known, classes, payload);
         } catch (EOFException e) {
             throw new SimCardException(SimCardException.Kind.CORRUPT, file + " is truncated" + fix, e);
         } catch (IOException e) {
@@ -215,11 +218,12 @@ final class CardStore implements AutoCloseable {
     }
 
     /** Atomically replace the store. */
-    void write(List<String> knownAids, Map<String, Integer> classes, byte[] payload, int payloadLength) {
+    void write(String profile, List<String> knownAids, Map<String, Integer> classes, byte[] payload, int payloadLength) {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream(payloadLength + 4096);
         try (DataOutputStream out = new DataOutputStream(bytes)) {
             out.write(MAGIC);
             out.writeShort(FORMAT_VERSION);
+            out.writeUTF(profile);
             out.writeShort(knownAids.size());
             for (String aid : knownAids) {
                 out.writeUTF(aid);

@@ -24,6 +24,7 @@ import javacard.framework.ISO7816;
 import javacard.framework.ISOException;
 import javacard.framework.SystemException;
 import tpmcard.sim.enforce.CardInstrumentation;
+import tpmcard.sim.enforce.CardProfile;
 import tpmcard.sim.enforce.CardRules;
 import tpmcard.sim.enforce.Journal;
 
@@ -79,6 +80,7 @@ public final class SimCard implements AutoCloseable {
     private final List<String> knownAids = new ArrayList<>();
     private final SecureRandom entropy = new SecureRandom();
     private final CardRules rules;
+    private final CardProfile profile;
     private SaveMode saveMode = SaveMode.WATCH;
     private byte[] lastPayload;
     private Object[] roots = new Object[0];
@@ -93,11 +95,14 @@ public final class SimCard implements AutoCloseable {
     private long writes;
     private long writeNanos;
 
-    private SimCard(Path stateDir, Path manifestPath, String purpose, String rules) {
+    private SimCard(Path stateDir, Path manifestPath, String purpose, String rules, String profileName) {
         this.stateDir = stateDir;
         this.manifest = SuiteManifest.read(manifestPath);
         this.store = CardStore.open(stateDir, purpose);
         try {
+            CardStore.Contents contents = store.read();
+            this.profile = chooseProfile(contents, profileName);
+            checkLoadable(profile, manifest);
             this.runtime = new SimRuntime(new SimTransientMemory());
             this.simulator = new Simulator(runtime);
             simulator.changeProtocol("T=1");
@@ -106,6 +111,7 @@ public final class SimCard implements AutoCloseable {
             if (rules != null) {
                 this.rules.enforce(rules);
             }
+            this.rules.profile(profile);
             this.codec = new CardImageCodec(runtime, loader);
             this.watch = new StateWatch(runtime.memory());
             runtime.setWatch(watch);
@@ -113,7 +119,7 @@ public final class SimCard implements AutoCloseable {
                 runtime.activate();
                 simulator.loadApplet(AIDUtil.create(e.aid), appletClass(e.className, loader));
             }
-            restore();
+            restore(contents);
             boolean changed = lastPayload == null;
             for (SuiteManifest.AppletEntry e : manifest) {
                 if (!knownAids.contains(e.aid)) {
@@ -141,7 +147,7 @@ public final class SimCard implements AutoCloseable {
      * @throws SimCardException LOCKED, CORRUPT, INCOMPATIBLE, MANIFEST or IO
      */
     public static SimCard open(String stateDir, String manifestPath, String purpose) {
-        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, null);
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, null, null);
     }
 
     /**
@@ -149,7 +155,64 @@ public final class SimCard implements AutoCloseable {
      * "none"; see tpmcard.sim.enforce.CardRules) instead of those of tpmcard.sim.enforce.
      */
     public static SimCard open(String stateDir, String manifestPath, String purpose, String rules) {
-        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, rules);
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, rules, null);
+    }
+
+    /**
+     * {@link #open(String, String, String, String)} for a card of profile {@code profile}
+     * (tpmcard.sim.enforce.CardProfile; null: tpmcard.sim.profile / $TPMCARD_SIM_PROFILE, else
+     * the default). A new card is made with it; an existing card keeps the profile it was made with,
+     * and asking for another is a {@link SimCardException.Kind#PROFILE} error.
+     *
+     * @param rules null: those of tpmcard.sim.enforce
+     */
+    public static SimCard open(String stateDir, String manifestPath, String purpose, String rules, String profile) {
+        return new SimCard(Paths.get(stateDir).toAbsolutePath(), Paths.get(manifestPath), purpose, rules, profile);
+    }
+
+    /** The names of the card profiles (profiles.json), in file order. */
+    public static String[] profileNames() {
+        return CardProfile.names().toArray(new String[0]);
+    }
+
+    /**
+     * The card's profile: the stored card's, or for a new card {@code requested} (else the
+     * configured one). Asking for a profile other than a stored card's is an error: the card
+     * would silently not be the one asked for.
+     */
+    private CardProfile chooseProfile(CardStore.Contents contents, String requested) {
+        String asked = requested != null && !requested.isBlank() ? requested : CardProfile.configuredName();
+        try {
+            if (contents == null) {
+                return asked == null ? CardProfile.configured() : CardProfile.named(asked);
+            }
+            CardProfile stored = CardProfile.named(contents.profile);
+            if (asked != null && CardProfile.named(asked) != stored) {
+                throw new SimCardException(SimCardException.Kind.PROFILE, "the simulated card in " + stateDir
+                        + " was made with profile " + stored.name() + ", not " + asked.trim().toLowerCase(Locale.ROOT)
+                        + (requested == null ? " ($" + CardProfile.PROFILE_ENV + ")" : "")
+                        + ": make a new card with `tpmcard sim reset --profile " + asked.trim().toLowerCase(Locale.ROOT)
+                        + "`, or use this one without asking for a profile");
+            }
+            return stored;
+        } catch (IllegalArgumentException e) {
+            throw new SimCardException(SimCardException.Kind.PROFILE, e.getMessage(), e);
+        }
+    }
+
+    /**
+     * A card without int support refuses to load a CAP converted with int (-i): a package that
+     * declares int_support in the manifest cannot be on a card of such a profile.
+     */
+    private static void checkLoadable(CardProfile profile, List<SuiteManifest.AppletEntry> manifest) {
+        for (SuiteManifest.AppletEntry e : manifest) {
+            if (e.intSupport && !profile.intSupport()) {
+                throw new SimCardException(SimCardException.Kind.PROFILE, "package " + e.packageName + " ("
+                        + e.className + ") declares int support (\"int_support\": true in the suite manifest), and a "
+                        + profile.name() + " card has none: the card refuses to load its CAP. Make the package "
+                        + "short-only, or use a profile with int support");
+            }
+        }
     }
 
     public static SimCard open(String stateDir, String manifestPath) {
@@ -194,8 +257,7 @@ public final class SimCard implements AutoCloseable {
     }
 
     /** Restore the store's applet instances, if there is a store. */
-    private void restore() {
-        CardStore.Contents contents = store.read();
+    private void restore(CardStore.Contents contents) {
         if (contents == null) {
             return;
         }
@@ -265,13 +327,25 @@ public final class SimCard implements AutoCloseable {
         try {
             runtime.installApplet(aid, params, (short) 0, (byte) params.length);
         } catch (ISOException e) {
+            String why = e.getReason() == (short) 0x6A84 && rules.ram()
+                    ? " (not enough memory: " + Math.max(0, rules.ramBudget() - rules.ramUsed()) + " of the "
+                            + rules.ramBudget() + "-byte transient RAM budget of profile " + profile.name() + " free)"
+                    : "";
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
-                    + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF), e);
+                    + " failed: the applet threw ISOException " + String.format("%04X", e.getReason() & 0xFFFF) + why, e);
         } catch (RuntimeException e) {
             String refusal = rules.takeRefusal();
             if (refusal != null) {
                 throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
-                        + " failed: the applet threw SystemException " + refusal, e);
+                        + " failed: the applet threw " + refusal, e);
+            }
+            for (Throwable t = e; t != null; t = t.getCause()) {
+                if (t instanceof javacard.security.CryptoException
+                        && ((javacard.security.CryptoException) t).getReason() == javacard.security.CryptoException.NO_SUCH_ALGORITHM) {
+                    throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex
+                            + " failed: the applet threw CryptoException NO_SUCH_ALGORITHM: a " + profile.name()
+                            + " card lacks an algorithm it asks for (docs/simulator.md, \"Card profiles\")", e);
+                }
             }
             throw new SimCardException(SimCardException.Kind.CARD, "installing applet " + aidHex + " failed ("
                     + CardImageCodec.rootMessage(e) + ")", e);
@@ -427,7 +501,7 @@ public final class SimCard implements AutoCloseable {
         if (force || lastPayload == null || !Arrays.equals(e.buffer, 0, e.length, lastPayload, 0, lastPayload.length)) {
             byte[] payload = CardImageCodec.copy(e);
             try {
-                store.write(knownAids, e.classes, payload, payload.length);
+                store.write(profile.name(), knownAids, e.classes, payload, payload.length);
             } catch (SimCardException ex) {
                 failure = ex.getMessage() + "; the card's last command may not be saved: reopen the card";
                 throw ex;
@@ -477,6 +551,7 @@ public final class SimCard implements AutoCloseable {
         } catch (SystemException e) {
             throw new SimCardException(SimCardException.Kind.CARD, "deleting applet " + aid + " failed", e);
         }
+        rules.collectGarbage();  // the card frees what only the deleted instance reached
         roots = rootsOf(runtime.instances());
         persist(true);
     }
@@ -605,6 +680,21 @@ public final class SimCard implements AutoCloseable {
         }
     }
 
+    /** The card's profile (tpmcard.sim.enforce.CardProfile), e.g. "jcop4-j3r180". */
+    public String profile() {
+        return profile.name();
+    }
+
+    /** Transient RAM the card's applets hold now (arrays and crypto objects), bytes. */
+    public synchronized int ramUsed() {
+        return rules.ramUsed();
+    }
+
+    /** The card's transient RAM budget, bytes (its profile's unless overridden). */
+    public int ramBudget() {
+        return rules.ramBudget();
+    }
+
     /** The rules this card enforces, e.g. "firewall,ram" ("" for none). */
     public synchronized String enforcedRules() {
         return (rules.firewall() ? "firewall" : "") + (rules.firewall() && rules.ram() ? "," : "") + (rules.ram() ? "ram" : "");
@@ -618,7 +708,9 @@ public final class SimCard implements AutoCloseable {
         Map<String, long[]> usage = rules.usage();
         StringBuilder b = new StringBuilder();
         b.append("{\"source\": \"jCardSim, measured by tpmcard.sim.enforce at install\", ")
-                .append("\"ram_budget\": ").append(rules.ramBudget()).append(", \"applets\": [");
+                .append("\"profile\": \"").append(profile.name()).append("\", ")
+                .append("\"ram_budget\": ").append(rules.ramBudget())
+                .append(", \"ram_in_use\": ").append(rules.ramUsed()).append(", \"applets\": [");
         long[] total = new long[4];
         boolean first = true;
         for (SuiteManifest.AppletEntry e : manifest) {

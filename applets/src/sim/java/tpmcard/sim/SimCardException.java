@@ -26,6 +26,11 @@ public class SimCardException extends RuntimeException {
         /** The card refused an administrative operation (install, delete, create). */
         CARD,
         /**
+         * The card profile: an unknown profile, one other than the profile the card was made
+         * with, or a package the profile cannot load (it declares int support, the card has none).
+         */
+        PROFILE,
+        /**
          * The command was cut by a simulated power loss ({@code SimCard.cutPowerAtWrite}): no
          * response; the card is powered up again with the state the cut left.
          */

@@ -17,10 +17,16 @@ final class SuiteManifest {
     static final class AppletEntry {
         final String className;
         final String aid;
+        /** The package's manifest name (or its Java package when it has none). */
+        final String packageName;
+        /** The package declares the card's optional int support ("int_support": true, converted with -i). */
+        final boolean intSupport;
 
-        AppletEntry(String className, String aid) {
+        AppletEntry(String className, String aid, String packageName, boolean intSupport) {
             this.className = className;
             this.aid = aid;
+            this.packageName = packageName;
+            this.intSupport = intSupport;
         }
     }
 
@@ -39,14 +45,18 @@ final class SuiteManifest {
         try {
             Map<String, Object> root = (Map<String, Object>) Json.parse(text);
             for (Object p : (List<Object>) root.get("packages")) {
-                for (Object a : (List<Object>) ((Map<String, Object>) p).get("applets")) {
+                Map<String, Object> pkg = (Map<String, Object>) p;
+                boolean intSupport = Boolean.TRUE.equals(pkg.get("int_support"));
+                for (Object a : (List<Object>) pkg.get("applets")) {
                     Map<String, Object> applet = (Map<String, Object>) a;
                     String cls = (String) applet.get("class");
                     String aid = ((String) applet.get("aid")).toUpperCase(java.util.Locale.ROOT);
                     if (cls == null || !aid.matches("([0-9A-F]{2}){5,16}")) {
                         throw new IllegalArgumentException("applet entry needs \"class\" and a 5..16-byte hex \"aid\"");
                     }
-                    out.add(new AppletEntry(cls, aid));
+                    Object name = pkg.get("name");
+                    String packageName = name instanceof String ? (String) name : cls.substring(0, Math.max(0, cls.lastIndexOf('.')));
+                    out.add(new AppletEntry(cls, aid, packageName, intSupport));
                 }
             }
         } catch (RuntimeException e) {

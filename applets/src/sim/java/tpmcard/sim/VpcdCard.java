@@ -70,6 +70,7 @@ public final class VpcdCard {
         String host = "127.0.0.1";
         int port = DEFAULT_PORT;
         String purpose = null;
+        String profile = null;
         try {
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
@@ -80,6 +81,7 @@ public final class VpcdCard {
                     case "--host": host = v; i++; break;
                     case "--port": port = Integer.parseInt(v); i++; break;
                     case "--purpose": purpose = v; i++; break;
+                    case "--profile": profile = v; i++; break;
                     default: throw new IllegalArgumentException("unknown argument " + a);
                 }
             }
@@ -91,7 +93,7 @@ public final class VpcdCard {
             }
         } catch (RuntimeException e) {
             fail("bad arguments: " + e.getMessage() + "\nusage: VpcdCard --state-dir DIR --manifest FILE"
-                    + " [--host 127.0.0.1] [--port " + DEFAULT_PORT + "] [--purpose TEXT]");
+                    + " [--host 127.0.0.1] [--port " + DEFAULT_PORT + "] [--purpose TEXT] [--profile NAME]");
             return;
         }
         InetAddress address;
@@ -116,7 +118,7 @@ public final class VpcdCard {
         SimCard card;
         try {
             card = SimCard.open(stateDir, manifest, purpose != null ? purpose
-                    : "tpmcard.sim.VpcdCard for vpcd " + host + ":" + port);
+                    : "tpmcard.sim.VpcdCard for vpcd " + host + ":" + port, null, profile);
             String mode = System.getenv("TPMCARD_SIM_SAVE_MODE");
             if (mode != null && !mode.isEmpty()) {
                 card.setSaveMode(mode);
@@ -193,7 +195,8 @@ public final class VpcdCard {
                 s.setTcpNoDelay(true);
                 if (!announced) {
                     out.println("ready vpcd=" + vpcd.getAddress().getHostAddress() + ":" + vpcd.getPort()
-                            + " state=" + card.stateDir() + " pid=" + ProcessHandle.current().pid());
+                            + " state=" + card.stateDir() + " pid=" + ProcessHandle.current().pid()
+                            + " profile=" + card.profile());
                     out.flush();
                     announced = true;
                 }

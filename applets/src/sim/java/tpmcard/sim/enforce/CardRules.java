@@ -17,35 +17,44 @@ import javacard.framework.SystemException;
  *
  * <p>A card is identified by its jCardSim runtime; the rules of a new card come from the system
  * property {@code tpmcard.sim.enforce} (or environment {@code TPMCARD_SIM_ENFORCE}): a comma list
- * of {@code firewall}, {@code ram}, or {@code all} / {@code none} (default: none, until the suite
- * obeys them). Tests and SimCard set them per card with {@link #enforce}.
+ * of {@code firewall}, {@code ram}, or {@code all} / {@code none} (default {@link #DEFAULT_RULES}).
+ * Its {@link CardProfile} (algorithms, RAM budget, int support) comes from
+ * {@code tpmcard.sim.profile} / {@code TPMCARD_SIM_PROFILE}. Tests and SimCard set both per card
+ * with {@link #enforce} and {@link #profile(CardProfile)}.
  */
 public final class CardRules {
     /**
      * The rules a new card enforces when neither the property nor the environment names any: the
-     * applet firewall (the suite obeys it). The RAM rule is not yet on by default: the suite
-     * needs about 6.7 KB of transient RAM, over a J3R180's 4,150 bytes (issue 9).
+     * applet firewall (the suite obeys it). The RAM rule (the budget of the card's profile) is
+     * not yet on by default: the suite needs about 6.7 KB of transient RAM, over a J3R180's
+     * 4,150 bytes (issue 9). Once it fits, "firewall,ram" turns it on for every card.
      */
     public static final String DEFAULT_RULES = "firewall";
 
     /** System property naming the rules new cards enforce. */
     public static final String ENFORCE_PROPERTY = "tpmcard.sim.enforce";
-    /** System property overriding the transient RAM budget in bytes (default {@link RamCosts#budget()}). */
+    /** System property overriding the transient RAM budget in bytes (default: the profile's). */
     public static final String RAM_BUDGET_PROPERTY = "tpmcard.sim.ramBudget";
 
     private static final Map<SimulatorRuntime, CardRules> CARDS = Collections.synchronizedMap(new WeakHashMap<>());
 
     boolean firewall;
     boolean ram;
-    int ramBudget = configuredBudget();
+    CardProfile profile = CardProfile.configured();
+    /** The budget the property / environment / {@link #ramBudget(int)} set, or -1: the profile's. */
+    private int budgetOverride = configuredBudget();
     int ramUsed;
+    /** Card code asked for object deletion: unreachable objects are freed when the command (or install) ends. */
+    boolean deletionRequested;
+    private final java.lang.ref.WeakReference<SimulatorRuntime> runtime;
 
     /** Owner of each array and crypto object created by card code (weak: garbage goes away). */
     final Map<Object, Owner> owners = new WeakHashMap<>();
     /** Per context (package): bytes allocated, in context order of first allocation. */
     final Map<String, long[]> usage = new LinkedHashMap<>();
 
-    private CardRules() {
+    private CardRules(SimulatorRuntime runtime) {
+        this.runtime = new java.lang.ref.WeakReference<>(runtime);
         String s = System.getProperty(ENFORCE_PROPERTY);
         if (s == null) {
             s = System.getenv("TPMCARD_SIM_ENFORCE");
@@ -56,7 +65,7 @@ public final class CardRules {
     /** The rules of the card whose runtime is {@code runtime}. */
     public static CardRules of(SimulatorRuntime runtime) {
         synchronized (CARDS) {
-            return CARDS.computeIfAbsent(runtime, r -> new CardRules());
+            return CARDS.computeIfAbsent(runtime, CardRules::new);
         }
     }
 
@@ -106,14 +115,28 @@ public final class CardRules {
         return ram;
     }
 
-    /** The transient RAM budget in bytes (CLEAR_ON_RESET and CLEAR_ON_DESELECT share it, as on a JCOP4). */
+    /**
+     * Override the transient RAM budget in bytes (CLEAR_ON_RESET and CLEAR_ON_DESELECT share it,
+     * as on a JCOP4); by default it is the profile's.
+     */
     public CardRules ramBudget(int bytes) {
-        ramBudget = bytes;
+        budgetOverride = bytes;
         return this;
     }
 
+    /** The transient RAM budget in bytes: the override, else the profile's. */
     public int ramBudget() {
-        return ramBudget;
+        return budgetOverride >= 0 ? budgetOverride : profile.transientRam();
+    }
+
+    /** This card's profile: the algorithms it has, its RAM budget and int support. */
+    public CardRules profile(CardProfile p) {
+        profile = p;
+        return this;
+    }
+
+    public CardProfile profile() {
+        return profile;
     }
 
     /** Transient RAM in use (arrays and crypto objects), bytes. */
@@ -126,7 +149,7 @@ public final class CardRules {
         if (s == null) {
             s = System.getenv("TPMCARD_SIM_RAM_BUDGET");
         }
-        return s == null || s.isEmpty() ? RamCosts.budget() : Integer.parseInt(s.trim());
+        return s == null || s.isBlank() ? -1 : Integer.parseInt(s.trim());
     }
 
     /**
@@ -189,23 +212,63 @@ public final class CardRules {
     /** A restored object's owner ({@code event}: its transient clear event, if an array); charges its RAM. */
     public synchronized void restoreOwner(Object object, String context, byte event, boolean global, boolean external) {
         owners.put(object, new Owner(context.intern(), event, global, external));
-        if (event != JCSystem.NOT_A_TRANSIENT_OBJECT) {
-            ramUsed += RamCosts.arrayBytes(object);
-        } else {
-            ramUsed += RamCosts.ramOf(object);
+        ramUsed += ramOf(object, event);
+    }
+
+    private int ramOf(Object object, byte event) {
+        return event != JCSystem.NOT_A_TRANSIENT_OBJECT ? RamCosts.arrayBytes(object) : profile.costs().ramOf(object);
+    }
+
+    /**
+     * Free what no applet can reach any more, as a card's object deletion does (JCRE 3.0.5 §11.3.3:
+     * after JCSystem.requestObjectDeletion, and when an applet or package is deleted): the RAM in
+     * use becomes that of the owned arrays and crypto objects reachable from the installed applet
+     * instances (see {@link Reachability}). Returns the bytes freed.
+     */
+    public synchronized int collectGarbage() {
+        deletionRequested = false;
+        SimulatorRuntime r = runtime.get();
+        if (r == null) {
+            return 0;
         }
+        java.util.IdentityHashMap<Object, Boolean> seen = new java.util.IdentityHashMap<>();
+        java.util.ArrayDeque<Object> todo = new java.util.ArrayDeque<>();
+        for (Object applet : Reachability.applets(r)) {
+            todo.add(applet);
+        }
+        int used = 0;
+        while (!todo.isEmpty()) {
+            Object o = todo.poll();
+            if (o == null || seen.put(o, Boolean.TRUE) != null) {
+                continue;
+            }
+            Owner owner = owners.get(o);
+            if (owner != null && owner.context != null) {
+                used += owner.global ? RamCosts.arrayBytes(o) : ramOf(o, owner.event);
+            }
+            Reachability.references(o, todo);
+        }
+        int freed = ramUsed - used;
+        ramUsed = used;
+        return freed;
     }
 
     private String refusal;
 
     /**
-     * The last allocation the RAM budget refused (then cleared), or null. jCardSim's install path
-     * replaces the applet's SystemException by its own, so SimCard asks here why an install failed.
+     * The last allocation the RAM budget or the card profile refused (then cleared), or null, e.g.
+     * "SystemException NO_TRANSIENT_SPACE: ...". jCardSim's install path replaces the applet's
+     * exception by its own, so SimCard asks here why an install failed.
      */
     public synchronized String takeRefusal() {
         String r = refusal;
         refusal = null;
         return r;
+    }
+
+    /** Remember why card code was refused something (see {@link #takeRefusal}). */
+    synchronized void refuse(String why) {
+        refusal = why;
     }
 
     /** Forget the memory tally (the card is erased and installed afresh). */
@@ -220,9 +283,10 @@ public final class CardRules {
 
     /** Take {@code bytes} of transient RAM; over budget: NO_TRANSIENT_SPACE (when the RAM rule is on). */
     synchronized void takeRam(int bytes) {
-        if (ram && ramUsed + bytes > ramBudget) {
-            refusal = "NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM, with " + ramUsed
-                    + " of the " + ramBudget + "-byte budget in use";
+        int budget = ramBudget();
+        if (ram && ramUsed + bytes > budget) {
+            refusal = "SystemException NO_TRANSIENT_SPACE: " + bytes + " more bytes of transient RAM, with " + ramUsed
+                    + " of the " + budget + "-byte budget of profile " + profile.name() + " in use";
             SystemException.throwIt(SystemException.NO_TRANSIENT_SPACE);
         }
         ramUsed += bytes;

@@ -75,8 +75,46 @@ public final class Firewall {
         Exec e = EXEC.get();
         if (e.depth > 0) {
             e.stack[--e.depth] = null;
+            if (e.depth == 0 && e.card != null && e.card.deletionRequested) {
+                e.card.collectGarbage();  // the JCRE deletes unreachable objects when the applet returns
+            }
         }
         e.lastChecked = null;
+    }
+
+    /** Card code called JCSystem.requestObjectDeletion: free what is unreachable once it returns to the JCRE. */
+    public static void deletionRequested() {
+        Exec e = EXEC.get();
+        CardRules card = e.depth == 0 ? CardRules.current() : e.card;
+        card.deletionRequested = true;
+        if (e.depth == 0) {
+            card.collectGarbage();
+        }
+    }
+
+    /**
+     * JCSystem.getAvailableMemory(type) in card code. With the RAM rule on, transient memory
+     * (either type: one pool, as on a JCOP4) is what the card's budget has left; persistent memory,
+     * and everything with the rule off, is jCardSim's answer (32,767: unlimited).
+     */
+    public static short availableMemory(byte memoryType) {
+        short jcardsim = JCSystem.getAvailableMemory(memoryType);
+        CardRules card = card(EXEC.get());
+        if (!card.ram || memoryType == JCSystem.MEMORY_TYPE_PERSISTENT) {
+            return jcardsim;
+        }
+        int left = Math.max(0, card.ramBudget() - card.ramUsed());
+        return (short) Math.min(left, jcardsim);
+    }
+
+    /** JCSystem.isObjectDeletionSupported in card code: yes, as on the JCOP cards of every profile. */
+    public static boolean objectDeletionSupported() {
+        return true;
+    }
+
+    /** The card whose code runs on this thread (outside any entry point: the current runtime's). */
+    private static CardRules card(Exec e) {
+        return e.depth == 0 || e.card == null ? CardRules.current() : e.card;
     }
 
     /** The active context on this thread (a package name), or null outside card code entry points. */
@@ -147,6 +185,7 @@ public final class Firewall {
         Exec e = EXEC.get();
         boolean external = e.pendingExternal;
         e.pendingExternal = false;
+        card(e).profile.require(card(e), object);  // NO_SUCH_ALGORITHM for what the card's profile lacks
         record(e, object, external);
     }
 
@@ -158,17 +197,60 @@ public final class Firewall {
      */
     public static void createdKey(Object object) {
         boolean deselect = object instanceof javacard.security.Key
-                && DESELECT_KEY_TYPES.contains(((javacard.security.Key) object).getType());
-        record(EXEC.get(), object, !deselect);
+                && DESELECT_KEY_TYPES.contains(keyType((javacard.security.Key) object));
+        Exec e = EXEC.get();
+        card(e).profile.require(card(e), object);
+        record(e, object, !deselect);
+    }
+
+    /** Keys built as a stand-in for a key type jCardSim lacks (see {@link #buildKey}), with the type asked for. */
+    private static final java.util.Map<Object, Byte> STAND_INS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** A key's KeyBuilder type: the one card code asked for (a stand-in's too). */
+    static byte keyType(javacard.security.Key key) {
+        Byte asked = STAND_INS.get(key);
+        return asked != null ? asked : key.getType();
+    }
+
+    /**
+     * KeyBuilder.buildKey(type, length, keyEncryption) in card code. A type the card's profile
+     * lacks throws NO_SUCH_ALGORITHM, as on the card. A transient EC private key
+     * (TYPE_EC_FP_PRIVATE_TRANSIENT_RESET / _DESELECT), which a JCOP4 has and jCardSim 3.0.6.0
+     * does not, is built as a persistent EC private key of that length standing in for it: it
+     * reports the transient type to the simulator (RAM at the transient key's figure, firewall),
+     * but its contents are not cleared on reset or deselect (docs/simulator.md, "Card profiles").
+     */
+    public static javacard.security.Key buildKey(byte type, short length, boolean keyEncryption) {
+        CardRules card = card(EXEC.get());
+        if (!card.profile.hasKey(type, length)) {
+            card.profile.refuse(card, CardProfile.describe("KeyBuilder:" + type + "@" + length));
+        }
+        if ((type == javacard.security.KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_RESET
+                || type == javacard.security.KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_DESELECT)
+                && !card.profile.hasAllAlgorithms()) {
+            javacard.security.Key k = javacard.security.KeyBuilder.buildKey(
+                    javacard.security.KeyBuilder.TYPE_EC_FP_PRIVATE, length, keyEncryption);
+            STAND_INS.put(k, type);
+            return k;
+        }
+        return javacard.security.KeyBuilder.buildKey(type, length, keyEncryption);
     }
 
     /** Every KeyBuilder.TYPE_*_TRANSIENT_DESELECT constant, read from the API class itself. */
-    private static final java.util.Set<Byte> DESELECT_KEY_TYPES = deselectKeyTypes();
+    private static final java.util.Set<Byte> DESELECT_KEY_TYPES = keyTypes("_TRANSIENT_DESELECT");
+    /** Every KeyBuilder.TYPE_*_TRANSIENT_* constant. */
+    private static final java.util.Set<Byte> TRANSIENT_KEY_TYPES = keyTypes("_TRANSIENT_");
 
-    private static java.util.Set<Byte> deselectKeyTypes() {
+    /** Whether a KeyBuilder key type is a transient one (TYPE_*_TRANSIENT_RESET / _DESELECT). */
+    static boolean isTransientKeyType(byte type) {
+        return TRANSIENT_KEY_TYPES.contains(type);
+    }
+
+    private static java.util.Set<Byte> keyTypes(String part) {
         java.util.Set<Byte> types = new java.util.HashSet<>();
         for (java.lang.reflect.Field f : javacard.security.KeyBuilder.class.getFields()) {
-            if (f.getName().startsWith("TYPE_") && f.getName().endsWith("_TRANSIENT_DESELECT")
+            if (f.getName().startsWith("TYPE_") && f.getName().contains(part)
                     && f.getType() == byte.class) {
                 try {
                     types.add(f.getByte(null));
@@ -182,7 +264,9 @@ public final class Firewall {
 
     /** A crypto factory without one (RandomData.getInstance, new KeyPair): usable whoever is selected. */
     public static void createdUnrestricted(Object object) {
-        record(EXEC.get(), object, true);
+        Exec e = EXEC.get();
+        card(e).profile.require(card(e), object);
+        record(e, object, true);
     }
 
     private static void record(Exec e, Object object, boolean external) {
@@ -190,11 +274,11 @@ public final class Firewall {
             return;
         }
         String context = e.active();
-        int ram = RamCosts.ramOf(object);
+        int ram = e.card.profile.costs().ramOf(object);
         e.card.takeRam(ram);
         e.card.owners.put(object, new CardRules.Owner(context, JCSystem.NOT_A_TRANSIENT_OBJECT, false, external));
         e.card.charge(context, CardRules.CRYPTO, ram);
-        e.card.charge(context, CardRules.PERSISTENT, RamCosts.persistentOf(object));
+        e.card.charge(context, CardRules.PERSISTENT, e.card.profile.costs().persistentOf(object));
     }
 
     // ---- access checks ------------------------------------------------------------------------

@@ -201,7 +201,13 @@ final class FirewallRewriter implements ClassRewriter {
             if (factory && name.equals("buildKey")) {
                 // buildKey's boolean is keyEncryption, not externalAccess (JC 3.0.5 KeyBuilder):
                 // what restricts a key is its type (a *_TRANSIENT_DESELECT key), see createdKey.
-                super.visitMethodInsn(opcode, owner, name, desc, itf);
+                if (desc.equals("(BSZ)Ljavacard/security/Key;")) {
+                    // through the card's profile: NO_SUCH_ALGORITHM, or a transient EC private key
+                    // that jCardSim 3.0.6.0 lacks (see Firewall.buildKey)
+                    hook("buildKey", desc);
+                } else {
+                    super.visitMethodInsn(opcode, owner, name, desc, itf);
+                }
                 super.visitInsn(Opcodes.DUP);
                 hook("createdKey", "(Ljava/lang/Object;)V");
                 return;
@@ -229,6 +235,21 @@ final class FirewallRewriter implements ClassRewriter {
                 super.visitMethodInsn(opcode, owner, name, desc, itf);
                 super.visitInsn(Opcodes.DUP);
                 hook("transientArray", "(Ljava/lang/Object;)V");
+                return;
+            }
+            // Object deletion, which jCardSim 3.0.6.0 lacks (it throws) and JCOP cards have
+            // (JCAlgTest: isObjectDeletionSupported yes): the simulator frees the RAM of what
+            // is unreachable when the applet returns (CardRules.collectGarbage).
+            if (owner.equals("javacard/framework/JCSystem") && name.equals("requestObjectDeletion")) {
+                hook("deletionRequested", "()V");
+                return;
+            }
+            if (owner.equals("javacard/framework/JCSystem") && name.equals("getAvailableMemory") && desc.equals("(B)S")) {
+                hook("availableMemory", desc);  // the card profile's transient RAM (RAM rule)
+                return;
+            }
+            if (owner.equals("javacard/framework/JCSystem") && name.equals("isObjectDeletionSupported")) {
+                hook("objectDeletionSupported", "()Z");
                 return;
             }
             if (owner.equals("javacard/framework/JCSystem") && name.equals("makeGlobalArray")) {

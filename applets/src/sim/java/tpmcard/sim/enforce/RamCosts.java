@@ -11,8 +11,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import javacard.security.Key;
 
 /**
- * Memory figures of the budget card (NXP JCOP4 J3R180, from JCAlgTest: see
- * j3r180-memory.properties beside this class for the source and which figures are estimates).
+ * Per-object memory figures of a card profile (a properties file beside this class, named by
+ * profiles.json: j3r180-memory.properties has the NXP JCOP4 J3R180's from JCAlgTest, its source
+ * and which figures are estimates).
  *
  * <p>Persistent bytes of plain objects and arrays are an estimate of ours, documented here:
  * an object header of {@value #OBJECT_HEADER} bytes plus its fields (1 byte per byte/boolean, 2 per
@@ -24,15 +25,18 @@ public final class RamCosts {
     public static final int OBJECT_HEADER = 8;
     public static final int ARRAY_HEADER = 8;
 
-    private static final Map<String, int[]> COSTS = new HashMap<>();
     private static final Map<String, Integer> OBJECT_SIZES = new ConcurrentHashMap<>();
-    private static int budget = 4150;
+    private static final Map<String, RamCosts> TABLES = new ConcurrentHashMap<>();
 
-    static {
+    private final String resource;
+    private final Map<String, int[]> costs = new HashMap<>();
+
+    private RamCosts(String resource) {
+        this.resource = resource;
         Properties p = new Properties();
-        try (InputStream in = RamCosts.class.getResourceAsStream("j3r180-memory.properties")) {
+        try (InputStream in = RamCosts.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("j3r180-memory.properties is missing from the simulator's jar");
+                throw new IllegalStateException(resource + " is missing from the simulator's jar");
             }
             p.load(in);
         } catch (IOException e) {
@@ -40,16 +44,12 @@ public final class RamCosts {
         }
         for (String name : p.stringPropertyNames()) {
             String[] v = p.getProperty(name).trim().split("\\s+");
-            if (name.equals("budget.transient")) {
-                budget = Integer.parseInt(v[0]);
-                continue;
-            }
             if (name.startsWith("budget.")) {
-                continue;
+                continue;  // the budget is the profile's (profiles.json); these lines document the source
             }
             int[] cost = {Integer.parseInt(v[0]), Integer.parseInt(v[1])};
             if (name.startsWith("default.")) {
-                COSTS.put(name, cost);
+                costs.put(name, cost);
                 continue;
             }
             String length = "";
@@ -62,18 +62,21 @@ public final class RamCosts {
             String cls = name.substring(0, dot);
             try {
                 Field f = Class.forName(cls, false, RamCosts.class.getClassLoader()).getField(name.substring(dot + 1));
-                COSTS.put(cls.substring(cls.lastIndexOf('.') + 1) + ":" + f.getByte(null) + length, cost);
+                costs.put(cls.substring(cls.lastIndexOf('.') + 1) + ":" + f.getByte(null) + length, cost);
             } catch (ReflectiveOperationException e) {
-                throw new IllegalStateException("j3r180-memory.properties names " + name + ", which the JavaCard API lacks", e);
+                throw new IllegalStateException(resource + " names " + name + ", which the JavaCard API lacks", e);
             }
         }
     }
 
-    private RamCosts() {}
+    /** The figures in the properties file {@code resource} beside this class (read once). */
+    static RamCosts of(String resource) {
+        return TABLES.computeIfAbsent(resource, RamCosts::new);
+    }
 
-    /** The transient RAM budget of the card, bytes. */
-    public static int budget() {
-        return budget;
+    /** The file these figures come from. */
+    public String resource() {
+        return resource;
     }
 
     /** Content bytes of a primitive or reference array. */
@@ -131,18 +134,18 @@ public final class RamCosts {
     }
 
     /** RAM bytes of a crypto object (0 for anything else). */
-    static int ramOf(Object object) {
+    int ramOf(Object object) {
         int[] c = costOf(object);
         return c == null ? 0 : c[0];
     }
 
     /** Persistent bytes of a crypto object. */
-    static int persistentOf(Object object) {
+    int persistentOf(Object object) {
         int[] c = costOf(object);
         return c == null ? OBJECT_HEADER : c[1];
     }
 
-    private static int[] costOf(Object o) {
+    private int[] costOf(Object o) {
         if (o instanceof javacardx.crypto.AEADCipher) {
             return lookup("AEADCipher", ((javacardx.crypto.AEADCipher) o).getAlgorithm(), "", "Cipher");
         } else if (o instanceof javacardx.crypto.Cipher) {
@@ -154,26 +157,27 @@ public final class RamCosts {
         } else if (o instanceof javacard.security.KeyAgreement) {
             return lookup("KeyAgreement", ((javacard.security.KeyAgreement) o).getAlgorithm(), "", "KeyAgreement");
         } else if (o instanceof javacard.security.RandomData) {
-            return COSTS.get("default.RandomData");
+            return costs.get("default.RandomData");
         } else if (o instanceof javacard.security.Checksum) {
             return lookup("Checksum", ((javacard.security.Checksum) o).getAlgorithm(), "", "Checksum");
         } else if (o instanceof Key) {
             Key k = (Key) o;
-            int[] c = COSTS.get("KeyBuilder:" + k.getType());
-            return c != null ? c : lookup("KeyBuilder", k.getType(), "@" + k.getSize(), "Key");
+            byte type = Firewall.keyType(k);
+            int[] c = costs.get("KeyBuilder:" + type);
+            return c != null ? c : lookup("KeyBuilder", type, "@" + k.getSize(), "Key");
         } else if (o instanceof javacard.security.KeyPair) {
             javacard.security.KeyPair p = (javacard.security.KeyPair) o;
             Key pub = p.getPublic();
             if (pub != null && pub.getType() == javacard.security.KeyBuilder.TYPE_EC_FP_PUBLIC) {
                 return lookup("KeyPair", javacard.security.KeyPair.ALG_EC_FP, "@" + pub.getSize(), "KeyPair");
             }
-            return COSTS.get("default.KeyPair");
+            return costs.get("default.KeyPair");
         }
         return null;
     }
 
-    private static int[] lookup(String kind, byte algorithm, String length, String fallback) {
-        int[] c = COSTS.get(kind + ":" + algorithm + length);
-        return c != null ? c : COSTS.get("default." + fallback);
+    private int[] lookup(String kind, byte algorithm, String length, String fallback) {
+        int[] c = costs.get(kind + ":" + algorithm + length);
+        return c != null ? c : costs.get("default." + fallback);
     }
 }

@@ -132,9 +132,12 @@ public class FirewallTest {
     }
 
     @Test
-    public void theDefaultBudgetIsTheJ3r180s() {
-        assertEquals(4150, RamCosts.budget());
-        assertEquals(4150, CardRules.of(new SimulatorRuntime()).ramBudget());
+    public void theBudgetIsTheProfiles() {
+        CardRules rules = CardRules.of(new SimulatorRuntime());
+        assertEquals(4150, rules.profile(CardProfile.named("jcop4-j3r180")).ramBudget());
+        assertEquals(1993, rules.profile(CardProfile.named("j3h145")).ramBudget());
+        assertEquals(32767, rules.profile(CardProfile.named("full")).ramBudget());
+        assertEquals(300, rules.ramBudget(300).ramBudget());
     }
 
     static byte[] random(Simulator simulator) {
