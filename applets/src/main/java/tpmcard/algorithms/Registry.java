@@ -6,6 +6,9 @@ import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
+import javacard.security.AESKey;
+import javacard.security.KeyAgreement;
+import javacard.security.MessageDigest;
 import tpmcard.lib.P256;
 
 /**
@@ -37,8 +40,17 @@ public final class Registry {
      */
     private final KeyUnwrap unwrap;
 
-    public Registry(P256 curve) {
-        unwrap = new KeyUnwrap(curve);
+    /** RAM the core lends for key import ({@link KeyUnwrap#SCRATCH_LENGTH}). */
+    public static final short SCRATCH_LENGTH = KeyUnwrap.SCRATCH_LENGTH;
+
+    /**
+     * @param sha256 the core's SHA-256, ECDH and transient AES-128 key (CLEAR_ON_RESET), lent to
+     *        key import; {@code scratch} RAM of SCRATCH_LENGTH bytes at scratchOffset free during
+     *        INVOKE; {@code installScratch} CLEAR_ON_RESET RAM used during construction only
+     */
+    public Registry(P256 curve, MessageDigest sha256, KeyAgreement agreement, AESKey kek,
+                    byte[] scratch, short scratchOffset, byte[] installScratch) {
+        unwrap = new KeyUnwrap(curve, sha256, agreement, kek, scratch, scratchOffset, installScratch);
         short n = ProviderConstants.REGISTRY_ENTRIES;
         aids = new byte[(short) (n * ProviderConstants.MAX_AID_LENGTH)];
         aidLengths = new byte[n];
@@ -191,7 +203,7 @@ public final class Registry {
             ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
         }
         short n = unwrap.unwrap(id, providerP1, buffer, (short) (inOffset + 2), dataLength);
-        Util.arrayCopyNonAtomic(unwrap.scratch, (short) 0, buffer, inOffset, n);
+        Util.arrayCopyNonAtomic(unwrap.scratch, unwrap.scratchOffset, buffer, inOffset, n);
         unwrap.wipe();
         short answer = provider.call(providerIns, providerP1, providerP2, buffer, inOffset, n,
                 (short) (inOffset + n), outLimit, sessionId);

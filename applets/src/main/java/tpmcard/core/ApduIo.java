@@ -31,7 +31,7 @@ import javacard.framework.Util;
  * <p>One data buffer per command, command and response in it together: the command at
  * {@code [0, length)}, the response at {@link #responseOffset()} (after the command, or over it
  * when a handler answers in place, as ECHO and secure messaging do). Two buffers exist: a small
- * CLEAR_ON_DESELECT RAM buffer for the common case (an unchained command of at most
+ * RAM buffer for the common case (an unchained command of at most
  * {@link #ramCommandLimit()} bytes, whose answer fits beside it) and a large persistent one for
  * command chains, long extended commands and long answers ({@link #reserveResponse}). Only that
  * rarer path writes EEPROM, with non-atomic copies so it never fills the transaction buffer.
@@ -72,7 +72,9 @@ public final class ApduIo {
     /**
      * Allocates the buffers: {@code capacity} bytes of command data at most, in a persistent
      * buffer of {@code persistentLength} bytes (command plus response), and with {@code preferRam}
-     * a CLEAR_ON_DESELECT RAM buffer of {@code ramLength} bytes if the card has room.
+     * a RAM buffer of {@code ramLength} bytes if the card has room. The RAM buffer is
+     * CLEAR_ON_RESET, so that the applet may use it as scratch while it is being installed (the
+     * only transient RAM it may touch then), and wiped on every deselect ({@link #wipeRam}).
      */
     public ApduIo(short capacity, short persistentLength, short ramLength, boolean preferRam) {
         this.capacity = capacity;
@@ -84,7 +86,7 @@ public final class ApduIo {
 
     private static byte[] allocateRam(short length) {
         try {
-            return JCSystem.makeTransientByteArray(length, JCSystem.CLEAR_ON_DESELECT);
+            return JCSystem.makeTransientByteArray(length, JCSystem.CLEAR_ON_RESET);
         } catch (SystemException e) {
             if (e.getReason() != SystemException.NO_TRANSIENT_SPACE) {
                 throw e;
@@ -100,6 +102,21 @@ public final class ApduIo {
 
     public short capacity() {
         return capacity;
+    }
+
+    /**
+     * The RAM buffer, or null without one. Its end doubles as the binding's work area
+     * (BindingTransients), which {@link #receive(APDU, boolean, short, short)} keeps clear of.
+     */
+    public byte[] ramBuffer() {
+        return ram;
+    }
+
+    /** Zeroes the RAM buffer (deselect: it is CLEAR_ON_RESET, cleared by the card only at reset). */
+    public void wipeRam() {
+        if (ram != null) {
+            Util.arrayFillNonAtomic(ram, (short) 0, (short) ram.length, (byte) 0);
+        }
     }
 
     /** Whether common commands are handled in RAM (the card had room for the RAM buffer). */
@@ -228,6 +245,15 @@ public final class ApduIo {
      * {@code limit} bytes, at most the capacity: more is 6700, decided before any byte is copied.
      */
     public short receive(APDU apdu, boolean chainingAllowed, short limit) {
+        return receive(apdu, chainingAllowed, limit, Constants.RAM_ANSWER_RESERVE);
+    }
+
+    /**
+     * As {@link #receive(APDU, boolean, short)}, with the command taken into RAM only when it
+     * leaves {@code ramReserve} bytes (at least RAM_ANSWER_RESERVE) free at the end of the RAM
+     * buffer: room for its answer and whatever its handler keeps there.
+     */
+    public short receive(APDU apdu, boolean chainingAllowed, short limit, short ramReserve) {
         if (limit > capacity) {
             limit = capacity;
         }
@@ -250,7 +276,8 @@ public final class ApduIo {
         short start = isChainInProgress() ? vars[VAR_CHAIN_LENGTH] : 0;
         if (!isChainInProgress()) {
             // A chain, or a command too long for RAM, is assembled in the persistent buffer.
-            vars[VAR_BUFFER] = (!chained && declared >= 0 && declared <= ramCommandLimit())
+            short ramLimit = ram == null ? 0 : (short) (ram.length - ramReserve);
+            vars[VAR_BUFFER] = (!chained && declared >= 0 && declared <= ramLimit && ram != null)
                     ? BUFFER_RAM : BUFFER_PERSISTENT;
         }
         byte[] command = buffer();

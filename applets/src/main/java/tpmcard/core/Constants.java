@@ -67,16 +67,18 @@ public final class Constants {
     public static final short MAX_RESPONSE_DATA = (short) 4120;
     public static final short MAX_PLAIN_DATA = (short) 4096;    // unprotected command data, ECHO payload
     /**
-     * The I/O buffers (ApduIo): common commands in RAM_IO_LENGTH bytes of CLEAR_ON_DESELECT RAM
-     * (SESSION AUTH with its PCRs included), chains, long commands and long answers in the
+     * The I/O buffers (ApduIo): common commands in RAM_IO_LENGTH bytes of RAM (CLEAR_ON_RESET,
+     * wiped on deselect; SESSION AUTH with its PCRs included), chains, long commands and long answers in the
      * persistent buffer (the largest protected command, and room for an answer after a command).
+     * The RAM buffer's end is also the binding's work area (BindingTransients).
      */
     public static final short RAM_IO_LENGTH = (short) 736;
     /**
      * Transient RAM the core applet takes, arrays and crypto objects (JCAlgTest figures), checked
-     * at install; SuiteRamTest keeps it honest (docs/core-applet.md "Transient RAM").
+     * at install; SuiteRamTest keeps it honest
+     * (docs/core-applet.md "Transient RAM").
      */
-    public static final short TRANSIENT_BYTES = (short) 3406;
+    public static final short TRANSIENT_BYTES = (short) 1881;
     public static final short RAM_ANSWER_RESERVE = (short) 160;
     public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
     /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */

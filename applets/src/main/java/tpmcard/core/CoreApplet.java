@@ -9,7 +9,9 @@ import javacard.framework.CardRuntimeException;
 import javacard.framework.JCSystem;
 import javacard.framework.Shareable;
 import javacard.framework.Util;
+import javacard.security.AESKey;
 import javacard.security.KeyAgreement;
+import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacardx.apdu.ExtendedLength;
@@ -69,18 +71,31 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
         // long commands or answers in a persistent one (ApduIo).
         io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, Constants.RAM_IO_LENGTH, preferRam);
-        // Made once and kept: the identity is made with them, then the binding uses them.
+        // Made once and kept: the identity is made with them, then the binding and the registry
+        // use them.
         P256 curve = new P256();
         MessageDigest sha256 = MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false);
         RandomData random = Identity.keyGenerationRandom();
         KeyAgreement multiplier = Identity.basePointMultiplier();
-        // The binding's work buffer, CLEAR_ON_RESET: the only kind of RAM an applet may touch
-        // while it is being installed, so it is the identity's scratch first.
-        byte[] work = JCSystem.makeTransientByteArray(BindingHandler.WORK_LENGTH, JCSystem.CLEAR_ON_RESET);
+        KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, false);
+        // CLEAR_ON_RESET: the registry's GCM probe sets it during install. Every user clears it
+        // after use, and deselect() clears a handshake's key confirmation key waiting in it.
+        AESKey aesKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
+                KeyBuilder.LENGTH_AES_128, false);
+        // The binding's work area and the registry's unwrap scratch overlay the end of the RAM I/O
+        // buffer (BindingTransients); a card without room for that buffer gives them RAM of their
+        // own. Both are CLEAR_ON_RESET, the only kind of RAM an applet may touch while it is being
+        // installed: the identity's scratch first, so install leaves nothing behind.
+        byte[] work = io.ramBuffer();
+        if (work == null) {
+            work = JCSystem.makeTransientByteArray(BindingTransients.WORK_LENGTH, JCSystem.CLEAR_ON_RESET);
+        }
         identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
-        binding = new BindingHandler(identity, curve, sha256, random, multiplier, work,
+        binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, work,
                 null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
-        algorithms = new Registry(curve);
+        algorithms = new Registry(curve, sha256, ecdh, aesKey, work,
+                (short) (work.length - Registry.SCRATCH_LENGTH), work);
+        Util.arrayFillNonAtomic(work, (short) 0, (short) work.length, (byte) 0);
 
         short bits = (short) (Constants.FEATURE_EXTENDED_LENGTH | Constants.FEATURE_COMMAND_CHAINING
                 | Constants.FEATURE_RESPONSE_CHAINING);
@@ -103,6 +118,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
     /** Another applet is selected, or this one again: the session and its keys go now. */
     public void deselect() {
         binding.deselect();
+        io.wipeRam();
     }
 
     public void process(APDU apdu) {
@@ -111,6 +127,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         try {
             if (selectingApplet()) {
                 binding.deselect();  // a SELECT ends any session, also when this applet was selected
+                io.wipeRam();
                 io.reset();
                 io.receive(apdu, false, Constants.MAX_PLAIN_DATA);
                 io.setResponseOffset((short) 0);  // the AID is not needed any more
@@ -187,7 +204,8 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         // ISO commands (CLA 00) carry at most a few bytes; only proprietary ones may be chained.
-        short length = io.receive(apdu, expected == Constants.CLA_PROPRIETARY, Constants.MAX_PLAIN_DATA);
+        short length = io.receive(apdu, expected == Constants.CLA_PROPRIETARY, Constants.MAX_PLAIN_DATA,
+                BindingHandler.ramReserve(cla, ins, Constants.RAM_ANSWER_RESERVE));
         if (length == ApduIo.CHAIN_CONTINUES) {
             return ApduIo.CHAIN_CONTINUES;
         }
@@ -212,7 +230,8 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             if (lastSegment) {
                 binding.beginCommand(cla, ins);
             }
-            length = io.receive(apdu, true, Constants.MAX_COMMAND_DATA);
+            length = io.receive(apdu, true, Constants.MAX_COMMAND_DATA,
+                    BindingHandler.ramReserve(cla, ins, Constants.RAM_ANSWER_RESERVE));
             if (length == ApduIo.CHAIN_CONTINUES) {
                 return ApduIo.CHAIN_CONTINUES;
             }
@@ -445,14 +464,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         if (buffer != APDU.getCurrentAPDUBuffer()) {
             ISOException.throwIt(ISO7816.SW_UNKNOWN);  // only the global buffer, never a service's array
         }
-        if (index < 0 || index >= Constants.SESSION_PCR_COUNT) {
-            ISOException.throwIt(ISO7816.SW_INCORRECT_P1P2);
-        }
-        if (!binding.isSessionOpen()) {
-            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
-        }
-        Util.arrayCopyNonAtomic(binding.sessionPcrs(), (short) (index * Constants.DIGEST_LENGTH), buffer, offset,
-                Constants.DIGEST_LENGTH);
+        binding.copyHostPcr(index, buffer, offset);  // 6A86 outside 0..8, 6982 without a session
     }
 
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */

@@ -1,6 +1,5 @@
 package tpmcard.core;
 
-import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.CryptoException;
 import javacard.security.MessageDigest;
@@ -16,42 +15,48 @@ final class Kdf {
     private static final short HASH_LENGTH = (short) 32;
     private static final short COUNTER_LENGTH = (short) 4;
 
-    private final MessageDigest sha256;
-    /** CLEAR_ON_DESELECT: the 4-byte counter, then one hash block for a partial last block. */
-    private final byte[] scratch;
+    /** Bytes of scratch the caller lends: the 4-byte counter, then one hash block for a partial last block. */
+    static final short SCRATCH_LENGTH = (short) (COUNTER_LENGTH + HASH_LENGTH);
 
-    Kdf(MessageDigest sha256) {
+    private final MessageDigest sha256;
+    /** RAM the caller lends (the binding's work area, BindingTransients KDF), at scratchOffset. */
+    private final byte[] scratch;
+    private final short scratchOffset;
+
+    Kdf(MessageDigest sha256, byte[] scratch, short scratchOffset) {
         this.sha256 = sha256;
-        scratch = JCSystem.makeTransientByteArray((short) (COUNTER_LENGTH + HASH_LENGTH),
-                JCSystem.CLEAR_ON_DESELECT);
+        this.scratch = scratch;
+        this.scratchOffset = scratchOffset;
     }
 
     /**
      * Writes outLength bytes of key material to out[outOffset]. The output must not overlap
-     * Z or SharedInfo. Leaves no key material in the scratch buffer.
+     * Z, SharedInfo or the scratch. Leaves no key material in the scratch.
      */
     void derive(byte[] z, short zOffset, short zLength, byte[] info, short infoOffset, short infoLength,
                 byte[] out, short outOffset, short outLength) {
         if (outLength <= 0 || outLength > (short) (HASH_LENGTH * 8)) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
-        Util.arrayFillNonAtomic(scratch, (short) 0, COUNTER_LENGTH, (byte) 0);
+        Util.arrayFillNonAtomic(scratch, scratchOffset, COUNTER_LENGTH, (byte) 0);
+        short counter = (short) (scratchOffset + COUNTER_LENGTH - 1);
+        short block = (short) (scratchOffset + COUNTER_LENGTH);
         short done = 0;
         while (done < outLength) {
-            scratch[3]++;  // counter = 1, 2, ... (at most 8 blocks, so one byte is enough)
+            scratch[counter]++;  // counter = 1, 2, ... (at most 8 blocks, so one byte is enough)
             sha256.reset();
             sha256.update(z, zOffset, zLength);
-            sha256.update(scratch, (short) 0, COUNTER_LENGTH);
+            sha256.update(scratch, scratchOffset, COUNTER_LENGTH);
             short remaining = (short) (outLength - done);
             if (remaining >= HASH_LENGTH) {
                 sha256.doFinal(info, infoOffset, infoLength, out, (short) (outOffset + done));
                 done += HASH_LENGTH;
             } else {
-                sha256.doFinal(info, infoOffset, infoLength, scratch, COUNTER_LENGTH);
-                Util.arrayCopyNonAtomic(scratch, COUNTER_LENGTH, out, (short) (outOffset + done), remaining);
+                sha256.doFinal(info, infoOffset, infoLength, scratch, block);
+                Util.arrayCopyNonAtomic(scratch, block, out, (short) (outOffset + done), remaining);
                 done = outLength;
             }
         }
-        Util.arrayFillNonAtomic(scratch, (short) 0, (short) scratch.length, (byte) 0);
+        Util.arrayFillNonAtomic(scratch, scratchOffset, SCRATCH_LENGTH, (byte) 0);
     }
 }

@@ -24,6 +24,11 @@ import tpmcard.lib.ConstantTime;
  * the IV cipher (ECB, S-ENC) and the two MACs (S-MAC, S-RMAC, one Signature object each) are
  * initialised once, when the session opens; doFinal() and sign() return them to that state. Per
  * command only the CBC cipher is initialised, twice (its IV changes): 2 inits instead of 6.
+ *
+ * <p>The binding's PIN cryptograms and key confirmations borrow the command MAC object
+ * ({@link #lendCommandMac}): one AES-CMAC object less in RAM. A command that borrowed it inside a
+ * session (a protected PIN command, rare) costs the next protected command one more init, to give
+ * the object its session key back; every other command costs what it did.
  */
 final class SecureChannel {
     private static final short BLOCK = 16;
@@ -39,6 +44,7 @@ final class SecureChannel {
     private static final short S_LENGTH = 73;
     private static final byte FLAG_OPEN = (byte) 0x01;
     private static final byte FLAG_CLOSE_AFTER_RESPONSE = (byte) 0x02;
+    private static final byte FLAG_COMMAND_MAC_LENT = (byte) 0x04;
 
     private final AESKey enc;
     private final AESKey mac;
@@ -50,8 +56,9 @@ final class SecureChannel {
     private final byte[] state;
 
     /**
-     * @param cbc shared (initialised per use); {@code ecb}, {@code commandMac} and
-     *            {@code responseMac} belong to this channel alone (initialised per session)
+     * @param cbc shared (initialised per use); {@code ecb} and {@code responseMac} belong to this
+     *            channel alone (initialised per session), {@code commandMac} too, but lent to the
+     *            binding ({@link #lendCommandMac})
      */
     SecureChannel(Cipher cbc, Cipher ecb, Signature commandMac, Signature responseMac) {
         this.cbc = cbc;
@@ -64,17 +71,39 @@ final class SecureChannel {
         state = JCSystem.makeTransientByteArray(S_LENGTH, JCSystem.CLEAR_ON_DESELECT);
     }
 
-    /** Opens a session: keys = S-ENC || S-MAC || S-RMAC (48 bytes), then the initial MAC chain. */
-    void open(byte[] keys, short keysOffset, byte[] chain, short chainOffset) {
+    /**
+     * Sets the session keys S-ENC || S-MAC || S-RMAC (48 bytes) into the key objects, the channel
+     * still closed (SESSION INIT: they wait there for SESSION AUTH; {@link #close} forgets them).
+     */
+    void load(byte[] keys, short keysOffset) {
         close();
         enc.setKey(keys, keysOffset);
         mac.setKey(keys, (short) (keysOffset + BLOCK));
         rmac.setKey(keys, (short) (keysOffset + 2 * BLOCK));
+    }
+
+    /** Opens the session with the keys {@link #load}ed, and the initial MAC chain. */
+    void start(byte[] chain, short chainOffset) {
         ecb.init(enc, Cipher.MODE_ENCRYPT);
         commandMac.init(mac, Signature.MODE_SIGN);
         responseMac.init(rmac, Signature.MODE_SIGN);
         Util.arrayCopyNonAtomic(chain, chainOffset, state, S_CHAIN, BLOCK);
         state[S_FLAGS] = FLAG_OPEN;
+    }
+
+    /** Opens a session: keys = S-ENC || S-MAC || S-RMAC (48 bytes), then the initial MAC chain. */
+    void open(byte[] keys, short keysOffset, byte[] chain, short chainOffset) {
+        load(keys, keysOffset);
+        start(chain, chainOffset);
+    }
+
+    /**
+     * The command MAC object for a binding computation with another key (any state): the next
+     * protected command initialises it with S-MAC again before it uses it.
+     */
+    Signature lendCommandMac() {
+        state[S_FLAGS] |= FLAG_COMMAND_MAC_LENT;
+        return commandMac;
     }
 
     boolean isOpen() {
@@ -125,6 +154,10 @@ final class SecureChannel {
             fail();
         }
         short cipherLength = (short) (length - MAC_LENGTH);
+        if ((state[S_FLAGS] & FLAG_COMMAND_MAC_LENT) != 0) {
+            commandMac.init(mac, Signature.MODE_SIGN);
+            state[S_FLAGS] &= (byte) ~FLAG_COMMAND_MAC_LENT;
+        }
         state[S_HEADER] = (byte) ((cla | Constants.CLA_SECURE_MESSAGING) & ~Constants.CLA_CHAINING_BIT);
         state[(short) (S_HEADER + 1)] = ins;
         state[(short) (S_HEADER + 2)] = p1;

@@ -1,7 +1,6 @@
 package tpmcard.core;
 
 import javacard.framework.ISOException;
-import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
 import tpmcard.lib.Tpm2;
@@ -50,14 +49,16 @@ final class TpmAttest {
     private static final short R_EXTRA_LENGTH = 10;
     private static final short R_BODY_OFFSET = 11;
     private static final short R_BODY_END = 12;
-    private static final short R_COUNT = 13;
+    /** Shorts of parse state the caller lends ({@link BindingTransients}). */
+    static final short R_COUNT = 13;
 
     private final MessageDigest sha256;
     private final short[] r;
 
-    TpmAttest(MessageDigest sha256) {
+    /** @param r CLEAR_ON_DESELECT RAM of R_COUNT shorts for the offsets of what was parsed */
+    TpmAttest(MessageDigest sha256, short[] r) {
         this.sha256 = sha256;
-        r = JCSystem.makeTransientShortArray(R_COUNT, JCSystem.CLEAR_ON_DESELECT);
+        this.r = r;
     }
 
     private static void need(short position, short end, short count, short sw) {

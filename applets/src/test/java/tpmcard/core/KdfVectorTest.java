@@ -11,7 +11,8 @@ import org.junit.Test;
 
 /** Kdf (ANSI X9.63, SHA-256) against binding.json, byte for byte with the host and openssl. */
 public class KdfVectorTest {
-    private final Kdf kdf = new Kdf(MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false));
+    private final Kdf kdf = new Kdf(MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false),
+            new byte[Kdf.SCRATCH_LENGTH + 3], (short) 3);
 
     private byte[] derive(byte[] z, byte[] info, int length) {
         byte[] out = new byte[length + 4];

@@ -92,7 +92,72 @@ public class ManyHandshakesTest {
         assertEquals(13, powerCycles);
     }
 
-    private void handshake(SimulatedCard card, int i, byte[] cardPoint, byte[] bindingName, PrivateKey binding,
+    /**
+     * SESSION AUTH at every length a pairing's policy can give it: PCRs 0..8 and 0 to 13 more
+     * (9..15 and 17..22; PAIR refuses 16 and 23), 288 to 704 bytes of PCR values. The shorter ones
+     * run in the RAM I/O buffer beside the binding's work area at its end, the longer ones in the
+     * persistent buffer (BindingTransients.ramReserve); each opens a session whose key
+     * confirmation checks out, and the session's host PCRs are the values the quote proved.
+     */
+    @Test
+    public void handshakesAtEveryPolicySize() throws Exception {
+        Map<String, Object> keys = BindingVectors.section("keys");
+        Map<String, Object> tpm = BindingVectors.section("tpm");
+        Map<String, Object> session = BindingVectors.section("session");
+        byte[] bindingName = BindingVectors.bytes(tpm, "binding_name");
+        PrivateKey binding = privateKey(BindingVectors.bytes(keys, "binding_private"));
+        PrivateKey ak = privateKey(BindingVectors.bytes(keys, "ak_private"));
+        byte[] vectorAttest = BindingVectors.bytes(session, "quote_attest");
+        int th2At = indexOf(vectorAttest, BindingVectors.bytes(session, "th2"));
+        // TPMS_QUOTE_INFO ends the attest: ... 03 | pcrSelect (3) | 00 20 | pcrDigest (32).
+        int bitmapAt = vectorAttest.length - 32 - 2 - 3;
+        int[] extra = {9, 10, 11, 12, 13, 14, 15, 17, 18, 19, 20, 21, 22};
+        int[] authLengths = new int[extra.length + 1];
+        for (int k = 0; k <= extra.length; k++) {
+            byte[] policy = {0x01, 0, 0};   // PCR 0, and the first k of the others
+            for (int j = 0; j < k; j++) {
+                policy[extra[j] >> 3] |= (byte) (1 << (extra[j] & 7));
+            }
+            byte[] quoted = {(byte) 0xFF, (byte) (policy[1] | 0x01), policy[2]};
+            ByteArrayOutputStream values = new ByteArrayOutputStream();
+            ByteArrayOutputStream policyValues = new ByteArrayOutputStream();
+            for (int i = 0; i < 24; i++) {
+                if ((quoted[i >> 3] & (1 << (i & 7))) == 0) {
+                    continue;
+                }
+                byte[] value = sha256(new byte[] {'p', 'c', 'r', (byte) i, (byte) k});
+                values.writeBytes(value);
+                if ((policy[i >> 3] & (1 << (i & 7))) != 0) {
+                    policyValues.writeBytes(value);
+                }
+            }
+            byte[] attest = vectorAttest.clone();
+            System.arraycopy(quoted, 0, attest, bitmapAt, 3);
+            System.arraycopy(sha256(values.toByteArray()), 0, attest, vectorAttest.length - 32, 32);
+            byte[] secret = new byte[32];
+            random.nextBytes(secret);
+            SimulatedCard card = SimulatedCard.installed(new byte[] {(byte) k});
+            card.selectOk();
+            storePairing(card, bindingName, BindingVectors.bytes(keys, "binding_point"),
+                    BindingVectors.bytes(keys, "ak_point"), policy, sha256(policyValues.toByteArray()), secret);
+            authLengths[k] = handshake(card, k, card.identityPoint(), bindingName, binding, ak, attest, th2At,
+                    values.toByteArray(), secret);
+            byte[] hostPcrs = new byte[Constants.SESSION_PCR_COUNT * 32];
+            BindingHandler handler = bindingOf(card);
+            for (short i = 0; i < Constants.SESSION_PCR_COUNT; i++) {
+                handler.copyHostPcr(i, hostPcrs, (short) (i * 32));
+            }
+            assertArrayEquals("host PCRs 0..8 of the session, policy size " + k,
+                    Arrays.copyOf(values.toByteArray(), hostPcrs.length), hostPcrs);
+        }
+        // Both sides of the RAM I/O buffer's limit for SESSION AUTH were crossed.
+        int ramLimit = Constants.RAM_IO_LENGTH - BindingHandler.ramReserve(Constants.CLA_PROPRIETARY,
+                Constants.INS_SESSION_AUTH, Constants.RAM_ANSWER_RESERVE);
+        assertEquals(true, authLengths[0] <= ramLimit && authLengths[extra.length] > ramLimit);
+    }
+
+    /** One handshake; returns the length of the SESSION AUTH command data. */
+    private int handshake(SimulatedCard card, int i, byte[] cardPoint, byte[] bindingName, PrivateKey binding,
                            PrivateKey ak, byte[] vectorAttest, int th2At, byte[] values, byte[] secret)
             throws GeneralSecurityException {
         KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
@@ -130,6 +195,7 @@ public class ManyHandshakesTest {
         assertEquals("SESSION AUTH #" + i, (short) 0x9000, auth.sw);
         byte[] cardFinal = cmac(kConf, concat(new byte[] {Constants.KC_CARD_FINAL}, th3));
         assertArrayEquals("card final key confirmation #" + i, tlv(Constants.TAG_CARD_CRYPTOGRAM, cardFinal), auth.data);
+        return prefix.length + 2 + 16;
     }
 
     private static void storePairing(SimulatedCard card, byte[] name, byte[] bindingPoint, byte[] akPoint,
@@ -141,6 +207,12 @@ public class ManyHandshakesTest {
         Pairings pairings = (Pairings) pairingsField.get(bindingField.get(appletOf(card)));
         pairings.store((short) SLOT, name, (short) 0, bindingPoint, (short) 0, akPoint, (short) 0, selection, (short) 0,
                 (byte) 0, pcrDigest, (short) 0, secret, (short) 0);
+    }
+
+    private static BindingHandler bindingOf(SimulatedCard card) throws ReflectiveOperationException {
+        Field bindingField = CoreApplet.class.getDeclaredField("binding");
+        bindingField.setAccessible(true);
+        return (BindingHandler) bindingField.get(appletOf(card));
     }
 
     private static CoreApplet appletOf(SimulatedCard card) throws ReflectiveOperationException {

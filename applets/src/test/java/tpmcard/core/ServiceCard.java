@@ -88,18 +88,10 @@ public final class ServiceCard {
         Arrays.fill(counter, (byte) 0);
         try {
             BindingHandler binding = (BindingHandler) field(CoreApplet.class, "binding").get(runtime.applet(coreAid));
-            ((SecureChannel) field(BindingHandler.class, "channel").get(binding)).open(keys, (short) 0, chain, (short) 0);
-            byte[] pcrs = binding.sessionPcrs();
-            System.arraycopy(hostPcrs, 0, pcrs, 0, pcrs.length);
-            // What SESSION AUTH does after the channel opens: a new session id.
-            Field last = field(BindingHandler.class, "lastSessionId");
-            short id = (short) (last.getShort(binding) + 1);
-            if (id == 0) {
-                id = 1;
-            }
-            last.setShort(binding, id);
-            short[] vars = (short[]) field(BindingHandler.class, "vars").get(binding);
-            vars[(short) field(BindingHandler.class, "V_SESSION_ID").getShort(null)] = id;
+            // What SESSION INIT and SESSION AUTH do once the keys are agreed and the quote checked:
+            // the session keys into the channel, then the host PCRs and a new id, and the channel starts.
+            ((SecureChannel) field(BindingHandler.class, "channel").get(binding)).load(keys, (short) 0);
+            binding.openSession(hostPcrs, (short) 0, chain, (short) 0);
         } catch (ReflectiveOperationException e) {
             throw new AssertionError("cannot open a session on the core applet", e);
         }
@@ -130,6 +122,11 @@ public final class ServiceCard {
      * refused the secure messaging itself) comes back as is.
      */
     Response sendProtected(int ins, int p1, int p2, byte[] data) {
+        return sendProtected(0x84, ins, p1, p2, data);
+    }
+
+    /** As {@link #sendProtected(int, int, int, byte[])} with this class byte (04: ISO, 84: proprietary). */
+    Response sendProtected(int cla, int ins, int p1, int p2, byte[] data) {
         try {
             for (int i = 15; i >= 12 && ++counter[i] == 0; i--) {
                 // carry into the next byte of the 4-byte counter
@@ -138,13 +135,13 @@ public final class ServiceCard {
             if (data.length > 0) {
                 cipher = cbc(Cipher.ENCRYPT_MODE, iv((byte) 0x00), pad(data));
             }
-            byte[] header = {(byte) 0x84, (byte) ins, (byte) p1, (byte) p2,
+            byte[] header = {(byte) cla, (byte) ins, (byte) p1, (byte) p2,
                 (byte) ((cipher.length + 8) >> 8), (byte) (cipher.length + 8)};
             byte[] mac = cmac(sMac, chain, header, cipher);
             chain = mac;
             byte[] wrapped = concat(cipher, Arrays.copyOf(mac, 8));
             Response outer = new Response(simulator.transmitCommand(
-                    Apdu.extendedForm(0x84, ins, p1, p2, wrapped, 65536)));
+                    Apdu.extendedForm(cla, ins, p1, p2, wrapped, 65536)));
             if (outer.sw != (short) 0x9000) {
                 return outer;
             }

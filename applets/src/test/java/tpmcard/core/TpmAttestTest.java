@@ -22,7 +22,8 @@ public class TpmAttestTest {
     private static final short SW = (short) 0x6A80;
     private static final Map<String, Object> TPM = BindingVectors.section("tpm");
     private static final Map<String, Object> KEYS = BindingVectors.section("keys");
-    private final TpmAttest attest = new TpmAttest(MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false));
+    private final TpmAttest attest = new TpmAttest(MessageDigest.getInstance(MessageDigest.ALG_SHA_256, false),
+            new short[TpmAttest.R_COUNT]);
 
     private static byte[] tpm(String name) {
         return BindingVectors.bytes(TPM, name);
