@@ -78,7 +78,7 @@ public final class Constants {
      * at install; SuiteRamTest keeps it honest
      * (docs/core-applet.md "Transient RAM").
      */
-    public static final short TRANSIENT_BYTES = (short) 1881;
+    public static final short TRANSIENT_BYTES = (short) 1921;
     public static final short RAM_ANSWER_RESERVE = (short) 160;
     public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
     /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */

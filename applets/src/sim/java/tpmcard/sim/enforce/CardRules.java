@@ -29,7 +29,7 @@ public final class CardRules {
      * not yet on by default: the suite needs about 6.7 KB of transient RAM, over a J3R180's
      * 4,150 bytes (issue 9). Once it fits, "firewall,ram" turns it on for every card.
      */
-    public static final String DEFAULT_RULES = "firewall";
+    public static final String DEFAULT_RULES = "firewall,ram";
 
     /** System property naming the rules new cards enforce. */
     public static final String ENFORCE_PROPERTY = "tpmcard.sim.enforce";
