@@ -38,15 +38,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard.transport import vpcd
+from tpmcard.sim import vpcd
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection, start_jvm
 from tpmcard.transport.pcsc import PcscConnection
 
 if TYPE_CHECKING:
-    from tpmcard.attestation import AttestationCa, Enrollment
-    from tpmcard.client import Card
-    from tpmcard.session import SecureCardSession
+    from tpmcard.services.attestation import AttestationCa, Enrollment
+    from tpmcard.services.client import Card
+    from tpmcard.services.session import SecureCardSession
     from tpmcard.tpm.adapter import Tpm
     from tpmcard.tpm.swtpm import Swtpm
 
@@ -207,8 +207,8 @@ class TestAttestation:
 
     def install_into(self, state_dir: Path) -> None:
         """Make ``state_dir`` (a $TPMCARD_STATE_DIR) hold this CA, its EK roots and the swtpm's
-        enrolment, where ``tpmcard pair`` and ``tpmcard.session.pair`` look by default."""
-        from tpmcard.attestation import EnrollmentStore
+        enrolment, where ``tpmcard pair`` and ``tpmcard.services.session.pair`` look by default."""
+        from tpmcard.services.attestation import EnrollmentStore
 
         shutil.copytree(self.ca_dir, state_dir / "ca", dirs_exist_ok=True)
         shutil.copytree(self.ek_roots, state_dir / "ek-roots", dirs_exist_ok=True)
@@ -218,8 +218,8 @@ class TestAttestation:
         """Install this CA's key on ``card`` (PUT DATA): with the default PIN on a card without
         one, else (a shared PC/SC card that kept its key) replaced with the default PUK."""
         from tpmcard.errors import ChannelError
-        from tpmcard.pairings import PairingStore
-        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
+        from tpmcard.services.pairings import PairingStore
+        from tpmcard.services.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
 
         store = PairingStore(store_dir) if store_dir is not None else None
         point = self.ca.public_point
@@ -231,8 +231,8 @@ class TestAttestation:
 
 @pytest.fixture(scope="session")
 def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestAttestation:
-    from tpmcard.attestation import AttestationCa, enroll
-    from tpmcard.ca import ManufacturerCa
+    from tpmcard.services.attestation import AttestationCa, enroll
+    from tpmcard.services.ca import ManufacturerCa
     from tpmcard.tpm.adapter import Tpm
 
     base = tmp_path_factory.mktemp("attestation")
@@ -269,9 +269,9 @@ class BoundCard:
         tcti: str,
         attestation: TestAttestation,
     ) -> None:
-        from tpmcard.client import Card
-        from tpmcard.pairings import PairingStore
-        from tpmcard.session import pair, personalise
+        from tpmcard.services.client import Card
+        from tpmcard.services.pairings import PairingStore
+        from tpmcard.services.session import pair, personalise
 
         self.transport = transport
         self.connection = connection
@@ -294,7 +294,7 @@ class BoundCard:
         self.card_id = self.record.card_id
 
     def connect(self) -> SecureCardSession:
-        from tpmcard.session import connect
+        from tpmcard.services.session import connect
 
         return connect(connection=self.connection, tpm=self.tpm, store=self.store)
 
@@ -303,8 +303,14 @@ class BoundCard:
         self.connection.reset()
 
     def unpair(self) -> None:
-        from tpmcard.client import Card
-        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, change_pin, change_puk, unpair
+        from tpmcard.services.client import Card
+        from tpmcard.services.session import (
+            DEFAULT_PIN,
+            DEFAULT_PUK,
+            change_pin,
+            change_puk,
+            unpair,
+        )
 
         self.connection.reset()
         card = Card(self.connection)

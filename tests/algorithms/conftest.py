@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard import algorithms as A
-from tpmcard.session import SecureCardSession
+from tpmcard.services import algorithms as A
+from tpmcard.services.session import SecureCardSession
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py

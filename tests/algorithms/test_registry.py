@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import jpype
 import pytest
-from tpmcard import algorithms as A
 from tpmcard.errors import ChannelError
+from tpmcard.services import algorithms as A
 from tpmcard.transport.jcardsim import JCardSimConnection
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from capfiles import KEY
-from tpmcard import gp
+from tpmcard.services import gp
 
 FAKE_GPTOOL = r"""
 package pro.javacard.gp;

@@ -110,7 +110,7 @@ def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(run, tmp_pat
 
     # A certificate from another CA breaks the chain.
     other = tmp_path / "other"
-    from tpmcard.ca import ManufacturerCa
+    from tpmcard.services.ca import ManufacturerCa
 
     ManufacturerCa.init(other)
     result = runner.invoke(

@@ -1,11 +1,12 @@
-"""The Python names of host/tpmcard/mtpm.py match Constants.java (read through JPype), and the
+"""The Python names of host/tpmcard/services/mtpm.py match Constants.java (read through JPype), and
+the
 manifest lists the applet under MTPM_AID."""
 
 from __future__ import annotations
 
 import json
 
-import tpmcard.mtpm as M
+import tpmcard.services.mtpm as M
 from tpmcard import paths
 
 PREFIXES = ("INS_", "KEY_", "P1_", "P2_", "SW_", "NV_ATTRIBUTE_")

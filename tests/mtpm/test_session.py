@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tpmcard.ca import ManufacturerCa
-from tpmcard.mtpm import (
+from tpmcard.services.ca import ManufacturerCa
+from tpmcard.services.mtpm import (
     MigrationCertificate,
     MtpmError,
     MtpmSession,
@@ -20,8 +20,8 @@ from tpmcard.mtpm import (
     endorsement_qualified_name,
     public_point,
 )
-from tpmcard.mtpm_verify import MigrationTarget
-from tpmcard.session import SecureCardSession
+from tpmcard.services.session import SecureCardSession
+from tpmcard.services.verify import MigrationTarget
 from tpmcard.tpm.attest import verify_certify, verify_quote
 from tpmcard.tpm.errors import AttestationError
 from tpmcard.tpm.structures import object_name
@@ -267,7 +267,7 @@ def test_bench_compare_runs_against_swtpm(mtpm: MtpmSession, bound_card: BoundCa
 
 
 def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
-    from tpmcard.mtpm import info
+    from tpmcard.services.mtpm import info
 
     data = info(mtpm)
     assert data["ak"]["name"].startswith("000b") and data["ek"]["public"] != data["ak"]["public"]

@@ -123,7 +123,7 @@ class FakeTpm:
     ) -> None:
         """``ca`` signs the AK certificate (default: the model card's TEST_CA). A software
         "TPM" like this one is what finding 1 of issue 11 is about: only a CA that checked a
-        genuine TPM (tpmcard.attestation) would certify its AK."""
+        genuine TPM (tpmcard.services.attestation) would certify its AK."""
         self.pcrs = {i: bytes(pcr_values.get(i, bytes(32))) for i in range(24)}
         self.policy_pcrs = tuple(sorted(set(policy_pcrs)))
         self.binding = binding or ec.generate_private_key(ec.SECP256R1())

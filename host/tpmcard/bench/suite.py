@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from tpmcard.client import Card
-from tpmcard.pairings import PairingStore
-from tpmcard.session import (
+from tpmcard.services.client import Card
+from tpmcard.services.pairings import PairingStore
+from tpmcard.services.session import (
     SecureCardSession,
     connect,
     pair,
@@ -42,7 +42,7 @@ def served_card(workdir: Path) -> Any:
     """
     import os
 
-    from tpmcard.transport import vpcd
+    from tpmcard.sim import vpcd
 
     global _private_pcscd
     if os.geteuid() == 0 and (_private_pcscd is not None or not os.environ.get(vpcd.SOCKET_ENV)):

@@ -65,7 +65,7 @@ def measure_jcardsim(sizes: tuple[int, ...] = SIZES, rounds: int = 400) -> dict[
     with tempfile.TemporaryDirectory(prefix="tpmcard-bench-") as tmp:
         with JCardSimConnection(Path(tmp) / "card", purpose="tpmcard bench") as connection:
             session = ApduSession(connection)
-            from tpmcard.core import CoreSession
+            from tpmcard.services.core import CoreSession
 
             CoreSession(session.send_apdu).select()
             return {"path": "in-process jCardSim", "sizes": _compare(raw, session, sizes, rounds)}
@@ -75,7 +75,7 @@ def measure_pcsc(
     sizes: tuple[int, ...] = SIZES, rounds: int = 300, reader: str | None = None
 ) -> dict[str, Any]:
     """(c) against (d). Without ``reader``, serve a simulated card on the second vpcd reader."""
-    from tpmcard.core import CoreSession
+    from tpmcard.services.core import CoreSession
     from tpmcard.transport.pcsc import PcscConnection
     from tpmcard.transport.raw import RawPcsc
 

@@ -117,7 +117,8 @@ class BindingTpm(Protocol):
         ...
 
     def ak_certificate(self) -> bytes:
-        """The AK's certificate from the attestation CA (D1 TLV || D2 TLV, tpmcard.attestation)."""
+        """The AK's certificate from the attestation CA (D1 TLV || D2 TLV,
+        tpmcard.services.attestation)."""
         ...
 
     def quote(self, nonce: bytes, pcr_indices: Sequence[int]) -> tuple[bytes, bytes, list[bytes]]:

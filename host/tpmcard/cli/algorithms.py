@@ -1,6 +1,7 @@
 """``tpmcard alg``: list the on-card algorithm providers, run one, replace one.
 
-Presentation only: every card operation is a :class:`tpmcard.algorithms.Algorithms` call on the
+Presentation only: every card operation is a :class:`tpmcard.services.algorithms.Algorithms` call
+on the
 bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
 """
 
@@ -13,9 +14,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tpmcard import algorithms as A
 from tpmcard.cli import Options, cli, console
 from tpmcard.errors import TpmcardError
+from tpmcard.services import algorithms as A
 
 
 @contextmanager

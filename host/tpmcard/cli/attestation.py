@@ -1,6 +1,6 @@
 """``tpmcard ca enroll`` and ``tpmcard ca install``: the attestation CA's host-TPM side and the
-card's personalisation (docs/binding.md §8). Presentation only: :mod:`tpmcard.attestation`,
-:mod:`tpmcard.session`. The ``ca`` group itself is cli/mtpm.py's."""
+card's personalisation (docs/binding.md §8). Presentation only: :mod:`tpmcard.services.attestation`,
+:mod:`tpmcard.services.session`. The ``ca`` group itself is cli/mtpm.py's."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from tpmcard import session
 from tpmcard.cli import Options, console, kv_table, progress
 from tpmcard.cli.binding import EK_ROOTS_HELP, Secrets, _card, _tpm
 from tpmcard.cli.mtpm import ca as ca_group
+from tpmcard.services import session
 
 # --- the attestation CA (docs/binding.md §8); the `ca` group is cli/mtpm.py's --------------------
 
@@ -29,7 +29,7 @@ def ca_enroll(opts: Options, ek_roots: Path | None, force: bool) -> None:
     ActivateCredential in the TPM); only then the CA issues the AK certificate that PAIR
     carries. Saved in $TPMCARD_STATE_DIR/attestation for later pairings.
     """
-    from tpmcard.attestation import EnrollmentStore, enrollment_for
+    from tpmcard.services.attestation import EnrollmentStore, enrollment_for
 
     store = EnrollmentStore()
     with _tpm(opts) as tpm, progress("enrolling the AK (EK chain, credential activation)"):

@@ -16,9 +16,9 @@ from typing import IO, Any
 
 import click
 
-from tpmcard import client, session
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
-from tpmcard.pairings import PairingStore
+from tpmcard.services import client, session
+from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm
 
 

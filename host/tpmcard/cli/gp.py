@@ -1,7 +1,8 @@
 """``tpmcard gp``: load the suite onto a card with GlobalPlatformPro (docs/deployment.md).
 
 Presentation only: the plans (which gptool runs, with which arguments) come from
-:mod:`tpmcard.gp`. Card keys come from ``$TPMCARD_GP_KEY_FILE`` (mode 0600), ``$TPMCARD_GP_KEY``
+:mod:`tpmcard.services.gp`. Card keys come from ``$TPMCARD_GP_KEY_FILE`` (mode 0600),
+``$TPMCARD_GP_KEY``
 or ``$TPMCARD_GP_KEY_ENC/_MAC/_DEK``, never from this command line; gptool receives them through
 a private pipe, not its argv.
 """
@@ -12,8 +13,8 @@ from collections.abc import Callable
 
 import click
 
-from tpmcard import gp
 from tpmcard.cli import Options, cli, console
+from tpmcard.services import gp
 from tpmcard.transport import list_readers
 
 

@@ -10,9 +10,11 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tpmcard import client, session
 from tpmcard import constants as C
-from tpmcard.algorithms import (
+from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
+from tpmcard.errors import InvalidPinError, TpmcardError
+from tpmcard.services import client, session
+from tpmcard.services.algorithms import (
     AID_HMAC,
     AID_HMAC_V2,
     KEY_HMAC_SHA256,
@@ -22,13 +24,11 @@ from tpmcard.algorithms import (
     KeyNotFoundError,
     ProviderInfo,
 )
-from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
-from tpmcard.core import point_bytes
-from tpmcard.errors import InvalidPinError, TpmcardError
-from tpmcard.mtpm import KEY_AK, MtpmError, MtpmSession, endorsement_qualified_name
-from tpmcard.mtpm import info as mobile_tpm_info
-from tpmcard.mtpm_verify import verify_certified_key
-from tpmcard.pairings import PairingStore
+from tpmcard.services.core import point_bytes
+from tpmcard.services.mtpm import KEY_AK, MtpmError, MtpmSession, endorsement_qualified_name
+from tpmcard.services.mtpm import info as mobile_tpm_info
+from tpmcard.services.pairings import PairingStore
+from tpmcard.services.verify import verify_certified_key
 from tpmcard.tpm import Tpm
 from tpmcard.tpm.attest import verify_quote
 from tpmcard.transport import list_readers

@@ -1,8 +1,9 @@
 """``tpmcard mtpm ...``, ``tpmcard ca ...`` and ``tpmcard verify``: presentation only.
 
 The card is reached through :func:`open_mtpm` (a secured session's ``mtpm`` attribute); the
-protocol lives in :mod:`tpmcard.mtpm`, the checks in :mod:`tpmcard.mtpm_verify`, the CA in
-:mod:`tpmcard.ca`.
+protocol lives in :mod:`tpmcard.services.mtpm`, the checks in :mod:`tpmcard.services.verify`, the
+CA in
+:mod:`tpmcard.services.ca`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from tpmcard.cli import Options, cli, console, kv_table, print_json
 from tpmcard.cli.binding import Secrets
 from tpmcard.errors import NotSupportedError, TpmcardError
-from tpmcard.mtpm import MtpmSession
+from tpmcard.services.mtpm import MtpmSession
 
 
 @contextmanager
@@ -191,7 +192,7 @@ def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
     ak.pub, ek.pub (TPM2B_PUBLIC), ak-certify.msg/.sig (the EK's CERTIFY of the AK), ek.crt:
       the chain `tpmcard verify OUT --nonce NONCE` checks.
     """
-    from tpmcard.mtpm_verify import QuoteBundle
+    from tpmcard.services.verify import QuoteBundle
 
     with open_mtpm(opts) as m:
         bundle = QuoteBundle.collect(m, _pcrs(pcrs), _hex(nonce))
@@ -567,7 +568,7 @@ def migrate_trust(opts: Options, ca_file: BinaryIO | None, owner_auth_fd: int | 
 def migrate_target(opts: Options, out_file: Any) -> None:
     """Write this card's certified migration key (JSON: TPM2B_PUBLIC, the EK's CERTIFY of it
     as TPMS_ATTEST + TPMT_SIGNATURE, the EK and its certificate, all hex), for the CA."""
-    from tpmcard.mtpm_verify import MigrationTarget
+    from tpmcard.services.verify import MigrationTarget
 
     with open_mtpm(opts) as m:
         target = MigrationTarget.collect(m)
@@ -600,7 +601,7 @@ def migrate_export(
     duplicate to OUT. The card checks the certificate, the owner auth, and the object's own
     auth value and PCR policy. A move revokes the blob (or undefines the index) here in the
     same step: if OUT is lost, the object is lost."""
-    from tpmcard.mtpm import MigrationCertificate
+    from tpmcard.services.mtpm import MigrationCertificate
 
     if (sealed_file is None) == (nv_handle is None):
         raise click.UsageError("give exactly one of --sealed BLOB and --nv HANDLE")
@@ -635,7 +636,7 @@ def migrate_import(
 ) -> None:
     """Import the duplicate IN: sealed data is re-sealed under this card's keys and written to
     OUT; an NV index is defined here."""
-    from tpmcard.mtpm import duplicate_kind
+    from tpmcard.services.mtpm import duplicate_kind
 
     duplicate = in_file.read()
     try:
@@ -658,7 +659,7 @@ def migrate_import(
 
 
 def _ca_certificate(ca_file: BinaryIO | None) -> x509.Certificate:
-    from tpmcard.ca import ca_dir
+    from tpmcard.services.ca import ca_dir
 
     path = ca_dir() / "ca.pem"
     if ca_file is None and not path.exists():
@@ -735,7 +736,7 @@ def ca() -> None:
 @ca.command("init")
 @click.option("--force", is_flag=True, help="replace an existing CA")
 def ca_init(force: bool) -> None:
-    from tpmcard.ca import ManufacturerCa, ca_dir
+    from tpmcard.services.ca import ManufacturerCa, ca_dir
 
     ManufacturerCa.init(force=force)
     click.echo(str(ca_dir() / "ca.pem"))
@@ -750,9 +751,9 @@ def ca_certify_target(target_file: BinaryIO, out_file: BinaryIO, card_id: str | 
     """Certify a card's migration key (TARGET from `tpmcard mtpm migrate target`) after
     checking it: EK certificate issued by this CA, the EK's CERTIFY of the key. Cards that
     trust this CA (`tpmcard mtpm migrate trust`) then export to it."""
-    from tpmcard.ca import ManufacturerCa
-    from tpmcard.mtpm import public_point
-    from tpmcard.mtpm_verify import MigrationTarget
+    from tpmcard.services.ca import ManufacturerCa
+    from tpmcard.services.mtpm import public_point
+    from tpmcard.services.verify import MigrationTarget
 
     ca = ManufacturerCa.load()
     target = MigrationTarget.from_json(target_file.read())
@@ -775,7 +776,7 @@ def ca_certify_target(target_file: BinaryIO, out_file: BinaryIO, card_id: str | 
 def ca_issue(ek_file: BinaryIO, card_id: str, out_file: BinaryIO) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from tpmcard.ca import ManufacturerCa
+    from tpmcard.services.ca import ManufacturerCa
 
     key = serialization.load_pem_public_key(ek_file.read())
     if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -798,8 +799,8 @@ def ca_issue(ek_file: BinaryIO, card_id: str, out_file: BinaryIO) -> None:
 )
 def verify(directory: Path, nonce: str, ca_file: BinaryIO | None) -> None:
     """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest."""
-    from tpmcard.ca import ca_dir
-    from tpmcard.mtpm_verify import QuoteBundle
+    from tpmcard.services.ca import ca_dir
+    from tpmcard.services.verify import QuoteBundle
 
     pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
     bundle = QuoteBundle.load(directory)

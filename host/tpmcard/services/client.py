@@ -11,7 +11,7 @@ import os
 from types import TracebackType
 
 from tpmcard.apdu import ApduSession
-from tpmcard.core import CardInfo, CoreSession
+from tpmcard.services.core import CardInfo, CoreSession
 from tpmcard.tpm.tcti import resolve_tcti
 from tpmcard.transport import open_connection
 from tpmcard.transport.base import Connection

@@ -1,7 +1,8 @@
 """Bound sessions: the card and this host's TPM, paired, checked and secured (docs/binding.md).
 
 The services layer over :mod:`tpmcard.channel` (protocol), :mod:`tpmcard.tpm` (the TPM),
-:mod:`tpmcard.client` (the card) and :mod:`tpmcard.pairings` (what this host remembers)::
+:mod:`tpmcard.services.client` (the card) and :mod:`tpmcard.services.pairings` (what this host
+remembers)::
 
     import tpmcard
 
@@ -9,7 +10,8 @@ The services layer over :mod:`tpmcard.channel` (protocol), :mod:`tpmcard.tpm` (t
         session.core.echo(b"hello")           # every command now goes through secure messaging
         session.host_pcrs[7]                  # PCR 7 as the TPM quoted it and the card accepted
 
-:func:`pair`, :func:`unpair` and the PIN functions work on an open :class:`~tpmcard.client.Card`
+:func:`pair`, :func:`unpair` and the PIN functions work on an open
+:class:`~tpmcard.services.client.Card`
 (and, for pairing, an open :class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
 
 Errors name what to do: :class:`~tpmcard.errors.NotPairedError` (run ``tpmcard pair``),
@@ -37,8 +39,6 @@ from tpmcard import constants as C
 from tpmcard.channel.handshake import PairingTable, SecureSession
 from tpmcard.channel.securemessaging import SecureMessagingProcessor
 from tpmcard.channel.tpm_binding import TpmBinding
-from tpmcard.client import Card, resolve_reader
-from tpmcard.core import CoreSession, point_bytes
 from tpmcard.errors import (
     ApduError,
     ChannelError,
@@ -50,7 +50,9 @@ from tpmcard.errors import (
     TpmcardError,
     WrongCardError,
 )
-from tpmcard.pairings import PairingRecord, PairingStore
+from tpmcard.services.client import Card, resolve_reader
+from tpmcard.services.core import CoreSession, point_bytes
+from tpmcard.services.pairings import PairingRecord, PairingStore
 from tpmcard.tpm.errors import PcrStateChangedError, TpmPolicyError
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
@@ -58,9 +60,9 @@ from tpmcard.transport import open_connection
 from tpmcard.transport.base import Connection
 
 if TYPE_CHECKING:
-    from tpmcard.algorithms import Algorithms
-    from tpmcard.attestation import Enrollment
-    from tpmcard.mtpm import MtpmSession
+    from tpmcard.services.algorithms import Algorithms
+    from tpmcard.services.attestation import Enrollment
+    from tpmcard.services.mtpm import MtpmSession
 
 __all__ = [
     "DEFAULT_PAIRING_PCRS",
@@ -226,7 +228,9 @@ class SecureCardSession:
     def mtpm(self) -> MtpmSession:
         """The card's mobile TPM (docs/mtpm.md) over this session."""
         if self._mtpm is None:
-            from tpmcard.mtpm import MtpmSession  # a sibling service: imported when first used
+            from tpmcard.services.mtpm import (
+                MtpmSession,  # a sibling service: imported when first used
+            )
 
             self._mtpm = MtpmSession.over(self)
         return self._mtpm
@@ -235,7 +239,7 @@ class SecureCardSession:
     def algorithms(self) -> Algorithms:
         """The card's algorithm registry and providers (docs/algorithms.md) over this session."""
         if self._algorithms is None:
-            from tpmcard.algorithms import Algorithms
+            from tpmcard.services.algorithms import Algorithms
 
             self._algorithms = Algorithms(self)
         return self._algorithms
@@ -500,7 +504,8 @@ def pair(
 
     A new binding key bound to the current values of ``pcrs`` (default PCR 0-7; never the
     resettable 16 and 23), certified by this TPM's enrolled AK: ``enrollment``, else the one
-    :func:`tpmcard.attestation.enrollment_for` finds or makes with the local attestation CA and
+    :func:`tpmcard.services.attestation.enrollment_for` finds or makes with the local attestation
+    CA and
     the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
     (:func:`install_attestation_ca`). If this host is already paired with the card:
 
@@ -556,7 +561,7 @@ def pair(
         store.remove(card_id)
 
     if enrollment is None:
-        from tpmcard.attestation import enrollment_for
+        from tpmcard.services.attestation import enrollment_for
 
         enrollment = enrollment_for(tpm, ek_roots=ek_roots)
     enrollment.certificate.check_validity()
@@ -704,8 +709,8 @@ def install_attestation_ca(
     PIN on a card that has none, with the PUK to replace one. ``ca_point`` defaults to the local
     CA's key ($TPMCARD_STATE_DIR/ca, ``tpmcard ca init``). Returns the point installed."""
     if ca_point is None:
-        from tpmcard.attestation import AttestationError, public_point
-        from tpmcard.ca import CaError, ManufacturerCa
+        from tpmcard.services.attestation import AttestationError, public_point
+        from tpmcard.services.ca import CaError, ManufacturerCa
 
         try:
             ca_point = public_point(ManufacturerCa.load().key.public_key())
@@ -731,8 +736,8 @@ def personalise_embedded(
     swtpm its own local CA (the test "manufacturer": trusted because tpmcard made that TPM),
     for any other TPM the configured roots. A real deployment personalises cards and enrols
     TPMs on purpose (`tpmcard ca ...`)."""
-    from tpmcard.attestation import EnrollmentStore, enrollment_for
-    from tpmcard.ca import CaError, ManufacturerCa
+    from tpmcard.services.attestation import EnrollmentStore, enrollment_for
+    from tpmcard.services.ca import CaError, ManufacturerCa
 
     swtpm = getattr(tpm, "swtpm", None)
     try:

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.mtpm import (
+from tpmcard.services.mtpm import (
     KEY_AK,
     KEY_MIGRATION,
     MtpmSession,

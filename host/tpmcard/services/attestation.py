@@ -47,7 +47,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tpmcard import constants as C
 from tpmcard import paths, tlv
-from tpmcard.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.errors import (
     AttestationError,
     CredentialActivationError,
@@ -55,6 +54,7 @@ from tpmcard.errors import (
     ProtocolError,
     TpmError,
 )
+from tpmcard.services.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.tpm.credential import make_credential
 from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob
