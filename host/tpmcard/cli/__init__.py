@@ -129,7 +129,7 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
 
 # Commands live in their own modules and register themselves on import.
 from tpmcard.cli import algorithms as _algorithms  # noqa: E402,F401
-from tpmcard.cli import attestation as _attestation  # noqa: E402,F401
+from tpmcard.cli import ca as _ca  # noqa: E402,F401
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
