@@ -114,6 +114,14 @@ def ensure_simulator_built() -> None:
         raise TpmcardError(f"building the applets failed:\n{result.stderr[-2000:]}")
 
 
+def parse_hex(text: str) -> bytes:
+    """A hexadecimal command-line value, or a usage error."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise click.BadParameter("hexadecimal bytes, e.g. 00112233") from None
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -129,14 +137,15 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
 
 # Commands live in their own modules and register themselves on import.
 from tpmcard.cli import algorithms as _algorithms  # noqa: E402,F401
-from tpmcard.cli import ca as _ca  # noqa: E402,F401
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
+from tpmcard.cli import ca as _ca  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401
 from tpmcard.cli import tpm as _tpm  # noqa: E402,F401
+from tpmcard.cli import verify as _verify  # noqa: E402,F401
 
 
 def main() -> None:

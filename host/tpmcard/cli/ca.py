@@ -1,23 +1,88 @@
-"""``tpmcard ca enroll`` and ``tpmcard ca install``: the attestation CA's host-TPM side and the
-card's personalisation (docs/binding.md §8). Presentation only: :mod:`tpmcard.services.attestation`,
-:mod:`tpmcard.services.session`. The ``ca`` group itself is cli/mtpm.py's."""
+"""``tpmcard ca``: the local CA. ``init``, ``issue`` and ``certify-target`` serve the mobile
+TPM (EK certificates, migration targets: docs/mtpm.md); ``enroll`` and ``install`` are the
+attestation CA's host-TPM side and the card's personalisation (docs/binding.md §8).
+Presentation only: :mod:`tpmcard.services.ca`, :mod:`tpmcard.services.attestation`,
+:mod:`tpmcard.services.session`."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
-from tpmcard.cli import Options, console, kv_table, progress
+from tpmcard.cli import Options, cli, console, kv_table, progress
 from tpmcard.cli.binding import EK_ROOTS_HELP, Secrets, _card, _tpm
-from tpmcard.cli.mtpm import ca as ca_group
 from tpmcard.services import session
 
-# --- the attestation CA (docs/binding.md §8); the `ca` group is cli/mtpm.py's --------------------
+
+@cli.group()
+def ca() -> None:
+    """The CA (keys in $TPMCARD_STATE_DIR/ca): mobile-TPM EKs, host TPMs' AKs (enroll, install)."""
 
 
-@ca_group.command("enroll")
+@ca.command("init")
+@click.option("--force", is_flag=True, help="replace an existing CA")
+def ca_init(force: bool) -> None:
+    from tpmcard.services.ca import ManufacturerCa, ca_dir
+
+    ManufacturerCa.init(force=force)
+    click.echo(str(ca_dir() / "ca.pem"))
+
+
+@ca.command("certify-target")
+@click.argument("target_file", metavar="TARGET", type=click.File("rb"))
+@click.argument("out_file", metavar="OUT", type=click.File("wb"))
+@click.option("--card-id", help="the target card's name in the certificate (default: its EK "
+              "certificate's)")  # fmt: skip
+def ca_certify_target(target_file: BinaryIO, out_file: BinaryIO, card_id: str | None) -> None:
+    """Certify a card's migration key (TARGET from `tpmcard mtpm migrate target`) after
+    checking it: EK certificate issued by this CA, the EK's CERTIFY of the key. Cards that
+    trust this CA (`tpmcard mtpm migrate trust`) then export to it."""
+    from tpmcard.services.ca import ManufacturerCa
+    from tpmcard.services.mtpm import public_point
+    from tpmcard.services.verify import MigrationTarget
+
+    ca = ManufacturerCa.load()
+    target = MigrationTarget.from_json(target_file.read())
+    key = target.verify(ca.certificate)
+    if card_id is None:
+        assert target.ek_certificate is not None  # verify() refused a target without one
+        names = x509.load_der_x509_certificate(
+            target.ek_certificate
+        ).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        card_id = str(names[0].value).rsplit(" ", 1)[-1] if names else "unknown"
+    identity = card_id.encode()[:32] or b"unknown"
+    out_file.write(ca.certify_migration_target(public_point(key), identity))
+    click.echo(f"migration target {identity.decode(errors='replace')} certified")
+
+
+@ca.command("issue")
+@click.option("--ek", "ek_file", required=True, type=click.File("rb"), help="EK public key, PEM")
+@click.option("--card-id", default="unknown")
+@click.option("--out", "out_file", required=True, type=click.File("wb"), help="certificate, DER")
+def ca_issue(ek_file: BinaryIO, card_id: str, out_file: BinaryIO) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tpmcard.services.ca import ManufacturerCa
+
+    key = serialization.load_pem_public_key(ek_file.read())
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise click.BadParameter("the EK is a P-256 public key")
+    out_file.write(
+        ManufacturerCa.load()
+        .issue_ek_certificate(key, card_id)
+        .public_bytes(serialization.Encoding.DER)
+    )
+
+
+# --- the attestation CA (docs/binding.md §8) --------------------------------------------------
+
+
+@ca.command("enroll")
 @click.option("--ek-roots", type=click.Path(file_okay=False, path_type=Path), help=EK_ROOTS_HELP)
 @click.option("--force", is_flag=True, help="Enrol a new AK even if this TPM has one.")
 @click.pass_obj
@@ -49,7 +114,7 @@ def ca_enroll(opts: Options, ek_roots: Path | None, force: bool) -> None:
     )
 
 
-@ca_group.command("install")
+@ca.command("install")
 @click.option(
     "--replace", is_flag=True, help="Replace the card's CA key (needs the PUK instead of the PIN)."
 )

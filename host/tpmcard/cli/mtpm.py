@@ -17,7 +17,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tpmcard.cli import Options, cli, console, kv_table, print_json
+from tpmcard.cli import Options, cli, console, kv_table, parse_hex, print_json
 from tpmcard.cli.binding import Secrets
 from tpmcard.errors import NotSupportedError, TpmcardError
 from tpmcard.services.mtpm import MtpmSession
@@ -44,13 +44,6 @@ def _pcrs(text: str) -> list[int]:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise click.BadParameter("a comma-separated list of PCR indices, e.g. 0,1,8,9") from None
-
-
-def _hex(text: str) -> bytes:
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise click.BadParameter("hexadecimal bytes, e.g. 00112233") from None
 
 
 AUTH_FD_HELP = (
@@ -151,7 +144,7 @@ def pcr_extend(opts: Options, index: int, digest: str) -> None:
     PCRs 0-8 are the host TPM's: extend them there (tpm2_pcrextend).
     """
     with open_mtpm(opts) as m:
-        click.echo(m.extend(index, _hex(digest)).hex())
+        click.echo(m.extend(index, parse_hex(digest)).hex())
 
 
 @pcr.command("reset")
@@ -195,7 +188,7 @@ def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
     from tpmcard.services.verify import QuoteBundle
 
     with open_mtpm(opts) as m:
-        bundle = QuoteBundle.collect(m, _pcrs(pcrs), _hex(nonce))
+        bundle = QuoteBundle.collect(m, _pcrs(pcrs), parse_hex(nonce))
     for path in bundle.save(out_dir):
         click.echo(str(path))
 
@@ -726,86 +719,3 @@ def status(opts: Options, as_json: bool) -> None:
         print_json(data)
     else:
         console.print(kv_table("mobile TPM", [(k, str(v)) for k, v in data.items()]))
-
-
-@cli.group()
-def ca() -> None:
-    """The CA (keys in $TPMCARD_STATE_DIR/ca): mobile-TPM EKs, host TPMs' AKs (enroll, install)."""
-
-
-@ca.command("init")
-@click.option("--force", is_flag=True, help="replace an existing CA")
-def ca_init(force: bool) -> None:
-    from tpmcard.services.ca import ManufacturerCa, ca_dir
-
-    ManufacturerCa.init(force=force)
-    click.echo(str(ca_dir() / "ca.pem"))
-
-
-@ca.command("certify-target")
-@click.argument("target_file", metavar="TARGET", type=click.File("rb"))
-@click.argument("out_file", metavar="OUT", type=click.File("wb"))
-@click.option("--card-id", help="the target card's name in the certificate (default: its EK "
-              "certificate's)")  # fmt: skip
-def ca_certify_target(target_file: BinaryIO, out_file: BinaryIO, card_id: str | None) -> None:
-    """Certify a card's migration key (TARGET from `tpmcard mtpm migrate target`) after
-    checking it: EK certificate issued by this CA, the EK's CERTIFY of the key. Cards that
-    trust this CA (`tpmcard mtpm migrate trust`) then export to it."""
-    from tpmcard.services.ca import ManufacturerCa
-    from tpmcard.services.mtpm import public_point
-    from tpmcard.services.verify import MigrationTarget
-
-    ca = ManufacturerCa.load()
-    target = MigrationTarget.from_json(target_file.read())
-    key = target.verify(ca.certificate)
-    if card_id is None:
-        assert target.ek_certificate is not None  # verify() refused a target without one
-        names = x509.load_der_x509_certificate(
-            target.ek_certificate
-        ).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-        card_id = str(names[0].value).rsplit(" ", 1)[-1] if names else "unknown"
-    identity = card_id.encode()[:32] or b"unknown"
-    out_file.write(ca.certify_migration_target(public_point(key), identity))
-    click.echo(f"migration target {identity.decode(errors='replace')} certified")
-
-
-@ca.command("issue")
-@click.option("--ek", "ek_file", required=True, type=click.File("rb"), help="EK public key, PEM")
-@click.option("--card-id", default="unknown")
-@click.option("--out", "out_file", required=True, type=click.File("wb"), help="certificate, DER")
-def ca_issue(ek_file: BinaryIO, card_id: str, out_file: BinaryIO) -> None:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    from tpmcard.services.ca import ManufacturerCa
-
-    key = serialization.load_pem_public_key(ek_file.read())
-    if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise click.BadParameter("the EK is a P-256 public key")
-    out_file.write(
-        ManufacturerCa.load()
-        .issue_ek_certificate(key, card_id)
-        .public_bytes(serialization.Encoding.DER)
-    )
-
-
-@cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--nonce", required=True, help="the nonce you gave `tpmcard mtpm quote`, hex")
-@click.option(
-    "--ca",
-    "ca_file",
-    type=click.File("rb"),
-    help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)",
-)
-def verify(directory: Path, nonce: str, ca_file: BinaryIO | None) -> None:
-    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest."""
-    from tpmcard.services.ca import ca_dir
-    from tpmcard.services.verify import QuoteBundle
-
-    pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
-    bundle = QuoteBundle.load(directory)
-    parsed = bundle.verify(_hex(nonce), x509.load_pem_x509_certificate(pem))
-    click.echo(
-        f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
-        f"clock {parsed.clock_info.clock}"
-    )
