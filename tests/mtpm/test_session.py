@@ -24,7 +24,7 @@ from tpmcard.services.session import SecureCardSession
 from tpmcard.services.verify import MigrationTarget
 from tpmcard.tpm.attest import verify_certify, verify_quote
 from tpmcard.tpm.errors import AttestationError
-from tpmcard.tpm.structures import object_name
+from tpmcard.tpm_structures import object_name
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py

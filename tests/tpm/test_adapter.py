@@ -26,7 +26,7 @@ from tpmcard.tpm.attest import (
 )
 from tpmcard.tpm.errors import AttestationError, TpmAuthError, TpmPolicyError
 from tpmcard.tpm.keyblob import BindingKey, KeyBlob
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     ATTR_ADMIN_WITH_POLICY,
     ATTR_DECRYPT,
     ATTR_FIXED_PARENT,

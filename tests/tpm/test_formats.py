@@ -23,7 +23,8 @@ from tpmcard.tpm.attest import (
 )
 from tpmcard.tpm.errors import AttestationError, TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob, PcrPolicy, PolicyCommand
-from tpmcard.tpm.structures import (
+from tpmcard.tpm.tcti import resolve_tcti
+from tpmcard.tpm_structures import (
     CC_POLICY_AUTH_VALUE,
     EMPTY_POLICY,
     RH_OWNER,
@@ -41,7 +42,6 @@ from tpmcard.tpm.structures import (
     public_name,
     tpm2b,
 )
-from tpmcard.tpm.tcti import resolve_tcti
 
 
 def _sha256(data: bytes) -> bytes:

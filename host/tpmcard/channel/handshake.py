@@ -47,7 +47,7 @@ from tpmcard.errors import (
     TpmError,
 )
 from tpmcard.tpm.errors import TpmFormatError
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     ALG_ECC,
     ALG_SHA256,
     ATTR_DECRYPT,

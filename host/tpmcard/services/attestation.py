@@ -58,7 +58,7 @@ from tpmcard.services.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.tpm.credential import make_credential
 from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     ALG_ECC,
     ALG_SHA256,
     ATTR_DECRYPT,

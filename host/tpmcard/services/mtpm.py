@@ -5,7 +5,7 @@ The service is reached only through the core applet's INVOKE inside a secure ses
 :class:`tpmcard.errors.ApduError` with the service's status word. :meth:`MtpmSession.over` binds
 one to a secured session's ``invoke(aid, ins, p1, p2, data)``. Status words become
 :class:`MtpmError` with a stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest`
-(``Quote``, ``Certification``) and :mod:`tpmcard.tpm.structures` so files come out in the formats
+(``Quote``, ``Certification``) and :mod:`tpmcard.tpm_structures` so files come out in the formats
 tpm2-tools reads.
 
 Names here (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
@@ -27,7 +27,7 @@ from tpmcard import constants as C
 from tpmcard import tlv
 from tpmcard.errors import ApduError, ProtocolError
 from tpmcard.tpm.attest import Certification, Quote
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     PcrSelection,
     PublicArea,
     ecdsa_signature_from_der,

@@ -36,7 +36,7 @@ from tpmcard.tpm.attest import (
     verify_quote,
 )
 from tpmcard.tpm.errors import AttestationError, TpmFormatError
-from tpmcard.tpm.structures import PublicArea, ecdsa_signature_to_der
+from tpmcard.tpm_structures import PublicArea, ecdsa_signature_to_der
 
 
 def _point(key: ec.EllipticCurvePublicKey) -> bytes:

@@ -2,7 +2,7 @@
 
 * :mod:`~tpmcard.tpm.adapter` — :class:`Tpm`, the connection and every TPM operation.
 * :mod:`~tpmcard.tpm.swtpm` — :class:`Swtpm`, the embedded TPM with persistent state.
-* :mod:`~tpmcard.tpm.keyblob`, :mod:`~tpmcard.tpm.attest`, :mod:`~tpmcard.tpm.structures` —
+* :mod:`~tpmcard.tpm.keyblob`, :mod:`~tpmcard.tpm.attest`, :mod:`~tpmcard.tpm_structures` —
   key files, attestation parsing and verification, TPM structures: pure Python, importable
   by layers that must not load the TSS libraries.
 

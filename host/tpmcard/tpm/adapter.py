@@ -88,7 +88,8 @@ from tpmcard.tpm.keyblob import (  # noqa: E402
     PcrPolicy,
     PolicyCommand,
 )
-from tpmcard.tpm.structures import (  # noqa: E402
+from tpmcard.tpm.swtpm import Swtpm  # noqa: E402
+from tpmcard.tpm_structures import (  # noqa: E402
     CC_POLICY_AUTH_VALUE,
     CC_POLICY_PCR,
     EMPTY_POLICY,
@@ -101,7 +102,6 @@ from tpmcard.tpm.structures import (  # noqa: E402
     policy_auth_value,
     policy_pcr,
 )
-from tpmcard.tpm.swtpm import Swtpm  # noqa: E402
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

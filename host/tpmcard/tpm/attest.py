@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard.tpm.errors import AttestationError, TpmFormatError
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     ST_ATTEST_CERTIFY,
     ST_ATTEST_QUOTE,
     TPM_GENERATED_VALUE,
