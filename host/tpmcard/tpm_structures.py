@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from tpmcard.tpm.errors import TpmFormatError
+from tpmcard.errors import TpmFormatError
 
 # Part 2 §6.3 TPM_ALG_ID (only the ones this project meets).
 ALG_RSA = 0x0001

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from tpmcard.errors import AttestVerificationError
 from tpmcard.services.ca import ManufacturerCa
 from tpmcard.services.mtpm import (
     MigrationCertificate,
@@ -23,7 +24,6 @@ from tpmcard.services.mtpm import (
 from tpmcard.services.session import SecureCardSession
 from tpmcard.services.verify import MigrationTarget
 from tpmcard.tpm.attest import verify_certify, verify_quote
-from tpmcard.tpm.errors import AttestationError
 from tpmcard.tpm_structures import object_name
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def test_quote_over_host_and_card_pcrs_verifies(mtpm: MtpmSession) -> None:
         expected_qualified_signer=endorsement_qualified_name(ak.name),
     )
     assert parsed.clock_info.safe
-    with pytest.raises(AttestationError) as err:
+    with pytest.raises(AttestVerificationError) as err:
         verify_quote(quote.attest, quote.signature_der, ak.public_key(), b"other", quote.pcr_values)
     assert err.value.reason == "nonce"
     ek = mtpm.ek_public()

@@ -32,6 +32,7 @@ from tpmcard.errors import (
     InvalidPinError,
     NotPairedError,
     PairingRemovedError,
+    PcrStateChangedError,
     PinBlockedError,
     SessionRefusedError,
     TpmcardError,
@@ -56,7 +57,6 @@ from tpmcard.services.session import (
 )
 from tpmcard.sim import vpcd
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import PcrStateChangedError
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection

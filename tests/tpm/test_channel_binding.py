@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from tpmcard.channel import list_pairings, open_session, pair
 from tpmcard.channel.tpm_binding import TpmBinding
-from tpmcard.errors import ChannelError
+from tpmcard.errors import ChannelError, TpmPolicyError
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import TpmPolicyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from card_model import CardModel  # noqa: E402

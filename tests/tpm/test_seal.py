@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from tpm2_pytss import ESAPI, ESYS_TR, TPM2_ALG, TPM2_SE
+from tpmcard.errors import TpmFormatError, TpmPolicyError
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import TpmFormatError, TpmPolicyError
 from tpmcard.tpm.keyblob import KeyBlob
 from tpmcard.tpm_structures import (
     ALG_KEYEDHASH,

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from card_model import TEST_CA
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from tpmcard.tpm.errors import TpmPolicyError
+from tpmcard.errors import TpmPolicyError
 
 ALG_SHA256, ALG_NULL, ALG_ECDSA, ALG_ECDH, ALG_ECC = 0x000B, 0x0010, 0x0018, 0x0019, 0x0023
 FIXED_TPM, FIXED_PARENT, SENSITIVE_DATA_ORIGIN = 0x2, 0x10, 0x20

@@ -34,8 +34,8 @@ from tpmcard.errors import (
     PinBlockedError,
     ProtocolError,
     TpmError,
+    TpmPolicyError,
 )
-from tpmcard.tpm.errors import TpmPolicyError
 
 V = load()
 

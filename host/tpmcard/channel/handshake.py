@@ -45,8 +45,8 @@ from tpmcard.errors import (
     PinBlockedError,
     ProtocolError,
     TpmError,
+    TpmFormatError,
 )
-from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm_structures import (
     ALG_ECC,
     ALG_SHA256,

@@ -53,10 +53,10 @@ from tpmcard.errors import (
     EkCertificateError,
     ProtocolError,
     TpmError,
+    TpmFormatError,
 )
 from tpmcard.services.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.tpm.credential import make_credential
-from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob
 from tpmcard.tpm_structures import (
     ALG_ECC,

@@ -16,7 +16,7 @@ remembers)::
 
 Errors name what to do: :class:`~tpmcard.errors.NotPairedError` (run ``tpmcard pair``),
 :class:`~tpmcard.errors.WrongCardError`, :class:`~tpmcard.errors.PairingRemovedError`,
-:class:`~tpmcard.tpm.errors.PcrStateChangedError` (the host's measured state changed since
+:class:`~tpmcard.errors.PcrStateChangedError` (the host's measured state changed since
 pairing: ``tpmcard pair --update-policy``), :class:`~tpmcard.errors.SessionRefusedError`,
 :class:`~tpmcard.errors.InvalidPinError` (``attempts_remaining``) and
 :class:`~tpmcard.errors.PinBlockedError`.
@@ -44,16 +44,17 @@ from tpmcard.errors import (
     ChannelError,
     NotPairedError,
     PairingRemovedError,
+    PcrStateChangedError,
     ProtocolError,
     ServiceWindowError,
     SessionRefusedError,
     TpmcardError,
+    TpmPolicyError,
     WrongCardError,
 )
 from tpmcard.services.client import Card, resolve_reader
 from tpmcard.services.core import CoreSession, point_bytes
 from tpmcard.services.pairings import PairingRecord, PairingStore
-from tpmcard.tpm.errors import PcrStateChangedError, TpmPolicyError
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
 from tpmcard.transport import open_connection

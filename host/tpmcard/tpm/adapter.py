@@ -2,7 +2,7 @@
 
 Callers get bytes, :class:`~tpmcard.tpm.keyblob.KeyBlob` and ``cryptography`` objects, never
 tpm2-pytss types; every TSS error becomes a :class:`~tpmcard.errors.TpmError` (``rc`` kept),
-with subclasses for what the caller acts on (:mod:`tpmcard.tpm.errors`).
+with subclasses for what the caller acts on (:mod:`tpmcard.errors`).
 
 Object lifetimes. Without a resource manager (swtpm, mssim, /dev/tpm0) transient objects stay
 loaded after the connection closes and a TPM has few slots (swtpm: 3). So every object this
@@ -74,14 +74,19 @@ from tpm2_pytss import (  # noqa: E402
     TSS2_Exception,
 )
 
-from tpmcard.errors import NotSupportedError, TpmError  # noqa: E402
+from tpmcard.errors import (  # noqa: E402  # noqa: E402
+    NotSupportedError,
+    TpmAuthError,
+    TpmError,
+    TpmLockoutError,
+    TpmPolicyError,
+)
 from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
 from tpmcard.tpm.credential import (  # noqa: E402
     EK_AUTH_POLICY,
     NV_EK_CERTIFICATE_ECC,
     NV_EK_CERTIFICATE_RSA,
 )
-from tpmcard.tpm.errors import TpmAuthError, TpmLockoutError, TpmPolicyError  # noqa: E402
 from tpmcard.tpm.keyblob import (  # noqa: E402
     BindingKey,
     KeyBlob,

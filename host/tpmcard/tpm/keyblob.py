@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.tpm.errors import TpmFormatError
+from tpmcard.errors import TpmFormatError
 from tpmcard.tpm_structures import (
     ALG_KEYEDHASH,
     ATTR_DECRYPT,
