@@ -33,7 +33,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,39 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def jvm() -> None:
     start_jvm()
+
+
+def read_java_constants(class_name: str) -> dict[str, int]:
+    """Every public static final byte or short field of a compiled Java class, by name."""
+    import jpype
+
+    modifier = jpype.JClass("java.lang.reflect.Modifier")
+    constants_class = jpype.JClass(class_name).class_
+    out: dict[str, int] = {}
+    for field in constants_class.getDeclaredFields():
+        modifiers = field.getModifiers()
+        if not (
+            modifier.isPublic(modifiers)
+            and modifier.isStatic(modifiers)
+            and modifier.isFinal(modifiers)
+        ):
+            continue
+        kind = str(field.getType().getName())
+        if kind == "byte":
+            out[str(field.getName())] = int(field.getByte(None)) & 0xFF
+        elif kind == "short":
+            out[str(field.getName())] = int(field.getShort(None)) & 0xFFFF
+        elif kind in ("int", "boolean") or kind.startswith("["):
+            continue  # not a protocol constant: the checks compare bytes and shorts
+        else:
+            raise AssertionError(f"{class_name}.{field.getName()} is a public {kind}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def java_constants(jvm: None) -> Callable[[str], dict[str, int]]:
+    """``java_constants("pkg.Class")``: its public static final bytes and shorts (through JPype)."""
+    return read_java_constants
 
 
 @pytest.fixture

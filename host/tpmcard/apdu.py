@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from tpmcard.constants import CLA_CHAINING_BIT as CLA_CHAINING
+from tpmcard.constants import INS_GET_RESPONSE
 from tpmcard.errors import ApduError, ProtocolError
 from tpmcard.sw import SW, describe_sw, sw_family
 from tpmcard.transport.base import Connection
@@ -37,9 +39,6 @@ EXTENDED_MAX_LE = 65536
 
 #: ``le`` value meaning "as many bytes as the card has" (encoded as 00 or 0000).
 LE_MAX = 0
-
-CLA_CHAINING = 0x10  # ISO 7816-4 §5.4.1, bit b5 of an interindustry CLA
-INS_GET_RESPONSE = 0xC0  # ISO 7816-4 §11.4.3
 
 
 def check_status(sw: int, data: bytes = b"") -> None:
@@ -152,11 +151,48 @@ class ResponseApdu:
 
 
 class SendApdu(Protocol):
-    """The one signature every APDU processor offers (yubikit's ``send_apdu``)."""
+    """What services and the handshake call: a command in, the response data out; a status
+    word other than 9000 raised by :func:`check_status` (yubikit's ``send_apdu``)."""
 
     def __call__(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
     ) -> bytes: ...
+
+
+class ApduProcessor(Protocol):
+    """One link of the processor chain (chaining and GET RESPONSE, then secure messaging): it
+    sends a command of any length and returns ``(data, sw)`` unchecked."""
+
+    def send(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> tuple[bytes, int]: ...
+
+
+class CheckedProcessor:
+    """A processor that is also a :class:`SendApdu`: ``send_apdu`` (and calling it) is
+    :meth:`send` followed by :func:`check_status`."""
+
+    def send(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> tuple[bytes, int]:
+        raise NotImplementedError
+
+    def send_apdu(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes:
+        """Send a command of any length and return the complete response data.
+
+        Raises :class:`ApduError` (through :func:`check_status`) for any final status word
+        other than 9000.
+        """
+        response, sw = self.send(cla, ins, p1, p2, data, le)
+        check_status(sw, response)
+        return response
+
+    def __call__(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes:
+        return self.send_apdu(cla, ins, p1, p2, data, le)
 
 
 # Commands whose data must never be logged in clear (PIN verification and the like).
@@ -175,7 +211,7 @@ def _redacted(cmd: CommandApdu, raw: bytes) -> str:
     return raw.hex()
 
 
-class ApduSession:
+class ApduSession(CheckedProcessor):
     """APDU exchange over a :class:`Connection`: encoding, chaining, GET RESPONSE, 6Cxx.
 
     ``extended``: None uses extended-length APDUs when the link supports them and the command
@@ -208,13 +244,10 @@ class ApduSession:
         return response
 
     # -- the processor ------------------------------------------------------------------------
-    def send_apdu(
+    def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
-    ) -> bytes:
-        """Send a command of any length and return the complete response data.
-
-        Raises :class:`ApduError` for any final status word other than 9000.
-        """
+    ) -> tuple[bytes, int]:
+        """Send a command of any length; return the complete response data and its final SW."""
         # Fast path: a command that fits one APDU and a plain 9000 answer. It produces the same
         # bytes as CommandApdu.encode and is what benchmarks against raw transmit measure.
         n = len(data)
@@ -238,8 +271,7 @@ class ApduSession:
             extended = True
         else:
             response = self.send_raw(cla, ins, p1, p2, data, le)
-            check_status(response.sw, response.data)
-            return response.data
+            return response.data, response.sw
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
             log.debug(">> %s", _redacted(CommandApdu(cla, ins, p1, p2, bytes(data), le), raw))
@@ -248,18 +280,17 @@ class ApduSession:
         if len(answer) >= 2 and answer[-2] == 0x90 and answer[-1] == 0x00:
             if debug:
                 log.debug("<< %s 9000", answer[:-2].hex())
-            return answer[:-2]
+            return answer[:-2], SW.SUCCESS
         first = ResponseApdu.decode(answer)
         if debug:
             log.debug("<< %s %04X", first.data.hex(), first.sw)
         response = self._collect(CommandApdu(cla, ins, p1, p2, bytes(data), le), first, extended)
-        check_status(response.sw, response.data)
-        return response.data
+        return response.data, response.sw
 
     def send_raw(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
     ) -> ResponseApdu:
-        """Like :meth:`send_apdu` but returns the final response without checking its SW."""
+        """Like :meth:`send`, always by the general path (no fast path), as a ResponseApdu."""
         data = bytes(data)
         use_extended = self._use_extended(len(data), le)
         if use_extended:
@@ -330,12 +361,11 @@ class ApduSession:
             return response
         return ResponseApdu(b"".join(chunks), response.sw)
 
-    # Let an ApduSession be used wherever a SendApdu callable is expected.
-    __call__ = send_apdu
-
 
 __all__ = [
+    "ApduProcessor",
     "ApduSession",
+    "CheckedProcessor",
     "CommandApdu",
     "ResponseApdu",
     "SW",

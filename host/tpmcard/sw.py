@@ -26,7 +26,7 @@ class SW(enum.IntEnum):
     COMMAND_CHAINING_NOT_SUPPORTED = 0x6884
     COMMAND_NOT_ALLOWED = 0x6900
     SECURITY_STATUS_NOT_SATISFIED = 0x6982
-    AUTH_METHOD_BLOCKED = 0x6983
+    AUTHENTICATION_METHOD_BLOCKED = 0x6983
     REFERENCE_DATA_NOT_USABLE = 0x6984
     CONDITIONS_NOT_SATISFIED = 0x6985
     SM_DATA_MISSING = 0x6987
@@ -60,7 +60,7 @@ _DESCRIPTIONS = {
     SW.COMMAND_CHAINING_NOT_SUPPORTED: "command chaining not supported",
     SW.COMMAND_NOT_ALLOWED: "command not allowed",
     SW.SECURITY_STATUS_NOT_SATISFIED: "security status not satisfied",
-    SW.AUTH_METHOD_BLOCKED: "authentication method blocked",
+    SW.AUTHENTICATION_METHOD_BLOCKED: "authentication method blocked",
     SW.REFERENCE_DATA_NOT_USABLE: "reference data not usable",
     SW.CONDITIONS_NOT_SATISFIED: "conditions of use not satisfied",
     SW.SM_DATA_MISSING: "expected secure messaging data objects missing",

@@ -17,8 +17,8 @@ from tpmcard.services.mtpm import (
     MigrationCertificate,
     MtpmError,
     MtpmSession,
-    ec_point,
     endorsement_qualified_name,
+    point_bytes,
     public_point,
 )
 from tpmcard.services.session import SecureCardSession
@@ -158,7 +158,7 @@ def test_migration_moves_a_sealed_object_from_a_to_b(
             assert MigrationCertificate.parse(certificate).card_id == b"card B"
             MigrationCertificate.parse(certificate).verify(ca.certificate.public_key())  # type: ignore[arg-type]
             a.mtpm.migration_anchor_set(ca.certificate.public_key(), b"oa")  # type: ignore[arg-type]
-            assert a.mtpm.migration_anchor_get() == ec_point(ca.certificate.public_key())  # type: ignore[arg-type]
+            assert a.mtpm.migration_anchor_get() == point_bytes(ca.certificate.public_key())  # type: ignore[arg-type]
             blob = a.mtpm.seal(b"travelling", [0, 9], auth=b"pw", migratable=True)
             duplicate = a.mtpm.migrate_export_sealed(blob, certificate, b"oa", b"pw", move=True)
             with pytest.raises(MtpmError) as err:
@@ -182,7 +182,7 @@ def test_migration_export_attack_of_issue_11_is_refused(
     attacker = ec.generate_private_key(ec.SECP256R1())
     evil_ca = _migration_ca(tmp_path / "evil")  # the attacker's own CA
     ca = _migration_ca(tmp_path / "ca")  # the one the card owner trusts
-    evil = evil_ca.certify_migration_target(ec_point(attacker.public_key()), b"attacker")
+    evil = evil_ca.certify_migration_target(point_bytes(attacker.public_key()), b"attacker")
     bound_card.reset()  # card PCRs 9..23 at zero
     with bound_card.connect() as session:
         mtpm = session.mtpm

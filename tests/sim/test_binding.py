@@ -25,6 +25,7 @@ from tpmcard import channel
 from tpmcard import constants as C
 from tpmcard.apdu import CommandApdu
 from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     ApduError,
     ChannelError,
@@ -40,7 +41,6 @@ from tpmcard.errors import (
     WrongCardError,
 )
 from tpmcard.services.client import Card
-from tpmcard.services.core import point_bytes
 from tpmcard.services.pairings import PairingRecord, PairingStore
 from tpmcard.services.session import (
     DEFAULT_PIN,

@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
         0,
         (
             "tpmcard.constants",
+            "tpmcard.ecpoint",
             "tpmcard.errors",
             "tpmcard.manifest",
             "tpmcard.paths",

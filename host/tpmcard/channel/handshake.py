@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tpmcard import constants as C
 from tpmcard import tlv
+from tpmcard.apdu import CheckedProcessor, SendApdu
 from tpmcard.channel.kdf import (
     derive_pairing_secret,
     derive_pin_keys,
@@ -34,6 +34,7 @@ from tpmcard.channel.securemessaging import (
     cbc_encrypt,
     pad,
 )
+from tpmcard.ecpoint import load_point, point_bytes
 from tpmcard.errors import (
     AkCertificateRefusedError,
     ApduError,
@@ -60,14 +61,12 @@ from tpmcard.tpm_structures import (
     EMPTY_POLICY,
     PcrSelection,
     PublicArea,
+    bitmap_indices,
     policy_auth_value,
     policy_pcr,
+    selection_bitmap,
 )
 
-SendApdu = Callable[[int, int, int, int, bytes, "int | None"], bytes]
-
-CLA_ISO = 0x00
-CLA_PROPRIETARY = 0x80
 LABEL_TRANSCRIPT = b"tpmcard handshake v1"
 # Key-confirmation message types (docs/binding.md "Key confirmation").
 KC_CARD_HELLO = 0x01
@@ -76,7 +75,6 @@ KC_CARD_FINAL = 0x03
 #: PCRs every session quote covers besides the policy PCRs: the boot chain (TCG PC Client PFP
 #: §3.3.4: 0-7 firmware and boot loader, 8 the OS loader on common Linux loaders).
 SESSION_PCRS = tuple(range(C.SESSION_PCR_COUNT))
-EC_POINT_LENGTH = 65
 #: PCRs that software can reset from locality 0 (TCG PC Client Platform Firmware Profile §3.3.4:
 #: 16 debug, 23 application support): a policy over them binds nothing, so PAIR refuses them.
 #: 17-22 are reset only by a dynamic launch from localities 2-4.
@@ -217,29 +215,11 @@ class PairingTable:
     slots: tuple[PairingSlot, ...]
 
 
-def selection_bitmap(pcrs: Sequence[int]) -> bytes:
-    bitmap = bytearray(3)
-    for i in pcrs:
-        bitmap[i // 8] |= 1 << (i % 8)
-    return bytes(bitmap)
-
-
-def bitmap_indices(bitmap: bytes) -> tuple[int, ...]:
-    return tuple(i for i in range(len(bitmap) * 8) if bitmap[i // 8] >> (i % 8) & 1)
-
-
-def point_of(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bytes:
-    public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
-    return public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-
-
 def _load_point(point: bytes, what: str) -> ec.EllipticCurvePublicKey:
-    if len(point) != EC_POINT_LENGTH or point[0] != 0x04:
-        raise ProtocolError(f"{what} is not an uncompressed P-256 point")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(point))
-    except ValueError:
-        raise ProtocolError(f"{what} is not a point on P-256") from None
+        return load_point(point)
+    except ValueError as exc:
+        raise ProtocolError(f"{what}: {exc}") from None
 
 
 def _fields(data: bytes, tags: Sequence[int], what: str) -> list[bytes]:
@@ -255,7 +235,7 @@ def _fields(data: bytes, tags: Sequence[int], what: str) -> list[bytes]:
 
 def get_challenge(send_apdu: SendApdu) -> bytes:
     """GET CHALLENGE: a fresh card nonce, valid for the next command only."""
-    challenge = send_apdu(CLA_ISO, C.INS_GET_CHALLENGE, 0, 0, b"", C.CHALLENGE_LENGTH)
+    challenge = send_apdu(C.CLA_ISO, C.INS_GET_CHALLENGE, 0, 0, b"", C.CHALLENGE_LENGTH)
     if len(challenge) != C.CHALLENGE_LENGTH:
         raise ProtocolError("GET CHALLENGE answered a nonce of the wrong length")
     return challenge
@@ -294,7 +274,7 @@ def _pin_command(
     if challenge is None:
         challenge = get_challenge(send_apdu)
     ephemeral = ephemeral or ec.generate_private_key(ec.SECP256R1())
-    ephemeral_point = point_of(ephemeral)
+    ephemeral_point = point_bytes(ephemeral)
     z = bytearray(ephemeral.exchange(ec.ECDH(), card_key))
     keys = derive_pin_keys(
         z, pin_shared_info(challenge, ins, p1, p2, ephemeral_point, card_identity, context)
@@ -310,7 +290,7 @@ def _pin_command(
             + tlv.encode(C.TAG_PIN_CRYPTOGRAM, cryptogram)
         )
         try:
-            response = send_apdu(CLA_PROPRIETARY, ins, p1, p2, data, 0)
+            response = send_apdu(C.CLA_PROPRIETARY, ins, p1, p2, data, 0)
         except ApduError as exc:
             raise _pin_error(exc, is_puk) from exc
         items = tlv.parse(response)
@@ -356,7 +336,7 @@ def _pin_error(exc: ApduError, is_puk: bool) -> Exception:
 def pin_status(send_apdu: SendApdu, reference: int = C.P2_PIN) -> int:
     """Tries left for the PIN (P2_PIN) or the PUK (P2_PUK); 0 when blocked."""
     try:
-        send_apdu(CLA_ISO, C.INS_VERIFY, 0, reference, b"", None)
+        send_apdu(C.CLA_ISO, C.INS_VERIFY, 0, reference, b"", None)
     except ApduError as exc:
         if exc.sw & 0xFFF0 == C.SW_VERIFY_FAILED:
             return exc.sw & 0x0F
@@ -516,7 +496,7 @@ def install_ca_key(
 
 
 def list_pairings(send_apdu: SendApdu) -> PairingTable:
-    response = send_apdu(CLA_PROPRIETARY, C.INS_LIST_PAIRINGS, 0, 0, b"", 0)
+    response = send_apdu(C.CLA_PROPRIETARY, C.INS_LIST_PAIRINGS, 0, 0, b"", 0)
     items = tlv.parse(response)
     if not items or items[0].tag != C.TAG_SLOT_COUNT or len(items[0].value) != 1:
         raise ProtocolError("malformed LIST PAIRINGS answer")
@@ -555,7 +535,7 @@ def unpair(send_apdu: SendApdu, card_identity: bytes, pin: str, slot: int) -> No
     try:
         _pin_command(send_apdu, card_identity, C.INS_UNPAIR, slot, 0, b"", [pin_raw], False)
     except ApduError as exc:
-        if exc.sw == 0x6A88:
+        if exc.sw == C.SW_REFERENCED_DATA_NOT_FOUND:
             raise ChannelError(f"slot {slot} of the card holds no pairing") from exc
         raise
 
@@ -597,7 +577,7 @@ class SecureSession:
             return
         try:
             if notify_card:
-                self.send_apdu(CLA_PROPRIETARY, C.INS_SESSION_CLOSE, 0, 0, b"", 0)
+                self.send_apdu(C.CLA_PROPRIETARY, C.INS_SESSION_CLOSE, 0, 0, b"", 0)
         finally:
             self.send_apdu.close()
 
@@ -614,7 +594,7 @@ class SecureSession:
 
 
 def open_session(
-    send_apdu: SendApdu,
+    send_apdu: CheckedProcessor,
     tpm: BindingTpm,
     pairing: Pairing,
     *,
@@ -624,10 +604,10 @@ def open_session(
     extended length below). Raises ChannelError when the card refuses or fails to prove itself,
     and the TPM layer's errors when the TPM refuses (e.g. PCRs outside the binding policy)."""
     ephemeral = ephemeral or ec.generate_private_key(ec.SECP256R1())
-    host_point = point_of(ephemeral)
+    host_point = point_bytes(ephemeral)
     try:
         response = send_apdu(
-            CLA_PROPRIETARY,
+            C.CLA_PROPRIETARY,
             C.INS_SESSION_INIT,
             pairing.slot,
             0,
@@ -680,7 +660,7 @@ def open_session(
         host_cryptogram = key_confirmation(keys.confirmation, KC_HOST, th3)
         try:
             response = send_apdu(
-                CLA_PROPRIETARY,
+                C.CLA_PROPRIETARY,
                 C.INS_SESSION_AUTH,
                 0,
                 0,

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from tpmcard.channel.handshake import PcrPolicy
+from tpmcard.ecpoint import load_point
 
 
 class TpmBinding:
@@ -51,7 +50,7 @@ class TpmBinding:
         return bytes(self._ak.public_area.raw)
 
     def ecdh_zgen(self, peer_point: bytes) -> bytes:
-        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(peer_point))
+        peer = load_point(peer_point)
         return bytes(self._tpm.ecdh_zgen(self._binding, peer, self._auth))
 
     def ak_certificate(self) -> bytes:

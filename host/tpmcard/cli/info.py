@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tpmcard import constants as C
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import InvalidPinError, TpmcardError
 from tpmcard.services import client, session
 from tpmcard.services import demo as tour
@@ -17,7 +18,6 @@ from tpmcard.services.algorithms import (
     STATE_NAMES,
     ProviderInfo,
 )
-from tpmcard.services.core import point_bytes
 from tpmcard.services.mtpm import info as mobile_tpm_info
 from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm

@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tpmcard import constants as C
 from tpmcard import paths, tlv
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     AttestationError,
     CredentialActivationError,
@@ -79,13 +80,6 @@ def default_ek_roots() -> Path:
     """``$TPMCARD_EK_ROOTS``, else ``$TPMCARD_STATE_DIR/ek-roots``."""
     explicit = os.environ.get(EK_ROOTS_ENV)
     return Path(explicit).expanduser() if explicit else paths.state_dir() / "ek-roots"
-
-
-def public_point(key: ec.EllipticCurvePublicKey) -> bytes:
-    """04 || X || Y."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
 
 
 # --- EK certificate chains ------------------------------------------------------------------------
@@ -338,7 +332,7 @@ class AttestationCa:
 
     @property
     def public_point(self) -> bytes:
-        return public_point(self._key.public_key())
+        return point_bytes(self._key.public_key())
 
     def challenge(self, ek_certificate: bytes, ak_public: bytes) -> PendingEnrollment:
         """Steps 2 and 3 of the module text: the EK chain, the AK's attributes, MakeCredential."""
@@ -351,7 +345,7 @@ class AttestationCa:
         made = make_credential(key, area.name, secret)
         return PendingEnrollment(
             hashlib.sha256(ek_certificate).digest(),
-            public_point(area.public_key()),
+            point_bytes(area.public_key()),
             area.name,
             secret,
             made.credential_blob,

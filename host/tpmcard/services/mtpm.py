@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard import constants as C
-from tpmcard import tlv
+from tpmcard import manifest, tlv
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import ApduError, ProtocolError
 from tpmcard.tpm.attest import Certification, Quote
 from tpmcard.tpm_structures import (
@@ -34,11 +35,12 @@ from tpmcard.tpm_structures import (
     hierarchy_qualified_name,
     pcr_composite_digest,
     qualified_name,
+    selection_bitmap,
     tpm2b,
 )
 
 #: applets/manifest.json, applet "mtpm".
-MTPM_AID = bytes.fromhex("F074706D63020001")
+MTPM_AID = manifest.applet_aid("mtpm")
 
 INS_PCR_READ = 0x10
 INS_PCR_EXTEND = 0x12
@@ -72,6 +74,7 @@ INS_STAGE_READ = 0x74
 KEY_EK = 0x01
 KEY_AK = 0x02
 KEY_MIGRATION = 0x03
+KEY_ID_LENGTH = 16  # the key id in STATUS (SHA-256 of the storage key, truncated)
 P1_MIGRATE_COPY = 0x00
 P1_MIGRATE_MOVE = 0x01
 P2_OBJECT_SEALED = 0x01
@@ -112,6 +115,7 @@ _NV_LIST_ANSWER = 7 * 8
 _SEALED_BLOB_MAX = 61 + 176 + 16
 _DUPLICATE_MAX = 75 + 352 + 16
 
+SW_NO_ERROR = 0x9000
 SW_AUTH_FAILED = 0x6982
 SW_OWNER_AUTH_BLOCKED = 0x6983
 SW_AUTH_BLOCKED = SW_OWNER_AUTH_BLOCKED  # also the lockout of sealed-object and NV auth values
@@ -198,11 +202,6 @@ class MtpmError(ApduError):
 Invoke = Callable[[int, int, int, bytes], bytes]
 
 
-def selection_bitmap(indices: Iterable[int]) -> bytes:
-    """The 3-byte TPMS_PCR_SELECTION bitmap (PCR i = bit i%8 of byte i/8)."""
-    return PcrSelection.of(indices).marshal_list()[-3:]
-
-
 def endorsement_qualified_name(name: bytes) -> bytes:
     """QN of a card key: nameAlg || SHA-256(TPM_RH_ENDORSEMENT || Name) (Part 1 §16.5)."""
     return qualified_name(hierarchy_qualified_name(RH_ENDORSEMENT), name)
@@ -280,13 +279,6 @@ class MigrationCertificate:
             )
         except InvalidSignature:
             raise ValueError("the migration target certificate is not signed by this CA") from None
-
-
-def ec_point(key: ec.EllipticCurvePublicKey) -> bytes:
-    """04 || x || y of a P-256 public key."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
 
 
 @dataclass(frozen=True)
@@ -593,7 +585,7 @@ class MtpmSession:
     def migration_anchor_set(self, ca_key: ec.EllipticCurvePublicKey, owner_auth: bytes) -> None:
         """Install the migration CA's public key: MIGRATE EXPORT then wraps only to keys it
         certified (:class:`MigrationCertificate`). Needs an owner; CLEAR removes it."""
-        self._call(INS_MIGRATION_ANCHOR_SET, data=_auth(owner_auth) + ec_point(ca_key))
+        self._call(INS_MIGRATION_ANCHOR_SET, data=_auth(owner_auth) + point_bytes(ca_key))
 
     def migration_anchor_get(self) -> bytes | None:
         """The installed migration CA point (04 || x || y), or None."""
@@ -727,10 +719,8 @@ __all__ = [
     "MtpmStatus",
     "NvIndex",
     "duplicate_kind",
-    "ec_point",
     "endorsement_qualified_name",
     "info",
     "public_point",
-    "selection_bitmap",
     "tpm2b_public",
 ]

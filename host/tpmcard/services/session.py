@@ -39,6 +39,7 @@ from tpmcard import constants as C
 from tpmcard.channel.handshake import PairingTable, SecureSession
 from tpmcard.channel.securemessaging import SecureMessagingProcessor
 from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     ApduError,
     ChannelError,
@@ -53,7 +54,7 @@ from tpmcard.errors import (
     WrongCardError,
 )
 from tpmcard.services.client import Card, resolve_reader
-from tpmcard.services.core import CoreSession, point_bytes
+from tpmcard.services.core import CoreSession
 from tpmcard.services.pairings import PairingRecord, PairingStore
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
@@ -380,7 +381,7 @@ def connect(
             tpm_used, BindingKey.from_blob(record.binding_key), record.attestation_key
         )
         try:
-            secure = channel.open_session(card.apdu.send_apdu, binding, record.pairing)
+            secure = channel.open_session(card.apdu, binding, record.pairing)
         except TpmPolicyError as exc:
             raise _pcr_changed(record, _read_policy_pcrs(tpm_used, record), "tpm", exc.rc) from exc
         except ChannelError as exc:
@@ -710,11 +711,12 @@ def install_attestation_ca(
     PIN on a card that has none, with the PUK to replace one. ``ca_point`` defaults to the local
     CA's key ($TPMCARD_STATE_DIR/ca, ``tpmcard ca init``). Returns the point installed."""
     if ca_point is None:
-        from tpmcard.services.attestation import AttestationError, public_point
+        from tpmcard.ecpoint import point_bytes
+        from tpmcard.errors import AttestationError
         from tpmcard.services.ca import CaError, ManufacturerCa
 
         try:
-            ca_point = public_point(ManufacturerCa.load().key.public_key())
+            ca_point = point_bytes(ManufacturerCa.load().key.public_key())
         except CaError as exc:
             raise AttestationError(str(exc)) from None
     channel.install_ca_key(

@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import AttestVerificationError, TpmFormatError
 from tpmcard.services.mtpm import (
     KEY_AK,
@@ -39,12 +40,6 @@ from tpmcard.tpm.attest import (
 from tpmcard.tpm_structures import PublicArea, ecdsa_signature_to_der
 
 
-def _point(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-
-
 def verify_ek_certificate(
     ek: PublicArea, certificate_der: bytes, ca_certificate: x509.Certificate
 ) -> x509.Certificate:
@@ -62,7 +57,9 @@ def verify_ek_certificate(
             "the EK certificate was not issued by the manufacturer CA", "ek_certificate"
         ) from None
     key = certificate.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or _point(key) != _point(ek.public_key()):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or point_bytes(key) != point_bytes(
+        ek.public_key()
+    ):
         raise AttestVerificationError("the EK certificate is for another key", "ek_mismatch")
     return certificate
 
