@@ -240,7 +240,7 @@ class TestAttestation:
 
     def install_into(self, state_dir: Path) -> None:
         """Make ``state_dir`` (a $TPMCARD_STATE_DIR) hold this CA, its EK roots and the swtpm's
-        enrolment, where ``tpmcard pair`` and ``tpmcard.services.session.pair`` look by default."""
+        enrolment, where ``tpmcard pair`` and ``tpmcard.services.binding.pair`` look by default."""
         from tpmcard.services.attestation import EnrollmentStore
 
         shutil.copytree(self.ca_dir, state_dir / "ca", dirs_exist_ok=True)
@@ -252,7 +252,7 @@ class TestAttestation:
         one, else (a shared PC/SC card that kept its key) replaced with the default PUK."""
         from tpmcard.errors import ChannelError
         from tpmcard.services.pairings import PairingStore
-        from tpmcard.services.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
+        from tpmcard.services.pins import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
 
         store = PairingStore(store_dir) if store_dir is not None else None
         point = self.ca.public_point
@@ -302,9 +302,10 @@ class BoundCard:
         tcti: str,
         attestation: TestAttestation,
     ) -> None:
+        from tpmcard.services.binding import pair
         from tpmcard.services.client import Card
         from tpmcard.services.pairings import PairingStore
-        from tpmcard.services.session import pair, personalise
+        from tpmcard.services.pins import personalise
 
         self.transport = transport
         self.connection = connection
@@ -336,14 +337,9 @@ class BoundCard:
         self.connection.reset()
 
     def unpair(self) -> None:
+        from tpmcard.services.binding import unpair
         from tpmcard.services.client import Card
-        from tpmcard.services.session import (
-            DEFAULT_PIN,
-            DEFAULT_PUK,
-            change_pin,
-            change_puk,
-            unpair,
-        )
+        from tpmcard.services.pins import DEFAULT_PIN, DEFAULT_PUK, change_pin, change_puk
 
         self.connection.reset()
         card = Card(self.connection)

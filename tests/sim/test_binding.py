@@ -40,21 +40,19 @@ from tpmcard.errors import (
     TransportError,
     WrongCardError,
 )
+from tpmcard.services.binding import pair, unpair
 from tpmcard.services.client import Card
 from tpmcard.services.pairings import PairingRecord, PairingStore
-from tpmcard.services.session import (
+from tpmcard.services.pins import (
     DEFAULT_PIN,
     DEFAULT_PUK,
-    SecureCardSession,
     change_pin,
     change_puk,
-    connect,
-    pair,
     personalise,
     pin_status,
     unblock_pin,
-    unpair,
 )
+from tpmcard.services.session import SecureCardSession, connect
 from tpmcard.sim import vpcd
 from tpmcard.tpm.adapter import Tpm
 from tpmcard.tpm.keyblob import BindingKey
@@ -712,7 +710,7 @@ def test_wrong_pin_lockout_and_unblock(link: Connection, tpm: Tpm, store: Pairin
     status = pin_status(card)
     assert (status.pin_tries, status.puk_tries) == (C.PIN_TRY_LIMIT, C.PUK_TRY_LIMIT)
     assert pair(card, tpm, "24680", pcrs=(7,), store=store).record.slot == 0
-    tpmcard.services.session.change_pin(card, "24680", PIN, store=store)
+    tpmcard.services.pins.change_pin(card, "24680", PIN, store=store)
     with open_session(link, tpm, store) as session:
         assert session.core.echo(b"unblocked") == b"unblocked"
 
@@ -822,7 +820,7 @@ def test_card_without_ca_key_refuses_pair_and_ca_key_rules(
     attestation: TestAttestation,
 ) -> None:  # fmt: skip
     from tpmcard.errors import CardNotPersonalisedError
-    from tpmcard.services.session import install_attestation_ca
+    from tpmcard.services.pins import install_attestation_ca
 
     fresh = _fresh_card(link, request)
     card = Card(fresh)
@@ -988,7 +986,7 @@ def test_resettable_pcrs_are_refused_by_host_and_card(
         with pytest.raises(PcrPolicyError, match="reset"):
             pair(card, tpm, PIN, pcrs=pcrs, store=store)
     # A host that skips its own check: the card refuses (6A80) before the PIN.
-    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    monkeypatch.setattr("tpmcard.channel.pairing.check_pairing_pcrs", lambda pcrs: None)
     key = tpm.create_binding_key((7, 16))
     host = TpmBinding(
         tpm,

@@ -341,15 +341,15 @@ def test_binding_key_usable_with_auth_value_alone_is_refused_by_host_and_card() 
     with pytest.raises(TpmError, match="userWithAuth"):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     # a host that skips its own check still meets the card's
-    from tpmcard.channel import handshake
+    from tpmcard.channel import pairing
 
-    original = handshake._checked_binding_public
-    handshake._checked_binding_public = lambda raw, pol: handshake.PublicArea.parse(raw)  # type: ignore[assignment]
+    original = pairing._checked_binding_public
+    pairing._checked_binding_public = lambda raw, pol: pairing.PublicArea.parse(raw)  # type: ignore[assignment]
     try:
         with pytest.raises(ApduError) as info:
             pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     finally:
-        handshake._checked_binding_public = original  # type: ignore[assignment]
+        pairing._checked_binding_public = original  # type: ignore[assignment]
     assert info.value.sw == 0x6A80
 
 
@@ -535,7 +535,7 @@ def test_resettable_pcrs_are_refused_by_host_and_card(
     card, tpm, policy = fresh(pcrs)
     with pytest.raises(PcrPolicyError):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    monkeypatch.setattr("tpmcard.channel.pairing.check_pairing_pcrs", lambda pcrs: None)
     with pytest.raises(ApduError) as info:
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     assert info.value.sw == 0x6A80 and card.pin.tries == 3

@@ -17,16 +17,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
+from tpmcard.services.binding import pair
 from tpmcard.services.client import Card
 from tpmcard.services.pairings import PairingStore
-from tpmcard.services.session import (
-    SecureCardSession,
-    connect,
-    pair,
-    personalise,
-    personalise_embedded,
-    random_pin_and_puk,
-)
+from tpmcard.services.pins import personalise, personalise_embedded, random_pin_and_puk
+from tpmcard.services.session import SecureCardSession, connect
 from tpmcard.transport.base import Connection
 
 _private_pcscd: Any = None

@@ -17,7 +17,7 @@ from typing import IO, Any
 import click
 
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
-from tpmcard.services import client, session
+from tpmcard.services import binding, client, pins
 from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm
 
@@ -141,7 +141,7 @@ def pair(
     with _card(opts) as card, _tpm(opts) as tpm:
         pin = Secrets().read(pin_fd, "card PIN")
         with progress("creating TPM keys and pairing"):
-            result = session.pair(
+            result = binding.pair(
                 card,
                 tpm,
                 pin,
@@ -175,7 +175,7 @@ def unpair(opts: Options, slot: int | None, this_host: bool, pin_fd: int | None)
         raise click.UsageError("give either a SLOT or --this-host")
     with _card(opts) as card:
         pin = Secrets().read(pin_fd, "card PIN")
-        removed = session.unpair(card, pin, slot)
+        removed = binding.unpair(card, pin, slot)
     console.print(f"removed the pairing in slot {removed} of card {card.info.card_id.hex()}")
 
 
@@ -186,7 +186,7 @@ def pairings(opts: Options, as_json: bool) -> None:
     """The card's pairing table (no PIN needed) and this host's pairing records."""
     store = PairingStore()
     with _card(opts) as card:
-        listing = session.list_pairings(card, store=store)
+        listing = binding.list_pairings(card, store=store)
     records = store.records()
     data: dict[str, Any] = {
         "card": {
@@ -263,7 +263,7 @@ def pin() -> None:
 def pin_status(opts: Options, as_json: bool) -> None:
     """Tries left for the PIN and the PUK (uses no try)."""
     with _card(opts) as card:
-        status = session.pin_status(card)
+        status = pins.pin_status(card)
     if as_json:
         print_json({"pin_tries": status.pin_tries, "puk_tries": status.puk_tries})
         return
@@ -285,9 +285,9 @@ def pin_change(opts: Options, change_puk: bool, pin_fd: int | None, new_pin_fd: 
         old = secrets.read(pin_fd, f"current {what}")
         new = secrets.read(new_pin_fd, f"new {what}", confirm=True)
         if change_puk:
-            session.change_puk(card, old, new)
+            pins.change_puk(card, old, new)
         else:
-            session.change_pin(card, old, new)
+            pins.change_pin(card, old, new)
     console.print(f"{what} changed")
 
 
@@ -301,5 +301,5 @@ def pin_unblock(opts: Options, puk_fd: int | None, new_pin_fd: int | None) -> No
     with _card(opts) as card:
         puk = secrets.read(puk_fd, "PUK")
         new = secrets.read(new_pin_fd, "new PIN", confirm=True)
-        session.unblock_pin(card, puk, new)
+        pins.unblock_pin(card, puk, new)
     console.print("PIN set and unblocked")

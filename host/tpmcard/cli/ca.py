@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tpmcard.cli import Options, cli, console, kv_table, progress
 from tpmcard.cli.binding import EK_ROOTS_HELP, Secrets, _card, _tpm
-from tpmcard.services import session
+from tpmcard.services import pins
 
 
 @cli.group()
@@ -129,7 +129,7 @@ def ca_install(opts: Options, replace: bool, pin_fd: int | None) -> None:
     with _card(opts) as card:
         secret = Secrets().read(pin_fd, "card PUK" if replace else "card PIN")
         with progress("installing the attestation CA key"):
-            point = session.install_attestation_ca(card, secret, use_puk=replace)
+            point = pins.install_attestation_ca(card, secret, use_puk=replace)
     console.print(
         kv_table("CA key installed", [("card", card.info.card_id.hex()), ("key", point.hex())])
     )

@@ -12,7 +12,7 @@ from tpmcard import constants as C
 from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import InvalidPinError, TpmcardError
-from tpmcard.services import client, session
+from tpmcard.services import binding, client, pins, session
 from tpmcard.services import demo as tour
 from tpmcard.services.algorithms import (
     STATE_NAMES,
@@ -196,7 +196,7 @@ def _demo_binding(opts: Options) -> None:
             if record is None:
                 attempt = "pair"
             else:
-                listing = session.list_pairings(card, store=store)
+                listing = binding.list_pairings(card, store=store)
                 if listing.this_host_slot is None:
                     attempt = "replace"
             if attempt is not None:
@@ -212,9 +212,9 @@ def _demo_binding(opts: Options) -> None:
                     "and its key is installed on the card if the card has none."
                 )
                 with progress("enrolling the TPM's AK with the attestation CA"):
-                    enrollment = session.personalise_embedded(card, tpm, pin)
+                    enrollment = pins.personalise_embedded(card, tpm, pin)
                 with progress("creating TPM keys and pairing"):
-                    result = session.pair(
+                    result = binding.pair(
                         card,
                         tpm,
                         pin,
@@ -271,9 +271,9 @@ def _demo_personalise(opts: Options, card: client.Card, store: PairingStore) -> 
             "the demo pairs only its own simulated card; pair this card yourself: "
             "`tpmcard pin change`, `tpmcard pin change --puk`, then `tpmcard pair`"
         )
-    pin, puk = session.random_pin_and_puk()
+    pin, puk = pins.random_pin_and_puk()
     try:
-        session.personalise(card, pin, puk, store=store)
+        pins.personalise(card, pin, puk, store=store)
     except InvalidPinError as exc:
         raise TpmcardError(
             "this simulated card's PIN is no longer the factory default, so the demo cannot "
@@ -281,7 +281,7 @@ def _demo_personalise(opts: Options, card: client.Card, store: PairingStore) -> 
         ) from exc
     console.print(
         f"   A card refuses to pair while its PIN or PUK is the factory default "
-        f"({session.DEFAULT_PIN} / {session.DEFAULT_PUK}). The demo changed them on its "
+        f"({pins.DEFAULT_PIN} / {pins.DEFAULT_PUK}). The demo changed them on its "
         f"throw-away simulated card to PIN {pin} and PUK {puk} (as `tpmcard pin change` does); "
         "note them to use `tpmcard pin`/`pair`/`unpair` on this simulated card."
     )
