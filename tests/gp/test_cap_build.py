@@ -8,7 +8,7 @@ com.sun.javacard.converter.Main) and the same library API (the express converter
 write CAP files laid out as JCVM 3.0.5 §6 says, importing every package whose export file they
 were given. What this proves: the build reads the manifest, converts packages in order, hands a
 package the export files of the packages before it, copies the CAPs where
-host/tpmcard/services/gp/__init__.py
+host/tpmcard/services/gp/capfile.py
 looks, and capCheck reads them with capfile. Real linking needs a real converter."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tpm2_pytss import ESAPI, ESYS_TR, TPM2_ALG, TPM2_SE
 from tpm2_pytss.tsskey import TSSPrivKey
 from tpmcard.errors import AttestVerificationError, TpmAuthError, TpmPolicyError
-from tpmcard.tpm.adapter import SRK_TEMPLATE, Tpm
+from tpmcard.tpm.adapter import Tpm
 from tpmcard.tpm.attest import (
     Attestation,
     CertifyInfo,
@@ -26,6 +26,7 @@ from tpmcard.tpm.attest import (
     verify_quote,
 )
 from tpmcard.tpm.keyblob import BindingKey, KeyBlob
+from tpmcard.tpm.objects import SRK_TEMPLATE
 from tpmcard.tpm_structures import (
     ATTR_ADMIN_WITH_POLICY,
     ATTR_DECRYPT,

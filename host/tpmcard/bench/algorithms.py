@@ -2,11 +2,9 @@
 host, measured in the same run and reported as a ratio (card time / host time).
 
 ``measure(algorithms)`` takes a :class:`tpmcard.services.algorithms.Algorithms` over any session
-(the bound
-secure session in production; the test bridge in tests). Data larger than one command is streamed
-(digest, MAC, sign); AEAD is one-shot only, so 64 KiB of AEAD is 17 commands of at most
-``max_aead_text`` bytes each, as an application would send it.
-"""
+(the bound secure session in production; the test bridge in tests). Data larger than one command is
+streamed (digest, MAC, sign); AEAD is one-shot only, so 64 KiB of AEAD is 17 commands of at most
+``max_aead_text`` bytes each, as an application would send it."""
 
 from __future__ import annotations
 

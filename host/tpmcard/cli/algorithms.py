@@ -1,8 +1,7 @@
 """``tpmcard alg``: list the on-card algorithm providers, run one, replace one.
 
 Presentation only: every card operation is a :class:`tpmcard.services.algorithms.Algorithms` call
-on the
-bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
+on the bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
 """
 
 from __future__ import annotations

@@ -2,9 +2,8 @@
 
 Presentation only: the plans (which gptool runs, with which arguments) come from
 :mod:`tpmcard.services.gp`. Card keys come from ``$TPMCARD_GP_KEY_FILE`` (mode 0600),
-``$TPMCARD_GP_KEY``
-or ``$TPMCARD_GP_KEY_ENC/_MAC/_DEK``, never from this command line; gptool receives them through
-a private pipe, not its argv.
+``$TPMCARD_GP_KEY`` or ``$TPMCARD_GP_KEY_ENC/_MAC/_DEK``, never from this command line; gptool
+receives them through a private pipe, not its argv.
 """
 
 from __future__ import annotations

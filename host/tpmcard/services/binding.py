@@ -65,8 +65,7 @@ def pair(
     A new binding key bound to the current values of ``pcrs`` (default PCR 0-7; never the
     resettable 16 and 23), certified by this TPM's enrolled AK: ``enrollment``, else the one
     :func:`tpmcard.services.attestation.enrollment_for` finds or makes with the local attestation
-    CA and
-    the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
+    CA and the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
     (:func:`install_attestation_ca`). If this host is already paired with the card:
 
     * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host

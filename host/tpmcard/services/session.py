@@ -10,9 +10,9 @@ remembers)::
         session.core.echo(b"hello")           # every command now goes through secure messaging
         session.host_pcrs[7]                  # PCR 7 as the TPM quoted it and the card accepted
 
-:func:`pair`, :func:`unpair` and the PIN functions work on an open
-:class:`~tpmcard.services.client.Card`
-(and, for pairing, an open :class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
+Pairing (:mod:`tpmcard.services.binding`) and the PIN functions (:mod:`tpmcard.services.pins`)
+work on an open :class:`~tpmcard.services.client.Card` (and, for pairing, an open
+:class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
 
 Errors name what to do: :class:`~tpmcard.errors.NotPairedError` (run ``tpmcard pair``),
 :class:`~tpmcard.errors.WrongCardError`, :class:`~tpmcard.errors.PairingRemovedError`,
