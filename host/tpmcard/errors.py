@@ -70,6 +70,15 @@ class NotPairedError(ChannelError):
     """This host holds no pairing for the card (or for any card): run ``tpmcard pair``."""
 
 
+class PairingTableFullError(ChannelError):
+    """Every slot of the card's pairing table is taken: unpair a host first (``tpmcard unpair``)."""
+
+
+class AlreadyPairedError(ChannelError):
+    """This host (its binding key, or its pairing record) is already paired with the card: pair
+    again with ``--replace`` (new keys) or ``--update-policy`` (an approved PCR change)."""
+
+
 class WrongCardError(ChannelError):
     """The card is not the one this host is paired with: another card id, or the card's identity
     key differs from the one pinned at pairing. ``card_id`` is the card's, ``expected`` the card

@@ -26,9 +26,7 @@ def test_every_java_constant_is_mirrored_with_its_value(
     assert len(java) > 30
     python = python_constants()
     missing = sorted(set(java) - set(python))
-    assert not missing, (
-        f"in Constants.java but not in mtpm_constants.py: {missing}"
-    )
+    assert not missing, f"in Constants.java but not in mtpm_constants.py: {missing}"
     mask = {n: 0xFFFF if n.startswith("SW_") else 0xFF for n in java}
     wrong = {
         n: (hex(java[n]), hex(python[n])) for n in java if python[n] & mask[n] != java[n] & mask[n]
@@ -40,9 +38,7 @@ def test_python_has_no_name_that_java_lacks(
     java_constants: Callable[[str], dict[str, int]],
 ) -> None:
     extra = sorted(set(python_constants()) - set(java_constants("tpmcard.mtpm.Constants")))
-    assert not extra, (
-        f"in mtpm_constants.py but not in Constants.java: {extra}"
-    )
+    assert not extra, f"in mtpm_constants.py but not in Constants.java: {extra}"
 
 
 def test_manifest_lists_the_mtpm_applet() -> None:

@@ -27,6 +27,7 @@ from tpmcard.apdu import CommandApdu
 from tpmcard.channel.tpm_binding import TpmBinding
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
+    AlreadyPairedError,
     ApduError,
     ChannelError,
     DefaultPinError,
@@ -776,7 +777,7 @@ def test_full_table_and_duplicate(
         first.attestation_key,
         ak_certificate=attestation.enrollment.certificate.encoded,
     )
-    with pytest.raises(ChannelError, match="already paired"):  # one slot per binding key
+    with pytest.raises(AlreadyPairedError, match="already paired"):  # one slot per binding key
         channel.pair(card.apdu.send_apdu, same_key, first.pairing.card_identity, PIN, first.policy)
     assert stores[3].load(card.info.card_id) is not None  # another host's record: not ours
     assert pair(card, tpm, PIN, pcrs=(7,), store=stores[-1]).record.slot == 3

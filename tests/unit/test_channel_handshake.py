@@ -29,9 +29,11 @@ from tpmcard.channel import (
     unpair,
 )
 from tpmcard.errors import (
+    AlreadyPairedError,
     ApduError,
     ChannelError,
     InvalidPinError,
+    PairingTableFullError,
     PinBlockedError,
     ProtocolError,
     TpmError,
@@ -225,7 +227,7 @@ def test_table_holds_at_least_four_hosts_and_reports_full() -> None:
             == i
         )
     tpm = FakeTpm(PCRS, (7,))
-    with pytest.raises(ChannelError, match="full"):
+    with pytest.raises(PairingTableFullError):
         pair(
             card.send_apdu,
             tpm,
@@ -239,7 +241,7 @@ def test_table_holds_at_least_four_hosts_and_reports_full() -> None:
 def test_pairing_the_same_key_twice_is_refused() -> None:
     card, tpm, policy = fresh()
     pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    with pytest.raises(ChannelError, match="already paired"):
+    with pytest.raises(AlreadyPairedError):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
 
 

@@ -20,9 +20,11 @@ from tpmcard.channel.handshake import (
 from tpmcard.channel.pairing import install_ca_key, list_pairings, pair, unpair
 from tpmcard.channel.pin import change_pin, change_puk, get_challenge, pin_status, unblock_pin
 from tpmcard.channel.securemessaging import SecureMessaging, SecureMessagingProcessor
+from tpmcard.channel.tpm_binding import HostTpm
 
 __all__ = [
     "BindingTpm",
+    "HostTpm",
     "Pairing",
     "PairingSlot",
     "PairingTable",

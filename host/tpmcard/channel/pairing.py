@@ -21,9 +21,11 @@ from tpmcard.channel.handshake import (
 from tpmcard.channel.pin import check_secret, get_challenge, pin_command
 from tpmcard.errors import (
     AkCertificateRefusedError,
+    AlreadyPairedError,
     ApduError,
     CardNotPersonalisedError,
     ChannelError,
+    PairingTableFullError,
     ProtocolError,
     TpmError,
     TpmFormatError,
@@ -114,9 +116,13 @@ def pair(
         )
     except ApduError as exc:
         if exc.sw == C.SW_NOT_ENOUGH_MEMORY:
-            raise ChannelError("the card's pairing table is full; unpair a host first") from exc
+            raise PairingTableFullError(
+                "the card's pairing table is full; unpair a host first"
+            ) from exc
         if exc.sw == C.SW_PAIRING_EXISTS:
-            raise ChannelError("this TPM binding key is already paired with the card") from exc
+            raise AlreadyPairedError(
+                "this TPM binding key is already paired with the card"
+            ) from exc
         if exc.sw == C.SW_CA_KEY_MISSING:
             raise CardNotPersonalisedError(
                 "the card has no attestation CA key, so it pairs with no host yet: personalise "

@@ -33,7 +33,7 @@ def open_mtpm(opts: Options) -> Iterator[MtpmSession]:
         ) from exc
     with connect(reader=opts.reader, tcti=opts.tcti) as session:
         mtpm = getattr(session, "mtpm", None)
-        yield mtpm if isinstance(mtpm, MtpmSession) else MtpmSession.over(session)
+        yield mtpm if isinstance(mtpm, MtpmSession) else MtpmSession(session)
 
 
 def parse_pcrs(text: str) -> list[int]:

@@ -17,7 +17,6 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,6 +25,7 @@ from tpmcard import constants as C
 from tpmcard import manifest
 from tpmcard.ecpoint import load_point, point_bytes
 from tpmcard.errors import ApduError, NotSupportedError, ProtocolError, ServiceWindowError
+from tpmcard.services.core import Invoker
 
 PROVIDER_PARAMETER = 0x41
 # AIDs come from applets/manifest.json, the one list. The registry has no applet of its own:
@@ -139,12 +139,6 @@ SW_KEY_NOT_FOUND = 0x6A88
 SW_KEY_TYPE_MISMATCH = 0x6981
 SW_NO_SPACE = 0x6A84
 SW_STREAM_NOT_OPEN = 0x6985
-
-
-class Invoker(Protocol):
-    """What a bound secure session offers (tpmcard.connect()): INVOKE of a suite service."""
-
-    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes: ...
 
 
 class AlgorithmError(ApduError):

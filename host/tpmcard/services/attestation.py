@@ -47,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tpmcard import constants as C
 from tpmcard import paths, tlv
+from tpmcard.channel.tpm_binding import HostTpm
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     AttestationError,
@@ -398,7 +399,7 @@ class Enrollment:
         )
 
 
-def enroll(tpm: Any, ca: AttestationCa, ak: KeyBlob | None = None) -> Enrollment:
+def enroll(tpm: HostTpm, ca: AttestationCa, ak: KeyBlob | None = None) -> Enrollment:
     """Create (or take) an AK in ``tpm`` and have ``ca`` certify it after credential activation."""
     ek_certificate = tpm.read_ek_certificate()
     ak = ak if ak is not None else tpm.create_attestation_key()
@@ -445,7 +446,7 @@ class EnrollmentStore:
         return path
 
 
-def _check_ek_certificate_is_this_tpms(tpm: Any, ek_certificate: bytes) -> None:
+def _check_ek_certificate_is_this_tpms(tpm: HostTpm, ek_certificate: bytes) -> None:
     """The host's own check, for a clear message before the CA is asked: the certificate in NV
     names this TPM's EK. (The CA does not rely on it: credential activation proves it.)"""
     try:
@@ -464,7 +465,7 @@ def _check_ek_certificate_is_this_tpms(tpm: Any, ek_certificate: bytes) -> None:
 
 
 def enrollment_for(
-    tpm: Any,
+    tpm: HostTpm,
     *,
     store: EnrollmentStore | None = None,
     ek_roots: Path | None = None,

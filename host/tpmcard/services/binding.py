@@ -7,14 +7,14 @@ import datetime
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tpmcard import channel
 from tpmcard.channel.handshake import PairingTable
-from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.channel.tpm_binding import HostTpm, TpmBinding
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
-    ChannelError,
+    AlreadyPairedError,
     NotPairedError,
     PairingRemovedError,
     WrongCardError,
@@ -50,7 +50,7 @@ def _holds(table: PairingTable, record: PairingRecord) -> bool:
 
 def pair(
     card: Card,
-    tpm: Any,
+    tpm: HostTpm,
     pin: str,
     *,
     pcrs: Iterable[int] | None = None,
@@ -101,7 +101,7 @@ def pair(
                 if still_on_card
                 else "a slot the card no longer holds (it was unpaired)"
             )
-            raise ChannelError(
+            raise AlreadyPairedError(
                 f"this host is already paired with card {card_id.hex()} ({where}): use "
                 "`tpmcard pair --replace` for new keys, or `tpmcard pair --update-policy` after "
                 "an approved change of the host's PCRs"

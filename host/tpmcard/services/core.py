@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -95,6 +96,17 @@ def parse_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
         return load_point(point)
     except ValueError as exc:
         raise ProtocolError(f"identity key: {exc}") from exc
+
+
+class Invoker(Protocol):
+    """What a secured session offers the suite's services (:func:`tpmcard.connect`): INVOKE of
+    the service at ``aid`` (docs/core-applet.md), and ``service_window``, the bytes of data plus
+    answer one INVOKE carries. Every INVOKE service session takes one as its first argument."""
+
+    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes: ...
+
+    @property
+    def service_window(self) -> int: ...
 
 
 class CoreSession:

@@ -1,15 +1,16 @@
-"""The mobile TPM service (``tpmcard.mtpm.MtpmApplet``, docs/mtpm.md) over an invoke callable.
+"""The mobile TPM service (``tpmcard.mtpm.MtpmApplet``, docs/mtpm.md) over a secured session.
 
 The service is reached only through the core applet's INVOKE inside a secure session, so a
-:class:`MtpmSession` wraps a callable ``invoke(ins, p1, p2, data) -> bytes`` that raises
-:class:`tpmcard.errors.ApduError` with the service's status word. :meth:`MtpmSession.over` binds
-one to a secured session's ``invoke(aid, ins, p1, p2, data)``. Status words become
-:class:`MtpmError` with a stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest`
-(``Quote``, ``Certification``) and :mod:`tpmcard.tpm_structures` so files come out in the formats
-tpm2-tools reads.
+:class:`MtpmSession` takes a secured session (an :class:`~tpmcard.services.core.Invoker`:
+``invoke(aid, ins, p1, p2, data)`` that raises :class:`tpmcard.errors.ApduError` with the
+service's status word, and ``service_window``). Status words become :class:`MtpmError` with a
+stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest` (``Quote``,
+``Certification``) and :mod:`tpmcard.tpm_structures` so files come out in the formats tpm2-tools
+reads.
 
-Names here (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
-``applets/src/main/java/tpmcard/mtpm/Constants.java``; tests/mtpm/test_constants.py checks them.
+Names (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
+``applets/src/main/java/tpmcard/mtpm/Constants.java``, in :mod:`.mtpm_constants`;
+tests/mtpm/test_constants.py checks them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tpmcard import constants as C
 from tpmcard import manifest
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import ApduError, ProtocolError
+from tpmcard.services.core import Invoker
 from tpmcard.services.mtpm_constants import (
     _CERTIFY_ANSWER,
     _DUPLICATE_MAX,
@@ -143,20 +145,11 @@ class MtpmSession:
     EEPROM, so it is only used when the window is too small.
     """
 
-    def __init__(self, invoke: Invoke, window: int = C.SERVICE_WINDOW_MAX) -> None:
-        self._invoke = invoke
-        self.window = window
+    def __init__(self, session: Invoker, aid: bytes = MTPM_AID) -> None:
+        self._invoke: Invoke = lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data)
+        self.window: int = getattr(session, "service_window", C.SERVICE_WINDOW_MAX)
         #: INVOKEs sent staged so far (for tests and the bench).
         self.staged = 0
-
-    @classmethod
-    def over(cls, session: Any, aid: bytes = MTPM_AID) -> MtpmSession:
-        """Bind to a secured session offering ``invoke(aid, ins, p1, p2, data)`` and
-        ``service_window``."""
-        return cls(
-            lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data),
-            getattr(session, "service_window", C.SERVICE_WINDOW_MAX),
-        )
 
     def _call(
         self,

@@ -7,10 +7,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tpmcard import channel
 from tpmcard import constants as C
+from tpmcard.channel.tpm_binding import HostTpm
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     ChannelError,
@@ -133,7 +134,7 @@ def install_attestation_ca(
 
 def personalise_embedded(
     card: Card,
-    tpm: Any,
+    tpm: HostTpm,
     pin: str,
     *,
     ca_directory: Path | None = None,

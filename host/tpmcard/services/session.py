@@ -34,7 +34,7 @@ from tpmcard import channel
 from tpmcard import constants as C
 from tpmcard.channel.handshake import SecureSession
 from tpmcard.channel.securemessaging import SecureMessagingProcessor
-from tpmcard.channel.tpm_binding import TpmBinding
+from tpmcard.channel.tpm_binding import HostTpm, TpmBinding
 from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     ApduError,
@@ -78,14 +78,14 @@ def _card_id(value: bytes | str | None) -> bytes | None:
     return bytes.fromhex(value)
 
 
-def describe_tpm(tpm: Any) -> str:
+def describe_tpm(tpm: HostTpm) -> str:
     return "embedded" if getattr(tpm, "swtpm", None) is not None else str(tpm.tcti)
 
 
 # --- host PCRs against a pairing ---------------------------------------------------------------
 
 
-def check_host_pcrs(tpm: Any, record: PairingRecord, detected_by: str = "host") -> None:
+def check_host_pcrs(tpm: HostTpm, record: PairingRecord, detected_by: str = "host") -> None:
     """Raise PcrStateChangedError unless the policy PCRs still hold the values of the pairing.
 
     Reads the PCRs only (no key is used), so it can run before the card is contacted.
@@ -204,7 +204,7 @@ class SecureCardSession:
                 MtpmSession,  # a sibling service: imported when first used
             )
 
-            self._mtpm = MtpmSession.over(self)
+            self._mtpm = MtpmSession(self)
         return self._mtpm
 
     @property
@@ -279,7 +279,7 @@ def connect(
     card_id: bytes | str | None = None,
     store: PairingStore | None = None,
     connection: Connection | None = None,
-    tpm: Any = None,
+    tpm: HostTpm | None = None,
     wrap_connection: Callable[[Connection], Connection] | None = None,
     wrap_tpm: Callable[[Any], Any] | None = None,
 ) -> SecureCardSession:
@@ -316,11 +316,15 @@ def connect(
         )
 
     with contextlib.ExitStack() as owned:
-        tpm_object = tpm
-        if tpm_object is None:
+        close_tpm: Callable[[], None] | None = None
+        if tpm is None:
             from tpmcard.tpm.adapter import Tpm
 
-            tpm_object = owned.enter_context(Tpm.open(resolve_tcti(tcti)))
+            opened_tpm = owned.enter_context(Tpm.open(resolve_tcti(tcti)))
+            close_tpm = opened_tpm.close
+            tpm_object: HostTpm = opened_tpm
+        else:
+            tpm_object = tpm
         tpm_used = wrap_tpm(tpm_object) if wrap_tpm is not None else tpm_object
         if len(candidates) == 1:
             check_host_pcrs(tpm_used, candidates[0])  # before the card is contacted
@@ -359,8 +363,8 @@ def connect(
         owned.pop_all()  # success: nothing to undo; the session takes over below
     # The connection is closed last, after SESSION CLOSE: keep it out of the TPM's stack.
     tpm_stack = contextlib.ExitStack()
-    if tpm is None:
-        tpm_stack.callback(tpm_object.close)
+    if close_tpm is not None:
+        tpm_stack.callback(close_tpm)
     return SecureCardSession(card, secure, record, tpm_stack, opened)
 
 
@@ -385,14 +389,16 @@ def check_identity(card: Card, record: PairingRecord) -> None:
         )
 
 
-def _read_policy_pcrs(tpm: Any, record: PairingRecord) -> dict[int, bytes] | None:
+def _read_policy_pcrs(tpm: HostTpm, record: PairingRecord) -> dict[int, bytes] | None:
     try:
         return dict(tpm.pcr_read(record.policy.pcrs))
     except TpmcardError:
         return None
 
 
-def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError) -> TpmcardError:
+def _diagnose(
+    card: Card, tpm: HostTpm, record: PairingRecord, failure: ChannelError
+) -> TpmcardError:
     """After a refused handshake (the card answers one uniform status word), find out why from
     public facts: is it the paired card, is the pairing still on it, do the host's PCRs still
     match it?"""
