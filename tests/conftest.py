@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -107,6 +108,14 @@ def read_java_constants(class_name: str) -> dict[str, int]:
 def java_constants(jvm: None) -> Callable[[str], dict[str, int]]:
     """``java_constants("pkg.Class")``: its public static final bytes and shorts (through JPype)."""
     return read_java_constants
+
+
+@pytest.fixture
+def tpmcard_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the ``tpmcard`` command line in its own process (tests/tpmcard_cli.py)."""
+    from tpmcard_cli import run_tpmcard
+
+    return run_tpmcard
 
 
 @pytest.fixture

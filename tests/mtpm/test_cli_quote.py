@@ -81,7 +81,7 @@ def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(run, tmp_pat
         str(tmp_path / "ek.der"),
     )
     run("mtpm", "ek-cert", "set", str(tmp_path / "ek.der"))
-    run("mtpm", "extend", "9", "ab" * 32)
+    run("mtpm", "pcr", "extend", "9", "ab" * 32)
     out = tmp_path / "q"
     run("mtpm", "quote", "--pcrs", PCRS, "--nonce", NONCE, "--out", str(out))
     for name in ("quote.msg", "quote.sig", "ak.pem", "pcrs.bin", "ek.crt", "ak-certify.msg"):
@@ -126,15 +126,13 @@ def test_seal_and_unseal_through_the_cli(run, tmp_path: Path) -> None:
         "seal",
         "--pcrs",
         "0,9",
-        "--in",
         str(tmp_path / "secret"),
-        "--out",
         str(tmp_path / "blob"),
     )
-    run("mtpm", "unseal", "--in", str(tmp_path / "blob"), "--out", str(tmp_path / "back"))
+    run("mtpm", "unseal", str(tmp_path / "blob"), str(tmp_path / "back"))
     assert (tmp_path / "back").read_bytes() == b"top secret"
-    run("mtpm", "extend", "9", "00" * 32)
+    run("mtpm", "pcr", "extend", "9", "00" * 32)
     result = CliRunner().invoke(
-        cli, ["mtpm", "unseal", "--in", str(tmp_path / "blob"), "--out", str(tmp_path / "x")]
+        cli, ["mtpm", "unseal", str(tmp_path / "blob"), str(tmp_path / "x")]
     )
     assert result.exit_code == 1 and "PCRs do not match" in result.output

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,31 +25,51 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+log = logging.getLogger("tpmcard")
+
+
 class Options:
     """Global options, shared by every command through the click context."""
 
     def __init__(self, reader: str | None, tcti: str | None, verbose: int) -> None:
-        self.reader = reader
+        self._reader = reader
         self.tcti = tcti
         self.verbose = verbose
+
+    @property
+    def reader(self) -> str | None:
+        """The card to use, for a command about to open it. The in-process simulator is built
+        first if a checkout lacks its jars (only then: no other command builds anything)."""
+        from tpmcard.transport import SIM_READER, resolve_reader
+
+        if resolve_reader(self._reader).strip().lower() == SIM_READER:
+            ensure_simulator_built()
+        return self._reader
 
 
 @contextmanager
 def progress(message: str) -> Iterator[None]:
-    """A spinner for anything slow (the first JVM start, swtpm start, building)."""
-    if console.is_terminal:
+    """A spinner for anything slow (the first JVM start, swtpm start, building); with -v the same
+    steps are logged at info level, with how long they took."""
+    log.info("%s ...", message)
+    started = time.monotonic()
+    if console.is_terminal and not log.isEnabledFor(logging.INFO):
         with console.status(message):
             yield
     else:
         yield
+    log.info("%s: done in %.2f s", message, time.monotonic() - started)
 
 
 class TpmcardGroup(click.Group):
-    """Turns every TpmcardError into a one-line message and exit status 1."""
+    """Turns every TpmcardError into a one-line message and exit status 1, and every ValueError
+    (a value the library refused: a PIN too short, a PCR out of range) into a usage error."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ValueError as exc:
+            raise click.UsageError(str(exc), ctx) from exc
         except TpmcardError as exc:
             opts = ctx.find_object(Options)
             if opts is not None and opts.verbose:
@@ -84,7 +105,6 @@ def cli(ctx: click.Context, reader: str | None, tcti: str | None, verbose: int) 
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = Options(reader, tcti, verbose)
-    ensure_simulator_built()
 
 
 def ensure_simulator_built() -> None:
@@ -120,6 +140,9 @@ def parse_hex(text: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError:
         raise click.BadParameter("hexadecimal bytes, e.g. 00112233") from None
+
+
+JSON_HELP = "Print machine-readable JSON instead."
 
 
 def print_json(data: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tpmcard.cli import Options, cli, console
+from tpmcard.cli import JSON_HELP, Options, cli, console, print_json
 from tpmcard.errors import TpmcardError
 from tpmcard.services import algorithms as A
 
@@ -33,11 +33,26 @@ def alg_group() -> None:
 
 
 @alg_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def list_providers(opts: Options) -> None:
+def list_providers(opts: Options, as_json: bool) -> None:
     """List the registered providers: id, version, capabilities, state."""
     with _algorithms(opts) as alg:
         providers = alg.list()
+    if as_json:
+        print_json(
+            [
+                {
+                    "aid": p.aid.hex().upper(),
+                    "algorithm": p.name,
+                    "version": f"{p.version[0]}.{p.version[1]}" if p.version else None,
+                    "capabilities": list(p.capability_names),
+                    "state": A.STATE_NAMES.get(p.state, str(p.state)),
+                }
+                for p in providers
+            ]
+        )
+        return
     table = Table(title="algorithm providers", title_justify="left")
     for column in ("AID", "algorithm", "version", "capabilities", "state"):
         table.add_column(column)
@@ -56,20 +71,28 @@ def list_providers(opts: Options) -> None:
 @alg_group.command("run")
 @click.argument("operation", type=click.Choice(["digest", "mac-demo", "aead-demo"]))
 @click.argument("data", type=click.File("rb"), default="-")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def run(opts: Options, operation: str, data: Any) -> None:
+def run(opts: Options, operation: str, data: Any, as_json: bool) -> None:
     """Run a provider on DATA (a file, default stdin).
 
     digest: SHA3-256; mac-demo, aead-demo: with a fresh card-held key, deleted afterwards.
     """
     payload = data.read()
+
+    def show(result: bytes) -> None:
+        if as_json:
+            print_json({"operation": operation, "result": result.hex()})
+        else:
+            click.echo(result.hex())
+
     with _algorithms(opts) as alg:
         if operation == "digest":
-            click.echo(alg.digest(payload).hex())
+            show(alg.digest(payload))
         elif operation == "mac-demo":
             key = alg.generate_key(A.KEY_HMAC_SHA256)
             try:
-                click.echo(alg.mac(key, payload).hex())
+                show(alg.mac(key, payload))
             finally:
                 alg.delete_key(key)
         else:
@@ -80,7 +103,7 @@ def run(opts: Options, operation: str, data: Any) -> None:
                 ct = alg.encrypt(key, bytes(12), text)
                 if alg.decrypt(key, bytes(12), ct) != text:
                     raise TpmcardError("the provider's AEAD round trip failed")
-                click.echo(ct.hex())
+                show(ct)
             finally:
                 alg.delete_key(key)
 

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import click
 
-from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
+from tpmcard.cli import JSON_HELP, Options, cli, console, kv_table, print_json, progress
 from tpmcard.services import binding, client, pins
 from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm
@@ -116,6 +116,7 @@ EK_ROOTS_HELP = (
     "loader update): bind a new key to the current PCR values, then remove the old pairing.",
 )
 @click.option("--ek-roots", type=click.Path(file_okay=False, path_type=Path), help=EK_ROOTS_HELP)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def pair(
     opts: Options,
@@ -124,6 +125,7 @@ def pair(
     replace: bool,
     update_policy: bool,
     ek_roots: Path | None,
+    as_json: bool,
 ) -> None:
     """Pair this host's TPM with the card (needs the card's PIN).
 
@@ -161,7 +163,19 @@ def pair(
     ]
     if result.replaced_slot is not None:
         rows.append(("removed", f"the previous pairing in slot {result.replaced_slot}"))
-    console.print(kv_table("Paired", rows))
+    if as_json:
+        print_json(
+            {
+                "card_id": record.card_id.hex(),
+                "slot": record.slot,
+                "pcrs": list(record.policy.pcrs),
+                "binding_name": record.pairing.binding_name.hex(),
+                "record": str(store.path(record.card_id)),
+                "replaced_slot": result.replaced_slot,
+            }
+        )
+    else:
+        console.print(kv_table("Paired", rows))
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import click
 
-from tpmcard.cli import Options, cli, console
+from tpmcard.cli import JSON_HELP, Options, cli, console, print_json
 from tpmcard.services import gp
 from tpmcard.transport import list_readers
 
@@ -116,11 +116,16 @@ def upgrade(opts: Options, name: str, with_dependents: bool, profile: str, dry_r
 @gp_group.command("list")
 @profile_option
 @dry_run_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def list_card(opts: Options, profile: str, dry_run: bool) -> None:
+def list_card(opts: Options, profile: str, dry_run: bool, as_json: bool) -> None:
     """List the card's packages and applets (GET STATUS)."""
     prof, reader = _profile(profile), _reader(opts)
     if dry_run:
         _show_plan(gp.plan_list(prof, gp.load_card_keys(), reader))
         return
-    click.echo(gp.list_card(reader, prof))
+    listing = gp.list_card(reader, prof)
+    if as_json:
+        print_json([entry.as_dict() for entry in gp.parse_listing(listing)])
+    else:
+        click.echo(listing)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import click
 
-from tpmcard.cli import Options, cli, console, kv_table, parse_hex, print_json
+from tpmcard.cli import JSON_HELP, Options, cli, console, kv_table, parse_hex, print_json
 from tpmcard.cli.binding import Secrets
 from tpmcard.errors import NotSupportedError
 from tpmcard.services.mtpm import MtpmSession
@@ -134,14 +134,19 @@ def pcr_read(opts: Options, pcrs: str, out_file: BinaryIO | None, as_json: bool)
 @pcr.command("extend")
 @click.argument("index", type=int)
 @click.argument("digest")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def pcr_extend(opts: Options, index: int, digest: str) -> None:
+def pcr_extend(opts: Options, index: int, digest: str, as_json: bool) -> None:
     """Extend card PCR INDEX (9..23) with a SHA-256 DIGEST (64 hex digits); print the new value.
 
     PCRs 0-8 are the host TPM's: extend them there (tpm2_pcrextend).
     """
     with open_mtpm(opts) as m:
-        click.echo(m.extend(index, parse_hex(digest)).hex())
+        value = m.extend(index, parse_hex(digest))
+    if as_json:
+        print_json({str(index): value.hex()})
+    else:
+        click.echo(value.hex())
 
 
 @pcr.command("reset")
@@ -153,27 +158,13 @@ def pcr_reset(opts: Options, index: int) -> None:
         m.pcr_reset(index)
 
 
-# The flat spellings of the first release, kept for scripts.
-@mtpm.command("pcr-read", hidden=True)
-@click.option("--pcrs", default=ALL_PCRS)
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def pcr_read_flat(opts: Options, pcrs: str, as_json: bool) -> None:
-    _pcr_read(opts, pcrs, None, as_json)
-
-
-mtpm.add_command(click.Command("extend", callback=pcr_extend.callback, params=pcr_extend.params,
-                               hidden=True))  # fmt: skip
-mtpm.add_command(click.Command("pcr-reset", callback=pcr_reset.callback, params=pcr_reset.params,
-                               hidden=True))  # fmt: skip
-
-
 @mtpm.command()
 @click.option("--pcrs", required=True, help="e.g. 0,1,8,9,10")
 @click.option("--nonce", required=True, help="the verifier's nonce, hex (at most 64 bytes)")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
+def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path, as_json: bool) -> None:
     """Quote PCRs into directory OUT.
 
     \b
@@ -186,18 +177,21 @@ def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
 
     with open_mtpm(opts) as m:
         bundle = QuoteBundle.collect(m, parse_pcrs(pcrs), parse_hex(nonce))
-    for path in bundle.save(out_dir):
-        click.echo(str(path))
+    written = bundle.save(out_dir)
+    if as_json:
+        print_json(
+            {
+                "pcrs": {str(i): v.hex() for i, v in bundle.quote.pcr_values.items()},
+                "nonce": nonce.lower(),
+                "files": [str(path) for path in written],
+            }
+        )
+    else:
+        for path in written:
+            click.echo(str(path))
 
 
 # --- sealing ----------------------------------------------------------------------------------
-
-
-def _in_out(argument: BinaryIO | None, option: BinaryIO | None, what: str) -> BinaryIO:
-    chosen = argument if argument is not None else option
-    if chosen is None:
-        raise click.UsageError(f"missing {what}")
-    return chosen
 
 
 @mtpm.command()
@@ -205,10 +199,8 @@ def _in_out(argument: BinaryIO | None, option: BinaryIO | None, what: str) -> Bi
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
 @click.option("--migratable", is_flag=True, help=MIGRATABLE_HELP)
-@click.argument("in_arg", metavar="IN", type=click.File("rb"), required=False)
-@click.argument("out_arg", metavar="OUT", type=click.File("wb"), required=False)
-@click.option("--in", "in_opt", type=click.File("rb"), hidden=True)
-@click.option("--out", "out_opt", type=click.File("wb"), hidden=True)
+@click.argument("source", metavar="IN", type=click.File("rb"))
+@click.argument("target", metavar="OUT", type=click.File("wb"))
 @click.pass_obj
 def seal(
     opts: Options,
@@ -216,10 +208,8 @@ def seal(
     auth_fd: int | None,
     auth_prompt: bool,
     migratable: bool,
-    in_arg: BinaryIO | None,
-    out_arg: BinaryIO | None,
-    in_opt: BinaryIO | None,
-    out_opt: BinaryIO | None,
+    source: BinaryIO,
+    target: BinaryIO,
 ) -> None:
     """Seal IN (1..128 bytes) to the current values of PCRS; write the blob to OUT.
 
@@ -227,7 +217,6 @@ def seal(
     those values, and with the auth value if one was given (an auth value needs an owned mobile
     TPM: `tpmcard mtpm owner take`). Only a --migratable blob can ever be exported.
     """
-    source, target = _in_out(in_arg, in_opt, "IN"), _in_out(out_arg, out_opt, "OUT")
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
     with open_mtpm(opts) as m:
         target.write(m.seal(source.read(), parse_pcrs(pcrs), auth, migratable=migratable))
@@ -236,22 +225,17 @@ def seal(
 @mtpm.command()
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
-@click.argument("in_arg", metavar="IN", type=click.File("rb"), required=False)
-@click.argument("out_arg", metavar="OUT", type=click.File("wb"), required=False)
-@click.option("--in", "in_opt", type=click.File("rb"), hidden=True)
-@click.option("--out", "out_opt", type=click.File("wb"), hidden=True)
+@click.argument("source", metavar="IN", type=click.File("rb"))
+@click.argument("target", metavar="OUT", type=click.File("wb"))
 @click.pass_obj
 def unseal(
     opts: Options,
     auth_fd: int | None,
     auth_prompt: bool,
-    in_arg: BinaryIO | None,
-    out_arg: BinaryIO | None,
-    in_opt: BinaryIO | None,
-    out_opt: BinaryIO | None,
+    source: BinaryIO,
+    target: BinaryIO,
 ) -> None:
     """Unseal the blob IN into OUT (only while the PCRs hold the sealed values)."""
-    source, target = _in_out(in_arg, in_opt, "IN"), _in_out(out_arg, out_opt, "OUT")
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
     blob = source.read()
     with open_mtpm(opts) as m:

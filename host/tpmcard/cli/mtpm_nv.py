@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import click
 
-from tpmcard.cli import Options, console, kv_table, print_json
+from tpmcard.cli import JSON_HELP, Options, console, kv_table, print_json
 from tpmcard.cli.binding import Secrets
 from tpmcard.cli.mtpm import (
     AUTH_FD_HELP,
@@ -171,12 +171,16 @@ def counter_define(
 @click.argument("handle")
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def counter_increment(opts: Options, handle: str, auth_fd: int | None, auth_prompt: bool) -> None:
+def counter_increment(
+    opts: Options, handle: str, auth_fd: int | None, auth_prompt: bool, as_json: bool
+) -> None:
     """Add one; print the new value."""
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
     with open_mtpm(opts) as m:
-        click.echo(str(m.counter_increment(parse_handle(handle), auth)))
+        value = m.counter_increment(parse_handle(handle), auth)
+    print_json({"handle": handle, "value": value}) if as_json else click.echo(str(value))
 
 
 @counter.command("read")
@@ -190,9 +194,15 @@ def counter_increment(opts: Options, handle: str, auth_fd: int | None, auth_prom
 )
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def counter_read(
-    opts: Options, handle: str, out_file: BinaryIO | None, auth_fd: int | None, auth_prompt: bool
+    opts: Options,
+    handle: str,
+    out_file: BinaryIO | None,
+    auth_fd: int | None,
+    auth_prompt: bool,
+    as_json: bool,
 ) -> None:
     """Print the value (decimal)."""
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
@@ -200,7 +210,7 @@ def counter_read(
         value = m.counter_read(parse_handle(handle), auth)
     if out_file is not None:
         out_file.write(value.to_bytes(8, "big"))
-    click.echo(str(value))
+    print_json({"handle": handle, "value": value}) if as_json else click.echo(str(value))
 
 
 @counter.command("undefine")

@@ -11,7 +11,7 @@ import click
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tpmcard.cli import Options, console, kv_table, print_json
+from tpmcard.cli import JSON_HELP, Options, console, kv_table, print_json
 from tpmcard.cli.binding import Secrets
 from tpmcard.cli.mtpm import (
     AUTH_FD_HELP,
@@ -259,10 +259,23 @@ def ek_cert_set(opts: Options, certificate: BinaryIO, owner_auth_fd: int | None)
 
 @ek_cert.command("get")
 @click.option("--out", "out_file", required=True, type=click.File("wb"))
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def ek_cert_get(opts: Options, out_file: BinaryIO) -> None:
+def ek_cert_get(opts: Options, out_file: BinaryIO, as_json: bool) -> None:
+    """Write the EK certificate (DER) to --out; --json also describes it."""
     with open_mtpm(opts) as m:
         data = m.ek_cert_get()
     if data is None:
         raise TpmcardError("the card holds no EK certificate: issue one with `tpmcard ca issue`")
     out_file.write(data)
+    if as_json:
+        certificate = x509.load_der_x509_certificate(data)
+        print_json(
+            {
+                "subject": certificate.subject.rfc4514_string(),
+                "issuer": certificate.issuer.rfc4514_string(),
+                "serial": f"{certificate.serial_number:x}",
+                "not_after": certificate.not_valid_after_utc.isoformat(),
+                "der": data.hex(),
+            }
+        )

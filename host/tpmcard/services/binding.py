@@ -4,6 +4,7 @@ card's pairing table against what this host remembers (:mod:`tpmcard.services.pa
 from __future__ import annotations
 
 import datetime
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 from tpmcard.services.session import DEFAULT_PAIRING_PCRS, check_identity, describe_tpm
 
 __all__ = ["CardPairings", "PairResult", "list_pairings", "pair", "unpair"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def pair(
         enrollment = enrollment_for(tpm, ek_roots=ek_roots)
     enrollment.certificate.check_validity()
     ak = enrollment.attestation_key
+    log.info("creating a binding key bound to PCRs %s", ",".join(map(str, chosen)))
     binding_key = tpm.create_binding_key(chosen)
     host = TpmBinding(tpm, binding_key, ak, ak_certificate=enrollment.certificate.encoded)
     pairing = channel.pair(send, host, identity, pin, host.policy)

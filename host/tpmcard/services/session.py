@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,8 @@ __all__ = [
 #: The PCRs a binding key is bound to unless told otherwise: the firmware and boot loader
 #: measurements of the TCG PC Client profile (PCR 0-7).
 DEFAULT_PAIRING_PCRS: tuple[int, ...] = tuple(range(8))
+
+log = logging.getLogger(__name__)
 
 
 def _card_id(value: bytes | str | None) -> bytes | None:
@@ -365,6 +368,12 @@ def connect(
     tpm_stack = contextlib.ExitStack()
     if close_tpm is not None:
         tpm_stack.callback(close_tpm)
+    log.info(
+        "secured session open with card %s (slot %d, host PCRs %s)",
+        record.card_id.hex(),
+        record.slot,
+        ",".join(map(str, sorted(secure.pcr_values))),
+    )
     return SecureCardSession(card, secure, record, tpm_stack, opened)
 
 

@@ -24,7 +24,9 @@ commands (``tpmcard gp ...``) live in the CLI and only call these functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from tpmcard.services.gp.capfile import (  # noqa: F401 - the package API
     CapInfo,
@@ -134,6 +136,45 @@ def upgrade(
     caps = read_suite_caps(profile)
     plan = plan_upgrade(profile, caps, name, keys or load_card_keys(), reader, with_dependents)
     return execute(plan, tool or GpTool.from_build(), progress)
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One entry of gptool's ``--list``: ``kind`` ISD, APP, PKG, ...; its AID and state, and the
+    indented details below it (``Privs``, ``Version``, ``Applet``: repeated keys as lists)."""
+
+    kind: str
+    aid: bytes
+    state: str
+    details: dict[str, list[str]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "aid": self.aid.hex().upper(),
+            "state": self.state,
+            **{key.lower(): values for key, values in self.details.items()},
+        }
+
+
+_ENTRY = re.compile(r"^(?P<kind>[A-Z]{2,4}):\s+(?P<aid>[0-9A-Fa-f]+)\s*(?:\((?P<state>[^)]*)\))?")
+_DETAIL = re.compile(r"^\s+(?P<key>[A-Za-z][\w ]*?):\s*(?P<value>.*?)\s*$")
+
+
+def parse_listing(text: str) -> list[RegistryEntry]:
+    """The entries of gptool's ``--list`` output (lines it prints around them are skipped)."""
+    entries: list[RegistryEntry] = []
+    for line in text.splitlines():
+        entry = _ENTRY.match(line)
+        if entry is not None:
+            entries.append(
+                RegistryEntry(entry["kind"], bytes.fromhex(entry["aid"]), entry["state"] or "", {})
+            )
+            continue
+        detail = _DETAIL.match(line)
+        if detail is not None and entries and detail["value"]:
+            entries[-1].details.setdefault(detail["key"], []).append(detail["value"])
+    return entries
 
 
 def list_card(
