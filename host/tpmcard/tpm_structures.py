@@ -395,6 +395,16 @@ class PublicArea:
         except ValueError:
             raise TpmFormatError("public point is not on P-256", reason="malformed") from None
 
+    def is_sha256_ecc_key(self, required: int, forbidden: int = 0) -> bool:
+        """An ECC key with SHA-256 names whose attributes include every bit of ``required`` and
+        none of ``forbidden`` (the checks the card makes of the keys PAIR enrols)."""
+        return (
+            self.type == ALG_ECC
+            and self.name_alg == ALG_SHA256
+            and self.attributes & required == required
+            and not self.attributes & forbidden
+        )
+
     def has(self, attribute: int) -> bool:
         return bool(self.attributes & attribute)
 

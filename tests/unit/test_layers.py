@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
             "tpmcard.constants",
             "tpmcard.ecpoint",
             "tpmcard.errors",
+            "tpmcard.lifetime",
             "tpmcard.manifest",
             "tpmcard.paths",
             "tpmcard.sw",

@@ -31,8 +31,6 @@ from tpmcard.errors import (
     TpmFormatError,
 )
 from tpmcard.tpm_structures import (
-    ALG_ECC,
-    ALG_SHA256,
     ATTR_DECRYPT,
     ATTR_FIXED_PARENT,
     ATTR_FIXED_TPM,
@@ -54,9 +52,9 @@ def _checked_binding_public(raw: bytes, policy: PcrPolicy) -> PublicArea:
         raise TpmError(f"the TPM's binding key is unusable: {exc}") from exc
     required = ATTR_FIXED_TPM | ATTR_FIXED_PARENT | ATTR_SENSITIVE_DATA_ORIGIN | ATTR_DECRYPT
     forbidden = ATTR_USER_WITH_AUTH | ATTR_RESTRICTED | ATTR_SIGN_ENCRYPT
-    if area.type != ALG_ECC or area.name_alg != ALG_SHA256:
+    if not area.is_sha256_ecc_key(0):
         raise TpmError("the binding key must be a P-256 key with SHA-256 names")
-    if area.attributes & required != required or area.attributes & forbidden:
+    if not area.is_sha256_ecc_key(required, forbidden):
         raise TpmError(
             "the binding key must be fixedTPM, fixedParent, sensitiveDataOrigin and decrypt, "
             "and neither userWithAuth (the policy must be the only way to use it), restricted "

@@ -5,6 +5,8 @@ Presentation only: :class:`tpmcard.services.mtpm.MtpmSession` does the work."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 import click
@@ -23,6 +25,18 @@ from tpmcard.cli.mtpm import (
     read_secret,
 )
 from tpmcard.errors import TpmcardError
+from tpmcard.services.mtpm import MtpmSession
+
+
+@contextmanager
+def _defining(
+    opts: Options, owner_auth_fd: int | None, auth_fd: int | None, auth_prompt: bool, what: str
+) -> Iterator[tuple[MtpmSession, bytes, bytes]]:
+    """The mobile TPM, its owner auth and the new index's auth value, for a define command."""
+    secrets = Secrets()
+    with open_mtpm(opts) as m:
+        owner = read_owner_auth(m, secrets, owner_auth_fd)
+        yield m, owner, read_secret(secrets, auth_fd, auth_prompt, f"auth value for the {what}")
 
 
 @mtpm.group()
@@ -48,10 +62,7 @@ def nv_define(
     migratable: bool,
 ) -> None:
     """Define a data index HANDLE (e.g. 0x01500001) of --size bytes, zero-filled."""
-    secrets = Secrets()
-    with open_mtpm(opts) as m:
-        owner = read_owner_auth(m, secrets, owner_auth_fd)
-        auth = read_secret(secrets, auth_fd, auth_prompt, "auth value for the NV index")
+    with _defining(opts, owner_auth_fd, auth_fd, auth_prompt, "NV index") as (m, owner, auth):
         m.nv_define(parse_handle(handle), size, auth, owner, migratable=migratable)
 
 
@@ -160,10 +171,7 @@ def counter_define(
     migratable: bool,
 ) -> None:
     """Define counter HANDLE; print its start value (the card's high-water mark)."""
-    secrets = Secrets()
-    with open_mtpm(opts) as m:
-        owner = read_owner_auth(m, secrets, owner_auth_fd)
-        auth = read_secret(secrets, auth_fd, auth_prompt, "auth value for the counter")
+    with _defining(opts, owner_auth_fd, auth_fd, auth_prompt, "counter") as (m, owner, auth):
         click.echo(str(m.counter_define(parse_handle(handle), auth, owner, migratable=migratable)))
 
 

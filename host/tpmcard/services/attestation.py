@@ -61,8 +61,6 @@ from tpmcard.services.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.tpm.credential import make_credential
 from tpmcard.tpm.keyblob import KeyBlob
 from tpmcard.tpm_structures import (
-    ALG_ECC,
-    ALG_SHA256,
     ATTR_DECRYPT,
     ATTR_FIXED_PARENT,
     ATTR_FIXED_TPM,
@@ -281,12 +279,7 @@ def check_attestation_public(ak_public: bytes) -> PublicArea:
         | ATTR_RESTRICTED
         | ATTR_SIGN_ENCRYPT
     )
-    if (
-        area.type != ALG_ECC
-        or area.name_alg != ALG_SHA256
-        or area.attributes & required != required
-        or area.attributes & ATTR_DECRYPT
-    ):
+    if not area.is_sha256_ecc_key(required, forbidden=ATTR_DECRYPT):
         raise AttestationError(
             "the AK must be a restricted, fixedTPM, fixedParent, TPM-generated P-256 signing key "
             "with SHA-256 names"

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tpmcard import channel
@@ -50,6 +49,7 @@ from tpmcard.errors import (
     TpmPolicyError,
     WrongCardError,
 )
+from tpmcard.lifetime import Closeable
 from tpmcard.services.client import Card, resolve_reader
 from tpmcard.services.core import CoreSession
 from tpmcard.services.pairings import PairingRecord, PairingStore
@@ -134,7 +134,7 @@ def _pcr_changed(
 # --- the session --------------------------------------------------------------------------------
 
 
-class SecureCardSession:
+class SecureCardSession(Closeable):
     """A session with the paired card over secure messaging (from :func:`connect`).
 
     * ``send_apdu`` protects every command (the SM processor; same signature as
@@ -262,17 +262,6 @@ class SecureCardSession:
     def _end_secure_session(self) -> None:
         if not self._secure.send_apdu.closed:
             self._secure.close(notify_card=True)
-
-    def __enter__(self) -> SecureCardSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def connect(

@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from tpmcard import paths
 from tpmcard.errors import SimulatorError, TransportError
+from tpmcard.lifetime import Closeable
 from tpmcard.transport import jcardsim, pcsc
 
 #: vsmartcard's default port: reader "Virtual PCD 00 00"; the next port is "Virtual PCD 00 01".
@@ -407,7 +407,7 @@ class VpcdCardProcess:
         return status
 
 
-class SimStack:
+class SimStack(Closeable):
     """pcscd (system or private) and one simulated card behind its vpcd reader."""
 
     def __init__(self, pcscd: PcscdProcess, card: VpcdCardProcess, reader: str) -> None:
@@ -421,16 +421,7 @@ class SimStack:
         finally:
             self.pcscd.stop()
 
-    def __enter__(self) -> SimStack:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    close = stop
 
 
 def serve(

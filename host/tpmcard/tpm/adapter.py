@@ -23,7 +23,6 @@ import os
 os.environ.setdefault("TSS2_LOG", "all+NONE")
 
 from collections.abc import Iterable  # noqa: E402
-from types import TracebackType  # noqa: E402
 from typing import Any  # noqa: E402
 
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
@@ -60,6 +59,7 @@ from tpmcard.errors import (  # noqa: E402  # noqa: E402
     TpmError,
     TpmPolicyError,
 )
+from tpmcard.lifetime import Closeable
 from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
 from tpmcard.tpm.endorsement import Endorsement
 from tpmcard.tpm.esys import (
@@ -102,7 +102,7 @@ from tpmcard.tpm_structures import (  # noqa: E402
 )
 
 
-class LoadedKey:
+class LoadedKey(Closeable):
     """A key loaded in the TPM; flushed by :meth:`close` or at the end of a ``with`` block."""
 
     def __init__(self, tpm: Tpm, handle: ESYS_TR, blob: KeyBlob) -> None:
@@ -143,17 +143,6 @@ class LoadedKey:
             handle, self._handle = self._handle, None
             self._tpm._loaded.discard(self)
             self._tpm._flush(handle)
-
-    def __enter__(self) -> LoadedKey:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class Tpm(PolicySessions, Endorsement):

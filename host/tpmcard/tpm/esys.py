@@ -13,7 +13,6 @@ import logging  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
-from types import TracebackType  # noqa: E402
 from typing import Any, Protocol, Self, TypeVar  # noqa: E402
 
 from tpm2_pytss import (  # noqa: E402
@@ -32,6 +31,7 @@ from tpmcard.errors import (  # noqa: E402  # noqa: E402
     TpmLockoutError,
     TpmPolicyError,
 )
+from tpmcard.lifetime import Closeable
 from tpmcard.tpm.swtpm import Swtpm  # noqa: E402
 from tpmcard.tpm_structures import (  # noqa: E402
     PcrSelection,
@@ -93,7 +93,7 @@ class _Loaded(Protocol):
     def close(self) -> None: ...
 
 
-class TpmConnection:
+class TpmConnection(Closeable):
     """The ESAPI connection under :class:`~tpmcard.tpm.adapter.Tpm`: opening and closing it,
     the TPM's error codes translated, handles listed and flushed."""
 
@@ -157,17 +157,6 @@ class TpmConnection:
                 self._esapi.close()
             if self._swtpm is not None:
                 self._swtpm.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def tcti(self) -> str:
