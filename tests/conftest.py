@@ -7,8 +7,8 @@
                  store's change watch saw every change.
 ``pcsc_stack``   session: pcscd with the vpcd driver, and one simulated card (tpmcard.sim.VpcdCard,
                  a child JVM) behind the reader ``pcsc_stack.reader``. Marked tests only (``pcsc``).
-``pcsc_connection`` a PcscConnection to that card, cold-reset first. The card is the session's:
-                 its persistent state carries over between tests.
+``pcsc_connection`` a PcscConnection to that reader's card, made fresh for the test (state
+                 wiped, JVM restarted): no test's pass or fail depends on an earlier test's card.
 ``connection``   parametrised over ``sim`` and ``pcsc``: host tests that take it run over both.
 ``swtpm``        session: one swtpm (state in a temporary directory) for every TPM test.
 ``tpm``          a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
@@ -192,8 +192,7 @@ def pcsc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
 
 @pytest.fixture
 def pcsc_connection(pcsc_stack: PcscStack) -> Iterator[PcscConnection]:
-    if pcsc_stack.card is None or not pcsc_stack.card.alive():
-        pcsc_stack.restart_card()
+    pcsc_stack.restart_card(fresh=True)  # tests pair, unpair and change PINs: a card of their own
     connection = PcscConnection(pcsc_stack.reader)
     try:
         connection.reset()
@@ -345,18 +344,6 @@ class BoundCard:
         """Card reset (power cycle): RAM cleared, any session ended."""
         self.connection.reset()
 
-    def unpair(self) -> None:
-        from tpmcard.services.binding import unpair
-        from tpmcard.services.client import Card
-        from tpmcard.services.pins import DEFAULT_PIN, DEFAULT_PUK, change_pin, change_puk
-
-        self.connection.reset()
-        card = Card(self.connection)
-        unpair(card, TEST_PIN, store=self.store)
-        # As the binding tests expect the shared card: the factory PIN and PUK again.
-        change_pin(card, TEST_PIN, DEFAULT_PIN, store=self.store)
-        change_puk(card, TEST_PUK, DEFAULT_PUK, store=self.store)
-
 
 @contextlib.contextmanager
 def _bound_card(
@@ -401,8 +388,6 @@ def _bound_card(
             request.getfixturevalue("attestation"),
         )
         yield card
-        if transport == "pcsc" and not second:
-            card.unpair()  # as the binding tests expect the shared card: unpaired, factory PIN
 
 
 @pytest.fixture(scope="module", params=["sim", pytest.param("pcsc", marks=pytest.mark.pcsc)])
