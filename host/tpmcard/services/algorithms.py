@@ -121,7 +121,6 @@ KEY_SLOTS = 4
 MAX_PROVIDER_DATA = 4000
 REGISTRY_ENTRIES = 8
 MAX_AID_LENGTH = 16
-EC_POINT_LENGTH = 65
 WRAP_NONCE_LENGTH = 12
 WRAP_TAG_LENGTH = 16
 AEAD_TAG_LENGTH = 16
@@ -366,9 +365,9 @@ class Algorithms:
             point = point_bytes(public_key)
         else:
             point = bytes(public_key)
-        if len(point) != EC_POINT_LENGTH or point[0] != 0x04:
+        if len(point) != C.EC_POINT_LENGTH or point[0] != 0x04:
             raise ValueError(
-                f"an uncompressed P-256 point is 04 || X || Y ({EC_POINT_LENGTH} bytes); "
+                f"an uncompressed P-256 point is 04 || X || Y ({C.EC_POINT_LENGTH} bytes); "
                 "decompress the point or pass a cryptography public key"
             )
         return self.import_key(KEY_EC_P256_PUBLIC, point)
