@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard.cli import cli
+from tpmcard.cli import cli, mtpm_nv, mtpm_owner
 from tpmcard.cli import mtpm as cli_mtpm
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ def run(bound_card: BoundCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         with bound_card.connect() as session:  # one secured session per CLI command
             yield session.mtpm
 
-    monkeypatch.setattr(cli_mtpm, "open_mtpm", open_paired)
+    for module in (cli_mtpm, mtpm_nv, mtpm_owner):  # each mtpm command module opens the card
+        monkeypatch.setattr(module, "open_mtpm", open_paired)
     runner = CliRunner()
 
     def invoke(*args: str) -> str:
