@@ -16,17 +16,11 @@ Not thread-safe: use one :class:`Tpm` per thread.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
+from typing import Any
 
-# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
-# user configured TSS2_LOG (read when the libraries first log, so set before they load).
-os.environ.setdefault("TSS2_LOG", "all+NONE")
-
-from collections.abc import Iterable  # noqa: E402
-from typing import Any  # noqa: E402
-
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from tpm2_pytss import (  # noqa: E402  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec
+from tpm2_pytss import (
     ESYS_TR,
     TPM2_ALG,
     TPM2_RH,
@@ -53,14 +47,14 @@ from tpm2_pytss import (  # noqa: E402  # noqa: E402
     TPMU_PUBLIC_PARMS,
 )
 
-from tpmcard.errors import (  # noqa: E402  # noqa: E402
+from tpmcard.errors import (
     NotSupportedError,
     TpmAuthError,
     TpmError,
     TpmPolicyError,
 )
 from tpmcard.lifetime import Closeable
-from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo  # noqa: E402
+from tpmcard.tpm.attest import Attestation, Certification, Quote, QuoteInfo
 from tpmcard.tpm.endorsement import Endorsement
 from tpmcard.tpm.esys import (
     _MAX_RANDOM_PER_CALL,
@@ -75,7 +69,7 @@ from tpmcard.tpm.esys import (
     _PT_YEAR,
     MAX_SEALED_DATA,
 )
-from tpmcard.tpm.keyblob import (  # noqa: E402
+from tpmcard.tpm.keyblob import (
     BindingKey,
     KeyBlob,
     PcrPolicy,
@@ -89,7 +83,7 @@ from tpmcard.tpm.objects import (
     _ecc_template,
 )
 from tpmcard.tpm.policy import _PCR_CHANGED, _SEALED_PCR_CHANGED, PolicySessions
-from tpmcard.tpm_structures import (  # noqa: E402
+from tpmcard.tpm_structures import (
     CC_POLICY_AUTH_VALUE,
     EMPTY_POLICY,
     PcrSelection,

@@ -3,25 +3,19 @@ AK): the EK certificate in NV, the EK public key, and credential activation."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
-# user configured TSS2_LOG (read when the libraries first log, so set before they load).
-os.environ.setdefault("TSS2_LOG", "all+NONE")
-
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from typing import Any  # noqa: E402
-
-from tpm2_pytss import (  # noqa: E402
+from tpm2_pytss import (
     ESYS_TR,
     TPMA_NV,
 )
 
-from tpmcard.errors import (  # noqa: E402  # noqa: E402
+from tpmcard.errors import (
     TpmError,
 )
-from tpmcard.tpm.credential import (  # noqa: E402
+from tpmcard.tpm.credential import (
     NV_EK_CERTIFICATE_ECC,
     NV_EK_CERTIFICATE_RSA,
 )

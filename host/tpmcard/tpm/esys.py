@@ -3,19 +3,13 @@ swtpm), its lifetime, and every TSS error translated into :class:`~tpmcard.error
 
 from __future__ import annotations
 
-import os
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, Self, TypeVar
 
-# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
-# user configured TSS2_LOG (read when the libraries first log, so set before they load).
-os.environ.setdefault("TSS2_LOG", "all+NONE")
-
-import logging  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, Protocol, Self, TypeVar  # noqa: E402
-
-from tpm2_pytss import (  # noqa: E402
+from tpm2_pytss import (
     ESAPI,
     ESYS_TR,
     TPM2_CAP,
@@ -25,15 +19,15 @@ from tpm2_pytss import (  # noqa: E402
     TSS2_Exception,
 )
 
-from tpmcard.errors import (  # noqa: E402  # noqa: E402
+from tpmcard.errors import (
     TpmAuthError,
     TpmError,
     TpmLockoutError,
     TpmPolicyError,
 )
 from tpmcard.lifetime import Closeable
-from tpmcard.tpm.swtpm import Swtpm  # noqa: E402
-from tpmcard.tpm_structures import (  # noqa: E402
+from tpmcard.tpm.swtpm import Swtpm
+from tpmcard.tpm_structures import (
     PcrSelection,
 )
 

@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-import os
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
-# user configured TSS2_LOG (read when the libraries first log, so set before they load).
-os.environ.setdefault("TSS2_LOG", "all+NONE")
-
-import logging  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-
-from tpm2_pytss import (  # noqa: E402
+from tpm2_pytss import (
     ESYS_TR,
     TPM2_ALG,
     TPM2_ECC,
     TPM2B_PRIVATE,
     TPM2B_PUBLIC,
     TPM2B_SENSITIVE_CREATE,
-    TPMA_OBJECT,  # noqa: E402
+    TPMA_OBJECT,
     TPMS_ECC_PARMS,
     TPMS_RSA_PARMS,
     TPMS_SENSITIVE_CREATE,
@@ -32,18 +26,18 @@ from tpm2_pytss import (  # noqa: E402
     TSS2_Exception,
 )
 
-from tpmcard.errors import (  # noqa: E402  # noqa: E402
+from tpmcard.errors import (
     NotSupportedError,
 )
-from tpmcard.tpm.credential import (  # noqa: E402
+from tpmcard.tpm.credential import (
     EK_AUTH_POLICY,
 )
 from tpmcard.tpm.esys import _HT_PERSISTENT, SRK_PERSISTENT_HANDLE, TpmConnection
-from tpmcard.tpm.keyblob import (  # noqa: E402
+from tpmcard.tpm.keyblob import (
     KeyBlob,
     PolicyCommand,
 )
-from tpmcard.tpm_structures import (  # noqa: E402
+from tpmcard.tpm_structures import (
     RH_OWNER,
 )
 

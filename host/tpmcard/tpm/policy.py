@@ -3,14 +3,7 @@ and the PCR and auth-value policy of a key file replayed in them."""
 
 from __future__ import annotations
 
-import os
-
-# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
-# user configured TSS2_LOG (read when the libraries first log, so set before they load).
-os.environ.setdefault("TSS2_LOG", "all+NONE")
-
-
-from tpm2_pytss import (  # noqa: E402
+from tpm2_pytss import (
     ESYS_TR,
     TPM2_ALG,
     TPM2_SE,
@@ -21,16 +14,16 @@ from tpm2_pytss import (  # noqa: E402
     TSS2_Exception,
 )
 
-from tpmcard.errors import (  # noqa: E402  # noqa: E402
+from tpmcard.errors import (
     NotSupportedError,
     TpmPolicyError,
 )
 from tpmcard.tpm.esys import _RC_VALUE, TpmConnection
-from tpmcard.tpm.keyblob import (  # noqa: E402
+from tpmcard.tpm.keyblob import (
     KeyBlob,
     PcrPolicy,
 )
-from tpmcard.tpm_structures import (  # noqa: E402
+from tpmcard.tpm_structures import (
     CC_POLICY_AUTH_VALUE,
     CC_POLICY_PCR,
 )
