@@ -62,20 +62,22 @@ def progress(message: str) -> Iterator[None]:
 
 
 class TpmcardGroup(click.Group):
-    """Turns every TpmcardError into a one-line message and exit status 1, and every ValueError
-    (a value the library refused: a PIN too short, a PCR out of range) into a usage error."""
+    """Turns every TpmcardError into a one-line message and exit status 1 (also those that are
+    ValueErrors too, such as PcrPolicyError: they carry their own advice), and every other
+    ValueError (a value the library refused: a PIN too short, a PCR out of range) into a usage
+    error, exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ValueError as exc:
-            raise click.UsageError(str(exc), ctx) from exc
         except TpmcardError as exc:
             opts = ctx.find_object(Options)
             if opts is not None and opts.verbose:
                 err_console.print_exception()
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             sys.exit(1)
+        except ValueError as exc:
+            raise click.UsageError(str(exc), ctx) from exc
 
 
 @click.group(cls=TpmcardGroup, context_settings={"help_option_names": ["-h", "--help"]})
