@@ -35,17 +35,19 @@ def environment(root: Path) -> dict[str, str]:
 
 
 def processes_naming(marker: Path) -> list[str]:
-    """Command lines of the running processes that name ``marker`` (ours: started under it)."""
+    """The running processes that name ``marker`` on their command line or hold a file under it
+    open (a system pcscd that the command started writes its log there): ours."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            command = raw.replace(b"\0", b" ").decode(errors="replace")
+            files = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         except OSError:
             continue
-        command = raw.replace(b"\0", b" ").decode(errors="replace")
-        if str(marker) in command:
+        if str(marker) in command or any(str(marker) in f for f in files):
             found.append(f"{pid}: {command}")
     return found
 

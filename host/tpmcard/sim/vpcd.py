@@ -460,10 +460,10 @@ def serve(
     stack = SimStack(pcscd, card, reader)
     if not foreground:
         return stack
-    if on_ready is not None:
-        on_ready(stack)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    try:  # from here on, Ctrl-C at any moment (even while on_ready prints) stops the stack
+        if on_ready is not None:
+            on_ready(stack)
         status = card.process.wait()
     except KeyboardInterrupt:
         status = 0
