@@ -7,8 +7,8 @@
                  store's change watch saw every change.
 ``pcsc_stack``   session: pcscd with the vpcd driver, and one simulated card (tpmcard.sim.VpcdCard,
                  a child JVM) behind the reader ``pcsc_stack.reader``. Marked tests only (``pcsc``).
-``pcsc_connection`` a PcscConnection to that card, cold-reset first. The card is the session's:
-                 its persistent state carries over between tests.
+``pcsc_connection`` a PcscConnection to that reader's card, made fresh for the test (state
+                 wiped, JVM restarted): no test's pass or fail depends on an earlier test's card.
 ``connection``   parametrised over ``sim`` and ``pcsc``: host tests that take it run over both.
 ``swtpm``        session: one swtpm (state in a temporary directory) for every TPM test.
 ``tpm``          a :class:`~tpmcard.tpm.adapter.Tpm` connected to it; after the test, the fixture
@@ -32,21 +32,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard.transport import vpcd
+from tpmcard.sim import vpcd
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection, start_jvm
 from tpmcard.transport.pcsc import PcscConnection
 
 if TYPE_CHECKING:
-    from tpmcard.attestation import AttestationCa, Enrollment
-    from tpmcard.client import Card
-    from tpmcard.session import SecureCardSession
+    from tpmcard.services.attestation import AttestationCa, Enrollment
+    from tpmcard.services.client import Card
+    from tpmcard.services.session import SecureCardSession
     from tpmcard.tpm.adapter import Tpm
     from tpmcard.tpm.swtpm import Swtpm
 
@@ -85,6 +86,47 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def jvm() -> None:
     start_jvm()
+
+
+def read_java_constants(class_name: str) -> dict[str, int]:
+    """Every public static final byte or short field of a compiled Java class, by name."""
+    import jpype
+
+    modifier = jpype.JClass("java.lang.reflect.Modifier")
+    constants_class = jpype.JClass(class_name).class_
+    out: dict[str, int] = {}
+    for field in constants_class.getDeclaredFields():
+        modifiers = field.getModifiers()
+        if not (
+            modifier.isPublic(modifiers)
+            and modifier.isStatic(modifiers)
+            and modifier.isFinal(modifiers)
+        ):
+            continue
+        kind = str(field.getType().getName())
+        if kind == "byte":
+            out[str(field.getName())] = int(field.getByte(None)) & 0xFF
+        elif kind == "short":
+            out[str(field.getName())] = int(field.getShort(None)) & 0xFFFF
+        elif kind in ("int", "boolean") or kind.startswith("["):
+            continue  # not a protocol constant: the checks compare bytes and shorts
+        else:
+            raise AssertionError(f"{class_name}.{field.getName()} is a public {kind}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def java_constants(jvm: None) -> Callable[[str], dict[str, int]]:
+    """``java_constants("pkg.Class")``: its public static final bytes and shorts (through JPype)."""
+    return read_java_constants
+
+
+@pytest.fixture
+def tpmcard_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the ``tpmcard`` command line in its own process (tests/tpmcard_cli.py)."""
+    from tpmcard_cli import run_tpmcard
+
+    return run_tpmcard
 
 
 @pytest.fixture
@@ -161,8 +203,7 @@ def pcsc_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PcscStack]:
 
 @pytest.fixture
 def pcsc_connection(pcsc_stack: PcscStack) -> Iterator[PcscConnection]:
-    if pcsc_stack.card is None or not pcsc_stack.card.alive():
-        pcsc_stack.restart_card()
+    pcsc_stack.restart_card(fresh=True)  # tests pair, unpair and change PINs: a card of their own
     connection = PcscConnection(pcsc_stack.reader)
     try:
         connection.reset()
@@ -218,8 +259,8 @@ class TestAttestation:
 
     def install_into(self, state_dir: Path) -> None:
         """Make ``state_dir`` (a $TPMCARD_STATE_DIR) hold this CA, its EK roots and the swtpm's
-        enrolment, where ``tpmcard pair`` and ``tpmcard.session.pair`` look by default."""
-        from tpmcard.attestation import EnrollmentStore
+        enrolment, where ``tpmcard pair`` and ``tpmcard.services.binding.pair`` look by default."""
+        from tpmcard.services.attestation import EnrollmentStore
 
         shutil.copytree(self.ca_dir, state_dir / "ca", dirs_exist_ok=True)
         shutil.copytree(self.ek_roots, state_dir / "ek-roots", dirs_exist_ok=True)
@@ -229,8 +270,8 @@ class TestAttestation:
         """Install this CA's key on ``card`` (PUT DATA): with the default PIN on a card without
         one, else (a shared PC/SC card that kept its key) replaced with the default PUK."""
         from tpmcard.errors import ChannelError
-        from tpmcard.pairings import PairingStore
-        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
+        from tpmcard.services.pairings import PairingStore
+        from tpmcard.services.pins import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
 
         store = PairingStore(store_dir) if store_dir is not None else None
         point = self.ca.public_point
@@ -242,8 +283,8 @@ class TestAttestation:
 
 @pytest.fixture(scope="session")
 def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestAttestation:
-    from tpmcard.attestation import AttestationCa, enroll
-    from tpmcard.ca import ManufacturerCa
+    from tpmcard.services.attestation import AttestationCa, enroll
+    from tpmcard.services.ca import ManufacturerCa
     from tpmcard.tpm.adapter import Tpm
 
     base = tmp_path_factory.mktemp("attestation")
@@ -280,9 +321,10 @@ class BoundCard:
         tcti: str,
         attestation: TestAttestation,
     ) -> None:
-        from tpmcard.client import Card
-        from tpmcard.pairings import PairingStore
-        from tpmcard.session import pair, personalise
+        from tpmcard.services.binding import pair
+        from tpmcard.services.client import Card
+        from tpmcard.services.pairings import PairingStore
+        from tpmcard.services.pins import personalise
 
         self.transport = transport
         self.connection = connection
@@ -305,24 +347,13 @@ class BoundCard:
         self.card_id = self.record.card_id
 
     def connect(self) -> SecureCardSession:
-        from tpmcard.session import connect
+        from tpmcard.services.session import connect
 
         return connect(connection=self.connection, tpm=self.tpm, store=self.store)
 
     def reset(self) -> None:
         """Card reset (power cycle): RAM cleared, any session ended."""
         self.connection.reset()
-
-    def unpair(self) -> None:
-        from tpmcard.client import Card
-        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, change_pin, change_puk, unpair
-
-        self.connection.reset()
-        card = Card(self.connection)
-        unpair(card, TEST_PIN, store=self.store)
-        # As the binding tests expect the shared card: the factory PIN and PUK again.
-        change_pin(card, TEST_PIN, DEFAULT_PIN, store=self.store)
-        change_puk(card, TEST_PUK, DEFAULT_PUK, store=self.store)
 
 
 @contextlib.contextmanager
@@ -368,8 +399,6 @@ def _bound_card(
             request.getfixturevalue("attestation"),
         )
         yield card
-        if transport == "pcsc" and not second:
-            card.unpair()  # as the binding tests expect the shared card: unpaired, factory PIN
 
 
 @pytest.fixture(scope="module", params=["sim", pytest.param("pcsc", marks=pytest.mark.pcsc)])

@@ -1,10 +1,10 @@
 """The APDU layer: ISO 7816-4 command/response codec, status words, chaining.
 
-Layering (each imports only the ones below it)::
+Layering (each imports only the ones below it; docs/api.md, "Layers")::
 
     transport (Connection.transmit: bytes -> bytes)
-      -> apdu (this module: encode, 61xx/6Cxx, command chaining, status words)
-        -> channel (secure messaging, a processor with the same send_apdu signature)
+      -> apdu (this module: encode, 61xx/6Cxx, command chaining; SW names in tpmcard.sw)
+        -> channel (secure messaging, a processor with the same send_apdu signature), tpm
           -> services (core, mtpm, ...) -> cli
 
 :func:`check_status` is the only place that turns a non-9000 status word into an exception.
@@ -12,12 +12,14 @@ Layering (each imports only the ones below it)::
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+from tpmcard.constants import CLA_CHAINING_BIT as CLA_CHAINING
+from tpmcard.constants import INS_GET_RESPONSE
 from tpmcard.errors import ApduError, ProtocolError
+from tpmcard.sw import SW, describe_sw, sw_family
 from tpmcard.transport.base import Connection
 
 log = logging.getLogger(__name__)
@@ -37,104 +39,6 @@ EXTENDED_MAX_LE = 65536
 
 #: ``le`` value meaning "as many bytes as the card has" (encoded as 00 or 0000).
 LE_MAX = 0
-
-CLA_CHAINING = 0x10  # ISO 7816-4 §5.4.1, bit b5 of an interindustry CLA
-INS_GET_RESPONSE = 0xC0  # ISO 7816-4 §11.4.3
-
-
-class SW(enum.IntEnum):
-    """Status words (ISO 7816-4 §5.6) that the suite uses. Families are given by their base."""
-
-    SUCCESS = 0x9000
-    BYTES_REMAINING = 0x6100  # 61xx: xx more bytes with GET RESPONSE
-    WARNING_NVM_UNCHANGED = 0x6200
-    VERIFY_FAILED = 0x63C0  # 63Cx: x tries left
-    MEMORY_FAILURE = 0x6581
-    WRONG_LENGTH = 0x6700
-    LOGICAL_CHANNEL_NOT_SUPPORTED = 0x6881
-    SECURE_MESSAGING_NOT_SUPPORTED = 0x6882
-    LAST_COMMAND_EXPECTED = 0x6883
-    COMMAND_CHAINING_NOT_SUPPORTED = 0x6884
-    COMMAND_NOT_ALLOWED = 0x6900
-    SECURITY_STATUS_NOT_SATISFIED = 0x6982
-    AUTH_METHOD_BLOCKED = 0x6983
-    REFERENCE_DATA_NOT_USABLE = 0x6984
-    CONDITIONS_NOT_SATISFIED = 0x6985
-    SM_DATA_MISSING = 0x6987
-    SM_DATA_INCORRECT = 0x6988
-    WRONG_DATA = 0x6A80
-    FUNCTION_NOT_SUPPORTED = 0x6A81
-    FILE_NOT_FOUND = 0x6A82
-    RECORD_NOT_FOUND = 0x6A83
-    NOT_ENOUGH_MEMORY = 0x6A84
-    INCORRECT_P1P2 = 0x6A86
-    REFERENCED_DATA_NOT_FOUND = 0x6A88
-    WRONG_P1P2 = 0x6B00
-    CORRECT_LENGTH = 0x6C00  # 6Cxx: resend with Le = xx
-    INS_NOT_SUPPORTED = 0x6D00
-    CLA_NOT_SUPPORTED = 0x6E00
-    UNKNOWN = 0x6F00
-
-
-_FAMILIES = {0x61: SW.BYTES_REMAINING, 0x6C: SW.CORRECT_LENGTH}
-
-_DESCRIPTIONS = {
-    SW.SUCCESS: "success",
-    SW.BYTES_REMAINING: "more response bytes available",
-    SW.WARNING_NVM_UNCHANGED: "warning, non-volatile memory unchanged",
-    SW.VERIFY_FAILED: "verification failed",
-    SW.MEMORY_FAILURE: "memory failure",
-    SW.WRONG_LENGTH: "wrong length",
-    SW.LOGICAL_CHANNEL_NOT_SUPPORTED: "logical channel not supported",
-    SW.SECURE_MESSAGING_NOT_SUPPORTED: "secure messaging not supported",
-    SW.LAST_COMMAND_EXPECTED: "last command of the chain expected",
-    SW.COMMAND_CHAINING_NOT_SUPPORTED: "command chaining not supported",
-    SW.COMMAND_NOT_ALLOWED: "command not allowed",
-    SW.SECURITY_STATUS_NOT_SATISFIED: "security status not satisfied",
-    SW.AUTH_METHOD_BLOCKED: "authentication method blocked",
-    SW.REFERENCE_DATA_NOT_USABLE: "reference data not usable",
-    SW.CONDITIONS_NOT_SATISFIED: "conditions of use not satisfied",
-    SW.SM_DATA_MISSING: "expected secure messaging data objects missing",
-    SW.SM_DATA_INCORRECT: "incorrect secure messaging data objects",
-    SW.WRONG_DATA: "incorrect data",
-    SW.FUNCTION_NOT_SUPPORTED: "function not supported",
-    SW.FILE_NOT_FOUND: "file or application not found",
-    SW.RECORD_NOT_FOUND: "record not found",
-    SW.NOT_ENOUGH_MEMORY: "not enough memory",
-    SW.INCORRECT_P1P2: "incorrect P1-P2",
-    SW.REFERENCED_DATA_NOT_FOUND: "referenced data not found",
-    SW.WRONG_P1P2: "wrong P1-P2",
-    SW.CORRECT_LENGTH: "wrong Le",
-    SW.INS_NOT_SUPPORTED: "instruction not supported",
-    SW.CLA_NOT_SUPPORTED: "class not supported",
-    SW.UNKNOWN: "no precise diagnosis",
-}
-
-
-def sw_family(sw: int) -> SW | None:
-    """The :class:`SW` member naming ``sw`` or its family (61xx, 63Cx, 6Cxx), if any."""
-    try:
-        return SW(sw)
-    except ValueError:
-        pass
-    if (sw >> 8) in _FAMILIES:
-        return _FAMILIES[sw >> 8]
-    if sw & 0xFFF0 == 0x63C0:
-        return SW.VERIFY_FAILED
-    return None
-
-
-def describe_sw(sw: int) -> str:
-    """A short human description of a status word."""
-    family = sw_family(sw)
-    if family is None:
-        return "unknown status"
-    text = _DESCRIPTIONS[family]
-    if family is SW.VERIFY_FAILED:
-        return f"{text}, {sw & 0x0F} tries left"
-    if family in (SW.BYTES_REMAINING, SW.CORRECT_LENGTH):
-        return f"{text} ({sw & 0xFF})"
-    return text
 
 
 def check_status(sw: int, data: bytes = b"") -> None:
@@ -247,11 +151,49 @@ class ResponseApdu:
 
 
 class SendApdu(Protocol):
-    """The one signature every APDU processor offers (yubikit's ``send_apdu``)."""
+    """What services and the handshake call: a command in, the response data out; a status
+    word other than 9000 raised by :func:`check_status` (yubikit's ``send_apdu``)."""
 
     def __call__(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
     ) -> bytes: ...
+
+
+class ApduProcessor(Protocol):
+    """One link of the processor chain (chaining and GET RESPONSE, then secure messaging): it
+    sends a command of any length and returns ``(data, sw)`` unchecked."""
+
+    def send(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> tuple[bytes, int]: ...
+
+
+class CheckedProcessor:
+    """A processor that is also a :class:`SendApdu`: ``send_apdu`` (and calling it) is
+    :meth:`send` followed by :func:`check_status`."""
+
+    def send(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> tuple[bytes, int]:
+        raise NotImplementedError
+
+    def send_apdu(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes:
+        """Send a command of any length and return the complete response data.
+
+        Raises :class:`ApduError` (through :func:`check_status`) for any final status word
+        other than 9000.
+        """
+        response, sw = self.send(cla, ins, p1, p2, data, le)
+        if sw != 0x9000:  # SW.SUCCESS as a plain int: the comparison is on every APDU's path
+            check_status(sw, response)
+        return response
+
+    def __call__(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> bytes:
+        return self.send_apdu(cla, ins, p1, p2, data, le)
 
 
 # Commands whose data must never be logged in clear (PIN verification and the like).
@@ -270,7 +212,7 @@ def _redacted(cmd: CommandApdu, raw: bytes) -> str:
     return raw.hex()
 
 
-class ApduSession:
+class ApduSession(CheckedProcessor):
     """APDU exchange over a :class:`Connection`: encoding, chaining, GET RESPONSE, 6Cxx.
 
     ``extended``: None uses extended-length APDUs when the link supports them and the command
@@ -303,13 +245,10 @@ class ApduSession:
         return response
 
     # -- the processor ------------------------------------------------------------------------
-    def send_apdu(
+    def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
-    ) -> bytes:
-        """Send a command of any length and return the complete response data.
-
-        Raises :class:`ApduError` for any final status word other than 9000.
-        """
+    ) -> tuple[bytes, int]:
+        """Send a command of any length; return the complete response data and its final SW."""
         # Fast path: a command that fits one APDU and a plain 9000 answer. It produces the same
         # bytes as CommandApdu.encode and is what benchmarks against raw transmit measure.
         n = len(data)
@@ -333,8 +272,7 @@ class ApduSession:
             extended = True
         else:
             response = self.send_raw(cla, ins, p1, p2, data, le)
-            check_status(response.sw, response.data)
-            return response.data
+            return response.data, response.sw
         debug = log.isEnabledFor(logging.DEBUG)
         if debug:
             log.debug(">> %s", _redacted(CommandApdu(cla, ins, p1, p2, bytes(data), le), raw))
@@ -343,18 +281,17 @@ class ApduSession:
         if len(answer) >= 2 and answer[-2] == 0x90 and answer[-1] == 0x00:
             if debug:
                 log.debug("<< %s 9000", answer[:-2].hex())
-            return answer[:-2]
+            return answer[:-2], SW.SUCCESS
         first = ResponseApdu.decode(answer)
         if debug:
             log.debug("<< %s %04X", first.data.hex(), first.sw)
         response = self._collect(CommandApdu(cla, ins, p1, p2, bytes(data), le), first, extended)
-        check_status(response.sw, response.data)
-        return response.data
+        return response.data, response.sw
 
     def send_raw(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
     ) -> ResponseApdu:
-        """Like :meth:`send_apdu` but returns the final response without checking its SW."""
+        """Like :meth:`send`, always by the general path (no fast path), as a ResponseApdu."""
         data = bytes(data)
         use_extended = self._use_extended(len(data), le)
         if use_extended:
@@ -425,12 +362,11 @@ class ApduSession:
             return response
         return ResponseApdu(b"".join(chunks), response.sw)
 
-    # Let an ApduSession be used wherever a SendApdu callable is expected.
-    __call__ = send_apdu
-
 
 __all__ = [
+    "ApduProcessor",
     "ApduSession",
+    "CheckedProcessor",
     "CommandApdu",
     "ResponseApdu",
     "SW",

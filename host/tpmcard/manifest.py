@@ -37,8 +37,19 @@ class SuiteManifest:
                     return applet
         raise KeyError(f"no applet named {name!r} in the suite manifest")
 
+    def package(self, name: str) -> PackageEntry:
+        for package in self.packages:
+            if package.name == name:
+                return package
+        raise KeyError(f"no package named {name!r} in the suite manifest")
+
     def applets(self) -> list[AppletEntry]:
         return [a for p in self.packages for a in p.applets]
+
+
+def applet_aid(name: str) -> bytes:
+    """The AID of the suite's applet ``name`` (applets/manifest.json, the one list of AIDs)."""
+    return load().applet(name).aid
 
 
 @lru_cache(maxsize=1)

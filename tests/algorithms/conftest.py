@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard import algorithms as A
-from tpmcard.session import SecureCardSession
+from tpmcard.services import algorithms as A
+from tpmcard.services.session import SecureCardSession
 from tpmcard.transport.jcardsim import JCardSimConnection
 
 if TYPE_CHECKING:

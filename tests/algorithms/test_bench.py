@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tpmcard import algorithms as A
 from tpmcard.bench.algorithms import measure
+from tpmcard.services import algorithms as A
 
 
 def test_measure_reports_every_provider(alg: A.Algorithms) -> None:

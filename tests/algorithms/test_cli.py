@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard import algorithms as A
+from tpmcard.services import algorithms as A
 from tpmcard.cli import algorithms as cli_algorithms
 from tpmcard.cli import cli
 

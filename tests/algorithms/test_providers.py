@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from tpmcard import algorithms as A
 from tpmcard.errors import ServiceWindowError
+from tpmcard.services import algorithms as A
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[1] / "vectors" / "algorithms.json").read_text()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import jpype
 import pytest
-from tpmcard import algorithms as A
 from tpmcard.errors import ChannelError
+from tpmcard.services import algorithms as A
 from tpmcard.transport.jcardsim import JCardSimConnection
 
 if TYPE_CHECKING:
@@ -184,34 +185,41 @@ def test_providers_refuse_direct_selection(bound_card: BoundCard) -> None:
     link.reset()
 
 
-def test_constants_match_java(jvm: None) -> None:
+PREFIXES = ("INS_", "SW_", "ALG_", "CAP_", "KEY_", "STATE_")
+SIZES = [
+    "HANDLE_LENGTH",
+    "KEY_SLOTS",
+    "MAX_PROVIDER_DATA",
+    "DESCRIPTOR_LENGTH",
+    "PROVIDER_PARAMETER",
+]
+
+
+def test_constants_match_java_both_ways(
+    jvm: None, java_constants: Callable[[str], dict[str, int]]
+) -> None:
     constants = jpype.JClass("tpmcard.algorithms.ProviderConstants")
-    names = [
-        n
-        for n in dir(A)
-        if n.isupper() and n.split("_")[0] in ("INS", "SW", "ALG", "CAP", "KEY", "STATE")
-    ]
-    names += [
-        "HANDLE_LENGTH",
-        "KEY_SLOTS",
-        "MAX_PROVIDER_DATA",
-        "DESCRIPTOR_LENGTH",
-        "PROVIDER_PARAMETER",
-    ]
-    checked = 0
-    for name in names:
-        if not hasattr(constants, name):
-            continue
-        value = getattr(constants, name)
-        java = (
-            bytes(bytearray(x & 0xFF for x in value))
-            if isinstance(value, jpype.JArray)
-            else int(value)
-        )
-        python = getattr(A, name, None)
-        if isinstance(python, int) and isinstance(java, int):
-            assert python == java & (0xFFFF if python > 0xFF else 0xFF), name
-            checked += 1
+    java = {
+        n: v
+        for n, v in java_constants("tpmcard.algorithms.ProviderConstants").items()
+        if n.startswith(PREFIXES) or n in SIZES
+    }
+    python = {
+        n: v
+        for n, v in vars(A).items()
+        if (n.startswith(PREFIXES) or n in SIZES) and isinstance(v, int)
+    }
+    assert len(java) >= 40
+    missing = sorted(set(java) - set(python))
+    assert not missing, f"in ProviderConstants but not in tpmcard.services.algorithms: {missing}"
+    extra = sorted(set(python) - set(java))
+    assert not extra, f"in tpmcard.services.algorithms but not in ProviderConstants: {extra}"
+    wrong = {
+        n: (hex(java[n]), hex(python[n]))
+        for n in java
+        if python[n] != java[n] & (0xFFFF if python[n] > 0xFF else 0xFF)
+    }
+    assert not wrong, f"values differ (Java, Python): {wrong}"
 
     # The card writes AIDs by code (a library package holds no static arrays).
     def java_aid(write: Any, *args: Any) -> bytes:
@@ -235,7 +243,6 @@ def test_constants_match_java(jvm: None) -> None:
     registry = A.REGISTRY_AID
     assert constants.isRegistryAid(registry, jpype.JShort(0), jpype.JByte(len(registry)))
     assert not constants.isRegistryAid(A.AID_SHA3, jpype.JShort(0), jpype.JByte(len(registry)))
-    assert checked >= 40
     hmac_provider = jpype.JClass("tpmcard.alg.hmac.HmacProvider")
     assert int(hmac_provider.MAX_KEY_LENGTH) == A.HMAC_MAX_KEY_LENGTH
 
@@ -243,8 +250,8 @@ def test_constants_match_java(jvm: None) -> None:
 def test_implementation_chosen_at_install(sim_bound_card: BoundCard) -> None:
     """LIST reports what each provider chose at install: GCM and SHA3 native on a card that has
     them (profile full: all of jCardSim), software on a J3R180 (the default profile), which has
-    neither; HMAC and ChaCha20-Poly1305 are card code (software); ECDSA is the card's. Made again with
-    the software install option, GCM and SHA3 run in card code and agree with cryptography and
+    neither; HMAC and ChaCha20-Poly1305 are card code (software); ECDSA is the card's. Made again
+    with the software install option, GCM and SHA3 run in card code and agree with cryptography and
     hashlib, bad tags refused."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 

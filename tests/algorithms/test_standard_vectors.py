@@ -37,8 +37,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
-from tpmcard import algorithms as A
 from tpmcard.errors import ServiceWindowError
+from tpmcard.services import algorithms as A
 
 from .standard_vectors import (
     Record,

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tpmcard import gp
 from tpmcard.manifest import AppletEntry, PackageEntry, SuiteManifest
+from tpmcard.services import gp
 
 sys.path.insert(0, str(Path(__file__).parent))
 from capfiles import (  # noqa: E402

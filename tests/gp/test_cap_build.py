@@ -7,7 +7,8 @@ name.velikodniy:javacard-express-converter is not in the Maven Central this proj
 com.sun.javacard.converter.Main) and the same library API (the express converter's builder) and
 write CAP files laid out as JCVM 3.0.5 §6 says, importing every package whose export file they
 were given. What this proves: the build reads the manifest, converts packages in order, hands a
-package the export files of the packages before it, copies the CAPs where host/tpmcard/gp.py
+package the export files of the packages before it, copies the CAPs where
+host/tpmcard/services/gp/capfile.py
 looks, and capCheck reads them with capfile. Real linking needs a real converter."""
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any
 
 import pytest
 from capfiles import CORE_AID, CORE_APPLET, PROVIDER_AID, PROVIDER_APPLET
-from tpmcard import gp, paths
+from tpmcard import paths
 from tpmcard.manifest import AppletEntry, PackageEntry, SuiteManifest
+from tpmcard.services import gp
 
 # A throwaway suite: the core exports a Shareable interface, the provider package uses it.
 SUITE_SOURCES = {

@@ -20,7 +20,8 @@ from capfiles import (
 )
 from hypothesis import given
 from hypothesis import strategies as st
-from tpmcard import gp, paths
+from tpmcard import paths
+from tpmcard.services import gp
 
 aids = st.binary(min_size=5, max_size=16)
 

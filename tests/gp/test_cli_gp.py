@@ -6,12 +6,10 @@ everything up to starting it: reader choice, key loading, the plans, and the err
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tpmcard_cli import run_tpmcard
 
 pytestmark = pytest.mark.pcsc
 
@@ -19,19 +17,8 @@ GP_TEST_KEY = "404142434445464748494A4B4C4D4E4F"
 
 
 def run(state: Path, *args: str, env_extra: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TPMCARD_GP", "GP_"))}
-    env.update(
-        {"TPMCARD_STATE_DIR": str(state), "TPMCARD_GP_KEY": GP_TEST_KEY, **(env_extra or {})}
-    )
-    env.pop("TPMCARD_READER", None)
-    return subprocess.run(
-        [sys.executable, "-m", "tpmcard.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"TPMCARD_GP_KEY": GP_TEST_KEY, **(env_extra or {})}
+    return run_tpmcard(state, *args, env=env, drop_env=("TPMCARD_GP", "GP_"), timeout=60)
 
 
 def test_the_simulator_has_no_card_manager(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tpmcard import gp
+from tpmcard.services import gp
 
 KEY_HEX = "00112233445566778899AABBCCDDEEFF"
 ENC, MAC, DEK = (bytes([b]) * 16 for b in (0xE1, 0x3A, 0xDE))

@@ -7,8 +7,8 @@ deletes (--delete), then loads (--load), then creates instances (--create with -
 from __future__ import annotations
 
 import pytest
-from tpmcard import gp
 from tpmcard.errors import NoReaderError, NotSupportedError
+from tpmcard.services import gp
 
 READER = "Virtual PCD 00 00"
 KEY_HEX = "00112233445566778899AABBCCDDEEFF"

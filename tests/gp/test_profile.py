@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tpmcard import gp
 from tpmcard import manifest as suite_manifest
 from tpmcard.manifest import SuiteManifest
+from tpmcard.services import gp
 
 
 @pytest.mark.parametrize("path", sorted(gp.profiles_dir().glob("*.json")), ids=lambda p: p.stem)

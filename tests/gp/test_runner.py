@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from capfiles import KEY
-from tpmcard import gp
+from tpmcard.services import gp
 
 FAKE_GPTOOL = r"""
 package pro.javacard.gp;
@@ -143,7 +143,7 @@ def test_no_java(tmp_path: Path) -> None:
 
 
 def test_missing_gptool_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gp, "gp_classpath_file", lambda: tmp_path / "gp-classpath.txt")
+    monkeypatch.setattr(gp.tool, "gp_classpath_file", lambda: tmp_path / "gp-classpath.txt")
     with pytest.raises(gp.GpToolMissingError, match="gradle gpClasspath"):
         gp.GpTool.from_build({})
     with pytest.raises(gp.GpToolMissingError, match="no such file"):

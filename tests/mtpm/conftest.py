@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pytest
-from tpmcard.mtpm import MtpmSession
-from tpmcard.session import SecureCardSession
+from tpmcard.services.mtpm import MtpmSession
+from tpmcard.services.session import SecureCardSession
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.tpm.swtpm import Swtpm
+from tpmcard_cli import ok, run_tpmcard
 
 if TYPE_CHECKING:
     from conftest import TestAttestation  # tests/conftest.py
@@ -52,30 +53,9 @@ def state(
 def _run(
     directory: Path, tcti: str, *args: str, secrets: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TPMCARD_STATE_DIR": str(directory), "TPMCARD_TCTI": tcti}
-    env.pop("TPMCARD_READER", None)
-    fds: tuple[int, ...] = ()
-    if secrets is not None:
-        read, write = os.pipe()
-        os.write(write, secrets.encode())
-        os.close(write)
-        fds = (read,)
-        args = tuple(a.replace("{fd}", str(read)) for a in args)
-    try:
-        return subprocess.run(
-            [*TPMCARD, *args],
-            env=env,
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-        )
-    finally:
-        for fd in fds:
-            os.close(fd)
+    return run_tpmcard(
+        directory, *args, secrets=secrets, env={"TPMCARD_TCTI": tcti}, cwd=directory, timeout=120
+    )
 
 
 @pytest.fixture
@@ -86,11 +66,6 @@ def run(state: tuple[Path, str]) -> Run:
         return _run(directory, tcti, *args, secrets=secrets)
 
     return invoke
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def tools(tcti: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

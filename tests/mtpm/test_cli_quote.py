@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard.cli import cli
+from tpmcard.cli import cli, mtpm_nv, mtpm_owner
 from tpmcard.cli import mtpm as cli_mtpm
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ def run(bound_card: BoundCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         with bound_card.connect() as session:  # one secured session per CLI command
             yield session.mtpm
 
-    monkeypatch.setattr(cli_mtpm, "open_mtpm", open_paired)
+    for module in (cli_mtpm, mtpm_nv, mtpm_owner):  # each mtpm command module opens the card
+        monkeypatch.setattr(module, "open_mtpm", open_paired)
     runner = CliRunner()
 
     def invoke(*args: str) -> str:
@@ -81,7 +82,7 @@ def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(run, tmp_pat
         str(tmp_path / "ek.der"),
     )
     run("mtpm", "ek-cert", "set", str(tmp_path / "ek.der"))
-    run("mtpm", "extend", "9", "ab" * 32)
+    run("mtpm", "pcr", "extend", "9", "ab" * 32)
     out = tmp_path / "q"
     run("mtpm", "quote", "--pcrs", PCRS, "--nonce", NONCE, "--out", str(out))
     for name in ("quote.msg", "quote.sig", "ak.pem", "pcrs.bin", "ek.crt", "ak-certify.msg"):
@@ -110,7 +111,7 @@ def test_quote_files_verify_with_tpm2_checkquote_and_tpmcard_verify(run, tmp_pat
 
     # A certificate from another CA breaks the chain.
     other = tmp_path / "other"
-    from tpmcard.ca import ManufacturerCa
+    from tpmcard.services.ca import ManufacturerCa
 
     ManufacturerCa.init(other)
     result = runner.invoke(
@@ -126,15 +127,13 @@ def test_seal_and_unseal_through_the_cli(run, tmp_path: Path) -> None:
         "seal",
         "--pcrs",
         "0,9",
-        "--in",
         str(tmp_path / "secret"),
-        "--out",
         str(tmp_path / "blob"),
     )
-    run("mtpm", "unseal", "--in", str(tmp_path / "blob"), "--out", str(tmp_path / "back"))
+    run("mtpm", "unseal", str(tmp_path / "blob"), str(tmp_path / "back"))
     assert (tmp_path / "back").read_bytes() == b"top secret"
-    run("mtpm", "extend", "9", "00" * 32)
+    run("mtpm", "pcr", "extend", "9", "00" * 32)
     result = CliRunner().invoke(
-        cli, ["mtpm", "unseal", "--in", str(tmp_path / "blob"), "--out", str(tmp_path / "x")]
+        cli, ["mtpm", "unseal", str(tmp_path / "blob"), str(tmp_path / "x")]
     )
     assert result.exit_code == 1 and "PCRs do not match" in result.output

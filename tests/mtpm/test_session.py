@@ -11,20 +11,20 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from tpmcard.ca import ManufacturerCa
-from tpmcard.mtpm import (
+from tpmcard.errors import AttestVerificationError
+from tpmcard.services.ca import ManufacturerCa
+from tpmcard.services.mtpm import (
     MigrationCertificate,
     MtpmError,
     MtpmSession,
-    ec_point,
     endorsement_qualified_name,
+    point_bytes,
     public_point,
 )
-from tpmcard.mtpm_verify import MigrationTarget
-from tpmcard.session import SecureCardSession
+from tpmcard.services.session import SecureCardSession
+from tpmcard.services.verify import MigrationTarget
 from tpmcard.tpm.attest import verify_certify, verify_quote
-from tpmcard.tpm.errors import AttestationError
-from tpmcard.tpm.structures import object_name
+from tpmcard.tpm_structures import object_name
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py
@@ -81,7 +81,7 @@ def test_quote_over_host_and_card_pcrs_verifies(mtpm: MtpmSession) -> None:
         expected_qualified_signer=endorsement_qualified_name(ak.name),
     )
     assert parsed.clock_info.safe
-    with pytest.raises(AttestationError) as err:
+    with pytest.raises(AttestVerificationError) as err:
         verify_quote(quote.attest, quote.signature_der, ak.public_key(), b"other", quote.pcr_values)
     assert err.value.reason == "nonce"
     ek = mtpm.ek_public()
@@ -189,7 +189,7 @@ def test_migration_moves_a_sealed_object_from_a_to_b(
             assert MigrationCertificate.parse(certificate).card_id == b"card B"
             MigrationCertificate.parse(certificate).verify(ca.certificate.public_key())  # type: ignore[arg-type]
             a.mtpm.migration_anchor_set(ca.certificate.public_key(), b"oa")  # type: ignore[arg-type]
-            assert a.mtpm.migration_anchor_get() == ec_point(ca.certificate.public_key())  # type: ignore[arg-type]
+            assert a.mtpm.migration_anchor_get() == point_bytes(ca.certificate.public_key())  # type: ignore[arg-type]
             blob = a.mtpm.seal(b"travelling", [0, 9], auth=b"pw", migratable=True)
             duplicate = a.mtpm.migrate_export_sealed(blob, certificate, b"oa", b"pw", move=True)
             with pytest.raises(MtpmError) as err:
@@ -213,7 +213,7 @@ def test_migration_export_attack_of_issue_11_is_refused(
     attacker = ec.generate_private_key(ec.SECP256R1())
     evil_ca = _migration_ca(tmp_path / "evil")  # the attacker's own CA
     ca = _migration_ca(tmp_path / "ca")  # the one the card owner trusts
-    evil = evil_ca.certify_migration_target(ec_point(attacker.public_key()), b"attacker")
+    evil = evil_ca.certify_migration_target(point_bytes(attacker.public_key()), b"attacker")
     bound_card.reset()  # card PCRs 9..23 at zero
     with bound_card.connect() as session:
         mtpm = session.mtpm
@@ -298,7 +298,7 @@ def test_bench_compare_runs_against_swtpm(mtpm: MtpmSession, bound_card: BoundCa
 
 
 def test_info_reports_ek_and_ak(mtpm: MtpmSession) -> None:
-    from tpmcard.mtpm import info
+    from tpmcard.services.mtpm import info
 
     data = info(mtpm)
     assert data["ak"]["name"].startswith("000b") and data["ek"]["public"] != data["ak"]["public"]

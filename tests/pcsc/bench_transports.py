@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="tpmcard-bench-"))
-    from tpmcard.transport import vpcd
+    from tpmcard.sim import vpcd
 
     pcscd = vpcd.start_private_pcscd(work / "pcscd")
     os.environ.update(pcscd.client_env)  # before this process's first PC/SC call

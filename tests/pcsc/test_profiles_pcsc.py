@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tpmcard.transport import vpcd
+from tpmcard.sim import vpcd
 from tpmcard.transport.pcsc import PcscConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))

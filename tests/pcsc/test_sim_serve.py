@@ -112,10 +112,10 @@ def test_sim_serve_is_seen_by_independent_pcsc_clients(tmp_path: Path) -> None:
 
     # The same card, now opened in-process from the same state directory.
     code = (
-        "from tpmcard.client import open_card\n"
+        "from tpmcard.ecpoint import point_bytes\n"
+        "from tpmcard.services.client import open_card\n"
         "with open_card('sim') as card:\n"
-        "    import tpmcard.core as c\n"
-        "    print(c.point_bytes(card.core.identity_key()).hex())\n"
+        "    print(point_bytes(card.core.identity_key()).hex())\n"
     )
     local = subprocess.run(
         [sys.executable, "-c", code],

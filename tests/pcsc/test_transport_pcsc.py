@@ -18,7 +18,8 @@ from tpmcard.errors import (
     SimulatorError,
     TransportError,
 )
-from tpmcard.transport import list_readers, open_connection, vpcd
+from tpmcard.sim import vpcd
+from tpmcard.transport import list_readers, open_connection
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import (

@@ -25,39 +25,38 @@ from tpmcard import channel
 from tpmcard import constants as C
 from tpmcard.apdu import CommandApdu
 from tpmcard.channel.tpm_binding import TpmBinding
-from tpmcard.client import Card
-from tpmcard.core import point_bytes
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
+    AlreadyPairedError,
     ApduError,
     ChannelError,
     DefaultPinError,
     InvalidPinError,
     NotPairedError,
     PairingRemovedError,
+    PcrStateChangedError,
     PinBlockedError,
     SessionRefusedError,
     TpmcardError,
     TransportError,
     WrongCardError,
 )
-from tpmcard.pairings import PairingRecord, PairingStore
-from tpmcard.session import (
+from tpmcard.services.binding import pair, unpair
+from tpmcard.services.client import Card
+from tpmcard.services.pairings import PairingRecord, PairingStore
+from tpmcard.services.pins import (
     DEFAULT_PIN,
     DEFAULT_PUK,
-    SecureCardSession,
     change_pin,
     change_puk,
-    connect,
-    pair,
     personalise,
     pin_status,
     unblock_pin,
-    unpair,
 )
+from tpmcard.services.session import SecureCardSession, connect
+from tpmcard.sim import vpcd
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import PcrStateChangedError
 from tpmcard.tpm.keyblob import BindingKey
-from tpmcard.transport import vpcd
 from tpmcard.transport.base import Connection
 from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import PcscConnection
@@ -712,7 +711,7 @@ def test_wrong_pin_lockout_and_unblock(link: Connection, tpm: Tpm, store: Pairin
     status = pin_status(card)
     assert (status.pin_tries, status.puk_tries) == (C.PIN_TRY_LIMIT, C.PUK_TRY_LIMIT)
     assert pair(card, tpm, "24680", pcrs=(7,), store=store).record.slot == 0
-    tpmcard.session.change_pin(card, "24680", PIN, store=store)
+    tpmcard.services.pins.change_pin(card, "24680", PIN, store=store)
     with open_session(link, tpm, store) as session:
         assert session.core.echo(b"unblocked") == b"unblocked"
 
@@ -778,7 +777,7 @@ def test_full_table_and_duplicate(
         first.attestation_key,
         ak_certificate=attestation.enrollment.certificate.encoded,
     )
-    with pytest.raises(ChannelError, match="already paired"):  # one slot per binding key
+    with pytest.raises(AlreadyPairedError, match="already paired"):  # one slot per binding key
         channel.pair(card.apdu.send_apdu, same_key, first.pairing.card_identity, PIN, first.policy)
     assert stores[3].load(card.info.card_id) is not None  # another host's record: not ours
     assert pair(card, tpm, PIN, pcrs=(7,), store=stores[-1]).record.slot == 3
@@ -822,7 +821,7 @@ def test_card_without_ca_key_refuses_pair_and_ca_key_rules(
     attestation: TestAttestation,
 ) -> None:  # fmt: skip
     from tpmcard.errors import CardNotPersonalisedError
-    from tpmcard.session import install_attestation_ca
+    from tpmcard.services.pins import install_attestation_ca
 
     fresh = _fresh_card(link, request)
     card = Card(fresh)
@@ -892,8 +891,14 @@ def test_host_without_a_tpm_cannot_pair(
 def test_ak_certificate_of_another_ca_or_tampered_is_refused(
     link: Connection, tpm: Tpm, store: PairingStore, attestation: TestAttestation
 ) -> None:
-    from tpmcard.attestation import AkCertificate, AttestationCa, Enrollment, enroll, load_ek_roots
     from tpmcard.errors import AkCertificateRefusedError
+    from tpmcard.services.attestation import (
+        AkCertificate,
+        AttestationCa,
+        Enrollment,
+        enroll,
+        load_ek_roots,
+    )
 
     card = Card(link)
     # A genuine TPM, enrolled with another CA (same EK roots): not the card's CA.
@@ -927,8 +932,8 @@ def test_tpm_whose_ek_chains_to_no_configured_root_cannot_enroll(
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
-    from tpmcard.attestation import enroll, load_ek_roots, verify_ek_certificate
     from tpmcard.errors import CredentialActivationError, EkCertificateError
+    from tpmcard.services.attestation import enroll, load_ek_roots, verify_ek_certificate
     from tpmcard.tpm.swtpm import Swtpm
 
     with Swtpm(tmp_path / "untrusted") as untrusted, Tpm.open(untrusted.tcti) as other_tpm:
@@ -982,7 +987,7 @@ def test_resettable_pcrs_are_refused_by_host_and_card(
         with pytest.raises(PcrPolicyError, match="reset"):
             pair(card, tpm, PIN, pcrs=pcrs, store=store)
     # A host that skips its own check: the card refuses (6A80) before the PIN.
-    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    monkeypatch.setattr("tpmcard.channel.pairing.check_pairing_pcrs", lambda pcrs: None)
     key = tpm.create_binding_key((7, 16))
     host = TpmBinding(
         tpm,

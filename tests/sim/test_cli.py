@@ -10,20 +10,11 @@ from pathlib import Path
 
 import pytest
 from tpmcard import paths
-
-TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
+from tpmcard_cli import run_tpmcard
 
 
 def run(state: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TPMCARD_STATE_DIR": str(state)}
-    env.pop("TPMCARD_READER", None)
-    env.pop("TPMCARD_TCTI", None)
-    result = subprocess.run(
-        [*TPMCARD, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"tpmcard {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+    return run_tpmcard(state, *args, check=check, timeout=120)
 
 
 def info(state: Path) -> dict:

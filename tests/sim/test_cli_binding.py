@@ -5,46 +5,11 @@ file descriptors."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
-
-
-def run(state: Path, *args: str, secrets: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run tpmcard; ``secrets`` (lines) are readable on the descriptor named by ``{fd}`` in args."""
-    env = {**os.environ, "TPMCARD_STATE_DIR": str(state)}
-    env.pop("TPMCARD_READER", None)
-    env.pop("TPMCARD_TCTI", None)
-    fds: tuple[int, ...] = ()
-    if secrets is not None:
-        read, write = os.pipe()
-        os.write(write, secrets.encode())
-        os.close(write)
-        fds = (read,)
-        args = tuple(a.replace("{fd}", str(read)) for a in args)
-    try:
-        return subprocess.run(
-            [*TPMCARD, *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-            pass_fds=fds,
-            stdin=subprocess.DEVNULL,
-        )
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"{result.args}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+from tpmcard_cli import ok
+from tpmcard_cli import run_tpmcard as run
 
 
 def test_the_card_refuses_to_pair_with_the_factory_pin(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tpmcard.tpm.structures import PublicArea, public_name
+from tpmcard.tpm_structures import PublicArea, public_name
 
 TPMCARD = [sys.executable, "-m", "tpmcard.cli"]
 

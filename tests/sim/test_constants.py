@@ -6,37 +6,15 @@ the same value, and the Python module must have no upper-case name the Java clas
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from tpmcard import constants
 
 
-def java_constants() -> dict[str, int]:
-    import jpype
-
-    modifier = jpype.JClass("java.lang.reflect.Modifier")
-    constants_class = jpype.JClass("tpmcard.core.Constants").class_
-    out: dict[str, int] = {}
-    for field in constants_class.getDeclaredFields():
-        modifiers = field.getModifiers()
-        if not (
-            modifier.isPublic(modifiers)
-            and modifier.isStatic(modifiers)
-            and modifier.isFinal(modifiers)
-        ):
-            continue
-        kind = str(field.getType().getName())
-        if kind == "byte":
-            out[str(field.getName())] = int(field.getByte(None)) & 0xFF
-        elif kind == "short":
-            out[str(field.getName())] = int(field.getShort(None)) & 0xFFFF
-        else:
-            raise AssertionError(f"Constants.{field.getName()} is a public {kind}: not mirrored")
-    return out
-
-
 @pytest.fixture(scope="module")
-def java(jvm: None) -> dict[str, int]:
-    return java_constants()
+def java(java_constants: Callable[[str], dict[str, int]]) -> dict[str, int]:
+    return java_constants("tpmcard.core.Constants")
 
 
 def python_constants() -> dict[str, int]:

@@ -8,8 +8,8 @@ import hashlib
 import pytest
 from tpmcard import constants as C
 from tpmcard.apdu import SW, ApduSession
-from tpmcard.core import CoreSession, point_bytes
 from tpmcard.errors import ApduError
+from tpmcard.services.core import CoreSession, point_bytes
 from tpmcard.transport.base import Connection
 
 SIZES = [0, 1, 254, 255, 256, 257, 1024, 4095, 4096]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 from tpmcard import constants as C
 from tpmcard.errors import ApduError, ChannelError, ServiceWindowError
-from tpmcard.mtpm import MTPM_AID, MtpmSession
+from tpmcard.services.mtpm import MTPM_AID, MtpmSession
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tpm2_pytss import ESAPI, ESYS_TR, TPM2_ALG, TPM2_SE
 from tpm2_pytss.tsskey import TSSPrivKey
-from tpmcard.tpm.adapter import SRK_TEMPLATE, Tpm
+from tpmcard.errors import AttestVerificationError, TpmAuthError, TpmPolicyError
+from tpmcard.tpm.adapter import Tpm
 from tpmcard.tpm.attest import (
     Attestation,
     CertifyInfo,
@@ -24,9 +25,9 @@ from tpmcard.tpm.attest import (
     verify_certify,
     verify_quote,
 )
-from tpmcard.tpm.errors import AttestationError, TpmAuthError, TpmPolicyError
 from tpmcard.tpm.keyblob import BindingKey, KeyBlob
-from tpmcard.tpm.structures import (
+from tpmcard.tpm.objects import SRK_TEMPLATE
+from tpmcard.tpm_structures import (
     ATTR_ADMIN_WITH_POLICY,
     ATTR_DECRYPT,
     ATTR_FIXED_PARENT,
@@ -330,28 +331,28 @@ def test_tampered_quote_and_wrong_nonce_refused_by_both(
         tampered[position] ^= 0x01
         _quote_files(tmp_path, ak, bytes(tampered), quote.signature, quote.pcr_file())
         assert _checkquote(tpm2_tools, "sha256:0,16", nonce) != 0
-        with pytest.raises(AttestationError) as raised:
+        with pytest.raises(AttestVerificationError) as raised:
             verify_quote(bytes(tampered), quote.signature_der, public, nonce, quote.pcr_values)
         assert raised.value.reason == "signature"
 
     _quote_files(tmp_path, ak, quote.attest, quote.signature, quote.pcr_file())
     assert _checkquote(tpm2_tools, "sha256:0,16", nonce) == 0
     assert _checkquote(tpm2_tools, "sha256:0,16", os.urandom(16)) != 0
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_quote(quote.attest, quote.signature_der, public, os.urandom(16), quote.pcr_values)
     assert raised.value.reason == "nonce"
 
     stale = {**quote.pcr_values, 16: _sha256(b"other")}
     _quote_files(tmp_path, ak, quote.attest, quote.signature, stale[0] + stale[16])
     assert _checkquote(tpm2_tools, "sha256:0,16", nonce) != 0
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_quote(quote.attest, quote.signature_der, public, nonce, stale)
     assert raised.value.reason == "pcr_digest"
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_quote(quote.attest, quote.signature_der, public, nonce, {0: quote.pcr_values[0]})
     assert raised.value.reason == "pcr_selection"
     other_ak = tpm.create_attestation_key()
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_quote(
             quote.attest,
             quote.signature_der,
@@ -370,7 +371,7 @@ def test_forged_attestation_from_an_unrestricted_key_fails_the_magic_check(tpm: 
     fake = bytearray(quote.attest)
     fake[0:4] = struct.pack(">I", 0x11223344)
     signature = tpm.sign(forger, _sha256(bytes(fake)))
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_quote(bytes(fake), signature, forger.public_key(), b"nonce")
     assert raised.value.reason == "magic"
 
@@ -388,7 +389,7 @@ def test_certify_binding_key(tpm: Tpm, tpm2_tools: ToolRunner) -> None:
         binding.blob.public,
     )
     assert isinstance(parsed.body, CertifyInfo) and parsed.body.name == binding.blob.name
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_certify(
             certification.attest,
             certification.signature_der,
@@ -397,7 +398,7 @@ def test_certify_binding_key(tpm: Tpm, tpm2_tools: ToolRunner) -> None:
             tpm.create_p256_key().public,
         )
     assert raised.value.reason == "name"
-    with pytest.raises(AttestationError) as raised:  # a certification is not a quote
+    with pytest.raises(AttestVerificationError) as raised:  # a certification is not a quote
         verify_quote(certification.attest, certification.signature_der, ak.public_key(), nonce)
     assert raised.value.reason == "type"
 

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 from tpmcard.channel import list_pairings, open_session, pair
 from tpmcard.channel.tpm_binding import TpmBinding
-from tpmcard.errors import ChannelError
+from tpmcard.errors import ChannelError, TpmPolicyError
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import TpmPolicyError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from card_model import CardModel  # noqa: E402
@@ -36,11 +35,11 @@ def test_pair_and_session_with_swtpm(
     card = CardModel(ca_point=attestation.ca.public_point)
     pairing = pair(card.send_apdu, host, card.identity_point, "123456", host.policy)
     assert list_pairings(card.send_apdu).slots[0].binding_name == pairing.binding_name
-    with open_session(card.send_apdu, host, pairing) as session:
+    with open_session(card, host, pairing) as session:
         assert session.send_apdu(0x80, 0xEE, 0, 0, b"over a real TPM") == b"over a real TPM"
         assert set(session.pcr_values) == set(range(9)) | {pcr}
 
     tpm.pcr_extend(pcr, bytes(32))  # the host leaves the approved state
     with pytest.raises((TpmPolicyError, ChannelError)):
-        open_session(card.send_apdu, host, pairing)
+        open_session(card, host, pairing)
     assert card.session is None

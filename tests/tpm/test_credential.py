@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tpmcard.errors import TpmError
 from tpmcard.tpm.adapter import Tpm
 from tpmcard.tpm.credential import make_credential
-from tpmcard.tpm.structures import object_name
+from tpmcard.tpm_structures import object_name
 
 
 def test_the_ek_certificate_in_nv_is_this_tpms_rsa_ek(tpm: Tpm) -> None:

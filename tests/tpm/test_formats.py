@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
+from tpmcard.errors import AttestVerificationError, TpmFormatError
 from tpmcard.tpm.attest import (
     Attestation,
     CertifyInfo,
@@ -21,9 +22,9 @@ from tpmcard.tpm.attest import (
     verify_certify,
     verify_quote,
 )
-from tpmcard.tpm.errors import AttestationError, TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob, PcrPolicy, PolicyCommand
-from tpmcard.tpm.structures import (
+from tpmcard.tpm.tcti import resolve_tcti
+from tpmcard.tpm_structures import (
     CC_POLICY_AUTH_VALUE,
     EMPTY_POLICY,
     RH_OWNER,
@@ -41,7 +42,6 @@ from tpmcard.tpm.structures import (
     public_name,
     tpm2b,
 )
-from tpmcard.tpm.tcti import resolve_tcti
 
 
 def _sha256(data: bytes) -> bytes:
@@ -292,7 +292,7 @@ def test_quote_verifier_names_each_failed_check() -> None:
     assert verify_quote(raw, signature, ak.public, b"nonce", values).type == ST_ATTEST_QUOTE
 
     def reason(*args: object, **kwargs: object) -> str:
-        with pytest.raises(AttestationError) as raised:
+        with pytest.raises(AttestVerificationError) as raised:
             verify_quote(*args, **kwargs)  # type: ignore[arg-type]
         return raised.value.reason
 
@@ -318,7 +318,7 @@ def test_certify_verifier_checks_the_certified_name() -> None:
     parsed = verify_certify(raw, ak.sign(raw), ak.public, b"n", public)
     assert isinstance(parsed.body, CertifyInfo) and parsed.body.name == public_name(public)
     other = _ecc_public(b"\x03" * 32, b"\x02" * 32)
-    with pytest.raises(AttestationError) as raised:
+    with pytest.raises(AttestVerificationError) as raised:
         verify_certify(raw, ak.sign(raw), ak.public, b"n", other)
     assert raised.value.reason == "name"
 

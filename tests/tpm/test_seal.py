@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from tpm2_pytss import ESAPI, ESYS_TR, TPM2_ALG, TPM2_SE
+from tpmcard.errors import TpmFormatError, TpmPolicyError
 from tpmcard.tpm.adapter import Tpm
-from tpmcard.tpm.errors import TpmFormatError, TpmPolicyError
 from tpmcard.tpm.keyblob import KeyBlob
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     ALG_KEYEDHASH,
     ATTR_ADMIN_WITH_POLICY,
     ATTR_FIXED_PARENT,

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from tpmcard.errors import ApduError
+from tpmcard.apdu import CheckedProcessor
 
 # Status words.
 SW_OK = 0x9000
@@ -316,7 +316,7 @@ class Handshake:
     keys: bytes
 
 
-class CardModel:
+class CardModel(CheckedProcessor):
     """The card. ``random(n)`` and ``ephemeral()`` can be fixed for known-answer tests."""
 
     def __init__(
@@ -346,13 +346,10 @@ class CardModel:
         self.handshake: Handshake | None = None
         self.session: Session | None = None
 
-    def send_apdu(
+    def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0
-    ) -> bytes:
-        out, sw = self.process(cla, ins, p1, p2, bytes(data))
-        if sw != SW_OK:
-            raise ApduError(sw, out, message=f"card model answered {sw:04X}")
-        return out
+    ) -> tuple[bytes, int]:
+        return self.process(cla, ins, p1, p2, bytes(data))
 
     def process(self, cla: int, ins: int, p1: int, p2: int, data: bytes) -> tuple[bytes, int]:
         # BindingHandler.beginCommand: a challenge and a pending handshake live for one command.
@@ -662,7 +659,7 @@ class CardModel:
         eh = r.take(0xC9, 65)
         r.end()
         eph = next(self.ephemerals) if self.ephemerals else ec.generate_private_key(ec.SECP256R1())
-        ec_point = point(eph)
+        point_bytes = point(eph)
         z_ee = ecdh(eph, eh)
         z_es = ecdh(eph, slot.binding_point)
         th1 = sha256(
@@ -671,12 +668,12 @@ class CardModel:
             self.identity_point,
             slot.binding_name,
             eh,
-            ec_point,
+            point_bytes,
         )
         keys = x963(z_ee + z_es + slot.secret, b"tpmcard session v1" + th1, 64)
         hello = aes_cmac(keys[:16], b"\x01" + th1)
         self.handshake = Handshake(p1, th1, hello, keys)
-        return tlv_header(0xCC, 65) + ec_point + tlv_header(0xCD, 16) + hello
+        return tlv_header(0xCC, 65) + point_bytes + tlv_header(0xCD, 16) + hello
 
     def session_auth(self, p1: int, p2: int, data: bytes, hs: Handshake | None) -> bytes:
         if hs is None or p1 or p2:

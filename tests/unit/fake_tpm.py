@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from card_model import TEST_CA
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from tpmcard.tpm.errors import TpmPolicyError
+from tpmcard.errors import TpmPolicyError
 
 ALG_SHA256, ALG_NULL, ALG_ECDSA, ALG_ECDH, ALG_ECC = 0x000B, 0x0010, 0x0018, 0x0019, 0x0023
 FIXED_TPM, FIXED_PARENT, SENSITIVE_DATA_ORIGIN = 0x2, 0x10, 0x20
@@ -123,7 +123,7 @@ class FakeTpm:
     ) -> None:
         """``ca`` signs the AK certificate (default: the model card's TEST_CA). A software
         "TPM" like this one is what finding 1 of issue 11 is about: only a CA that checked a
-        genuine TPM (tpmcard.attestation) would certify its AK."""
+        genuine TPM (tpmcard.services.attestation) would certify its AK."""
         self.pcrs = {i: bytes(pcr_values.get(i, bytes(32))) for i in range(24)}
         self.policy_pcrs = tuple(sorted(set(policy_pcrs)))
         self.binding = binding or ec.generate_private_key(ec.SECP256R1())

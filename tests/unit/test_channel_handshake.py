@@ -15,6 +15,7 @@ from card_model import CardModel, Slot
 from cryptography.hazmat.primitives.asymmetric import ec
 from fake_tpm import BINDING_ATTRIBUTES, USER_WITH_AUTH, FakeTpm
 from tpmcard import constants as C
+from tpmcard.apdu import CheckedProcessor
 from tpmcard.channel import (
     Pairing,
     PcrPolicy,
@@ -28,20 +29,22 @@ from tpmcard.channel import (
     unpair,
 )
 from tpmcard.errors import (
+    AlreadyPairedError,
     ApduError,
     ChannelError,
     InvalidPinError,
+    PairingTableFullError,
     PinBlockedError,
     ProtocolError,
     TpmError,
+    TpmPolicyError,
 )
-from tpmcard.tpm.errors import TpmPolicyError
 
 V = load()
 
 
-class Recorder:
-    """send_apdu that logs every command and response on the way to the card model."""
+class Recorder(CheckedProcessor):
+    """A processor that logs every command and response on the way to the card model."""
 
     def __init__(
         self, model: CardModel, tamper: Callable[[int, int, bytes], bytes] | None = None
@@ -50,14 +53,15 @@ class Recorder:
         self.log: list[tuple[int, int, int, int, bytes, bytes]] = []
         self.tamper = tamper
 
-    def __call__(
+    def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0
-    ) -> bytes:
+    ) -> tuple[bytes, int]:
         if self.tamper:
             data = self.tamper(ins, 0, data)
-        out = self.model.send_apdu(cla, ins, p1, p2, data, le)
-        self.log.append((cla, ins, p1, p2, data, out))
-        return self.tamper(ins, 1, out) if self.tamper else out
+        out, sw = self.model.send(cla, ins, p1, p2, data, le)
+        if sw == 0x9000:
+            self.log.append((cla, ins, p1, p2, data, out))
+        return (self.tamper(ins, 1, out) if self.tamper and sw == 0x9000 else out), sw
 
 
 def vector_policy() -> PcrPolicy:
@@ -196,7 +200,7 @@ def test_pair_list_session_unpair(scheme: tuple[int, int | None]) -> None:
         (pairing.slot, tpm.binding_name, policy)
     ]
     assert Pairing.from_dict(pairing.to_dict()) == pairing
-    with open_session(card.send_apdu, tpm, pairing) as session:
+    with open_session(card, tpm, pairing) as session:
         assert session.send_apdu(0x80, 0xEE, 0, 0, b"ping") == b"ping"
         assert set(session.pcr_values) == set(range(9)) | {14}
         # inside the session, every command is protected, including GET DATA
@@ -205,7 +209,7 @@ def test_pair_list_session_unpair(scheme: tuple[int, int | None]) -> None:
     unpair(card.send_apdu, card.identity_point, "123456", pairing.slot)
     assert list_pairings(card.send_apdu).slots == ()
     with pytest.raises(ChannelError, match="refused the session"):
-        open_session(card.send_apdu, tpm, pairing)
+        open_session(card, tpm, pairing)
 
 
 def test_table_holds_at_least_four_hosts_and_reports_full() -> None:
@@ -223,7 +227,7 @@ def test_table_holds_at_least_four_hosts_and_reports_full() -> None:
             == i
         )
     tpm = FakeTpm(PCRS, (7,))
-    with pytest.raises(ChannelError, match="full"):
+    with pytest.raises(PairingTableFullError):
         pair(
             card.send_apdu,
             tpm,
@@ -237,7 +241,7 @@ def test_table_holds_at_least_four_hosts_and_reports_full() -> None:
 def test_pairing_the_same_key_twice_is_refused() -> None:
     card, tpm, policy = fresh()
     pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    with pytest.raises(ChannelError, match="already paired"):
+    with pytest.raises(AlreadyPairedError):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
 
 
@@ -289,10 +293,10 @@ def test_pin_cryptogram_for_a_substituted_card_key_is_refused() -> None:
     decrypt, but the real card refuses it and the host gets no valid receipt."""
     card, tpm, policy = fresh()
     impostor = ec.generate_private_key(ec.SECP256R1())
-    from tpmcard.channel.handshake import point_of
+    from tpmcard.ecpoint import point_bytes
 
     with pytest.raises(ChannelError, match="refused the encrypted PIN"):
-        pair(card.send_apdu, tpm, point_of(impostor), "123456", policy)
+        pair(card.send_apdu, tpm, point_bytes(impostor), "123456", policy)
     assert card.pin.tries == 3
 
 
@@ -339,15 +343,15 @@ def test_binding_key_usable_with_auth_value_alone_is_refused_by_host_and_card() 
     with pytest.raises(TpmError, match="userWithAuth"):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     # a host that skips its own check still meets the card's
-    from tpmcard.channel import handshake
+    from tpmcard.channel import pairing
 
-    original = handshake._checked_binding_public
-    handshake._checked_binding_public = lambda raw, pol: handshake.PublicArea.parse(raw)  # type: ignore[assignment]
+    original = pairing._checked_binding_public
+    pairing._checked_binding_public = lambda raw, pol: pairing.PublicArea.parse(raw)  # type: ignore[assignment]
     try:
         with pytest.raises(ApduError) as info:
             pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     finally:
-        handshake._checked_binding_public = original  # type: ignore[assignment]
+        pairing._checked_binding_public = original  # type: ignore[assignment]
     assert info.value.sw == 0x6A80
 
 
@@ -356,7 +360,7 @@ def test_host_in_another_pcr_state_cannot_open_a_session() -> None:
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     tpm.extend(7, b"unsigned kernel")
     with pytest.raises(TpmPolicyError):
-        open_session(card.send_apdu, tpm, pairing)
+        open_session(card, tpm, pairing)
     assert card.session is None
 
 
@@ -364,7 +368,7 @@ def test_changed_boot_pcr_outside_the_policy_is_reported_in_the_session() -> Non
     card, tpm, policy = fresh((7,))
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     tpm.extend(4, b"another boot loader")
-    with open_session(card.send_apdu, tpm, pairing) as session:
+    with open_session(card, tpm, pairing) as session:
         assert session.pcr_values[4] == tpm.pcrs[4]
         assert card.session is not None and card.session.pcrs[4] == tpm.pcrs[4]
 
@@ -385,7 +389,7 @@ def test_card_refuses_a_quote_whose_policy_pcrs_differ() -> None:
 
     tpm.quote = lying_quote  # type: ignore[method-assign]
     with pytest.raises(ChannelError):
-        open_session(card.send_apdu, tpm, pairing)
+        open_session(card, tpm, pairing)
     forged = Pairing(
         pairing.slot,
         pairing.card_identity,
@@ -393,7 +397,7 @@ def test_card_refuses_a_quote_whose_policy_pcrs_differ() -> None:
         PcrPolicy((7,), hashlib.sha256(bytes(32)).digest()),
     )
     with pytest.raises(ChannelError, match="refused the session"):
-        open_session(card.send_apdu, tpm, forged)
+        open_session(card, tpm, forged)
     assert card.session is None
 
 
@@ -402,7 +406,7 @@ def test_quote_by_another_ak_is_refused() -> None:
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     tpm.ak = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(ChannelError, match="refused the session"):
-        open_session(card.send_apdu, tpm, pairing)
+        open_session(card, tpm, pairing)
 
 
 def test_another_card_fails_key_confirmation() -> None:
@@ -411,7 +415,7 @@ def test_another_card_fails_key_confirmation() -> None:
     other = CardModel()
     other.slots = card.slots  # even with a copy of the pairing table, not the identity key
     with pytest.raises(ChannelError, match="key confirmation"):
-        open_session(other.send_apdu, tpm, pairing)
+        open_session(other, tpm, pairing)
 
 
 @pytest.mark.parametrize(
@@ -455,7 +459,7 @@ def test_session_auth_must_follow_session_init_directly() -> None:
 def test_unprotected_command_during_a_session_ends_it() -> None:
     card, tpm, policy = fresh()
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    session = open_session(card.send_apdu, tpm, pairing)
+    session = open_session(card, tpm, pairing)
     with pytest.raises(ApduError) as info:
         card.send_apdu(0x80, C.INS_LIST_PAIRINGS, 0, 0)
     assert info.value.sw == C.SW_SECURITY_STATUS_NOT_SATISFIED
@@ -467,11 +471,11 @@ def test_unprotected_command_during_a_session_ends_it() -> None:
 def test_reset_ends_the_session_and_a_new_one_opens() -> None:
     card, tpm, policy = fresh()
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    session = open_session(card.send_apdu, tpm, pairing)
+    session = open_session(card, tpm, pairing)
     card.reset()
     with pytest.raises(ChannelError):
         session.send_apdu(0x80, 0xEE, 0, 0, b"x")
-    with open_session(card.send_apdu, tpm, pairing) as again:
+    with open_session(card, tpm, pairing) as again:
         assert again.send_apdu(0x80, 0xEE, 0, 0, b"y") == b"y"
 
 
@@ -479,7 +483,7 @@ def test_each_session_uses_the_tpm_twice() -> None:
     card, tpm, policy = fresh()
     pairing = pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     before = tpm.zgen_calls
-    open_session(card.send_apdu, tpm, pairing).close()
+    open_session(card, tpm, pairing).close()
     assert tpm.zgen_calls - before == 2
 
 
@@ -489,7 +493,7 @@ def test_each_session_uses_the_tpm_twice() -> None:
 def test_pairing_needs_the_installed_cas_certificate_for_this_ak() -> None:
     from card_model import TEST_CA
     from tpmcard.channel import install_ca_key
-    from tpmcard.channel.handshake import point_of
+    from tpmcard.ecpoint import point_bytes
     from tpmcard.errors import AkCertificateRefusedError, CardNotPersonalisedError
 
     unpersonalised = CardModel(ca_point=None)
@@ -499,7 +503,7 @@ def test_pairing_needs_the_installed_cas_certificate_for_this_ak() -> None:
     install_ca_key(
         unpersonalised.send_apdu,
         unpersonalised.identity_point,
-        point_of(TEST_CA),
+        point_bytes(TEST_CA),
         "123456",
         use_puk=False,
     )
@@ -507,7 +511,7 @@ def test_pairing_needs_the_installed_cas_certificate_for_this_ak() -> None:
         install_ca_key(
             unpersonalised.send_apdu,
             unpersonalised.identity_point,
-            point_of(TEST_CA),
+            point_bytes(TEST_CA),
             "000000",
             use_puk=False,
         )
@@ -533,7 +537,7 @@ def test_resettable_pcrs_are_refused_by_host_and_card(
     card, tpm, policy = fresh(pcrs)
     with pytest.raises(PcrPolicyError):
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
-    monkeypatch.setattr("tpmcard.channel.handshake.check_pairing_pcrs", lambda pcrs: None)
+    monkeypatch.setattr("tpmcard.channel.pairing.check_pairing_pcrs", lambda pcrs: None)
     with pytest.raises(ApduError) as info:
         pair(card.send_apdu, tpm, card.identity_point, "123456", policy)
     assert info.value.sw == 0x6A80 and card.pin.tries == 3

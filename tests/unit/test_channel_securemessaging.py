@@ -123,21 +123,21 @@ def test_a_second_command_before_the_response_is_a_failure() -> None:
 
 
 class Loopback:
-    """send_apdu over the card model's Session, optionally tampering with the traffic."""
+    """A processor over the card model's Session, optionally tampering with the traffic."""
 
     def __init__(self, tamper: Any = None) -> None:
         self.session = card()
         self.tamper = tamper
 
-    def __call__(
+    def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0
-    ) -> bytes:
+    ) -> tuple[bytes, int]:
         try:
             plain = self.session.unwrap(cla, ins, p1, p2, data)
         except Exception:
-            raise ApduError(0x6982, message="6982") from None
+            return b"", 0x6982
         response = self.session.wrap(plain[::-1], 0x9000 if plain[:1] != b"\xff" else 0x6A80)
-        return self.tamper(response) if self.tamper else response
+        return (self.tamper(response) if self.tamper else response), 0x9000
 
 
 def test_processor_round_trip_and_inner_status_word() -> None:

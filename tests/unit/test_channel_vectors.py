@@ -1,5 +1,5 @@
 """binding.json itself: reproducible from its script, and cross-checked by independent paths
-(the openssl CLI, RFC 4493, and tpmcard.tpm.structures for the TPM digests)."""
+(the openssl CLI, RFC 4493, and tpmcard.tpm_structures for the TPM digests)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from binding_vectors import VECTORS, h, load
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from tpmcard.channel.securemessaging import aes_cmac
-from tpmcard.tpm.structures import PcrSelection, PublicArea, policy_auth_value, policy_pcr
+from tpmcard.tpm_structures import PcrSelection, PublicArea, policy_auth_value, policy_pcr
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl CLI not installed")

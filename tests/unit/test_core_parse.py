@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 from tpmcard import tlv
-from tpmcard.core import CoreSession, parse_info, parse_public_key, point_bytes
 from tpmcard.errors import ProtocolError
+from tpmcard.services.core import CoreSession, parse_info, parse_public_key, point_bytes
 
 
 def info_bytes(card_id: bytes = b"\x11" * 16, features: int = 7, extra: bytes = b"") -> bytes:

@@ -1,11 +1,10 @@
 """Provider throughput through the session, beside the same algorithm in ``cryptography`` on the
 host, measured in the same run and reported as a ratio (card time / host time).
 
-``measure(algorithms)`` takes a :class:`tpmcard.algorithms.Algorithms` over any session (the bound
-secure session in production; the test bridge in tests). Data larger than one command is streamed
-(digest, MAC, sign); AEAD is one-shot only, so 64 KiB of AEAD is 17 commands of at most
-``max_aead_text`` bytes each, as an application would send it.
-"""
+``measure(algorithms)`` takes a :class:`tpmcard.services.algorithms.Algorithms` over any session
+(the bound secure session in production; the test bridge in tests). Data larger than one command is
+streamed (digest, MAC, sign); AEAD is one-shot only, so 64 KiB of AEAD is 17 commands of at most
+``max_aead_text`` bytes each, as an application would send it."""
 
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from tpmcard import algorithms as A
+from tpmcard.services import algorithms as A
 
 SIZES = (1024, 65536)
 

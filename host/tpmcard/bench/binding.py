@@ -9,10 +9,11 @@ Entry point for ``tpmcard bench`` (the lead's cli/bench.py)::
 
     result = measure_binding(partial(tpmcard.connect, connection=conn, tpm=tpm), rounds=20)
 
-``session_factory(**hooks)`` must open a :class:`~tpmcard.session.SecureCardSession` and accept
-the keyword arguments ``wrap_connection`` and ``wrap_tpm`` of :func:`tpmcard.connect`; pass it an
-open card connection and an open ``Tpm`` (``connection=``, ``tpm=``) so that each round measures
-the handshake, not starting a JVM or a swtpm. The host must already be paired with the card.
+``session_factory(**hooks)`` must open a :class:`~tpmcard.services.session.SecureCardSession` and
+accept the keyword arguments ``wrap_connection`` and ``wrap_tpm`` of :func:`tpmcard.connect`; pass
+it an open card connection and an open ``Tpm`` (``connection=``, ``tpm=``) so that each round
+measures the handshake, not starting a JVM or a swtpm. The host must already be paired with the
+card.
 
 What is timed: a wrapper around the card connection sums the time spent in ``transmit`` ("card":
 the card's work plus the transport), a proxy around the TPM sums the time of every TPM call
@@ -30,8 +31,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tpmcard import constants as C
-from tpmcard.core import CoreSession
 from tpmcard.errors import TpmcardError
+from tpmcard.services.core import CoreSession
 from tpmcard.transport.base import Connection
 
 #: Payload sizes of the throughput comparison (plain ECHO takes at most 4096 bytes, and so does

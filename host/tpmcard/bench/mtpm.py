@@ -1,7 +1,7 @@
 """Mobile TPM latency against the host TPM doing the same operation, measured in the same run.
 
 ``compare(mtpm, tpm)`` times quote, extend, seal and unseal on the card's mobile TPM
-(:class:`tpmcard.mtpm.MtpmSession`, over whatever invoke path it was built on: the secured
+(:class:`tpmcard.services.mtpm.MtpmSession`, over whatever invoke path it was built on: the secured
 session, or the tests' direct stand-in) and the same four on ``tpm``
 (:class:`tpmcard.tpm.adapter.Tpm`, e.g. swtpm), and reports ``ratio`` = card / TPM median.
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from tpmcard.bench import interleaved
-from tpmcard.mtpm import MtpmSession
+from tpmcard.services.mtpm import MtpmSession
 from tpmcard.tpm.adapter import Tpm
 
 PCRS = (0, 1, 8, 9, 10)

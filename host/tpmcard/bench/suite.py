@@ -10,6 +10,7 @@ temporary pairing store, paired after its PIN and PUK were changed from the fact
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,19 +18,36 @@ from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
-from tpmcard.client import Card
-from tpmcard.pairings import PairingStore
-from tpmcard.session import (
-    SecureCardSession,
-    connect,
-    pair,
-    personalise,
-    personalise_embedded,
-    random_pin_and_puk,
-)
+from tpmcard.services.binding import pair
+from tpmcard.services.client import Card
+from tpmcard.services.pairings import PairingStore
+from tpmcard.services.pins import personalise, personalise_embedded, random_pin_and_puk
+from tpmcard.services.session import SecureCardSession, connect
 from tpmcard.transport.base import Connection
 
 _private_pcscd: Any = None
+_private_pcscd_home: Path | None = None
+
+
+@contextlib.contextmanager
+def owned_processes() -> Iterator[None]:
+    """The whole ``tpmcard bench`` run: the private pcscd its PC/SC sections share is stopped,
+    its directory removed and its socket forgotten at the end, however the run ends."""
+    import os
+
+    from tpmcard.sim import vpcd
+
+    global _private_pcscd, _private_pcscd_home
+    try:
+        yield
+    finally:
+        if _private_pcscd is not None:
+            _private_pcscd.stop()
+            _private_pcscd = None
+            os.environ.pop(vpcd.SOCKET_ENV, None)
+        if _private_pcscd_home is not None:
+            shutil.rmtree(_private_pcscd_home, ignore_errors=True)
+            _private_pcscd_home = None
 
 
 def served_card(workdir: Path) -> Any:
@@ -42,13 +60,13 @@ def served_card(workdir: Path) -> Any:
     """
     import os
 
-    from tpmcard.transport import vpcd
+    from tpmcard.sim import vpcd
 
-    global _private_pcscd
+    global _private_pcscd, _private_pcscd_home
     if os.geteuid() == 0 and (_private_pcscd is not None or not os.environ.get(vpcd.SOCKET_ENV)):
         if _private_pcscd is None:
-            home = Path(tempfile.mkdtemp(prefix="tpmcard-bench-pcscd-"))
-            _private_pcscd = vpcd.start_private_pcscd(home)
+            _private_pcscd_home = Path(tempfile.mkdtemp(prefix="tpmcard-bench-pcscd-"))
+            _private_pcscd = vpcd.start_private_pcscd(_private_pcscd_home)
             # libpcsclite reads the socket's name once, at this process's first PC/SC call.
             os.environ.update(_private_pcscd.client_env)
             vpcd.wait_for_readers(_private_pcscd.readers, 10)
@@ -62,7 +80,8 @@ def served_card(workdir: Path) -> Any:
 
 
 class _NotOwned:
-    """The shared private pcscd: a stack's stop() must leave it running for the next section."""
+    """The shared private pcscd: a stack's stop() must leave it running for the next section;
+    :func:`owned_processes` stops it when the run ends."""
 
     def __init__(self, pcscd: Any) -> None:
         self.pcscd = pcscd

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tpmcard import constants as C
+from tpmcard import manifest
 from tpmcard.apdu import SHORT_CASE4_MAX_DATA, ApduSession, CommandApdu
 from tpmcard.bench import interleaved
 from tpmcard.errors import TpmcardError
@@ -61,11 +62,12 @@ def measure_jcardsim(sizes: tuple[int, ...] = SIZES, rounds: int = 400) -> dict[
     from tpmcard.transport.raw import RawJCardSim
 
     raw = RawJCardSim().transmit_function()
-    raw(bytes.fromhex("00A40400") + bytes([8]) + bytes.fromhex("F074706D63010001"))
+    core_aid = manifest.applet_aid("core")
+    raw(bytes.fromhex("00A40400") + bytes([len(core_aid)]) + core_aid)
     with tempfile.TemporaryDirectory(prefix="tpmcard-bench-") as tmp:
         with JCardSimConnection(Path(tmp) / "card", purpose="tpmcard bench") as connection:
             session = ApduSession(connection)
-            from tpmcard.core import CoreSession
+            from tpmcard.services.core import CoreSession
 
             CoreSession(session.send_apdu).select()
             return {"path": "in-process jCardSim", "sizes": _compare(raw, session, sizes, rounds)}
@@ -75,7 +77,7 @@ def measure_pcsc(
     sizes: tuple[int, ...] = SIZES, rounds: int = 300, reader: str | None = None
 ) -> dict[str, Any]:
     """(c) against (d). Without ``reader``, serve a simulated card on the second vpcd reader."""
-    from tpmcard.core import CoreSession
+    from tpmcard.services.core import CoreSession
     from tpmcard.transport.pcsc import PcscConnection
     from tpmcard.transport.raw import RawPcsc
 

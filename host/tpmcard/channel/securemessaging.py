@@ -16,27 +16,25 @@ failure ends the session on both sides.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from tpmcard.apdu import LE_MAX, ApduProcessor, CheckedProcessor
 from tpmcard.channel.kdf import SessionKeys, wipe
 from tpmcard.constants import (
+    CLA_CHAINING_BIT,
     CLA_SECURE_MESSAGING,
     SM_MAC_LENGTH,
     SM_MAX_PAYLOAD,
 )
-from tpmcard.errors import ApduError, ChannelError, TpmcardError
+from tpmcard.errors import ChannelError, TpmcardError
+from tpmcard.sw import SW
 
 BLOCK = 16
-CLA_CHAINING_BIT = 0x10
-SW_SUCCESS = 0x9000
 #: The counter is 4 bytes on the card; a session ends before it would wrap.
 MAX_COUNTER = 0xFFFFFFFF
-
-SendApdu = Callable[[int, int, int, int, bytes, "int | None"], bytes]
 
 
 def pad(data: bytes) -> bytes:
@@ -206,41 +204,40 @@ class SecureMessaging:
             raise ChannelError("the secure session is closed; open a new one")
 
 
-class SecureMessagingProcessor:
-    """An APDU processor with the ``send_apdu`` signature that protects every command.
+class SecureMessagingProcessor(CheckedProcessor):
+    """The processor that protects every command, over the one below it (chaining, GET
+    RESPONSE).
 
-    Wraps the processor below it (chaining, GET RESPONSE). Application errors come back inside
-    the protected response and are raised as :class:`ApduError` with the real status word,
-    leaving the session open; every channel failure raises :class:`ChannelError` and the
-    processor refuses further use.
+    :meth:`send` returns the real (inner) status word with the data; ``send_apdu`` raises it
+    through :func:`~tpmcard.apdu.check_status` as :class:`~tpmcard.errors.ApduError`, leaving
+    the session open. Every channel failure raises :class:`ChannelError` and the processor
+    refuses further use.
     """
 
-    def __init__(self, send_apdu: SendApdu, messaging: SecureMessaging) -> None:
-        self._send = send_apdu
+    def __init__(self, below: ApduProcessor, messaging: SecureMessaging) -> None:
+        self._below = below
         self._sm = messaging
 
     @property
     def closed(self) -> bool:
         return self._sm.closed
 
-    def __call__(
-        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = 0
-    ) -> bytes:
+    def send(
+        self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
+    ) -> tuple[bytes, int]:
         cla_sm, wrapped = self._sm.wrap_command(cla, ins, p1, p2, data)
         try:
-            response = self._send(cla_sm, ins, p1, p2, wrapped, 0)
-        except ApduError as exc:
-            self._sm.close()
-            raise ChannelError(
-                f"the card ended the secure session (SW={exc.sw:04X}); open a new session"
-            ) from exc
+            response, outer = self._below.send(cla_sm, ins, p1, p2, wrapped, LE_MAX)
         except TpmcardError:
             self._sm.close()
             raise
-        payload, sw = self._sm.unwrap_response(response)
-        if sw != SW_SUCCESS:
-            raise ApduError(sw, payload)
-        return payload
+        if outer != SW.SUCCESS:
+            # An unprotected status word: the card dropped the session (docs/binding.md).
+            self._sm.close()
+            raise ChannelError(
+                f"the card ended the secure session (SW={outer:04X}); open a new session"
+            )
+        return self._sm.unwrap_response(response)
 
     def close(self) -> None:
         self._sm.close()

@@ -6,12 +6,49 @@ importable (and testable) without the TSS libraries; it only calls the adapter's
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard.channel.handshake import PcrPolicy
+from tpmcard.ecpoint import load_point
+
+
+class HostTpm(Protocol):
+    """The host TPM as the layers above :mod:`tpmcard.tpm` use it; :class:`tpmcard.tpm.adapter.Tpm`
+    is one, a test double another.
+
+    Keys and evidence are the TPM layer's own types (``BindingKey``, ``KeyBlob``, ``Quote``,
+    ``Certification``); this layer, which may not import the TPM layer, passes them through.
+    """
+
+    @property
+    def tcti(self) -> str: ...
+
+    def pcr_read(self, indices: Iterable[int], bank: str = "sha256") -> dict[int, bytes]: ...
+
+    def create_binding_key(self, pcr_indices: Iterable[int], auth: bytes | None = None) -> Any: ...
+
+    def create_attestation_key(self) -> Any: ...
+
+    def ecdh_zgen(
+        self, key: Any, peer_public_key: ec.EllipticCurvePublicKey, auth: bytes | None = None
+    ) -> bytes: ...
+
+    def certify(
+        self, obj: Any, ak: Any, qualifying_data: bytes, obj_auth: bytes | None = None
+    ) -> Any: ...
+
+    def quote(self, ak: Any, pcr_indices: Iterable[int], qualifying_data: bytes) -> Any: ...
+
+    def read_ek_certificate(self) -> bytes: ...
+
+    def ek_public_key(self, kind: str) -> Any: ...
+
+    def activate_credential(
+        self, ak: Any, kind: str, credential_blob: bytes, encrypted_secret: bytes
+    ) -> bytes: ...
 
 
 class TpmBinding:
@@ -23,7 +60,7 @@ class TpmBinding:
 
     def __init__(
         self,
-        tpm: Any,
+        tpm: HostTpm,
         binding_key: Any,
         ak: Any,
         auth: bytes | None = None,
@@ -51,7 +88,7 @@ class TpmBinding:
         return bytes(self._ak.public_area.raw)
 
     def ecdh_zgen(self, peer_point: bytes) -> bytes:
-        peer = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), bytes(peer_point))
+        peer = load_point(peer_point)
         return bytes(self._tpm.ecdh_zgen(self._binding, peer, self._auth))
 
     def ak_certificate(self) -> bytes:

@@ -7,6 +7,7 @@ import logging
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -24,27 +25,47 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+log = logging.getLogger("tpmcard")
+
+
 class Options:
     """Global options, shared by every command through the click context."""
 
     def __init__(self, reader: str | None, tcti: str | None, verbose: int) -> None:
-        self.reader = reader
+        self._reader = reader
         self.tcti = tcti
         self.verbose = verbose
+
+    @property
+    def reader(self) -> str | None:
+        """The card to use, for a command about to open it. The in-process simulator is built
+        first if a checkout lacks its jars (only then: no other command builds anything)."""
+        from tpmcard.transport import SIM_READER, resolve_reader
+
+        if resolve_reader(self._reader).strip().lower() == SIM_READER:
+            ensure_simulator_built()
+        return self._reader
 
 
 @contextmanager
 def progress(message: str) -> Iterator[None]:
-    """A spinner for anything slow (the first JVM start, swtpm start, building)."""
-    if console.is_terminal:
+    """A spinner for anything slow (the first JVM start, swtpm start, building); with -v the same
+    steps are logged at info level, with how long they took."""
+    log.info("%s ...", message)
+    started = time.monotonic()
+    if console.is_terminal and not log.isEnabledFor(logging.INFO):
         with console.status(message):
             yield
     else:
         yield
+    log.info("%s: done in %.2f s", message, time.monotonic() - started)
 
 
 class TpmcardGroup(click.Group):
-    """Turns every TpmcardError into a one-line message and exit status 1."""
+    """Turns every TpmcardError into a one-line message and exit status 1 (also those that are
+    ValueErrors too, such as PcrPolicyError: they carry their own advice), and every other
+    ValueError (a value the library refused: a PIN too short, a PCR out of range) into a usage
+    error, exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -55,6 +76,8 @@ class TpmcardGroup(click.Group):
                 err_console.print_exception()
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
             sys.exit(1)
+        except ValueError as exc:
+            raise click.UsageError(str(exc), ctx) from exc
 
 
 @click.group(cls=TpmcardGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,7 +107,6 @@ def cli(ctx: click.Context, reader: str | None, tcti: str | None, verbose: int) 
     level = logging.WARNING if not verbose else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = Options(reader, tcti, verbose)
-    ensure_simulator_built()
 
 
 def ensure_simulator_built() -> None:
@@ -114,6 +136,17 @@ def ensure_simulator_built() -> None:
         raise TpmcardError(f"building the applets failed:\n{result.stderr[-2000:]}")
 
 
+def parse_hex(text: str) -> bytes:
+    """A hexadecimal command-line value, or a usage error."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise click.BadParameter("hexadecimal bytes, e.g. 00112233") from None
+
+
+JSON_HELP = "Print machine-readable JSON instead."
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
@@ -129,14 +162,17 @@ def kv_table(title: str, rows: list[tuple[str, str]]) -> Table:
 
 # Commands live in their own modules and register themselves on import.
 from tpmcard.cli import algorithms as _algorithms  # noqa: E402,F401
-from tpmcard.cli import attestation as _attestation  # noqa: E402,F401
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
+from tpmcard.cli import ca as _ca  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
+from tpmcard.cli import mtpm_nv as _mtpm_nv  # noqa: E402,F401
+from tpmcard.cli import mtpm_owner as _mtpm_owner  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401
 from tpmcard.cli import tpm as _tpm  # noqa: E402,F401
+from tpmcard.cli import verify as _verify  # noqa: E402,F401
 
 
 def main() -> None:

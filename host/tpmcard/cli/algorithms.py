@@ -1,7 +1,7 @@
 """``tpmcard alg``: list the on-card algorithm providers, run one, replace one.
 
-Presentation only: every card operation is a :class:`tpmcard.algorithms.Algorithms` call on the
-bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
+Presentation only: every card operation is a :class:`tpmcard.services.algorithms.Algorithms` call
+on the bound session: ``tpmcard.connect()`` (the secured session) supplies ``session.algorithms``.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from tpmcard import algorithms as A
-from tpmcard.cli import Options, cli, console, print_json
+from tpmcard.cli import JSON_HELP, Options, cli, console, print_json
 from tpmcard.errors import TpmcardError
+from tpmcard.services import algorithms as A
 
 
 @contextmanager
@@ -33,7 +33,7 @@ def alg_group() -> None:
 
 
 @alg_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def list_providers(opts: Options, as_json: bool) -> None:
     """List the registered providers: algorithm, version, capabilities, state, and whether each
@@ -48,8 +48,8 @@ def list_providers(opts: Options, as_json: bool) -> None:
                     "aid": p.aid.hex().upper(),
                     "algorithm": p.name,
                     "version": f"{p.version[0]}.{p.version[1]}" if p.version else None,
-                    "capabilities": p.capability_names,
-                    "state": A.STATE_NAMES.get(p.state, "?"),
+                    "capabilities": list(p.capability_names),
+                    "state": A.STATE_NAMES.get(p.state, str(p.state)),
                     "implementation": p.implementation_name,
                 }
                 for p in providers
@@ -75,20 +75,28 @@ def list_providers(opts: Options, as_json: bool) -> None:
 @alg_group.command("run")
 @click.argument("operation", type=click.Choice(["digest", "mac-demo", "aead-demo"]))
 @click.argument("data", type=click.File("rb"), default="-")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def run(opts: Options, operation: str, data: Any) -> None:
+def run(opts: Options, operation: str, data: Any, as_json: bool) -> None:
     """Run a provider on DATA (a file, default stdin).
 
     digest: SHA3-256; mac-demo, aead-demo: with a fresh card-held key, deleted afterwards.
     """
     payload = data.read()
+
+    def show(result: bytes) -> None:
+        if as_json:
+            print_json({"operation": operation, "result": result.hex()})
+        else:
+            click.echo(result.hex())
+
     with _algorithms(opts) as alg:
         if operation == "digest":
-            click.echo(alg.digest(payload).hex())
+            show(alg.digest(payload))
         elif operation == "mac-demo":
             key = alg.generate_key(A.KEY_HMAC_SHA256)
             try:
-                click.echo(alg.mac(key, payload).hex())
+                show(alg.mac(key, payload))
             finally:
                 alg.delete_key(key)
         else:
@@ -99,7 +107,7 @@ def run(opts: Options, operation: str, data: Any) -> None:
                 ct = alg.encrypt(key, bytes(12), text)
                 if alg.decrypt(key, bytes(12), ct) != text:
                     raise TpmcardError("the provider's AEAD round trip failed")
-                click.echo(ct.hex())
+                show(ct)
             finally:
                 alg.delete_key(key)
 

@@ -64,14 +64,17 @@ def bench(
       mtpm        quote, seal, unseal, extend on the card's mobile TPM / the same on swtpm
       algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`
     """
+    from tpmcard.bench.suite import owned_processes
+
     sections = only or SECTIONS
     results: dict[str, Any] = {}
-    for name in sections:
-        with progress(f"measuring {name}"):
-            try:
-                results[name] = _measure(name, opts, rounds, pcsc_reader)
-            except TpmcardError as exc:
-                results[name] = {"error": str(exc)}
+    with owned_processes():  # nothing bench starts outlives it, even on Ctrl-C
+        for name in sections:
+            with progress(f"measuring {name}"):
+                try:
+                    results[name] = _measure(name, opts, rounds, pcsc_reader)
+                except TpmcardError as exc:
+                    results[name] = {"error": str(exc)}
     if as_json:
         print_json(results)
         return

@@ -16,9 +16,9 @@ from typing import IO, Any
 
 import click
 
-from tpmcard import client, session
-from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
-from tpmcard.pairings import PairingStore
+from tpmcard.cli import JSON_HELP, Options, cli, console, kv_table, print_json, progress
+from tpmcard.services import binding, client, pins
+from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm
 
 
@@ -116,6 +116,7 @@ EK_ROOTS_HELP = (
     "loader update): bind a new key to the current PCR values, then remove the old pairing.",
 )
 @click.option("--ek-roots", type=click.Path(file_okay=False, path_type=Path), help=EK_ROOTS_HELP)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
 def pair(
     opts: Options,
@@ -124,6 +125,7 @@ def pair(
     replace: bool,
     update_policy: bool,
     ek_roots: Path | None,
+    as_json: bool,
 ) -> None:
     """Pair this host's TPM with the card (needs the card's PIN).
 
@@ -141,7 +143,7 @@ def pair(
     with _card(opts) as card, _tpm(opts) as tpm:
         pin = Secrets().read(pin_fd, "card PIN")
         with progress("creating TPM keys and pairing"):
-            result = session.pair(
+            result = binding.pair(
                 card,
                 tpm,
                 pin,
@@ -161,7 +163,19 @@ def pair(
     ]
     if result.replaced_slot is not None:
         rows.append(("removed", f"the previous pairing in slot {result.replaced_slot}"))
-    console.print(kv_table("Paired", rows))
+    if as_json:
+        print_json(
+            {
+                "card_id": record.card_id.hex(),
+                "slot": record.slot,
+                "pcrs": list(record.policy.pcrs),
+                "binding_name": record.pairing.binding_name.hex(),
+                "record": str(store.path(record.card_id)),
+                "replaced_slot": result.replaced_slot,
+            }
+        )
+    else:
+        console.print(kv_table("Paired", rows))
 
 
 @cli.command()
@@ -175,7 +189,7 @@ def unpair(opts: Options, slot: int | None, this_host: bool, pin_fd: int | None)
         raise click.UsageError("give either a SLOT or --this-host")
     with _card(opts) as card:
         pin = Secrets().read(pin_fd, "card PIN")
-        removed = session.unpair(card, pin, slot)
+        removed = binding.unpair(card, pin, slot)
     console.print(f"removed the pairing in slot {removed} of card {card.info.card_id.hex()}")
 
 
@@ -186,7 +200,7 @@ def pairings(opts: Options, as_json: bool) -> None:
     """The card's pairing table (no PIN needed) and this host's pairing records."""
     store = PairingStore()
     with _card(opts) as card:
-        listing = session.list_pairings(card, store=store)
+        listing = binding.list_pairings(card, store=store)
     records = store.records()
     data: dict[str, Any] = {
         "card": {
@@ -263,7 +277,7 @@ def pin() -> None:
 def pin_status(opts: Options, as_json: bool) -> None:
     """Tries left for the PIN and the PUK (uses no try)."""
     with _card(opts) as card:
-        status = session.pin_status(card)
+        status = pins.pin_status(card)
     if as_json:
         print_json({"pin_tries": status.pin_tries, "puk_tries": status.puk_tries})
         return
@@ -285,9 +299,9 @@ def pin_change(opts: Options, change_puk: bool, pin_fd: int | None, new_pin_fd: 
         old = secrets.read(pin_fd, f"current {what}")
         new = secrets.read(new_pin_fd, f"new {what}", confirm=True)
         if change_puk:
-            session.change_puk(card, old, new)
+            pins.change_puk(card, old, new)
         else:
-            session.change_pin(card, old, new)
+            pins.change_pin(card, old, new)
     console.print(f"{what} changed")
 
 
@@ -301,5 +315,5 @@ def pin_unblock(opts: Options, puk_fd: int | None, new_pin_fd: int | None) -> No
     with _card(opts) as card:
         puk = secrets.read(puk_fd, "PUK")
         new = secrets.read(new_pin_fd, "new PIN", confirm=True)
-        session.unblock_pin(card, puk, new)
+        pins.unblock_pin(card, puk, new)
     console.print("PIN set and unblocked")

@@ -1,9 +1,9 @@
 """``tpmcard gp``: load the suite onto a card with GlobalPlatformPro (docs/deployment.md).
 
 Presentation only: the plans (which gptool runs, with which arguments) come from
-:mod:`tpmcard.gp`. Card keys come from ``$TPMCARD_GP_KEY_FILE`` (mode 0600), ``$TPMCARD_GP_KEY``
-or ``$TPMCARD_GP_KEY_ENC/_MAC/_DEK``, never from this command line; gptool receives them through
-a private pipe, not its argv.
+:mod:`tpmcard.services.gp`. Card keys come from ``$TPMCARD_GP_KEY_FILE`` (mode 0600),
+``$TPMCARD_GP_KEY`` or ``$TPMCARD_GP_KEY_ENC/_MAC/_DEK``, never from this command line; gptool
+receives them through a private pipe, not its argv.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import click
 
-from tpmcard import gp
-from tpmcard.cli import Options, cli, console
+from tpmcard.cli import JSON_HELP, Options, cli, console, print_json
+from tpmcard.services import gp
 from tpmcard.transport import list_readers
 
 
@@ -116,11 +116,16 @@ def upgrade(opts: Options, name: str, with_dependents: bool, profile: str, dry_r
 @gp_group.command("list")
 @profile_option
 @dry_run_option
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def list_card(opts: Options, profile: str, dry_run: bool) -> None:
+def list_card(opts: Options, profile: str, dry_run: bool, as_json: bool) -> None:
     """List the card's packages and applets (GET STATUS)."""
     prof, reader = _profile(profile), _reader(opts)
     if dry_run:
         _show_plan(gp.plan_list(prof, gp.load_card_keys(), reader))
         return
-    click.echo(gp.list_card(reader, prof))
+    listing = gp.list_card(reader, prof)
+    if as_json:
+        print_json([entry.as_dict() for entry in gp.parse_listing(listing)])
+    else:
+        click.echo(listing)

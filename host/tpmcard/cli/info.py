@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 from typing import Any
 
 import click
 from rich.table import Table
 
-from tpmcard import client, session
 from tpmcard import constants as C
-from tpmcard.algorithms import (
-    AID_HMAC,
-    AID_HMAC_V2,
-    KEY_HMAC_SHA256,
-    STATE_ENABLED,
+from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
+from tpmcard.ecpoint import point_bytes
+from tpmcard.errors import InvalidPinError, TpmcardError
+from tpmcard.services import binding, client, pins, session
+from tpmcard.services import demo as tour
+from tpmcard.services.algorithms import (
     STATE_NAMES,
-    Algorithms,
-    KeyNotFoundError,
     ProviderInfo,
 )
-from tpmcard.cli import Options, cli, console, kv_table, print_json, progress
-from tpmcard.core import point_bytes
-from tpmcard.errors import InvalidPinError, TpmcardError
-from tpmcard.mtpm import KEY_AK, MtpmError, MtpmSession, endorsement_qualified_name
-from tpmcard.mtpm import info as mobile_tpm_info
-from tpmcard.mtpm_verify import verify_certified_key
-from tpmcard.pairings import PairingStore
+from tpmcard.services.mtpm import info as mobile_tpm_info
+from tpmcard.services.pairings import PairingStore
 from tpmcard.tpm import Tpm
-from tpmcard.tpm.attest import verify_quote
 from tpmcard.transport import list_readers
 
 HOST_PCRS = list(range(9))  # PCRs 0-8 come from the host TPM (mTPM design, Molina et al.)
@@ -200,10 +190,7 @@ def demo(opts: Options) -> None:
     _print_section("TPM", tpm)
     console.print("3. The transport: ECHO round trips of 0 to the card's maximum.")
     with client.open_card(opts.reader) as c:
-        for size in (0, 255, 256, 1024, C.MAX_PLAIN_DATA):
-            data = bytes((i * 7) & 0xFF for i in range(size))
-            if c.core.echo(data) != data:
-                raise TpmcardError(f"ECHO of {size} bytes came back altered")
+        tour.echo_check(c.core.echo, (0, 255, 256, 1024, C.MAX_PLAIN_DATA))
         console.print(f"   ECHO ok at 0..{C.MAX_PLAIN_DATA} bytes, {c.apdu.exchanges} APDUs.")
     console.print("4. The binding: pair this host's TPM with the card (once), open a session.")
     _demo_binding(opts)
@@ -222,7 +209,7 @@ def _demo_binding(opts: Options) -> None:
             if record is None:
                 attempt = "pair"
             else:
-                listing = session.list_pairings(card, store=store)
+                listing = binding.list_pairings(card, store=store)
                 if listing.this_host_slot is None:
                     attempt = "replace"
             if attempt is not None:
@@ -238,9 +225,9 @@ def _demo_binding(opts: Options) -> None:
                     "and its key is installed on the card if the card has none."
                 )
                 with progress("enrolling the TPM's AK with the attestation CA"):
-                    enrollment = session.personalise_embedded(card, tpm, pin)
+                    enrollment = pins.personalise_embedded(card, tpm, pin)
                 with progress("creating TPM keys and pairing"):
-                    result = session.pair(
+                    result = binding.pair(
                         card,
                         tpm,
                         pin,
@@ -270,18 +257,20 @@ def _demo_binding(opts: Options) -> None:
                 )
                 before = bound.exchanges
                 sizes = (0, 255, 1024, C.SM_MAX_PAYLOAD)
-                for size in sizes:
-                    data = bytes((i * 11) & 0xFF for i in range(size))
-                    if bound.core.echo(data) != data:
-                        raise TpmcardError(f"protected ECHO of {size} bytes came back altered")
+                tour.echo_check(bound.core.echo, sizes, step=11)
                 console.print(
                     f"   ECHO through secure messaging (encrypted, MACed, status word inside) ok "
                     f"at {', '.join(map(str, sizes))} bytes, {bound.exchanges - before} APDUs."
                 )
                 console.print("5. The mobile TPM on the card, through the secured session.")
-                _demo_mtpm(bound.mtpm)
+                tour.mtpm_tour(bound.mtpm, console.print, _print_pcrs)
                 console.print("6. Replaceable algorithms on the card, through the registry.")
-                _demo_algorithms(bound.algorithms)
+                restored = tour.algorithms_tour(bound.algorithms, console.print, _print_providers)
+                console.print(
+                    "   v1 restored, demo keys deleted: the registry is as the demo found it."
+                    if restored
+                    else "   [yellow]v1 restored, but the registry differs from before the demo.[/]"
+                )
     finally:
         card.close()
 
@@ -295,9 +284,9 @@ def _demo_personalise(opts: Options, card: client.Card, store: PairingStore) -> 
             "the demo pairs only its own simulated card; pair this card yourself: "
             "`tpmcard pin change`, `tpmcard pin change --puk`, then `tpmcard pair`"
         )
-    pin, puk = session.random_pin_and_puk()
+    pin, puk = pins.random_pin_and_puk()
     try:
-        session.personalise(card, pin, puk, store=store)
+        pins.personalise(card, pin, puk, store=store)
     except InvalidPinError as exc:
         raise TpmcardError(
             "this simulated card's PIN is no longer the factory default, so the demo cannot "
@@ -305,109 +294,15 @@ def _demo_personalise(opts: Options, card: client.Card, store: PairingStore) -> 
         ) from exc
     console.print(
         f"   A card refuses to pair while its PIN or PUK is the factory default "
-        f"({session.DEFAULT_PIN} / {session.DEFAULT_PUK}). The demo changed them on its "
+        f"({pins.DEFAULT_PIN} / {pins.DEFAULT_PUK}). The demo changed them on its "
         f"throw-away simulated card to PIN {pin} and PUK {puk} (as `tpmcard pin change` does); "
         "note them to use `tpmcard pin`/`pair`/`unpair` on this simulated card."
     )
     return pin
 
 
-DEMO_PCRS = (0, 1, 8, 9, 10)
-
-
-def _demo_mtpm(m: MtpmSession) -> None:
-    values = m.pcr_read(DEMO_PCRS)
-    console.print(
-        kv_table(
-            "Combined PCRs (0-8 the host's, 9-23 the card's; card PCRs are zero after power-up)",
-            [(str(i), v.hex()) for i, v in values.items()],
-        )
-    )
-    measurement = hashlib.sha256(b"tpmcard demo: application loaded").digest()
-    console.print(f"   PCR 10 extended with SHA-256(\"...application loaded\"): "
-                  f"{m.extend(10, measurement).hex()[:16]}...")  # fmt: skip
-    nonce = os.urandom(16)
-    quote = m.quote(DEMO_PCRS, nonce)
-    ak, ek = m.ak_public(), m.ek_public()
-    certification = m.certify(KEY_AK, nonce)
-    verify_certified_key(certification.attest, certification.signature_der, ak, ek, nonce)
-    parsed = verify_quote(
-        quote.attest,
-        quote.signature_der,
-        ak.public_key(),
-        nonce,
-        quote.pcr_values,
-        expected_qualified_signer=endorsement_qualified_name(ak.name),
-    )
-    console.print(
-        f"   Quote of PCRs {quote.pcr_selection} with a fresh nonce {nonce.hex()[:16]}...: "
-        f"verified on the host (EK certifies the AK, AK signature, nonce, signer, PCR digest; "
-        f"card clock {parsed.clock_info.clock})."
-    )
-    secret = b"disk key for this application"
-    blob = m.seal(secret, [10])
-    console.print(
-        f"   Sealed {len(secret)} bytes to PCR 10: a {len(blob)}-byte blob kept on the host."
-    )
-    if m.unseal(blob) != secret:
-        raise TpmcardError("the mobile TPM unsealed something else than it sealed")
-    console.print("   Unsealed while PCR 10 holds that value: ok.")
-    m.extend(10, hashlib.sha256(b"tpmcard demo: something else ran").digest())
-    try:
-        m.unseal(blob)
-    except MtpmError as exc:
-        if exc.reason != "policy":
-            raise
-        console.print(f"   PCR 10 extended again; unseal refused, as it must be: [yellow]{exc}[/]")
-    else:
-        raise TpmcardError("the mobile TPM unsealed after the PCR changed")
-
-
-def _demo_algorithms(alg: Algorithms) -> None:
-    found = {p.aid: p.state for p in alg.list()}
-    _print_providers("Providers in the card's registry", alg.list())
-    material = os.urandom(32)
-    message = b"tpmcard demo message"
-    expected = hmac.new(material, message, "sha256").digest()
-    old = alg.import_key(KEY_HMAC_SHA256, material)  # wrapped to the provider's key
-    if alg.mac(old, message) != expected:
-        raise TpmcardError("HMAC v1 disagrees with the host")
-    console.print(f"   HMAC-SHA-256 with a card-held key (imported wrapped) by v1: "
-                  f"{expected.hex()[:16]}..., equal to the host's.")  # fmt: skip
-    console.print("   Replacing HMAC v1 by v2 (a new applet, installed beside v1): REGISTER v2.")
-    try:
-        info = alg.register(AID_HMAC_V2)
-        _print_providers("Registry after REGISTER v2", alg.list())
-        version = f"{info.version[0]}.{info.version[1]}" if info.version else "?"
-        new = alg.import_key(KEY_HMAC_SHA256, material)  # keys do not move between versions
-        if alg.mac(new, message) != expected:
-            raise TpmcardError("HMAC v2 disagrees with the host")
-        console.print(f"   HMAC now served by v{version}, key re-imported: same MAC.")
-        alg.unregister(AID_HMAC)
-        try:
-            alg.mac(old, message)
-        except KeyNotFoundError as exc:
-            console.print(f"   v1 withdrawn (UNREGISTER); its old key handle: [yellow]{exc}[/]")
-        else:
-            raise TpmcardError("v1's key handle still answered after v1 was withdrawn")
-        alg.delete_key(new)
-        alg.register(AID_HMAC)  # restore v1: enabled again, v2 disabled
-    except BaseException:
-        alg.register(AID_HMAC)  # leave the card serving HMAC by v1, as the demo found it
-        raise
-    alg.delete_key(old)
-    if found.get(AID_HMAC_V2) is None:
-        alg.unregister(AID_HMAC_V2)
-    elif found[AID_HMAC_V2] == STATE_ENABLED:
-        alg.enable(AID_HMAC_V2)
-    if found.get(AID_HMAC) != STATE_ENABLED and AID_HMAC in found:
-        alg.disable(AID_HMAC)
-    restored = {p.aid: p.state for p in alg.list()}
-    console.print(
-        "   v1 restored, demo keys deleted: the registry is as the demo found it."
-        if restored == found
-        else "   [yellow]v1 restored, but the registry differs from before the demo.[/]"
-    )
+def _print_pcrs(title: str, values: dict[int, bytes]) -> None:
+    console.print(kv_table(title, [(str(i), v.hex()) for i, v in values.items()]))
 
 
 def _print_providers(title: str, providers: list[ProviderInfo]) -> None:

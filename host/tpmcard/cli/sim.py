@@ -45,7 +45,7 @@ def serve(opts: Options, slot: int, profile: str | None) -> None:
     see it too. pcscd is started if none is running (as root); otherwise start it with
     'sudo systemctl start pcscd'.
     """
-    from tpmcard.transport import vpcd
+    from tpmcard.sim import vpcd
 
     def ready(stack: vpcd.SimStack) -> None:
         console.print(

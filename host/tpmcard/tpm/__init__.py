@@ -2,7 +2,7 @@
 
 * :mod:`~tpmcard.tpm.adapter` — :class:`Tpm`, the connection and every TPM operation.
 * :mod:`~tpmcard.tpm.swtpm` — :class:`Swtpm`, the embedded TPM with persistent state.
-* :mod:`~tpmcard.tpm.keyblob`, :mod:`~tpmcard.tpm.attest`, :mod:`~tpmcard.tpm.structures` —
+* :mod:`~tpmcard.tpm.keyblob`, :mod:`~tpmcard.tpm.attest`, :mod:`~tpmcard.tpm_structures` —
   key files, attestation parsing and verification, TPM structures: pure Python, importable
   by layers that must not load the TSS libraries.
 
@@ -12,7 +12,13 @@ tpm2_pytss.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# The TSS logs every error to stderr on its own; ours carry the same facts. Quiet it unless the
+# user configured TSS2_LOG (read when the libraries first log; this package's __init__ runs
+# before any of its modules loads them).
+os.environ.setdefault("TSS2_LOG", "all+NONE")
 
 from tpmcard.tpm.tcti import EMBEDDED, TCTI_ENV, resolve_tcti
 

@@ -22,8 +22,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.tpm.errors import AttestationError, TpmFormatError
-from tpmcard.tpm.structures import (
+from tpmcard.errors import AttestVerificationError, TpmFormatError
+from tpmcard.tpm_structures import (
     ST_ATTEST_CERTIFY,
     ST_ATTEST_QUOTE,
     TPM_GENERATED_VALUE,
@@ -138,28 +138,28 @@ def _check_common(
     try:
         signer.verify(signature_der, attest, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
-        raise AttestationError(
+        raise AttestVerificationError(
             "the attestation signature does not verify with the attestation key", "signature"
         ) from None
     try:
         parsed = Attestation.parse(attest)
     except TpmFormatError as exc:
-        raise AttestationError(f"the attestation is malformed: {exc}", "malformed") from None
+        raise AttestVerificationError(f"the attestation is malformed: {exc}", "malformed") from None
     if parsed.magic != TPM_GENERATED_VALUE:
-        raise AttestationError(
+        raise AttestVerificationError(
             f"magic 0x{parsed.magic:08x} is not TPM_GENERATED_VALUE: not produced by a TPM",
             "magic",
         )
     if parsed.type != expected_type:
-        raise AttestationError(
+        raise AttestVerificationError(
             f"attestation type 0x{parsed.type:04x}, expected 0x{expected_type:04x}", "type"
         )
     if not hmac.compare_digest(parsed.extra_data, nonce):
-        raise AttestationError("the attestation answers another nonce (replayed?)", "nonce")
+        raise AttestVerificationError("the attestation answers another nonce (replayed?)", "nonce")
     if expected_qualified_signer is not None and not hmac.compare_digest(
         parsed.qualified_signer, expected_qualified_signer
     ):
-        raise AttestationError("the attestation was signed by another key", "signer")
+        raise AttestVerificationError("the attestation was signed by another key", "signer")
     return parsed
 
 
@@ -178,7 +178,7 @@ def verify_quote(
     With ``pcr_values`` (index -> value in ``bank``), also require that the quote selects
     exactly those PCRs of that bank and that its pcrDigest is H(values in ascending index
     order). Without it, the caller must check ``body.pcr_digest`` itself.
-    Raises AttestationError with ``reason`` naming the failed check.
+    Raises AttestVerificationError with ``reason`` naming the failed check.
     """
     parsed = _check_common(
         attest, signature_der, ak_public_key, nonce, ST_ATTEST_QUOTE, expected_qualified_signer
@@ -188,10 +188,12 @@ def verify_quote(
         expected = PcrSelection.of(pcr_values.keys(), bank)
         if parsed.body.pcr_selections != (expected,):
             got = ", ".join(map(str, parsed.body.pcr_selections)) or "nothing"
-            raise AttestationError(f"the quote covers {got}, expected {expected}", "pcr_selection")
+            raise AttestVerificationError(
+                f"the quote covers {got}, expected {expected}", "pcr_selection"
+            )
         want = pcr_composite_digest(pcr_values, expected)
         if not hmac.compare_digest(parsed.body.pcr_digest, want):
-            raise AttestationError(
+            raise AttestVerificationError(
                 "the quoted PCR digest differs from the expected PCR values", "pcr_digest"
             )
     return parsed
@@ -216,11 +218,11 @@ def verify_certify(
     try:
         name = public_name(certified_public)
     except TpmFormatError as exc:
-        raise AttestationError(
+        raise AttestVerificationError(
             f"the certified public area is malformed: {exc}", "malformed"
         ) from None
     if not hmac.compare_digest(parsed.body.name, name):
-        raise AttestationError("the TPM certified another object", "name")
+        raise AttestVerificationError("the TPM certified another object", "name")
     return parsed
 
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from tpmcard.tpm.structures import tpm2b
+from tpmcard.tpm_structures import tpm2b
 
 #: TCG EK Credential Profile §2.2.1.4 "Low Range": the EK certificates' NV indices.
 NV_EK_CERTIFICATE_RSA = 0x01C00002

@@ -51,8 +51,8 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.tpm.errors import TpmFormatError
-from tpmcard.tpm.structures import (
+from tpmcard.errors import TpmFormatError
+from tpmcard.tpm_structures import (
     ALG_KEYEDHASH,
     ATTR_DECRYPT,
     ATTR_RESTRICTED,

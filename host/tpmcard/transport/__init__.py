@@ -20,7 +20,12 @@ from tpmcard.transport.base import Connection
 SIM_READER = "sim"
 READER_ENV = "TPMCARD_READER"
 
-__all__ = ["SIM_READER", "Connection", "list_readers", "open_connection"]
+__all__ = ["SIM_READER", "Connection", "list_readers", "open_connection", "resolve_reader"]
+
+
+def resolve_reader(reader: str | None) -> str:
+    """Explicit argument, then ``$TPMCARD_READER``, then the in-process simulator."""
+    return reader or os.environ.get(READER_ENV) or SIM_READER
 
 
 def open_connection(reader: str | None = None) -> Connection:
@@ -29,7 +34,7 @@ def open_connection(reader: str | None = None) -> Connection:
     Raises :class:`~tpmcard.errors.SimulatorError`, :class:`~tpmcard.errors.NoReaderError`,
     :class:`~tpmcard.errors.NoCardError` or :class:`~tpmcard.errors.TransportError`.
     """
-    chosen = reader if reader is not None else os.environ.get(READER_ENV) or SIM_READER
+    chosen = resolve_reader(reader)
     if chosen.strip().lower() == SIM_READER:
         from tpmcard.transport.jcardsim import JCardSimConnection
 

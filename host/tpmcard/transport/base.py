@@ -7,11 +7,11 @@ job (:mod:`tpmcard.apdu`). Every transport error is a :class:`tpmcard.errors.Tra
 from __future__ import annotations
 
 import abc
-from types import TracebackType
-from typing import Self
+
+from tpmcard.lifetime import Closeable
 
 
-class Connection(abc.ABC):
+class Connection(Closeable, abc.ABC):
     """A connection to one card."""
 
     #: A human-readable name, e.g. ``"jcardsim (in-process)"`` or the PC/SC reader name.
@@ -42,14 +42,3 @@ class Connection(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the card. Idempotent."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

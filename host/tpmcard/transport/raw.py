@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from tpmcard import manifest
 from tpmcard.errors import NoReaderError, TransportError
+from tpmcard.lifetime import Closeable
 from tpmcard.transport import jcardsim
 
 
@@ -52,7 +52,7 @@ class RawJCardSim:
         return f
 
 
-class RawPcsc:
+class RawPcsc(Closeable):
     """A card handle in a PC/SC reader, through pyscard's SCard API only."""
 
     def __init__(self, reader: str) -> None:
@@ -92,14 +92,3 @@ class RawPcsc:
         scard = self._scard
         scard.SCardDisconnect(self._card, scard.SCARD_LEAVE_CARD)
         scard.SCardReleaseContext(self._context)
-
-    def __enter__(self) -> RawPcsc:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -1,7 +1,8 @@
 """Bound sessions: the card and this host's TPM, paired, checked and secured (docs/binding.md).
 
 The services layer over :mod:`tpmcard.channel` (protocol), :mod:`tpmcard.tpm` (the TPM),
-:mod:`tpmcard.client` (the card) and :mod:`tpmcard.pairings` (what this host remembers)::
+:mod:`tpmcard.services.client` (the card) and :mod:`tpmcard.services.pairings` (what this host
+remembers)::
 
     import tpmcard
 
@@ -9,12 +10,13 @@ The services layer over :mod:`tpmcard.channel` (protocol), :mod:`tpmcard.tpm` (t
         session.core.echo(b"hello")           # every command now goes through secure messaging
         session.host_pcrs[7]                  # PCR 7 as the TPM quoted it and the card accepted
 
-:func:`pair`, :func:`unpair` and the PIN functions work on an open :class:`~tpmcard.client.Card`
-(and, for pairing, an open :class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
+Pairing (:mod:`tpmcard.services.binding`) and the PIN functions (:mod:`tpmcard.services.pins`)
+work on an open :class:`~tpmcard.services.client.Card` (and, for pairing, an open
+:class:`~tpmcard.tpm.adapter.Tpm`); the CLI opens them.
 
 Errors name what to do: :class:`~tpmcard.errors.NotPairedError` (run ``tpmcard pair``),
 :class:`~tpmcard.errors.WrongCardError`, :class:`~tpmcard.errors.PairingRemovedError`,
-:class:`~tpmcard.tpm.errors.PcrStateChangedError` (the host's measured state changed since
+:class:`~tpmcard.errors.PcrStateChangedError` (the host's measured state changed since
 pairing: ``tpmcard pair --update-policy``), :class:`~tpmcard.errors.SessionRefusedError`,
 :class:`~tpmcard.errors.InvalidPinError` (``attempts_remaining``) and
 :class:`~tpmcard.errors.PinBlockedError`.
@@ -23,75 +25,54 @@ pairing: ``tpmcard pair --update-policy``), :class:`~tpmcard.errors.SessionRefus
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
-import secrets
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
+import logging
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tpmcard import channel
 from tpmcard import constants as C
-from tpmcard.channel.handshake import PairingTable, SecureSession
+from tpmcard.channel.handshake import SecureSession
 from tpmcard.channel.securemessaging import SecureMessagingProcessor
-from tpmcard.channel.tpm_binding import TpmBinding
-from tpmcard.client import Card, resolve_reader
-from tpmcard.core import CoreSession, point_bytes
+from tpmcard.channel.tpm_binding import HostTpm, TpmBinding
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     ApduError,
     ChannelError,
     NotPairedError,
     PairingRemovedError,
+    PcrStateChangedError,
     ProtocolError,
     ServiceWindowError,
     SessionRefusedError,
     TpmcardError,
+    TpmPolicyError,
     WrongCardError,
 )
-from tpmcard.pairings import PairingRecord, PairingStore
-from tpmcard.tpm.errors import PcrStateChangedError, TpmPolicyError
+from tpmcard.lifetime import Closeable
+from tpmcard.services.client import Card, resolve_reader
+from tpmcard.services.core import CoreSession
+from tpmcard.services.pairings import PairingRecord, PairingStore
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
 from tpmcard.transport import open_connection
 from tpmcard.transport.base import Connection
 
 if TYPE_CHECKING:
-    from tpmcard.algorithms import Algorithms
-    from tpmcard.attestation import Enrollment
-    from tpmcard.mtpm import MtpmSession
+    from tpmcard.services.algorithms import Algorithms
+    from tpmcard.services.mtpm import MtpmSession
 
 __all__ = [
     "DEFAULT_PAIRING_PCRS",
-    "DEFAULT_PIN",
-    "DEFAULT_PUK",
-    "CardPairings",
-    "PairResult",
-    "PinStatus",
     "SecureCardSession",
-    "change_pin",
-    "change_puk",
     "connect",
-    "install_attestation_ca",
-    "personalise_embedded",
-    "list_pairings",
-    "pair",
-    "personalise",
-    "random_pin_and_puk",
-    "pin_status",
-    "unblock_pin",
-    "unpair",
 ]
 
-#: The PIN and PUK of a freshly installed core applet (Constants.DEFAULT_PIN / DEFAULT_PUK).
-#: The card refuses PAIR until both are changed (``tpmcard pin change``, ``--puk``; or
-#: :func:`personalise`): :class:`tpmcard.errors.DefaultPinError`.
-DEFAULT_PIN = "123456"
-DEFAULT_PUK = "12345678"
 #: The PCRs a binding key is bound to unless told otherwise: the firmware and boot loader
 #: measurements of the TCG PC Client profile (PCR 0-7).
 DEFAULT_PAIRING_PCRS: tuple[int, ...] = tuple(range(8))
+
+log = logging.getLogger(__name__)
 
 
 def _card_id(value: bytes | str | None) -> bytes | None:
@@ -100,18 +81,14 @@ def _card_id(value: bytes | str | None) -> bytes | None:
     return bytes.fromhex(value)
 
 
-def _id(card_id: bytes) -> str:
-    return card_id.hex()
-
-
-def _describe_tpm(tpm: Any) -> str:
+def describe_tpm(tpm: HostTpm) -> str:
     return "embedded" if getattr(tpm, "swtpm", None) is not None else str(tpm.tcti)
 
 
 # --- host PCRs against a pairing ---------------------------------------------------------------
 
 
-def check_host_pcrs(tpm: Any, record: PairingRecord, detected_by: str = "host") -> None:
+def check_host_pcrs(tpm: HostTpm, record: PairingRecord, detected_by: str = "host") -> None:
     """Raise PcrStateChangedError unless the policy PCRs still hold the values of the pairing.
 
     Reads the PCRs only (no key is used), so it can run before the card is contacted.
@@ -144,7 +121,7 @@ def _pcr_changed(
     }[detected_by]
     return PcrStateChangedError(
         f"this host's {noun} {which} changed since it was paired with card "
-        f"{_id(record.card_id)}{by}: firmware, boot loader or boot configuration is not what the "
+        f"{record.card_id.hex()}{by}: firmware, boot loader or boot configuration is not what the "
         "card owner approved, so no session can open. If the change is legitimate, re-pair with "
         "`tpmcard pair --update-policy` (needs the card's PIN).",
         pcrs=changed,
@@ -157,7 +134,7 @@ def _pcr_changed(
 # --- the session --------------------------------------------------------------------------------
 
 
-class SecureCardSession:
+class SecureCardSession(Closeable):
     """A session with the paired card over secure messaging (from :func:`connect`).
 
     * ``send_apdu`` protects every command (the SM processor; same signature as
@@ -226,16 +203,18 @@ class SecureCardSession:
     def mtpm(self) -> MtpmSession:
         """The card's mobile TPM (docs/mtpm.md) over this session."""
         if self._mtpm is None:
-            from tpmcard.mtpm import MtpmSession  # a sibling service: imported when first used
+            from tpmcard.services.mtpm import (
+                MtpmSession,  # a sibling service: imported when first used
+            )
 
-            self._mtpm = MtpmSession.over(self)
+            self._mtpm = MtpmSession(self)
         return self._mtpm
 
     @property
     def algorithms(self) -> Algorithms:
         """The card's algorithm registry and providers (docs/algorithms.md) over this session."""
         if self._algorithms is None:
-            from tpmcard.algorithms import Algorithms
+            from tpmcard.services.algorithms import Algorithms
 
             self._algorithms = Algorithms(self)
         return self._algorithms
@@ -284,17 +263,6 @@ class SecureCardSession:
         if not self._secure.send_apdu.closed:
             self._secure.close(notify_card=True)
 
-    def __enter__(self) -> SecureCardSession:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def connect(
     reader: str | None = None,
@@ -303,7 +271,7 @@ def connect(
     card_id: bytes | str | None = None,
     store: PairingStore | None = None,
     connection: Connection | None = None,
-    tpm: Any = None,
+    tpm: HostTpm | None = None,
     wrap_connection: Callable[[Connection], Connection] | None = None,
     wrap_tpm: Callable[[Any], Any] | None = None,
 ) -> SecureCardSession:
@@ -335,16 +303,20 @@ def connect(
     if not candidates:
         assert wanted is not None
         raise NotPairedError(
-            f"this host is not paired with card {_id(wanted)}: put it in the reader and run "
+            f"this host is not paired with card {wanted.hex()}: put it in the reader and run "
             "`tpmcard pair`"
         )
 
     with contextlib.ExitStack() as owned:
-        tpm_object = tpm
-        if tpm_object is None:
+        close_tpm: Callable[[], None] | None = None
+        if tpm is None:
             from tpmcard.tpm.adapter import Tpm
 
-            tpm_object = owned.enter_context(Tpm.open(resolve_tcti(tcti)))
+            opened_tpm = owned.enter_context(Tpm.open(resolve_tcti(tcti)))
+            close_tpm = opened_tpm.close
+            tpm_object: HostTpm = opened_tpm
+        else:
+            tpm_object = tpm
         tpm_used = wrap_tpm(tpm_object) if wrap_tpm is not None else tpm_object
         if len(candidates) == 1:
             check_host_pcrs(tpm_used, candidates[0])  # before the card is contacted
@@ -359,8 +331,8 @@ def connect(
         if record is None:
             paired = tuple(r.card_id for r in candidates)
             raise WrongCardError(
-                f"the card in the reader ({_id(found)}) is not the card this host is paired "
-                f"with ({', '.join(map(_id, paired))}): insert that card, or pair this one "
+                f"the card in the reader ({found.hex()}) is not the card this host is paired "
+                f"with ({', '.join(p.hex() for p in paired)}): insert that card, or pair this one "
                 "with `tpmcard pair`",
                 card_id=found,
                 expected=paired,
@@ -375,7 +347,7 @@ def connect(
             tpm_used, BindingKey.from_blob(record.binding_key), record.attestation_key
         )
         try:
-            secure = channel.open_session(card.apdu.send_apdu, binding, record.pairing)
+            secure = channel.open_session(card.apdu, binding, record.pairing)
         except TpmPolicyError as exc:
             raise _pcr_changed(record, _read_policy_pcrs(tpm_used, record), "tpm", exc.rc) from exc
         except ChannelError as exc:
@@ -383,25 +355,31 @@ def connect(
         owned.pop_all()  # success: nothing to undo; the session takes over below
     # The connection is closed last, after SESSION CLOSE: keep it out of the TPM's stack.
     tpm_stack = contextlib.ExitStack()
-    if tpm is None:
-        tpm_stack.callback(tpm_object.close)
+    if close_tpm is not None:
+        tpm_stack.callback(close_tpm)
+    log.info(
+        "secured session open with card %s (slot %d, host PCRs %s)",
+        record.card_id.hex(),
+        record.slot,
+        ",".join(map(str, sorted(secure.pcr_values))),
+    )
     return SecureCardSession(card, secure, record, tpm_stack, opened)
 
 
-def _check_identity(card: Card, record: PairingRecord) -> None:
+def check_identity(card: Card, record: PairingRecord) -> None:
     """The card's identity key (GET DATA) must be the one pinned at pairing."""
     try:
         point = point_bytes(card.core.identity_key())  # also checks it against the card id
     except ProtocolError as exc:
         raise WrongCardError(
-            f"the card claims to be {_id(card.info.card_id)} but its identity key does not "
+            f"the card claims to be {card.info.card_id.hex()} but its identity key does not "
             f"match that id ({exc}): it is not the card this host paired with",
             card_id=card.info.card_id,
             expected=(record.card_id,),
         ) from exc
     if point != record.pairing.card_identity:
         raise WrongCardError(
-            f"card {_id(card.info.card_id)} presents an identity key other than the one this "
+            f"card {card.info.card_id.hex()} presents an identity key other than the one this "
             "host pinned at pairing: it is not the paired card (or the pairing record was "
             "altered); do not use it",
             card_id=card.info.card_id,
@@ -409,19 +387,21 @@ def _check_identity(card: Card, record: PairingRecord) -> None:
         )
 
 
-def _read_policy_pcrs(tpm: Any, record: PairingRecord) -> dict[int, bytes] | None:
+def _read_policy_pcrs(tpm: HostTpm, record: PairingRecord) -> dict[int, bytes] | None:
     try:
         return dict(tpm.pcr_read(record.policy.pcrs))
     except TpmcardError:
         return None
 
 
-def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError) -> TpmcardError:
+def _diagnose(
+    card: Card, tpm: HostTpm, record: PairingRecord, failure: ChannelError
+) -> TpmcardError:
     """After a refused handshake (the card answers one uniform status word), find out why from
     public facts: is it the paired card, is the pairing still on it, do the host's PCRs still
     match it?"""
     try:
-        _check_identity(card, record)
+        check_identity(card, record)
     except WrongCardError as wrong:
         return wrong
     except TpmcardError:
@@ -434,7 +414,7 @@ def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError
         s.slot == record.slot and s.binding_name == record.pairing.binding_name for s in table.slots
     ):
         return PairingRemovedError(
-            f"card {_id(record.card_id)} no longer holds this host's pairing (slot "
+            f"card {record.card_id.hex()} no longer holds this host's pairing (slot "
             f"{record.slot} was unpaired, from this host or another): pair again with "
             "`tpmcard pair --replace`",
             slot=record.slot,
@@ -447,7 +427,7 @@ def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError
     ):
         return _pcr_changed(record, values, "card" if refused_by_card else "host")
     facts = (
-        f"card {_id(record.card_id)} still lists this host in slot {record.slot} and the host's "
+        f"card {record.card_id.hex()} still lists this host in slot {record.slot} and the host's "
         "PCRs match the pairing"
     )
     if refused_by_card:
@@ -465,288 +445,4 @@ def _diagnose(card: Card, tpm: Any, record: PairingRecord, failure: ChannelError
 # --- pairing ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PairResult:
-    record: PairingRecord
-    #: The slot of this host's previous pairing that was removed from the card (re-pairing).
-    replaced_slot: int | None = None
-    #: True when this host had a record for the card that the card no longer held.
-    previous_record_stale: bool = False
-
-
-def _identity_point(card: Card) -> bytes:
-    return point_bytes(card.core.identity_key())
-
-
-def _holds(table: PairingTable, record: PairingRecord) -> bool:
-    return any(
-        s.slot == record.slot and s.binding_name == record.pairing.binding_name for s in table.slots
-    )
-
-
-def pair(
-    card: Card,
-    tpm: Any,
-    pin: str,
-    *,
-    pcrs: Iterable[int] | None = None,
-    store: PairingStore | None = None,
-    replace: bool = False,
-    update_policy: bool = False,
-    enrollment: Enrollment | None = None,
-    ek_roots: Path | None = None,
-) -> PairResult:
-    """Pair this host's TPM with the card (PAIR, authorised by the card's PIN) and save the record.
-
-    A new binding key bound to the current values of ``pcrs`` (default PCR 0-7; never the
-    resettable 16 and 23), certified by this TPM's enrolled AK: ``enrollment``, else the one
-    :func:`tpmcard.attestation.enrollment_for` finds or makes with the local attestation CA and
-    the EK roots in ``ek_roots`` (docs/binding.md §8). The card must hold that CA's key
-    (:func:`install_attestation_ca`). If this host is already paired with the card:
-
-    * ``replace``: the old pairing is removed from the card (UNPAIR) and forgotten, then the host
-      pairs anew with a new binding key (and the enrolled AK);
-    * ``update_policy``: after an authorised change of the host's measured state, pair a new
-      binding key bound to the PCRs' current values (the same PCRs unless ``pcrs`` says
-      otherwise; the AK is kept), then remove the old pairing from the card;
-    * neither: refused (ChannelError naming both options).
-    """
-    if replace and update_policy:
-        raise ValueError("choose one of replace and update_policy")
-    if pcrs is not None:
-        pcrs = tuple(pcrs)
-        channel.check_pairing_pcrs(pcrs)
-    store = store if store is not None else PairingStore()
-    identity = _identity_point(card)
-    card_id = card.info.card_id
-    send = card.apdu.send_apdu
-    existing = store.load(card_id)
-    still_on_card = False
-    if existing is not None:
-        if existing.pairing.card_identity != identity:
-            raise WrongCardError(
-                f"card {_id(card_id)} presents another identity key than the one pinned in "
-                f"this host's pairing record ({store.path(card_id)})",
-                card_id=card_id,
-                expected=(existing.card_id,),
-            )
-        still_on_card = _holds(channel.list_pairings(send), existing)
-        if not (replace or update_policy):
-            where = (
-                f"slot {existing.slot}"
-                if still_on_card
-                else "a slot the card no longer holds (it was unpaired)"
-            )
-            raise ChannelError(
-                f"this host is already paired with card {_id(card_id)} ({where}): use "
-                "`tpmcard pair --replace` for new keys, or `tpmcard pair --update-policy` after "
-                "an approved change of the host's PCRs"
-            )
-    chosen = tuple(
-        pcrs
-        if pcrs is not None
-        else (existing.policy.pcrs if update_policy and existing else DEFAULT_PAIRING_PCRS)
-    )
-
-    replaced: int | None = None
-    if existing is not None and replace:
-        if still_on_card:
-            channel.unpair(send, identity, pin, existing.slot)
-            replaced = existing.slot
-        store.remove(card_id)
-
-    if enrollment is None:
-        from tpmcard.attestation import enrollment_for
-
-        enrollment = enrollment_for(tpm, ek_roots=ek_roots)
-    enrollment.certificate.check_validity()
-    ak = enrollment.attestation_key
-    binding_key = tpm.create_binding_key(chosen)
-    host = TpmBinding(tpm, binding_key, ak, ak_certificate=enrollment.certificate.encoded)
-    pairing = channel.pair(send, host, identity, pin, host.policy)
-    record = PairingRecord(
-        pairing=pairing,
-        binding_key=binding_key.blob,
-        attestation_key=ak,
-        pcr_values=dict(binding_key.pcr_values or {}),
-        paired_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        tpm=_describe_tpm(tpm),
-    )
-    store.save(record)
-    if existing is not None and update_policy and still_on_card:
-        channel.unpair(send, identity, pin, existing.slot)
-        replaced = existing.slot
-    return PairResult(record, replaced, existing is not None and not still_on_card)
-
-
-def unpair(
-    card: Card, pin: str, slot: int | None = None, *, store: PairingStore | None = None
-) -> int:
-    """UNPAIR a slot of the card (``slot`` None: this host's), authorised by the PIN; forget this
-    host's record when it is the slot removed. Returns the slot."""
-    store = store if store is not None else PairingStore()
-    card_id = card.info.card_id
-    record = store.load(card_id)
-    send = card.apdu.send_apdu
-    identity = record.pairing.card_identity if record is not None else _identity_point(card)
-    if record is not None:
-        _check_identity(card, record)
-    table = channel.list_pairings(send)
-    if slot is None:
-        if record is None:
-            raise NotPairedError(
-                f"this host is not paired with card {_id(card_id)}; `tpmcard pairings` lists "
-                "the card's slots, `tpmcard unpair SLOT` removes one"
-            )
-        if not _holds(table, record):
-            store.remove(card_id)
-            raise PairingRemovedError(
-                f"card {_id(card_id)} no longer held this host's pairing (slot {record.slot}); "
-                "the stale record on this host was removed",
-                slot=record.slot,
-            )
-        slot = record.slot
-    channel.unpair(send, identity, pin, slot)
-    if record is not None and record.slot == slot and _holds(table, record):
-        store.remove(card_id)
-    return slot
-
-
 # --- listing and PINs ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CardPairings:
-    card_id: bytes
-    table: PairingTable
-    #: This host's record for the card, if any, and whether the card still holds it.
-    record: PairingRecord | None
-    this_host_slot: int | None
-
-
-def list_pairings(card: Card, *, store: PairingStore | None = None) -> CardPairings:
-    """The card's pairing table (LIST PAIRINGS, public) and which slot is this host's."""
-    store = store if store is not None else PairingStore()
-    table = channel.list_pairings(card.apdu.send_apdu)
-    record = store.load(card.info.card_id)
-    mine = record.slot if record is not None and _holds(table, record) else None
-    return CardPairings(card.info.card_id, table, record, mine)
-
-
-@dataclass(frozen=True)
-class PinStatus:
-    pin_tries: int  # 0: blocked
-    puk_tries: int  # 0: blocked for good
-
-
-def pin_status(card: Card) -> PinStatus:
-    """Tries left for the PIN and the PUK (VERIFY without data; uses no try)."""
-    send = card.apdu.send_apdu
-    return PinStatus(channel.pin_status(send, C.P2_PIN), channel.pin_status(send, C.P2_PUK))
-
-
-def _pinned_identity(card: Card, store: PairingStore | None) -> bytes:
-    """The identity key to encrypt a PIN to: the one pinned at pairing, else the card's own
-    (trust on first use, docs/binding.md §8)."""
-    store = store if store is not None else PairingStore()
-    record = store.load(card.info.card_id)
-    if record is None:
-        return _identity_point(card)
-    _check_identity(card, record)
-    return record.pairing.card_identity
-
-
-def change_pin(
-    card: Card, old_pin: str, new_pin: str, *, store: PairingStore | None = None
-) -> None:
-    channel.change_pin(card.apdu.send_apdu, _pinned_identity(card, store), old_pin, new_pin)
-
-
-def change_puk(
-    card: Card, old_puk: str, new_puk: str, *, store: PairingStore | None = None
-) -> None:
-    channel.change_puk(card.apdu.send_apdu, _pinned_identity(card, store), old_puk, new_puk)
-
-
-def random_pin_and_puk() -> tuple[str, str]:
-    """A random 6-digit PIN and 8-digit PUK, never the factory defaults: for a throw-away card
-    (the demo's, the benchmarks')."""
-    while True:
-        pin, puk = f"{secrets.randbelow(10**6):06d}", f"{secrets.randbelow(10**8):08d}"
-        if pin != DEFAULT_PIN and puk != DEFAULT_PUK:
-            return pin, puk
-
-
-def personalise(
-    card: Card, new_pin: str, new_puk: str, *, store: PairingStore | None = None
-) -> None:
-    """Replace the factory-default PIN and PUK of a new card (the card pairs only after both):
-    ``tpmcard pin change`` and ``tpmcard pin change --puk`` in one step."""
-    if new_pin == DEFAULT_PIN or new_puk == DEFAULT_PUK:
-        raise ValueError("the new PIN and PUK must differ from the factory defaults")
-    change_pin(card, DEFAULT_PIN, new_pin, store=store)
-    change_puk(card, DEFAULT_PUK, new_puk, store=store)
-
-
-def unblock_pin(card: Card, puk: str, new_pin: str, *, store: PairingStore | None = None) -> None:
-    channel.unblock_pin(card.apdu.send_apdu, _pinned_identity(card, store), puk, new_pin)
-
-
-def install_attestation_ca(
-    card: Card,
-    secret: str,
-    *,
-    use_puk: bool = False,
-    ca_point: bytes | None = None,
-    store: PairingStore | None = None,
-) -> bytes:
-    """Personalisation: install the attestation CA's public key on the card (PUT DATA), with the
-    PIN on a card that has none, with the PUK to replace one. ``ca_point`` defaults to the local
-    CA's key ($TPMCARD_STATE_DIR/ca, ``tpmcard ca init``). Returns the point installed."""
-    if ca_point is None:
-        from tpmcard.attestation import AttestationError, public_point
-        from tpmcard.ca import CaError, ManufacturerCa
-
-        try:
-            ca_point = public_point(ManufacturerCa.load().key.public_key())
-        except CaError as exc:
-            raise AttestationError(str(exc)) from None
-    channel.install_ca_key(
-        card.apdu.send_apdu, _pinned_identity(card, store), ca_point, secret, use_puk=use_puk
-    )
-    return ca_point
-
-
-def personalise_embedded(
-    card: Card,
-    tpm: Any,
-    pin: str,
-    *,
-    ca_directory: Path | None = None,
-    enrollments: Path | None = None,
-) -> Enrollment:
-    """For the demo and the bench: the local attestation CA (made if missing, in
-    ``ca_directory``, default $TPMCARD_STATE_DIR/ca), the TPM's AK enrolled, and the CA key
-    installed on the card with ``pin`` if the card has none yet. The EK roots: for the embedded
-    swtpm its own local CA (the test "manufacturer": trusted because tpmcard made that TPM),
-    for any other TPM the configured roots. A real deployment personalises cards and enrols
-    TPMs on purpose (`tpmcard ca ...`)."""
-    from tpmcard.attestation import EnrollmentStore, enrollment_for
-    from tpmcard.ca import CaError, ManufacturerCa
-
-    swtpm = getattr(tpm, "swtpm", None)
-    try:
-        ca = ManufacturerCa.load(ca_directory)
-    except CaError:
-        ca = ManufacturerCa.init(ca_directory)
-    enrollment = enrollment_for(
-        tpm,
-        store=EnrollmentStore(enrollments) if enrollments is not None else None,
-        ek_roots=swtpm.localca_dir if swtpm is not None else None,  # else the configured roots
-        ca_directory=ca_directory,
-    )
-    try:
-        install_attestation_ca(card, pin, ca_point=point_bytes(ca.key.public_key()))
-    except ChannelError:
-        pass  # already personalised (with this CA or another: PAIR tells)
-    return enrollment

@@ -28,10 +28,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from tpmcard import paths
 from tpmcard.errors import SimulatorError, TransportError
+from tpmcard.lifetime import Closeable
 from tpmcard.transport import jcardsim, pcsc
 
 #: vsmartcard's default port: reader "Virtual PCD 00 00"; the next port is "Virtual PCD 00 01".
@@ -414,7 +414,7 @@ class VpcdCardProcess:
         return status
 
 
-class SimStack:
+class SimStack(Closeable):
     """pcscd (system or private) and one simulated card behind its vpcd reader."""
 
     def __init__(self, pcscd: PcscdProcess, card: VpcdCardProcess, reader: str) -> None:
@@ -428,16 +428,7 @@ class SimStack:
         finally:
             self.pcscd.stop()
 
-    def __enter__(self) -> SimStack:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    close = stop
 
 
 def serve(
@@ -482,10 +473,10 @@ def serve(
     stack = SimStack(pcscd, card, reader)
     if not foreground:
         return stack
-    if on_ready is not None:
-        on_ready(stack)
     previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    try:  # from here on, Ctrl-C at any moment (even while on_ready prints) stops the stack
+        if on_ready is not None:
+            on_ready(stack)
         status = card.process.wait()
     except KeyboardInterrupt:
         status = 0

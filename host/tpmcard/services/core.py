@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard import constants as C
 from tpmcard import manifest, tlv
 from tpmcard.apdu import SendApdu
+from tpmcard.ecpoint import load_point, point_bytes
 from tpmcard.errors import ProtocolError
 
 
@@ -88,20 +90,23 @@ def parse_public_key(data: bytes) -> ec.EllipticCurvePublicKey:
     """Parse a 7F49 { 86 <uncompressed P-256 point> } public key data object."""
     inner = tlv.parse_dict(tlv.unwrap(data, C.TAG_PUBLIC_KEY))
     point = inner.get(C.TAG_EC_POINT)
-    if point is None or len(point) != C.EC_POINT_LENGTH or point[0] != 0x04:
+    if point is None:
         raise ProtocolError("identity key: expected an uncompressed P-256 point in tag 86")
     try:
-        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        return load_point(point)
     except ValueError as exc:
-        raise ProtocolError(f"identity key is not a point on P-256: {exc}") from exc
+        raise ProtocolError(f"identity key: {exc}") from exc
 
 
-def point_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
-    from cryptography.hazmat.primitives import serialization
+class Invoker(Protocol):
+    """What a secured session offers the suite's services (:func:`tpmcard.connect`): INVOKE of
+    the service at ``aid`` (docs/core-applet.md), and ``service_window``, the bytes of data plus
+    answer one INVOKE carries. Every INVOKE service session takes one as its first argument."""
 
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes: ...
+
+    @property
+    def service_window(self) -> int: ...
 
 
 class CoreSession:

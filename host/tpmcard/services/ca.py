@@ -117,10 +117,11 @@ class ManufacturerCa:
         )
 
     def certify_migration_target(self, target_point: bytes, card_id: bytes) -> bytes:
-        """A migration target certificate (:class:`tpmcard.mtpm.MigrationCertificate`) for a
-        card's migration key. Call it only after checking that key's chain (the card's EK
+        """A migration target certificate (:class:`tpmcard.services.mtpm.MigrationCertificate`)
+        for a card's migration key. Call it only after checking that key's chain (the card's EK
         certificate from this CA, the EK's CERTIFY of the key: ``MigrationTarget.verify``)."""
-        from tpmcard.mtpm import TAG_CERT_SIGNATURE, MigrationCertificate
+        from tpmcard.services.mtpm_constants import TAG_CERT_SIGNATURE
+        from tpmcard.services.mtpm_formats import MigrationCertificate
 
         signed = MigrationCertificate.signed_part(target_point, card_id)
         signature = self.key.sign(signed, ec.ECDSA(hashes.SHA256()))

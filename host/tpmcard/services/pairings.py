@@ -25,8 +25,7 @@ from typing import Any
 from tpmcard import constants as C
 from tpmcard import paths
 from tpmcard.channel.handshake import Pairing, PcrPolicy
-from tpmcard.errors import TpmcardError
-from tpmcard.tpm.errors import TpmFormatError
+from tpmcard.errors import TpmcardError, TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob
 
 RECORD_VERSION = 1

@@ -1,183 +1,108 @@
-"""The mobile TPM service (``tpmcard.mtpm.MtpmApplet``, docs/mtpm.md) over an invoke callable.
+"""The mobile TPM service (``tpmcard.mtpm.MtpmApplet``, docs/mtpm.md) over a secured session.
 
 The service is reached only through the core applet's INVOKE inside a secure session, so a
-:class:`MtpmSession` wraps a callable ``invoke(ins, p1, p2, data) -> bytes`` that raises
-:class:`tpmcard.errors.ApduError` with the service's status word. :meth:`MtpmSession.over` binds
-one to a secured session's ``invoke(aid, ins, p1, p2, data)``. Status words become
-:class:`MtpmError` with a stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest`
-(``Quote``, ``Certification``) and :mod:`tpmcard.tpm.structures` so files come out in the formats
-tpm2-tools reads.
+:class:`MtpmSession` takes a secured session (an :class:`~tpmcard.services.core.Invoker`:
+``invoke(aid, ins, p1, p2, data)`` that raises :class:`tpmcard.errors.ApduError` with the
+service's status word, and ``service_window``). Status words become :class:`MtpmError` with a
+stable ``reason``; output structures reuse :mod:`tpmcard.tpm.attest` (``Quote``,
+``Certification``) and :mod:`tpmcard.tpm_structures` so files come out in the formats tpm2-tools
+reads.
 
-Names here (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
-``applets/src/main/java/tpmcard/mtpm/Constants.java``; tests/mtpm/test_constants.py checks them.
+Names (``INS_*``, ``KEY_*``, ``P1_*``, ``P2_*``, ``SW_*``) are those of
+``applets/src/main/java/tpmcard/mtpm/Constants.java``, in :mod:`.mtpm_constants`;
+tests/mtpm/test_constants.py checks them.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard import constants as C
-from tpmcard import tlv
+from tpmcard import manifest
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import ApduError, ProtocolError
+from tpmcard.services.core import Invoker
+from tpmcard.services.mtpm_constants import (
+    _CERTIFY_ANSWER,
+    _DUPLICATE_MAX,
+    _NV_LIST_ANSWER,
+    _QUOTE_ANSWER,
+    _REASONS,
+    _SEALED_BLOB_MAX,
+    _STATUS_ANSWER,
+    COUNTER_SIZE,
+    INS_CERTIFY,
+    INS_CLEAR,
+    INS_DA_RESET,
+    INS_EK_CERT_GET,
+    INS_EK_CERT_SET,
+    INS_GET_PUBLIC,
+    INS_GET_STATUS,
+    INS_MIGRATE_EXPORT,
+    INS_MIGRATE_IMPORT,
+    INS_MIGRATION_ANCHOR_GET,
+    INS_MIGRATION_ANCHOR_SET,
+    INS_NV_DEFINE,
+    INS_NV_INCREMENT,
+    INS_NV_LIST,
+    INS_NV_READ,
+    INS_NV_UNDEFINE,
+    INS_NV_WRITE,
+    INS_PCR_EXTEND,
+    INS_PCR_READ,
+    INS_PCR_RESET,
+    INS_QUOTE,
+    INS_SEAL,
+    INS_STAGE_READ,
+    INS_STAGE_RUN,
+    INS_STAGE_WRITE,
+    INS_TAKE_OWNERSHIP,
+    INS_UNSEAL,
+    KEY_AK,
+    KEY_EK,
+    KEY_MIGRATION,
+    MAX_AUTH,
+    MAX_EK_CERT,
+    MAX_NONCE,
+    MAX_SEALED_SECRET,
+    MAX_TARGET_CERT,
+    NV_ATTRIBUTE_COUNTER,
+    NV_ATTRIBUTE_MIGRATABLE,
+    P1_MIGRATE_COPY,
+    P1_MIGRATE_MOVE,
+    P1_SEAL_MIGRATABLE,
+    P2_OBJECT_NV,
+    P2_OBJECT_SEALED,
+    PCR_SLOT_LENGTH,
+    PUBLIC_AREA_LENGTH,
+    STAGE_CAPACITY,
+    SW_NOT_FOUND,
+    SW_OWNER_AUTH_FAILED,
+)
+from tpmcard.services.mtpm_formats import (
+    MigrationCertificate,
+    MtpmStatus,
+    NvIndex,
+    duplicate_kind,
+    endorsement_qualified_name,
+    public_point,
+    tpm2b_public,
+)
 from tpmcard.tpm.attest import Certification, Quote
-from tpmcard.tpm.structures import (
+from tpmcard.tpm_structures import (
     PcrSelection,
     PublicArea,
     ecdsa_signature_from_der,
-    hierarchy_qualified_name,
     pcr_composite_digest,
-    qualified_name,
-    tpm2b,
+    selection_bitmap,
 )
 
 #: applets/manifest.json, applet "mtpm".
-MTPM_AID = bytes.fromhex("F074706D63020001")
-
-INS_PCR_READ = 0x10
-INS_PCR_EXTEND = 0x12
-INS_PCR_RESET = 0x14
-INS_QUOTE = 0x20
-INS_GET_PUBLIC = 0x22
-INS_CERTIFY = 0x24
-INS_EK_CERT_SET = 0x26
-INS_EK_CERT_GET = 0x28
-INS_SEAL = 0x30
-INS_UNSEAL = 0x32
-INS_NV_DEFINE = 0x40
-INS_NV_UNDEFINE = 0x42
-INS_NV_WRITE = 0x44
-INS_NV_READ = 0x46
-INS_NV_INCREMENT = 0x48
-INS_NV_LIST = 0x4A
-INS_TAKE_OWNERSHIP = 0x50
-INS_CLEAR = 0x52
-INS_GET_STATUS = 0x54
-INS_DA_RESET = 0x56
-INS_MIGRATE_EXPORT = 0x60
-INS_MIGRATE_IMPORT = 0x62
-INS_MIGRATION_ANCHOR_SET = 0x64
-INS_MIGRATION_ANCHOR_GET = 0x66
-# Staging: a command whose data plus answer exceed the service window (docs/mtpm.md).
-INS_STAGE_WRITE = 0x70
-INS_STAGE_RUN = 0x72
-INS_STAGE_READ = 0x74
-
-KEY_EK = 0x01
-KEY_AK = 0x02
-KEY_MIGRATION = 0x03
-P1_MIGRATE_COPY = 0x00
-P1_MIGRATE_MOVE = 0x01
-P2_OBJECT_SEALED = 0x01
-P2_OBJECT_NV = 0x02
-P1_SEAL_MIGRATABLE = 0x01
-NV_ATTRIBUTE_COUNTER = 0x01
-NV_ATTRIBUTE_MIGRATABLE = 0x02
-
-# Migration target certificate (docs/mtpm.md "Migration"): simple TLVs in this order.
-TAG_CERT_PURPOSE = 0x80
-TAG_CERT_TARGET = 0x81
-TAG_CERT_CARD_ID = 0x82
-TAG_CERT_SIGNATURE = 0x9E
-MIGRATION_TARGET_PURPOSE = b"migration target"
-MAX_CERT_CARD_ID = 32
-MAX_TARGET_CERT = 193
-
-PCR_COUNT = 24
-HOST_PCR_COUNT = 9
-RESETTABLE_PCRS = (16, 23)
-MAX_NONCE = 64
-MAX_AUTH = 32
-MAX_SEALED_SECRET = 128
-MAX_NV_SIZE = 256
-COUNTER_SIZE = 8
-MAX_EK_CERT = 1024
-#: Largest staged command data or answer (Constants.STAGE_CAPACITY).
-STAGE_CAPACITY = 1088
-#: PCR READ, QUOTE and UNSEAL: the card writes each host PCR to the window's last 32 bytes.
-PCR_SLOT_LENGTH = 32
-PUBLIC_AREA_LENGTH = 88
-# Upper bounds of answers (docs/mtpm.md): DER ECDSA signature 72, TPMS_ATTEST of a quote 113 +
-# the nonce and of a certification 205, each after a 2-byte length.
-_QUOTE_ANSWER = 2 + 113 + 72  # + the nonce
-_CERTIFY_ANSWER = 2 + 205 + 72
-_STATUS_ANSWER = 30
-_NV_LIST_ANSWER = 7 * 8
-_SEALED_BLOB_MAX = 61 + 176 + 16
-_DUPLICATE_MAX = 75 + 352 + 16
-
-SW_AUTH_FAILED = 0x6982
-SW_OWNER_AUTH_BLOCKED = 0x6983
-SW_AUTH_BLOCKED = SW_OWNER_AUTH_BLOCKED  # also the lockout of sealed-object and NV auth values
-SW_OBJECT_INVALID = 0x6984
-SW_POLICY_MISMATCH = 0x6985
-SW_HOST_PCR_READ_ONLY = 0x6986
-SW_NV_TYPE_MISMATCH = 0x6981
-SW_WRONG_DATA = 0x6A80
-SW_OWNER_REQUIRED = 0x6A82
-SW_UNTRUSTED_TARGET = 0x6A85
-SW_NOT_MIGRATABLE = 0x6A87
-SW_PCR_NOT_RESETTABLE = 0x6A81
-SW_NOT_ENOUGH_MEMORY = 0x6A84
-SW_INCORRECT_P1P2 = 0x6A86
-SW_NOT_FOUND = 0x6A88
-SW_ALREADY_EXISTS = 0x6A89
-SW_OUT_OF_RANGE = 0x6B00
-SW_STAGE_OUT_OF_ORDER = 0x6A83
-SW_INS_NOT_SUPPORTED = 0x6D00
-SW_WRONG_LENGTH = 0x6700
-SW_OWNER_AUTH_FAILED = 0x63C0
-
-#: TPM_RH_ENDORSEMENT (Part 2 §7.4): the card's keys are primary keys of the endorsement hierarchy.
-RH_ENDORSEMENT = 0x4000000B
-
-_REASONS: dict[int, tuple[str, str]] = {
-    SW_AUTH_FAILED: ("auth", "the auth value is wrong"),
-    SW_OWNER_AUTH_BLOCKED: (
-        "blocked",
-        "blocked after too many wrong values: the owner auth for good; sealed-object and NV auth "
-        "values until the owner resets the lockout (`tpmcard mtpm owner da-reset`)",
-    ),
-    SW_OBJECT_INVALID: ("invalid_object", "the object was altered, or moved away from this card"),
-    SW_POLICY_MISMATCH: ("policy", "the PCRs do not match the object's policy"),
-    SW_HOST_PCR_READ_ONLY: ("host_pcr", "PCRs 0..8 are the host TPM's: extend them on the host"),
-    SW_NV_TYPE_MISMATCH: ("nv_type", "the NV index is of the other kind (counter vs. data)"),
-    SW_WRONG_DATA: ("malformed", "the card refused the data as malformed"),
-    SW_OWNER_REQUIRED: (
-        "no_owner",
-        "the mobile TPM has no owner; DA reset, migration and auth values need one: take "
-        "ownership first (`tpmcard mtpm owner take`)",
-    ),
-    SW_UNTRUSTED_TARGET: (
-        "untrusted_target",
-        "the migration target is not certified by the migration CA this card trusts: certify "
-        "it (`tpmcard ca certify-target`) with the CA installed here (`tpmcard mtpm migrate "
-        "trust`)",
-    ),
-    SW_NOT_MIGRATABLE: (
-        "not_migratable",
-        "the object may not leave this card: it was not sealed (or defined) --migratable, or "
-        "a counter was to be copied (counters only move: --move)",
-    ),
-    SW_PCR_NOT_RESETTABLE: ("not_resettable", "only PCR 16 and 23 can be reset"),
-    SW_NOT_ENOUGH_MEMORY: ("full", "the card has no room left (NV slots or revocation list)"),
-    SW_INCORRECT_P1P2: ("parameter", "index or key reference out of range"),
-    SW_NOT_FOUND: (
-        "not_found",
-        "not found on this card (NV handle, EK certificate, or another card's blob)",
-    ),
-    SW_ALREADY_EXISTS: ("exists", "already exists (NV handle defined, or the card is owned)"),
-    SW_OUT_OF_RANGE: ("range", "offset or length outside the NV index"),
-    SW_STAGE_OUT_OF_ORDER: ("staging", "a staged command was interrupted: send it again"),
-    SW_WRONG_LENGTH: ("length", "a field has the wrong length"),
-    SW_INS_NOT_SUPPORTED: ("unsupported", "the card's mobile TPM does not know this command"),
-}
+MTPM_AID = manifest.applet_aid("mtpm")
 
 
 class MtpmError(ApduError):
@@ -198,16 +123,6 @@ class MtpmError(ApduError):
 Invoke = Callable[[int, int, int, bytes], bytes]
 
 
-def selection_bitmap(indices: Iterable[int]) -> bytes:
-    """The 3-byte TPMS_PCR_SELECTION bitmap (PCR i = bit i%8 of byte i/8)."""
-    return PcrSelection.of(indices).marshal_list()[-3:]
-
-
-def endorsement_qualified_name(name: bytes) -> bytes:
-    """QN of a card key: nameAlg || SHA-256(TPM_RH_ENDORSEMENT || Name) (Part 1 §16.5)."""
-    return qualified_name(hierarchy_qualified_name(RH_ENDORSEMENT), name)
-
-
 def _auth(value: bytes) -> bytes:
     if len(value) > MAX_AUTH:
         raise ValueError(f"auth values are at most {MAX_AUTH} bytes")
@@ -220,93 +135,6 @@ def _handle(handle: int) -> bytes:
     return struct.pack(">I", handle)
 
 
-@dataclass(frozen=True)
-class NvIndex:
-    handle: int
-    counter: bool
-    size: int
-    migratable: bool = False
-
-
-@dataclass(frozen=True)
-class MigrationCertificate:
-    """A migration target certificate (docs/mtpm.md "Migration"): the migration CA says that
-    ``target_point`` is the migration key of the card ``card_id``. MIGRATE EXPORT verifies it on
-    the card against the anchor the owner installed; :meth:`verify` is the same check here.
-
-    ``raw`` = 80 10 "migration target" || 81 41 point || 82 L card id || 9E L DER signature,
-    the signature (ECDSA-SHA-256) over every byte before the 9E tag."""
-
-    target_point: bytes
-    card_id: bytes
-    signature_der: bytes
-    raw: bytes
-
-    @staticmethod
-    def signed_part(target_point: bytes, card_id: bytes) -> bytes:
-        if len(target_point) != 65 or target_point[0] != 0x04:
-            raise ValueError("the target is an uncompressed P-256 point (65 bytes, 04 || x || y)")
-        if not 1 <= len(card_id) <= MAX_CERT_CARD_ID:
-            raise ValueError(f"the card id is 1..{MAX_CERT_CARD_ID} bytes")
-        return (
-            tlv.encode(TAG_CERT_PURPOSE, MIGRATION_TARGET_PURPOSE)
-            + tlv.encode(TAG_CERT_TARGET, target_point)
-            + tlv.encode(TAG_CERT_CARD_ID, card_id)
-        )
-
-    @classmethod
-    def parse(cls, raw: bytes) -> MigrationCertificate:
-        """Raises ValueError for anything but a well-formed certificate."""
-        try:
-            items = tlv.parse(raw)
-        except ProtocolError as exc:
-            raise ValueError(f"not a migration target certificate: {exc}") from None
-        tags = [i.tag for i in items]
-        if tags != [TAG_CERT_PURPOSE, TAG_CERT_TARGET, TAG_CERT_CARD_ID, TAG_CERT_SIGNATURE]:
-            raise ValueError("not a migration target certificate (`tpmcard ca certify-target`)")
-        purpose, point, card_id, signature = (i.value for i in items)
-        if purpose != MIGRATION_TARGET_PURPOSE or len(raw) > MAX_TARGET_CERT:
-            raise ValueError("not a migration target certificate (purpose, or too long)")
-        cls.signed_part(point, card_id)
-        return cls(point, card_id, signature, bytes(raw))
-
-    def verify(self, ca_key: ec.EllipticCurvePublicKey) -> None:
-        """Raises ValueError unless ``ca_key`` signed it."""
-        try:
-            ca_key.verify(
-                self.signature_der,
-                self.signed_part(self.target_point, self.card_id),
-                ec.ECDSA(hashes.SHA256()),
-            )
-        except InvalidSignature:
-            raise ValueError("the migration target certificate is not signed by this CA") from None
-
-
-def ec_point(key: ec.EllipticCurvePublicKey) -> bytes:
-    """04 || x || y of a P-256 public key."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-
-
-@dataclass(frozen=True)
-class MtpmStatus:
-    owned: bool
-    owner_tries_left: int
-    clock: int
-    reset_count: int
-    storage_key_id: bytes
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "owned": self.owned,
-            "owner_tries_left": self.owner_tries_left,
-            "clock": self.clock,
-            "reset_count": self.reset_count,
-            "storage_key_id": self.storage_key_id.hex(),
-        }
-
-
 class MtpmSession:
     """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``.
 
@@ -317,20 +145,11 @@ class MtpmSession:
     EEPROM, so it is only used when the window is too small.
     """
 
-    def __init__(self, invoke: Invoke, window: int = C.SERVICE_WINDOW_MAX) -> None:
-        self._invoke = invoke
-        self.window = window
+    def __init__(self, session: Invoker, aid: bytes = MTPM_AID) -> None:
+        self._invoke: Invoke = lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data)
+        self.window: int = getattr(session, "service_window", C.SERVICE_WINDOW_MAX)
         #: INVOKEs sent staged so far (for tests and the bench).
         self.staged = 0
-
-    @classmethod
-    def over(cls, session: Any, aid: bytes = MTPM_AID) -> MtpmSession:
-        """Bind to a secured session offering ``invoke(aid, ins, p1, p2, data)`` and
-        ``service_window``."""
-        return cls(
-            lambda ins, p1, p2, data: session.invoke(aid, ins, p1, p2, data),
-            getattr(session, "service_window", C.SERVICE_WINDOW_MAX),
-        )
 
     def _call(
         self,
@@ -595,7 +414,7 @@ class MtpmSession:
     def migration_anchor_set(self, ca_key: ec.EllipticCurvePublicKey, owner_auth: bytes) -> None:
         """Install the migration CA's public key: MIGRATE EXPORT then wraps only to keys it
         certified (:class:`MigrationCertificate`). Needs an owner; CLEAR removes it."""
-        self._call(INS_MIGRATION_ANCHOR_SET, data=_auth(owner_auth) + ec_point(ca_key))
+        self._call(INS_MIGRATION_ANCHOR_SET, data=_auth(owner_auth) + point_bytes(ca_key))
 
     def migration_anchor_get(self) -> bytes | None:
         """The installed migration CA point (04 || x || y), or None."""
@@ -687,27 +506,6 @@ def _unsealed_max(blob: bytes) -> int:
     return max(0, min(MAX_SEALED_SECRET, len(blob) - 61 - 16 - 34))
 
 
-def duplicate_kind(duplicate: bytes) -> str:
-    """``"sealed"`` or ``"nv"``: what a MIGRATE_EXPORT duplicate carries (its kind byte,
-    ``version 01 || kind`` with kind = P2_OBJECT_SEALED / P2_OBJECT_NV, docs/mtpm.md)."""
-    if len(duplicate) < 2 or duplicate[0] != 0x01:
-        raise ValueError("not a mobile-TPM duplicate (version 01 expected)")
-    kinds = {P2_OBJECT_SEALED: "sealed", P2_OBJECT_NV: "nv"}
-    if duplicate[1] not in kinds:
-        raise ValueError(f"unknown duplicate kind {duplicate[1]:02x}")
-    return kinds[duplicate[1]]
-
-
-def public_point(public: PublicArea) -> bytes:
-    """04 || x || y of a card key's TPMT_PUBLIC."""
-    return b"\x04" + public.x + public.y
-
-
-def tpm2b_public(public: PublicArea) -> bytes:
-    """TPM2B_PUBLIC, as ``tpm2_readpublic -o`` writes and ``verify_certify`` takes."""
-    return tpm2b(public.raw)
-
-
 def info(mtpm: MtpmSession) -> dict[str, Any]:
     """What ``tpmcard info --json`` reports about the mobile TPM: EK and AK (TPMT_PUBLIC, Name,
     qualified name), whether an EK certificate and a migration anchor are stored, the status."""
@@ -736,10 +534,8 @@ __all__ = [
     "MtpmStatus",
     "NvIndex",
     "duplicate_kind",
-    "ec_point",
     "endorsement_qualified_name",
     "info",
     "public_point",
-    "selection_bitmap",
     "tpm2b_public",
 ]

@@ -2,7 +2,7 @@
 
 Pure functions over bytes and ``cryptography`` objects; the quote and certification checks are
 those of :mod:`tpmcard.tpm.attest` (signature first, then magic, type, nonce, signer, payload).
-Each failure raises :class:`tpmcard.tpm.errors.AttestationError` with a ``reason``: the ones of
+Each failure raises :class:`tpmcard.errors.AttestVerificationError` with a ``reason``: the ones of
 ``verify_quote``/``verify_certify`` plus ``ek_certificate`` and ``ek_mismatch``.
 """
 
@@ -20,7 +20,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tpmcard.mtpm import (
+from tpmcard.ecpoint import point_bytes
+from tpmcard.errors import AttestVerificationError, TpmFormatError
+from tpmcard.services.mtpm import (
     KEY_AK,
     KEY_MIGRATION,
     MtpmSession,
@@ -35,14 +37,7 @@ from tpmcard.tpm.attest import (
     verify_certify,
     verify_quote,
 )
-from tpmcard.tpm.errors import AttestationError, TpmFormatError
-from tpmcard.tpm.structures import PublicArea, ecdsa_signature_to_der
-
-
-def _point(key: ec.EllipticCurvePublicKey) -> bytes:
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+from tpmcard.tpm_structures import PublicArea, ecdsa_signature_to_der
 
 
 def verify_ek_certificate(
@@ -52,16 +47,20 @@ def verify_ek_certificate(
     try:
         certificate = x509.load_der_x509_certificate(certificate_der)
     except ValueError:
-        raise AttestationError("the EK certificate is not DER X.509", "ek_certificate") from None
+        raise AttestVerificationError(
+            "the EK certificate is not DER X.509", "ek_certificate"
+        ) from None
     try:
         certificate.verify_directly_issued_by(ca_certificate)
     except (ValueError, TypeError, InvalidSignature):
-        raise AttestationError(
+        raise AttestVerificationError(
             "the EK certificate was not issued by the manufacturer CA", "ek_certificate"
         ) from None
     key = certificate.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey) or _point(key) != _point(ek.public_key()):
-        raise AttestationError("the EK certificate is for another key", "ek_mismatch")
+    if not isinstance(key, ec.EllipticCurvePublicKey) or point_bytes(key) != point_bytes(
+        ek.public_key()
+    ):
+        raise AttestVerificationError("the EK certificate is for another key", "ek_mismatch")
     return certificate
 
 
@@ -167,19 +166,23 @@ class QuoteBundle:
             cert_attest = (directory / "ak-certify.msg").read_bytes()
             cert_signature = (directory / "ak-certify.sig").read_bytes()
         except FileNotFoundError as exc:
-            raise AttestationError(f"{exc.filename} is missing", "malformed") from None
+            raise AttestVerificationError(f"{exc.filename} is missing", "malformed") from None
         except TpmFormatError as exc:
-            raise AttestationError(f"a public area is malformed: {exc}", "malformed") from None
+            raise AttestVerificationError(
+                f"a public area is malformed: {exc}", "malformed"
+            ) from None
         ek_crt = directory / "ek.crt"
         try:
             parsed = Attestation.parse(attest)
         except TpmFormatError as exc:
-            raise AttestationError(f"quote.msg is malformed: {exc}", "malformed") from None
+            raise AttestVerificationError(f"quote.msg is malformed: {exc}", "malformed") from None
         if not isinstance(parsed.body, QuoteInfo) or len(parsed.body.pcr_selections) != 1:
-            raise AttestationError("quote.msg is not a one-bank quote", "type")
+            raise AttestVerificationError("quote.msg is not a one-bank quote", "type")
         selection = parsed.body.pcr_selections[0]
         if len(pcr_file) != 32 * len(selection.indices):
-            raise AttestationError("pcrs.bin does not match the quote's selection", "pcr_selection")
+            raise AttestVerificationError(
+                "pcrs.bin does not match the quote's selection", "pcr_selection"
+            )
         values = {i: pcr_file[32 * k : 32 * k + 32] for k, i in enumerate(selection.indices)}
         return cls(
             quote=Quote(attest, signature, _der(signature), selection, values),
@@ -191,7 +194,7 @@ class QuoteBundle:
 
     def verify(self, nonce: bytes, ca_certificate: x509.Certificate) -> Attestation:
         if self.ek_certificate is None:
-            raise AttestationError(
+            raise AttestVerificationError(
                 "no EK certificate (ek.crt): the chain cannot be checked", "ek_certificate"
             )
         return verify_mtpm_quote(
@@ -272,7 +275,7 @@ class MigrationTarget:
                 ek_certificate=bytes.fromhex(certificate) if certificate else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError, TpmFormatError) as exc:
-            raise AttestationError(
+            raise AttestVerificationError(
                 f"not a migration target file ({exc}); make one with `tpmcard mtpm migrate "
                 "target` on the target card",
                 "malformed",
@@ -281,9 +284,9 @@ class MigrationTarget:
     def verify(self, ca_certificate: x509.Certificate) -> PublicArea:
         """CA -> EK certificate -> EK-signed CERTIFY of the migration key; returns that key
         (what ``ManufacturerCa.certify_migration_target`` certifies for the source card to
-        check). Raises AttestationError."""
+        check). Raises AttestVerificationError."""
         if self.ek_certificate is None:
-            raise AttestationError(
+            raise AttestVerificationError(
                 "the target card has no EK certificate, so its migration key cannot be trusted: "
                 "issue one (`tpmcard ca issue`, `tpmcard mtpm ek-cert set`) on the target",
                 "ek_certificate",
@@ -306,4 +309,4 @@ def _der(signature: bytes) -> bytes:
     try:
         return ecdsa_signature_to_der(signature)
     except TpmFormatError as exc:
-        raise AttestationError(f"the signature is malformed: {exc}", "malformed") from None
+        raise AttestVerificationError(f"the signature is malformed: {exc}", "malformed") from None

@@ -7,24 +7,17 @@ and the TPM (``tcti``: any TCTI string; default ``$TPMCARD_TCTI`` or the embedde
 
 from __future__ import annotations
 
-import os
-from types import TracebackType
-
 from tpmcard.apdu import ApduSession
-from tpmcard.core import CardInfo, CoreSession
+from tpmcard.lifetime import Closeable
+from tpmcard.services.core import CardInfo, CoreSession
 from tpmcard.tpm.tcti import resolve_tcti
-from tpmcard.transport import open_connection
+from tpmcard.transport import open_connection, resolve_reader
 from tpmcard.transport.base import Connection
 
 __all__ = ["Card", "open_card", "resolve_reader", "resolve_tcti"]
 
 
-def resolve_reader(reader: str | None) -> str:
-    """Explicit argument, then ``$TPMCARD_READER``, then the in-process simulator."""
-    return reader or os.environ.get("TPMCARD_READER") or "sim"
-
-
-class Card:
+class Card(Closeable):
     """A card with the core applet selected, over an unsecured channel."""
 
     def __init__(self, connection: Connection) -> None:
@@ -35,17 +28,6 @@ class Card:
 
     def close(self) -> None:
         self.connection.close()
-
-    def __enter__(self) -> Card:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def open_card(reader: str | None = None) -> Card:

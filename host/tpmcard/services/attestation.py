@@ -47,20 +47,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tpmcard import constants as C
 from tpmcard import paths, tlv
-from tpmcard.ca import CaError, ManufacturerCa, ca_dir
+from tpmcard.channel.tpm_binding import HostTpm
+from tpmcard.ecpoint import point_bytes
 from tpmcard.errors import (
     AttestationError,
     CredentialActivationError,
     EkCertificateError,
     ProtocolError,
     TpmError,
+    TpmFormatError,
 )
+from tpmcard.services.ca import CaError, ManufacturerCa, ca_dir
 from tpmcard.tpm.credential import make_credential
-from tpmcard.tpm.errors import TpmFormatError
 from tpmcard.tpm.keyblob import KeyBlob
-from tpmcard.tpm.structures import (
-    ALG_ECC,
-    ALG_SHA256,
+from tpmcard.tpm_structures import (
     ATTR_DECRYPT,
     ATTR_FIXED_PARENT,
     ATTR_FIXED_TPM,
@@ -79,13 +79,6 @@ def default_ek_roots() -> Path:
     """``$TPMCARD_EK_ROOTS``, else ``$TPMCARD_STATE_DIR/ek-roots``."""
     explicit = os.environ.get(EK_ROOTS_ENV)
     return Path(explicit).expanduser() if explicit else paths.state_dir() / "ek-roots"
-
-
-def public_point(key: ec.EllipticCurvePublicKey) -> bytes:
-    """04 || X || Y."""
-    return key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
 
 
 # --- EK certificate chains ------------------------------------------------------------------------
@@ -286,12 +279,7 @@ def check_attestation_public(ak_public: bytes) -> PublicArea:
         | ATTR_RESTRICTED
         | ATTR_SIGN_ENCRYPT
     )
-    if (
-        area.type != ALG_ECC
-        or area.name_alg != ALG_SHA256
-        or area.attributes & required != required
-        or area.attributes & ATTR_DECRYPT
-    ):
+    if not area.is_sha256_ecc_key(required, forbidden=ATTR_DECRYPT):
         raise AttestationError(
             "the AK must be a restricted, fixedTPM, fixedParent, TPM-generated P-256 signing key "
             "with SHA-256 names"
@@ -338,7 +326,7 @@ class AttestationCa:
 
     @property
     def public_point(self) -> bytes:
-        return public_point(self._key.public_key())
+        return point_bytes(self._key.public_key())
 
     def challenge(self, ek_certificate: bytes, ak_public: bytes) -> PendingEnrollment:
         """Steps 2 and 3 of the module text: the EK chain, the AK's attributes, MakeCredential."""
@@ -351,7 +339,7 @@ class AttestationCa:
         made = make_credential(key, area.name, secret)
         return PendingEnrollment(
             hashlib.sha256(ek_certificate).digest(),
-            public_point(area.public_key()),
+            point_bytes(area.public_key()),
             area.name,
             secret,
             made.credential_blob,
@@ -404,7 +392,7 @@ class Enrollment:
         )
 
 
-def enroll(tpm: Any, ca: AttestationCa, ak: KeyBlob | None = None) -> Enrollment:
+def enroll(tpm: HostTpm, ca: AttestationCa, ak: KeyBlob | None = None) -> Enrollment:
     """Create (or take) an AK in ``tpm`` and have ``ca`` certify it after credential activation."""
     ek_certificate = tpm.read_ek_certificate()
     ak = ak if ak is not None else tpm.create_attestation_key()
@@ -451,7 +439,7 @@ class EnrollmentStore:
         return path
 
 
-def _check_ek_certificate_is_this_tpms(tpm: Any, ek_certificate: bytes) -> None:
+def _check_ek_certificate_is_this_tpms(tpm: HostTpm, ek_certificate: bytes) -> None:
     """The host's own check, for a clear message before the CA is asked: the certificate in NV
     names this TPM's EK. (The CA does not rely on it: credential activation proves it.)"""
     try:
@@ -470,7 +458,7 @@ def _check_ek_certificate_is_this_tpms(tpm: Any, ek_certificate: bytes) -> None:
 
 
 def enrollment_for(
-    tpm: Any,
+    tpm: HostTpm,
     *,
     store: EnrollmentStore | None = None,
     ek_roots: Path | None = None,

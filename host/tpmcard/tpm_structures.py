@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from tpmcard.tpm.errors import TpmFormatError
+from tpmcard.ecpoint import load_point
+from tpmcard.errors import TpmFormatError
 
 # Part 2 §6.3 TPM_ALG_ID (only the ones this project meets).
 ALG_RSA = 0x0001
@@ -153,6 +154,19 @@ def tpm2b(data: bytes) -> bytes:
 # --- PCR selections (Part 2 §10.6.2 TPMS_PCR_SELECTION, §10.9.7 TPML_PCR_SELECTION) -----------
 
 
+def selection_bitmap(indices: Iterable[int]) -> bytes:
+    """The 3-byte pcrSelect bitmap of TPMS_PCR_SELECTION (PCR i = bit i%8 of byte i/8)."""
+    bitmap = bytearray(3)
+    for i in indices:
+        bitmap[i // 8] |= 1 << (i % 8)
+    return bytes(bitmap)
+
+
+def bitmap_indices(bitmap: bytes) -> tuple[int, ...]:
+    """The PCR indices a pcrSelect bitmap selects, ascending."""
+    return tuple(i for i in range(len(bitmap) * 8) if bitmap[i // 8] >> (i % 8) & 1)
+
+
 @dataclass(frozen=True)
 class PcrSelection:
     """One bank's PCR selection. ``indices`` is kept sorted: the TPM always walks the bitmap in
@@ -180,10 +194,8 @@ class PcrSelection:
 
     def marshal_list(self) -> bytes:
         """The TPML_PCR_SELECTION holding just this bank (count = 1, sizeofSelect = 3)."""
-        bitmap = bytearray(3)
-        for i in self.indices:
-            bitmap[i // 8] |= 1 << (i % 8)
-        return struct.pack(">IHB", 1, self.bank, len(bitmap)) + bytes(bitmap)
+        bitmap = selection_bitmap(self.indices)
+        return struct.pack(">IHB", 1, self.bank, len(bitmap)) + bitmap
 
     def __str__(self) -> str:  # tpm2-tools syntax, e.g. "sha256:0,1,8"
         return f"{self.bank_name}:{','.join(map(str, self.indices))}"
@@ -379,11 +391,19 @@ class PublicArea:
         if len(self.x) != 32 or len(self.y) != 32:
             raise TpmFormatError("P-256 point coordinates must be 32 bytes", reason="malformed")
         try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(
-                ec.SECP256R1(), b"\x04" + self.x + self.y
-            )
+            return load_point(b"\x04" + self.x + self.y)
         except ValueError:
             raise TpmFormatError("public point is not on P-256", reason="malformed") from None
+
+    def is_sha256_ecc_key(self, required: int, forbidden: int = 0) -> bool:
+        """An ECC key with SHA-256 names whose attributes include every bit of ``required`` and
+        none of ``forbidden`` (the checks the card makes of the keys PAIR enrols)."""
+        return (
+            self.type == ALG_ECC
+            and self.name_alg == ALG_SHA256
+            and self.attributes & required == required
+            and not self.attributes & forbidden
+        )
 
     def has(self, attribute: int) -> bool:
         return bool(self.attributes & attribute)

@@ -17,24 +17,27 @@ import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from tpmcard import constants as C
+from tpmcard import manifest
+from tpmcard.ecpoint import load_point, point_bytes
 from tpmcard.errors import ApduError, NotSupportedError, ProtocolError, ServiceWindowError
+from tpmcard.services.core import Invoker
 
 PROVIDER_PARAMETER = 0x41
-REGISTRY_AID = bytes.fromhex("F074706D63030001")
-CORE_AID = bytes.fromhex("F074706D63010001")
-AID_AES_GCM = bytes.fromhex("F074706D63030101")
-AID_SHA3 = bytes.fromhex("F074706D63030201")
-AID_HMAC = bytes.fromhex("F074706D63030301")
-AID_CHACHA20_POLY1305 = bytes.fromhex("F074706D63030401")
-AID_ECDSA_P256 = bytes.fromhex("F074706D63030501")
-AID_HMAC_V2 = bytes.fromhex("F074706D63031301")
+# AIDs come from applets/manifest.json, the one list. The registry has no applet of its own:
+# the core applet serves it under its package's AID || 01 (docs/algorithms.md §1).
+REGISTRY_AID = manifest.load().package("algorithms").aid + b"\x01"
+CORE_AID = manifest.applet_aid("core")
+AID_AES_GCM = manifest.applet_aid("aesgcm")
+AID_SHA3 = manifest.applet_aid("sha3")
+AID_HMAC = manifest.applet_aid("hmac")
+AID_CHACHA20_POLY1305 = manifest.applet_aid("chacha")
+AID_ECDSA_P256 = manifest.applet_aid("ecdsa")
+AID_HMAC_V2 = manifest.applet_aid("hmac-v2")
 
 ALG_AES_GCM = 0x01
 ALG_SHA3_256 = 0x02
@@ -126,7 +129,6 @@ KEY_SLOTS = 4
 MAX_PROVIDER_DATA = 4000
 REGISTRY_ENTRIES = 8
 MAX_AID_LENGTH = 16
-EC_POINT_LENGTH = 65
 WRAP_NONCE_LENGTH = 12
 WRAP_TAG_LENGTH = 16
 AEAD_TAG_LENGTH = 16
@@ -144,12 +146,6 @@ SW_KEY_NOT_FOUND = 0x6A88
 SW_KEY_TYPE_MISMATCH = 0x6981
 SW_NO_SPACE = 0x6A84
 SW_STREAM_NOT_OPEN = 0x6985
-
-
-class Invoker(Protocol):
-    """What a bound secure session offers (tpmcard.connect()): INVOKE of a suite service."""
-
-    def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes: ...
 
 
 class AlgorithmError(ApduError):
@@ -289,13 +285,11 @@ def parse_list(data: bytes) -> list[ProviderInfo]:
 
 def wrap_key(card_wrap_key: bytes, algorithm: int, key_type: int, key: bytes) -> bytes:
     """Wrap a key for a provider (docs/algorithms.md §4): E | nonce | AES-128-GCM(KEK) | tag."""
-    card = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), card_wrap_key)
+    card = load_point(card_wrap_key)
     ephemeral = ec.generate_private_key(ec.SECP256R1())
     z = ephemeral.exchange(ec.ECDH(), card)
     kek = hashlib.sha256(z + WRAP_LABEL).digest()[:16]
-    e = ephemeral.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    e = point_bytes(ephemeral)
     nonce = os.urandom(WRAP_NONCE_LENGTH)
     return e + nonce + AESGCM(kek).encrypt(nonce, key, bytes([algorithm, key_type]) + e)
 
@@ -386,23 +380,19 @@ class Algorithms:
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             if not isinstance(public_key.curve, ec.SECP256R1):
                 raise ValueError(f"a P-256 public key is needed, not {public_key.curve.name}")
-            point = public_key.public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-            )
+            point = point_bytes(public_key)
         else:
             point = bytes(public_key)
-        if len(point) != EC_POINT_LENGTH or point[0] != 0x04:
+        if len(point) != C.EC_POINT_LENGTH or point[0] != 0x04:
             raise ValueError(
-                f"an uncompressed P-256 point is 04 || X || Y ({EC_POINT_LENGTH} bytes); "
+                f"an uncompressed P-256 point is 04 || X || Y ({C.EC_POINT_LENGTH} bytes); "
                 "decompress the point or pass a cryptography public key"
             )
         return self.import_key(KEY_EC_P256_PUBLIC, point)
 
     def import_ec_key(self, private_key: ec.EllipticCurvePrivateKey) -> KeyHandle:
         d = private_key.private_numbers().private_value.to_bytes(32, "big")
-        w = private_key.public_key().public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-        )
+        w = point_bytes(private_key)
         return self.import_key(KEY_EC_P256, d + w)
 
     def delete_key(self, key: KeyHandle) -> None:

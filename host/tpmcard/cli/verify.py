@@ -1,0 +1,37 @@
+"""``tpmcard verify``: check a quote directory from ``tpmcard mtpm quote`` on any host.
+
+Presentation only: the checks are :class:`tpmcard.services.verify.QuoteBundle`'s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+from cryptography import x509
+
+from tpmcard.cli import cli, parse_hex
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--nonce", required=True, help="the nonce you gave `tpmcard mtpm quote`, hex")
+@click.option(
+    "--ca",
+    "ca_file",
+    type=click.File("rb"),
+    help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)",
+)
+def verify(directory: Path, nonce: str, ca_file: BinaryIO | None) -> None:
+    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest."""
+    from tpmcard.services.ca import ca_dir
+    from tpmcard.services.verify import QuoteBundle
+
+    pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
+    bundle = QuoteBundle.load(directory)
+    parsed = bundle.verify(parse_hex(nonce), x509.load_pem_x509_certificate(pem))
+    click.echo(
+        f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
+        f"clock {parsed.clock_info.clock}"
+    )
