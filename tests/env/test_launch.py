@@ -46,7 +46,7 @@ def leftovers(tmpfs: Path) -> list[str]:
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A private directory on /dev/shm (tmpfs) for directory environments."""
-    base = Path("/dev/shm") / f"tpmcard-test-{os.getpid()}-{tmp_path.name}"
+    base = Path("/dev/shm") / f"tpmcard-test-{os.getpid()}-{tmp_path.name}"  # noqa: S108 - the test's own
     base.mkdir()
     try:
         yield base
@@ -109,5 +109,149 @@ def test_pack_launch_sha256sum_sees_the_original_bytes(fresh_host, tmp_path, tmp
         assert session.mtpm.pcr_read([9])[9] == fmt.extend(bytes(32), header.digest)
     # A second launch in the same boot: PCR 8 is not extended again, the image opens.
     out.clear()
-    assert launch(fresh_host, image, ["sha256sum", "{}"], run=lambda a, d: run_capture(a, d, out)).status == 0
+    assert (
+        launch(
+            fresh_host, image, ["sha256sum", "{}"], run=lambda a, d: run_capture(a, d, out)
+        ).status
+        == 0
+    )
     assert sha256_of(out[0]) == hashlib.sha256(data).hexdigest()
+
+
+def never_run(argv: list[str], decrypted: service.Decrypted) -> int:
+    raise AssertionError("the command must not run after a refusal")
+
+
+@pytest.fixture
+def packed(fresh_host, tmp_path: Path) -> tuple[Path, bytes]:
+    data = os.urandom(5 * 4096 + 7)
+    source = tmp_path / "disk.img"
+    source.write_bytes(data)
+    image = tmp_path / "disk.env"
+    pack(fresh_host, source, image, chunk_size=4096, mtpm_pcrs=[10, 11])
+    return image, data
+
+
+def test_wrong_pin_is_refused_and_counted_by_the_lockout(fresh_host, packed, tmpfs) -> None:
+    image, _ = packed
+    for _ in range(16):
+        with pytest.raises(service.WrongPinError) as wrong:
+            launch(fresh_host, image, ["true", "{}"], pin=b"0000", tmpfs=tmpfs, run=never_run)
+        assert wrong.value.reason == "pin"
+    # 16 wrong PINs in a row: now even the right PIN is refused until the owner resets.
+    with pytest.raises(service.PinLockedError):
+        launch(fresh_host, image, ["true", "{}"], tmpfs=tmpfs, run=never_run)
+    assert leftovers(tmpfs) == []
+    with fresh_host.connect() as session:
+        session.mtpm.da_reset(OWNER_AUTH)
+    assert launch(fresh_host, image, ["true", "{}"], tmpfs=tmpfs).status == 0
+
+
+def test_wrong_launcher_measurement_in_pcr_8_is_refused(fresh_host, swtpm, packed, tmpfs) -> None:
+    image, _ = packed
+    # Another launcher (other code) measures itself: PCR 8 is not what the image was sealed to.
+    with pytest.raises(service.LauncherMeasurementError):
+        launch(fresh_host, image, ["true"], code=bytes(32), tmpfs=tmpfs, run=never_run)
+    assert leftovers(tmpfs) == []
+    # The right launcher after that cannot repair PCR 8 until the host reboots.
+    with pytest.raises(service.LauncherMeasurementError):
+        launch(fresh_host, image, ["true"], tmpfs=tmpfs, run=never_run)
+    reboot_host(swtpm)
+    assert launch(fresh_host, image, ["true"], tmpfs=tmpfs).status == 0
+
+
+def test_pcr_8_measured_by_someone_else_first_is_refused(fresh_host, packed, tmpfs) -> None:
+    image, _ = packed
+    fresh_host.tpm.pcr_extend(8, hashlib.sha256(b"boot loader").digest())
+    with pytest.raises(service.LauncherMeasurementError):
+        launch(fresh_host, image, ["true"], tmpfs=tmpfs, run=never_run)
+
+
+def test_the_card_enforces_pcr_8_too(fresh_host, packed, tmpfs) -> None:
+    """Without the host's early check, the card itself refuses the unseal (6985)."""
+    image, _ = packed
+    fresh_host.tpm.pcr_extend(8, hashlib.sha256(b"boot loader").digest())
+    header = service.read_header(image)
+    with fresh_host.connect() as session, pytest.raises(service.PolicyMismatchError):
+        service.unseal_key(session, header, ENV_PIN)
+
+
+def test_changed_mtpm_pcr_is_refused(fresh_host, packed, tmpfs) -> None:
+    image, _ = packed
+    with fresh_host.connect() as session:
+        session.mtpm.extend(11, hashlib.sha256(b"something else ran").digest())
+    with pytest.raises(service.PolicyMismatchError) as refused:
+        launch(fresh_host, image, ["true"], tmpfs=tmpfs, run=never_run)
+    assert refused.value.pcrs == (11,)
+    header = service.read_header(image)
+    with fresh_host.connect() as session, pytest.raises(service.PolicyMismatchError):
+        service.unseal_key(session, header, ENV_PIN)  # and the card says so itself
+    fresh_host.reset()  # mTPM PCRs back to zero: the policy's values again
+    assert launch(fresh_host, image, ["true"], tmpfs=tmpfs).status == 0
+
+
+def _chunks(image: Path) -> tuple[bytes, list[bytes]]:
+    header = service.read_header(image)
+    raw = image.read_bytes()
+    step = header.chunk_size + fmt.TAG_SIZE
+    body = raw[header.length :]
+    return raw[: header.length], [body[i : i + step] for i in range(0, len(body), step)]
+
+
+@pytest.mark.parametrize(
+    "how", ["tampered", "truncated", "cut", "extended", "reordered", "dropped", "duplicated"]
+)
+def test_altered_chunks_are_refused(fresh_host, packed, tmpfs, how: str) -> None:
+    image, _ = packed
+    head, chunks = _chunks(image)
+    assert len(chunks) == 6
+    if how == "tampered":
+        chunk = bytearray(chunks[2])
+        chunk[100] ^= 1
+        chunks[2] = bytes(chunk)
+    elif how == "truncated":  # in the middle of the last chunk
+        chunks[-1] = chunks[-1][:-5]
+    elif how == "cut":  # at a chunk boundary: the last present chunk was not final
+        chunks = chunks[:-1]
+    elif how == "extended":  # a chunk appended after the last
+        chunks.append(chunks[1])
+    elif how == "reordered":
+        chunks[1], chunks[2] = chunks[2], chunks[1]
+    elif how == "dropped":
+        del chunks[1]
+    else:
+        chunks.insert(2, chunks[1])
+    image.write_bytes(head + b"".join(chunks))
+    with pytest.raises(fmt.ImageIntegrityError) as refused:
+        launch(fresh_host, image, ["true", "{}"], tmpfs=tmpfs, run=never_run)
+    assert refused.value.reason == "integrity"
+    assert leftovers(tmpfs) == []
+    with fresh_host.connect() as session:  # PCR 9 was not extended: nothing was launched
+        assert session.mtpm.pcr_read([9])[9] == bytes(32)
+
+
+def test_altered_header_is_refused(fresh_host, packed, tmpfs) -> None:
+    image, _ = packed
+    header = service.read_header(image)
+    raw = image.read_bytes()
+    # A changed trailer (size) or policy fails the chunks' tags; the key is the right one.
+    altered = fmt.Header(header.content, header.binding, header.size + 1, header.content_hash)
+    image.write_bytes(altered.encode() + raw[header.length :])
+    with pytest.raises(fmt.ImageIntegrityError):
+        launch(fresh_host, image, ["true"], tmpfs=tmpfs, run=never_run)
+
+
+def test_different_card_is_refused(fresh_host, swtpm, second_bound_card, packed, tmpfs) -> None:
+    image, _ = packed
+    reboot_host(swtpm)
+    with second_bound_card.connect() as session:
+        session.mtpm.take_ownership(OWNER_AUTH)
+    with pytest.raises(service.WrongCardImageError):
+        launch(second_bound_card, image, ["true"], tmpfs=tmpfs, run=never_run)
+    # A header that names the other card: that card itself refuses the blob (6A88).
+    header = service.read_header(image)
+    with second_bound_card.connect() as session:
+        header.binding["card_id"] = session.card_id.hex()
+        with pytest.raises(service.WrongCardImageError):
+            service.unseal_key(session, header, ENV_PIN)
+    assert leftovers(tmpfs) == []

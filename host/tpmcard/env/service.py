@@ -15,6 +15,7 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -31,15 +32,14 @@ from tpmcard.env.format import (
     EnvError,
     Header,
     ImageFormatError,
-    ImageIntegrityError,
     Progress,
     decrypt_chunks,
     encrypt_stream,
     extend,
     new_content,
 )
-from tpmcard.tpm.errors import AttestationError
 from tpmcard.mtpm import MtpmError, MtpmSession
+from tpmcard.tpm.errors import AttestationError
 
 ZERO = bytes(32)
 #: Host PCRs an image may also be sealed to (the boot chain); PCR 8 always is.
@@ -247,9 +247,10 @@ def _tar_stream(directory: Path) -> Iterator[IO[bytes]]:
 
     def produce() -> None:
         try:
-            with open(write_fd, "wb") as sink, tarfile.open(
-                fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT
-            ) as tar:
+            with (
+                open(write_fd, "wb") as sink,
+                tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+            ):
                 tar.add(str(directory), arcname=".")
         except BaseException as exc:  # reported by the consumer
             failure.append(exc)
@@ -403,11 +404,16 @@ def private_tmpfs(base: Path | None = None) -> Path:
         runtime = os.environ.get("XDG_RUNTIME_DIR")
         if runtime:
             candidates.append(Path(runtime))
-        candidates.append(Path("/dev/shm"))
+        candidates.append(Path("/dev/shm"))  # noqa: S108 - mkdtemp below: private, 0700
     for candidate in candidates:
-        if candidate is not None and candidate.is_dir() and _mount_type(candidate) in (
-            "tmpfs",
-            "ramfs",
+        if (
+            candidate is not None
+            and candidate.is_dir()
+            and _mount_type(candidate)
+            in (
+                "tmpfs",
+                "ramfs",
+            )
         ):
             return Path(tempfile.mkdtemp(prefix="tpmcard-env-", dir=candidate))
     raise EnvError(
@@ -442,6 +448,30 @@ class _ChunkReader(io.RawIOBase):
         """Authenticate whatever tar did not read (padding, the end of the stream)."""
         for _ in self._chunks:
             pass
+
+
+def _safe_members(tar: tarfile.TarFile, root: Path) -> Iterator[tarfile.TarInfo]:
+    """Only regular files, directories and links that stay inside ``root``; no devices, no
+    set-id bits (what tarfile's "data" filter does, which this Python may lack)."""
+    root = root.resolve()
+
+    def inside(path: Path) -> bool:
+        return path == root or root in path.parents
+
+    for member in tar:
+        target = (root / member.name).resolve()
+        if Path(member.name).is_absolute() or not inside(target):
+            raise EnvError(f"the environment's tar stream names {member.name!r}, outside it")
+        if member.issym() or member.islnk():
+            base = target.parent if member.issym() else root
+            if Path(member.linkname).is_absolute() or not inside(
+                (base / member.linkname).resolve()
+            ):
+                raise EnvError(f"the environment's tar stream links {member.name!r} outside it")
+        elif not (member.isfile() or member.isdir()):
+            raise EnvError(f"the environment's tar stream holds a special file {member.name!r}")
+        member.mode &= 0o777
+        yield member
 
 
 @dataclass
@@ -503,7 +533,7 @@ def decrypt(
                 reader = _ChunkReader(chunks)
                 try:
                     with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[arg-type]
-                        tar.extractall(result.directory, filter="data")
+                        tar.extractall(result.directory, members=_safe_members(tar, directory))
                 except tarfile.TarError as exc:
                     raise EnvError(f"the environment's tar stream is malformed: {exc}") from None
                 reader.drain()
@@ -520,9 +550,7 @@ def substitute(command: Sequence[str], path: str) -> list[str]:
     return [argument.replace("{}", path) for argument in command]
 
 
-def write_back(
-    image: Path, header: Header, key: bytes | bytearray, decrypted: Decrypted
-) -> Header:
+def write_back(image: Path, header: Header, key: bytes | bytearray, decrypted: Decrypted) -> Header:
     """Seal the user's changes back: a new image under the same sealed key (same card, PIN and
     policy) with a fresh salt, replacing ``image`` atomically."""
     fresh = Header(new_content(header.kind, header.policy, header.chunk_size), header.binding)
@@ -622,13 +650,41 @@ def attest(session: CardSession, header: Header, nonce: bytes, out: Path) -> lis
     }
     path = out / ATTESTATION_FILE
     path.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    return [*written, path]
+    serialized = out / SERIALIZED_PCRS_FILE
+    serialized.write_bytes(tpm2_tools_serialized_pcrs(bundle.quote.pcr_values))
+    return [*written, serialized, path]
+
+
+SERIALIZED_PCRS_FILE = "pcrs.tpm2"
+
+
+def tpm2_tools_serialized_pcrs(values: Mapping[int, bytes]) -> bytes:
+    """The PCR values as tpm2-tools writes them with ``tpm2_quote -o FILE -F serialized`` (its
+    C structures in the host's byte order, here little-endian): TPML_PCR_SELECTION (16 slots of
+    hash, sizeofSelect, 4 select bytes, 1 pad), a count, then TPML_DIGESTs of at most 8
+    TPM2B_DIGESTs of 64-byte buffers. tpm2_checkquote 5.4 takes this file without ``-l`` for
+    any number of PCRs; its raw "values" reader (``pcrs.bin`` with ``-l``) fails for more than
+    8 PCRs."""
+    indices = sorted(values)
+    bitmap = bytearray(4)
+    for i in indices:
+        bitmap[i // 8] |= 1 << (i % 8)
+    out = bytearray(struct.pack("<I", 1) + struct.pack("<HB4sx", 0x000B, 3, bytes(bitmap)))
+    out += bytes(8 * 15)
+    groups = [indices[k : k + 8] for k in range(0, len(indices), 8)]
+    out += struct.pack("<I", len(groups))
+    for group in groups:
+        out += struct.pack("<I", len(group))
+        for slot in range(8):
+            value = values[group[slot]] if slot < len(group) else b""
+            out += struct.pack("<H", len(value)) + value.ljust(64, b"\0")
+    return bytes(out)
 
 
 def expected_from(header: Header) -> dict[int, bytes]:
-    return {
-        LAUNCHER_PCR: bytes.fromhex(header.policy["pcr_values"][str(LAUNCHER_PCR)]),
+    return {  # PCR 9 first: the image is what a verifier asks about
         IMAGE_PCR: extend(ZERO, header.digest),
+        LAUNCHER_PCR: bytes.fromhex(header.policy["pcr_values"][str(LAUNCHER_PCR)]),
     }
 
 
@@ -644,8 +700,8 @@ def verify_environment(
         try:
             info = json.loads((directory / ATTESTATION_FILE).read_text())
             expected = {
-                LAUNCHER_PCR: bytes.fromhex(info["pcr8"]),
                 IMAGE_PCR: bytes.fromhex(info["pcr9"]),
+                LAUNCHER_PCR: bytes.fromhex(info["pcr8"]),
             }
         except (OSError, ValueError, KeyError) as exc:
             raise AttestationError(f"{ATTESTATION_FILE}: {exc}", "malformed") from None
