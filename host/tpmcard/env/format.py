@@ -305,7 +305,7 @@ def encrypt_stream(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tpmcard-env-hash") as pool:
         current = memoryview(buffers[0])
         length = _read_full(source, current)
-        pending: Future[None] | None = pool.submit(hasher.update, current[:length])
+        pending: Future[object] | None = pool.submit(hasher.update, current[:length])
         index = 0
         while True:
             following = memoryview(buffers[(index + 1) % 2])

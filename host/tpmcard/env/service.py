@@ -533,7 +533,9 @@ def decrypt(
                 reader = _ChunkReader(chunks)
                 try:
                     with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[arg-type]
-                        tar.extractall(result.directory, members=_safe_members(tar, directory))
+                        tar.extractall(  # noqa: S202 - members checked by _safe_members
+                            result.directory, members=_safe_members(tar, directory)
+                        )
                 except tarfile.TarError as exc:
                     raise EnvError(f"the environment's tar stream is malformed: {exc}") from None
                 reader.drain()
