@@ -255,3 +255,69 @@ def test_different_card_is_refused(fresh_host, swtpm, second_bound_card, packed,
         with pytest.raises(service.WrongCardImageError):
             service.unseal_key(session, header, ENV_PIN)
     assert leftovers(tmpfs) == []
+
+
+def test_move_to_another_card(fresh_host, swtpm, second_bound_card, tmp_path, tmpfs) -> None:
+    """The migration rules of the trust issue: a move (revoked on A), to a target certified by
+    the CA that A's owner trusts, with A's owner auth; an image packed without --migratable
+    does not move. After the move the image opens on B and no longer on A."""
+    from cryptography.hazmat.primitives import serialization
+    from tpmcard.ca import ManufacturerCa
+    from tpmcard.mtpm import public_point
+    from tpmcard.mtpm_verify import MigrationTarget
+
+    data = os.urandom(10_000)
+    source = tmp_path / "disk.img"
+    source.write_bytes(data)
+    image, fixed = tmp_path / "moving.env", tmp_path / "fixed.env"
+    pack(fresh_host, source, image, chunk_size=4096, migratable=True)
+    pack(fresh_host, source, fixed, chunk_size=4096)
+
+    ca = ManufacturerCa.init(tmp_path / "migration-ca")
+    with second_bound_card.connect() as b:
+        b.mtpm.take_ownership(b"owner B")
+        ek = b.mtpm.ek_public().public_key()
+        der = ca.issue_ek_certificate(ek, "B").public_bytes(serialization.Encoding.DER)
+        b.mtpm.ek_cert_set(der, b"owner B")
+        target = MigrationTarget.collect(b.mtpm).verify(ca.certificate)
+    certificate = ca.certify_migration_target(public_point(target), b"card B")
+
+    def export(path: Path, owner: bytes = OWNER_AUTH) -> bytes:
+        return service.export_key(
+            fresh_host.tpm, connector(fresh_host), path, certificate, owner, ENV_PIN
+        )
+
+    # A's owner has not installed the CA as migration anchor yet: untrusted target.
+    with pytest.raises(service.EnvError) as refused:
+        export(image)
+    assert refused.value.reason == "untrusted_target"
+    with fresh_host.connect() as a:
+        a.mtpm.migration_anchor_set(ca.certificate.public_key(), OWNER_AUTH)
+    with pytest.raises(service.EnvError) as refused:
+        export(fixed)
+    assert refused.value.reason == "not_migratable"
+    with pytest.raises(service.EnvError) as refused:
+        export(image, b"not the owner")
+    assert refused.value.reason == "owner_auth"
+
+    duplicate = export(image)
+    with second_bound_card.connect() as b:
+        header = service.import_key(b, image, duplicate, b"owner B")
+        assert header.card_id == b.card_id
+    # Launching on B (PCR 8 as after a reboot, B's mTPM PCRs zero): the original bytes.
+    reboot_host(swtpm)
+    second_bound_card.reset()
+    out: list[bytes] = []
+    launch(
+        second_bound_card,
+        image,
+        ["sha256sum", "{}"],
+        tmpfs=tmpfs,
+        run=lambda a, d: run_capture(a, d, out),
+    )
+    assert sha256_of(out[0]) == hashlib.sha256(data).hexdigest()
+    # On A it is gone: the header names B, and A revoked its blob.
+    reboot_host(swtpm)
+    with pytest.raises(service.WrongCardImageError):
+        launch(fresh_host, image, ["true"], tmpfs=tmpfs, run=never_run)
+    assert leftovers(tmpfs) == []

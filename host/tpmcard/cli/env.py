@@ -88,6 +88,7 @@ def env() -> None:
     tpmcard env pack SRC IMAGE [--mtpm-pcrs 10] [--host-pcrs 0-7]
     tpmcard env launch IMAGE -- qemu-system-x86_64 -m 2G -drive file={},format=qcow2
     tpmcard env attest IMAGE --nonce HEX --out DIR ; tpmcard verify DIR --nonce HEX
+    tpmcard env move IMAGE --target CERT DUP ; tpmcard env import IMAGE DUP (target card)
     """
 
 
@@ -258,3 +259,65 @@ def show(image: Path, as_json: bool) -> None:
         return
     for key, value in data.items():
         click.echo(f"{key}: {value}")
+
+
+OWNER_FD_HELP = (
+    "Read the card owner's auth from this file descriptor (one line; read before the PIN when "
+    "both come from one descriptor) instead of a prompt."
+)
+
+
+@env.command()
+@click.argument(
+    "image", metavar="IMAGE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--target",
+    "target_file",
+    required=True,
+    type=click.File("rb"),
+    help="The target card's migration certificate (`tpmcard ca certify-target`).",
+)
+@click.argument("duplicate_file", metavar="DUPLICATE", type=click.File("wb"))
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.option("--pin-fd", type=int, metavar="N", help=PIN_FD_HELP)
+@click.pass_obj
+def move(
+    opts: Options,
+    image: Path,
+    target_file: Any,
+    duplicate_file: Any,
+    owner_auth_fd: int | None,
+    pin_fd: int | None,
+) -> None:
+    """Move IMAGE's key from its card to another card (source host, source card).
+
+    A move under the mobile TPM's migration rules: the key was packed --migratable, the target
+    is certified by the migration CA this card's owner trusts (`tpmcard mtpm migrate trust`),
+    the owner approves with the owner auth, and the PIN and policy must hold as for a launch
+    (the launcher is measured into PCR 8 first). The key is revoked on this card; take
+    DUPLICATE to the target card: `tpmcard env import IMAGE DUPLICATE`.
+    """
+    secrets = Secrets()
+    owner = secrets.read(owner_auth_fd, "card owner auth").encode()
+    pin = secrets.read(pin_fd, "environment PIN").encode()
+    certificate = target_file.read()
+    with open_host(opts) as (tpm, connect):
+        duplicate = service.export_key(tpm, connect, image, certificate, owner, pin)
+    duplicate_file.write(duplicate)
+    click.echo(f"{image}: key moved out of its card; import DUPLICATE on the target card")
+
+
+@env.command("import")
+@click.argument(
+    "image", metavar="IMAGE", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.argument("duplicate_file", metavar="DUPLICATE", type=click.File("rb"))
+@click.option("--owner-auth-fd", type=int, metavar="N", help=OWNER_FD_HELP)
+@click.pass_obj
+def import_(opts: Options, image: Path, duplicate_file: Any, owner_auth_fd: int | None) -> None:
+    """Take a moved key into this card (target card, owned) and rebind IMAGE to it."""
+    owner = Secrets().read(owner_auth_fd, "card owner auth").encode()
+    with open_host(opts) as (_tpm, connect), connect(None) as session:
+        header = service.import_key(session, image, duplicate_file.read(), owner)
+    click.echo(f"{image}: now bound to card {header.card_id.hex()}")

@@ -627,6 +627,59 @@ def _run(argv: list[str], decrypted: Decrypted) -> int:
         raise EnvError(f"{argv[0]}: command not found", "command") from None
 
 
+# --- moving to another card ---------------------------------------------------------------------
+
+
+def export_key(
+    host_tpm: HostTpm,
+    connect: Callable[[bytes], contextlib.AbstractContextManager[CardSession]],
+    image: Path,
+    target_certificate: bytes,
+    owner_auth: bytes,
+    pin: bytes,
+    code: bytes | None = None,
+) -> bytes:
+    """Move the image's key out of its card to the card that ``target_certificate`` (from the
+    migration CA the source card trusts) names: the mobile TPM's MIGRATE EXPORT with P1 = move,
+    which needs the owner auth, a key packed ``migratable``, and everything an unseal needs
+    (PCR 8 measured, the policy PCRs, the PIN). The key is revoked here; returns the duplicate
+    for :func:`import_key` on the target card."""
+    header = read_header(image)
+    measure_launcher(host_tpm, header, code)
+    with connect(header.card_id) as session:
+        check_policy(session, header)
+        try:
+            return session.mtpm.migrate_export_sealed(
+                header.sealed_key, target_certificate, owner_auth, pin, move=True
+            )
+        except MtpmError as exc:
+            if exc.reason in ("untrusted_target", "not_migratable", "owner_auth"):
+                raise EnvError(f"the card refused the move: {exc}", exc.reason) from None
+            raise _translate(exc, header) from None
+
+
+def import_key(session: CardSession, image: Path, duplicate: bytes, owner_auth: bytes) -> Header:
+    """On the target card: import the duplicate (re-sealed under its storage keys, same policy
+    and PIN) and rewrite ``image``'s binding (card id, sealed key). The chunks stay as they
+    are: the content key did not change."""
+    header = read_header(image)
+    try:
+        blob = session.mtpm.migrate_import_sealed(duplicate, owner_auth)
+    except MtpmError as exc:
+        raise EnvError(f"the card refused the import: {exc}", exc.reason) from None
+    rebound = Header(
+        header.content,
+        {"card_id": session.card_id.hex(), "sealed_key": blob.hex()},
+        header.size,
+        header.content_hash,
+    )
+    with open(image, "rb") as stream, _atomic_output(image) as out:
+        stream.seek(header.length)
+        rebound.write(out)
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return rebound
+
+
 # --- attest -------------------------------------------------------------------------------------
 
 
