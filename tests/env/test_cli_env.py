@@ -258,3 +258,26 @@ def test_directory_round_trip(run, tmp_path: Path) -> None:
     assert hashlib.sha256((tree / "sub" / "b.bin").read_bytes()).hexdigest() in text
     assert "tmpfs" in text  # unpacked on a memory file system
     assert not [p for p in Path("/dev/shm").glob("tpmcard-env-*")]  # and wiped  # noqa: S108
+
+
+def test_cli_refusals_are_one_line_errors(run, fresh_host, tmp_path: Path) -> None:
+    source = tmp_path / "disk.raw"
+    source.write_bytes(os.urandom(20_000))
+    image = tmp_path / "disk.env"
+    fd = pin_fd(ENV_PIN, ENV_PIN)
+    run("env", "pack", str(source), str(image), "--pin-fd", str(fd), "--chunk-size", "4096")
+    os.close(fd)
+    fd = pin_fd(b"wrong")
+    out = run("env", "launch", str(image), "--pin-fd", str(fd), "--", "true", status=1)
+    os.close(fd)
+    assert "wrong PIN" in out and "counted" in out
+    raw = bytearray(image.read_bytes())
+    raw[-30] ^= 0x40
+    image.write_bytes(bytes(raw))
+    fd = pin_fd(ENV_PIN)
+    out = run("env", "launch", str(image), "--pin-fd", str(fd), "--", "true", status=1)
+    os.close(fd)
+    assert "damaged or was altered" in out
+    # mTPM PCR 9 is refused in a policy: it is the image's own measurement.
+    result = CliRunner().invoke(cli, ["env", "pack", str(source), str(image), "--mtpm-pcrs", "9"])
+    assert result.exit_code == 2 and "PCR 9" in result.output

@@ -47,23 +47,38 @@ def open_host(opts: Options) -> Iterator[tuple[Any, Connect]]:
         tpm.close()
 
 
-@contextmanager
-def _progress(what: str, total: int | None) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal; nothing otherwise."""
-    if not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(what, total=total)
-        yield lambda n: bar.advance(task, n)
+class _Bar:
+    """A progress bar on a terminal (nothing otherwise); :meth:`stop` ends it early."""
+
+    def __init__(self, what: str, total: int | None) -> None:
+        self._bar: Progress | None = None
+        self.advance: Callable[[int], None] | None = None
+        if console.is_terminal:
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            task = bar.add_task(what, total=total)
+            self._bar = bar
+            self.advance = lambda n: bar.advance(task, n)
+
+    def __enter__(self) -> _Bar:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _pcr_list(text: str | None, allowed: str) -> list[int]:
@@ -143,7 +158,7 @@ def pack(
         raise click.BadParameter(str(exc)) from None
     pin = Secrets().read(pin_fd, "environment PIN", confirm=True).encode()
     with open_host(opts) as (_tpm, connect), connect(None) as session:
-        with _progress("packing", _source_size(source)) as advance:
+        with _Bar("packing", _source_size(source)) as bar:
             header = service.pack(
                 session,
                 source,
@@ -153,7 +168,7 @@ def pack(
                 mtpm_pcrs=mobile,
                 migratable=migratable,
                 chunk_size=chunk_size,
-                progress=advance,
+                progress=bar.advance,
             )
     click.echo(
         f"{image}: {header.size} bytes ({header.kind}), card {header.card_id.hex()}, "
@@ -198,7 +213,7 @@ def launch(
     secrets = Secrets()
     header = service.read_header(image)
     with open_host(opts) as (tpm, connect):
-        with _progress("decrypting", header.size) as advance:
+        with _Bar("decrypting", header.size) as bar:
             result = service.launch(
                 image,
                 list(command),
@@ -206,8 +221,9 @@ def launch(
                 connect=connect,
                 read_pin=lambda: secrets.read(pin_fd, "environment PIN").encode(),
                 writeback=writeback,
-                progress=advance,
+                progress=bar.advance,
                 tmpfs=tmpfs,
+                before_run=bar.stop,
             )
     if result.written_back is not None:
         click.echo(

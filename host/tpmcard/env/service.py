@@ -588,11 +588,13 @@ def launch(
     tmpfs: Path | None = None,
     code: bytes | None = None,
     run: Callable[[list[str], Decrypted], int] | None = None,
+    before_run: Callable[[], None] | None = None,
 ) -> LaunchResult:
     """The issue's order: measure the launcher into host PCR 8; open the bound session; PIN;
     unseal; decrypt into memory; extend mTPM PCR 9 with the image digest; run the command;
     wipe. ``connect(card_id)`` opens the session (after the measurement, so that the handshake's
-    quote carries it)."""
+    quote carries it); ``before_run`` is called just before the command starts (the CLI ends
+    its progress bar there: the command may own the terminal)."""
     header = read_header(image)
     if not command:
         raise ValueError("no command to run")
@@ -609,6 +611,8 @@ def launch(
         if not writeback:
             key[:] = bytes(len(key))
         argv = substitute(command, decrypted.path)
+        if before_run is not None:
+            before_run()
         status = (run or _run)(argv, decrypted)
         written = write_back(image, header, key, decrypted) if writeback else None
         return LaunchResult(status, header, written)
