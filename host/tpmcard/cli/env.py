@@ -48,10 +48,12 @@ def open_host(opts: Options) -> Iterator[tuple[Any, Connect]]:
 
 
 class _Bar:
-    """A progress bar on a terminal (nothing otherwise); :meth:`stop` ends it early."""
+    """A progress bar on a terminal (nothing otherwise), shown from the first bytes on (not
+    while the PIN is asked for); :meth:`stop` ends it early."""
 
     def __init__(self, what: str, total: int | None) -> None:
         self._bar: Progress | None = None
+        self._started = False
         self.advance: Callable[[int], None] | None = None
         if console.is_terminal:
             bar = Progress(
@@ -65,20 +67,26 @@ class _Bar:
             )
             task = bar.add_task(what, total=total)
             self._bar = bar
-            self.advance = lambda n: bar.advance(task, n)
+
+            def advance(n: int) -> None:
+                if not self._started:
+                    self._started = True
+                    bar.start()
+                bar.advance(task, n)
+
+            self.advance = advance
 
     def __enter__(self) -> _Bar:
-        if self._bar is not None:
-            self._bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._started:
             self._bar.stop()
-            self._bar = None
+        self._bar = None
+        self.advance = None
 
 
 def _pcr_list(text: str | None, allowed: str) -> list[int]:
