@@ -13,13 +13,16 @@ import shutil
 import socket
 import struct
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.tpm import swtpm as swtpm_module
 
 if TYPE_CHECKING:
-    from conftest import BoundCard, TestAttestation  # tests/conftest.py
+    from conftest import BoundCard  # tests/conftest.py
+    from tpmcard.attestation import AttestationCa, Enrollment
+    from tpmcard.client import Card
     from tpmcard.tpm.swtpm import Swtpm
 
 ENV_PIN = b"4711-env"
@@ -35,10 +38,32 @@ def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swtpm]:
         yield instance
 
 
+class EnvAttestation:
+    """What ``bound_card`` needs of tests/conftest.py's TestAttestation (``enrollment``,
+    ``personalise``), for this directory's swtpm. (Not imported from there: pytest puts the
+    last non-package conftest.py it loads, tests/tpm's or tests/gp's, under the name
+    ``conftest``.)"""
+
+    def __init__(self, ca: AttestationCa, enrollment: Enrollment) -> None:
+        self.ca = ca
+        self.enrollment = enrollment
+
+    def personalise(self, card: Card, store_dir: Path | None = None) -> None:
+        from tpmcard.errors import ChannelError
+        from tpmcard.pairings import PairingStore
+        from tpmcard.session import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
+
+        store = PairingStore(store_dir) if store_dir is not None else None
+        point = self.ca.public_point
+        try:
+            install_attestation_ca(card, DEFAULT_PIN, ca_point=point, store=store)
+        except ChannelError:
+            install_attestation_ca(card, DEFAULT_PUK, use_puk=True, ca_point=point, store=store)
+
+
 @pytest.fixture(scope="session")
-def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestAttestation:
+def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> EnvAttestation:
     """As tests/conftest.py's, for this directory's swtpm."""
-    import conftest
     from tpmcard.attestation import AttestationCa, enroll
     from tpmcard.ca import ManufacturerCa
     from tpmcard.tpm.adapter import Tpm
@@ -52,7 +77,7 @@ def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestA
     ca = AttestationCa.load(roots, ca_dir)
     with Tpm.open(swtpm.tcti) as tpm:
         enrollment = enroll(tpm, ca)
-    return conftest.TestAttestation(ca_dir, roots, ca, enrollment)
+    return EnvAttestation(ca, enrollment)
 
 
 def reboot_host(instance: Swtpm) -> None:
