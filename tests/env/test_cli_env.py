@@ -281,3 +281,99 @@ def test_cli_refusals_are_one_line_errors(run, fresh_host, tmp_path: Path) -> No
     # mTPM PCR 9 is refused in a policy: it is the image's own measurement.
     result = CliRunner().invoke(cli, ["env", "pack", str(source), str(image), "--mtpm-pcrs", "9"])
     assert result.exit_code == 2 and "PCR 9" in result.output
+
+
+def test_cli_move_and_import(
+    fresh_host, swtpm, second_bound_card, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`tpmcard env move` on card A (owner auth and PIN from one descriptor, in that order),
+    `tpmcard env import` on card B; the image then launches on B."""
+    from cryptography.hazmat.primitives import serialization
+    from tpmcard.ca import ManufacturerCa
+    from tpmcard.mtpm import public_point
+    from tpmcard.mtpm_verify import MigrationTarget
+
+    from .conftest import reboot_host
+
+    cards = {"now": fresh_host}
+
+    @contextlib.contextmanager
+    def open_host(opts: object) -> Iterator[tuple[object, object]]:
+        card = cards["now"]
+
+        @contextlib.contextmanager
+        def connect(card_id: bytes | None) -> Iterator[object]:
+            with card.connect() as session:
+                yield session
+
+        yield card.tpm, connect
+
+    monkeypatch.setattr(cli_env, "open_host", open_host)
+    runner = CliRunner()
+
+    def run(*args: str, status: int = 0) -> str:
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == status, result.output
+        return result.output
+
+    data = os.urandom(9000)
+    source, image = tmp_path / "disk.raw", tmp_path / "disk.env"
+    source.write_bytes(data)
+    fd = pin_fd(ENV_PIN)
+    run("env", "pack", str(source), str(image), "--migratable", "--pin-fd", str(fd))
+    os.close(fd)
+
+    ca = ManufacturerCa.init(tmp_path / "migration-ca")
+    with second_bound_card.connect() as b:
+        b.mtpm.take_ownership(b"owner B")
+        ek = b.mtpm.ek_public().public_key()
+        b.mtpm.ek_cert_set(
+            ca.issue_ek_certificate(ek, "B").public_bytes(serialization.Encoding.DER), b"owner B"
+        )
+        target = MigrationTarget.collect(b.mtpm).verify(ca.certificate)
+    certificate = tmp_path / "b.cert"
+    certificate.write_bytes(ca.certify_migration_target(public_point(target), b"card B"))
+    with fresh_host.connect() as a:
+        a.mtpm.migration_anchor_set(ca.certificate.public_key(), OWNER_AUTH)
+
+    duplicate = tmp_path / "key.dup"
+    fd = pin_fd(OWNER_AUTH, ENV_PIN)
+    run(
+        "env",
+        "move",
+        str(image),
+        "--target",
+        str(certificate),
+        str(duplicate),
+        "--owner-auth-fd",
+        str(fd),
+        "--pin-fd",
+        str(fd),
+    )
+    os.close(fd)
+
+    cards["now"] = second_bound_card
+    fd = pin_fd(b"owner B")
+    assert "now bound to card" in run(
+        "env", "import", str(image), str(duplicate), "--owner-auth-fd", str(fd)
+    )
+    os.close(fd)
+    reboot_host(swtpm)
+    second_bound_card.reset()
+    seen = tmp_path / "seen.txt"
+    fd = pin_fd(ENV_PIN)
+    run(
+        "env",
+        "launch",
+        str(image),
+        "--pin-fd",
+        str(fd),
+        "--",
+        "sh",
+        "-c",
+        f'sha256sum "$1" > {seen}',
+        "sh",
+        "{}",
+    )
+    os.close(fd)
+    assert seen.read_text().split()[0] == hashlib.sha256(data).hexdigest()

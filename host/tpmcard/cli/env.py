@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from tpmcard.cli import Options, cli, console, print_json
-from tpmcard.cli.binding import PIN_FD_HELP, Secrets
+from tpmcard.cli.binding import PIN_FD_HELP, Secrets, parse_pcrs
 from tpmcard.env import service
 from tpmcard.env.format import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE
 
@@ -89,13 +89,8 @@ class _Bar:
         self.advance = None
 
 
-def _pcr_list(text: str | None, allowed: str) -> list[int]:
-    if not text:
-        return []
-    try:
-        return sorted({int(x) for x in text.split(",") if x.strip()})
-    except ValueError:
-        raise click.BadParameter(f"a comma-separated list of PCR indices ({allowed})") from None
+def _pcr_list(text: str | None) -> list[int]:
+    return list(parse_pcrs(text)) if text else []
 
 
 def _source_size(path: Path) -> int | None:
@@ -122,7 +117,8 @@ def env() -> None:
 @click.option(
     "--mtpm-pcrs",
     metavar="LIST",
-    help="Mobile-TPM PCRs (10-22 but 16) also sealed to, at their current values.",
+    help="Mobile-TPM PCRs (10-22 but 16) also sealed to, at their current values, e.g. 10,11 "
+    "or 10-12.",
 )
 @click.option(
     "--host-pcrs",
@@ -158,8 +154,7 @@ def pack(
     The content key is sealed in the card's mobile TPM (owned: `tpmcard mtpm owner take`) to
     host PCR 8 as the launcher measures it, the chosen PCRs, and a PIN you choose now.
     """
-    host = _pcr_list(host_pcrs.replace("0-7", "0,1,2,3,4,5,6,7") if host_pcrs else None, "0-7")
-    mobile = _pcr_list(mtpm_pcrs, "10-22")
+    host, mobile = _pcr_list(host_pcrs), _pcr_list(mtpm_pcrs)
     try:
         service._check_pcrs(host, mobile)
     except ValueError as exc:
