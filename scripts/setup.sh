@@ -11,6 +11,7 @@ APT_PACKAGES=(
   gnutls-bin                                  # certtool: swtpm_localca issues the embedded TPM's EK certificate
   pcscd vsmartcard-vpcd libpcsclite-dev swig  # PC/SC and the virtual reader; pyscard builds with swig
   opensc                                      # opensc-tool: an independent PC/SC client in the tests
+  qemu-utils                                  # qemu-img: the portable environment's qcow2 test
   python3 python3-venv python3-dev pkg-config build-essential git
 )
 

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard.services import algorithms as A
 from tpmcard.cli import algorithms as cli_algorithms
 from tpmcard.cli import cli
+from tpmcard.services import algorithms as A
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py

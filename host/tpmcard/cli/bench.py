@@ -11,7 +11,7 @@ from tpmcard.bench import transport as echo_bench
 from tpmcard.cli import Options, cli, console, print_json, progress
 from tpmcard.errors import TpmcardError
 
-SECTIONS = ("jcardsim", "pcsc", "binding", "binding-pcsc", "mtpm", "algorithms")
+SECTIONS = ("jcardsim", "pcsc", "binding", "binding-pcsc", "mtpm", "algorithms", "env")
 
 
 def _echo_table(title: str, result: dict[str, Any]) -> Table:
@@ -63,6 +63,8 @@ def bench(
                              secure-messaging throughput / plain ECHO (target >= 0.7x)
       mtpm        quote, seal, unseal, extend on the card's mobile TPM / the same on swtpm
       algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`
+    env           `tpmcard env` pack and launch of 256 MiB / raw AES-256-GCM on the same data
+                  (target >= 0.8x)
     """
     from tpmcard.bench.suite import owned_processes
 
@@ -85,6 +87,8 @@ def bench(
             console.print(_echo_table(f"{TITLES[name]} ({result['path']})", result))
         elif name.startswith("binding"):
             _print_binding(f"{TITLES[name]} ({result['path']})", result)
+        elif name == "env":
+            _print_rows(TITLES[name], result["rows"], ("path", "tpmcard_MB_s", "raw_MB_s"))
         elif name == "mtpm":
             _print_rows(TITLES[name], result, ("operation", "mtpm_ms", "tpm_ms"))
         else:
@@ -98,6 +102,7 @@ TITLES = {
     "binding-pcsc": "binding over PC/SC: handshake and secure messaging",
     "mtpm": "mobile TPM on the card vs the same operation on swtpm (ratio = card / swtpm)",
     "algorithms": "algorithm providers via the secure channel vs `cryptography` (card / host)",
+    "env": "portable environment vs raw AES-256-GCM, same data (ratio = tpmcard / raw MB/s)",
 }
 
 
@@ -106,6 +111,10 @@ def _measure(name: str, opts: Options, rounds: int | None, pcsc_reader: str | No
         return echo_bench.measure_jcardsim(rounds=rounds or 2000)
     if name == "pcsc":
         return echo_bench.measure_pcsc(rounds=rounds or 500, reader=pcsc_reader)
+    if name == "env":
+        from tpmcard.bench.env import measure as measure_env
+
+        return measure_env()
     from tpmcard.bench.suite import paired_suite
 
     with paired_suite(opts.tcti, pcsc=name == "binding-pcsc") as suite:

@@ -23,14 +23,25 @@ from tpmcard.cli import cli, parse_hex
     type=click.File("rb"),
     help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)",
 )
-def verify(directory: Path, nonce: str, ca_file: BinaryIO | None) -> None:
-    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest."""
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A portable environment (`tpmcard env attest`): PCR 9 must hold its digest and PCR 8 "
+    "its launcher's measurement. Without it, DIR/environment.json is checked if present.",
+)
+def verify(directory: Path, nonce: str, ca_file: BinaryIO | None, image: Path | None) -> None:
+    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest
+    (and a portable environment's PCR 8 and 9)."""
     from tpmcard.services.ca import ca_dir
+    from tpmcard.services.env.attest import ATTESTATION_FILE, verify_environment
     from tpmcard.services.verify import QuoteBundle
 
     pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
     bundle = QuoteBundle.load(directory)
     parsed = bundle.verify(parse_hex(nonce), x509.load_pem_x509_certificate(pem))
+    if image is not None or (directory / ATTESTATION_FILE).exists():
+        verify_environment(bundle.quote.pcr_values, directory, image)
+        click.echo("OK: PCR 9 holds the environment's image digest, PCR 8 its launcher")
     click.echo(
         f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
         f"clock {parsed.clock_info.clock}"
