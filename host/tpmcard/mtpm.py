@@ -48,6 +48,7 @@ INS_GET_PUBLIC = 0x22
 INS_CERTIFY = 0x24
 INS_EK_CERT_SET = 0x26
 INS_EK_CERT_GET = 0x28
+INS_QUOTE_TOKEN = 0x2A  # P1 FORMAT_JWT / FORMAT_EAT (tpmcard.quote_formats)
 INS_SEAL = 0x30
 INS_UNSEAL = 0x32
 INS_NV_DEFINE = 0x40
@@ -77,6 +78,8 @@ P1_MIGRATE_MOVE = 0x01
 P2_OBJECT_SEALED = 0x01
 P2_OBJECT_NV = 0x02
 P1_SEAL_MIGRATABLE = 0x01
+FORMAT_JWT = 0x01
+FORMAT_EAT = 0x02
 NV_ATTRIBUTE_COUNTER = 0x01
 NV_ATTRIBUTE_MIGRATABLE = 0x02
 
@@ -93,6 +96,7 @@ PCR_COUNT = 24
 HOST_PCR_COUNT = 9
 RESETTABLE_PCRS = (16, 23)
 MAX_NONCE = 64
+MIN_TOKEN_NONCE = 8  # JWT and EAT quotes: eat_nonce is 8..64 bytes (RFC 9711)
 MAX_AUTH = 32
 MAX_SEALED_SECRET = 128
 MAX_NV_SIZE = 256
@@ -447,6 +451,14 @@ class MtpmSession:
         if digest != pcr_composite_digest(values, selection):
             raise ProtocolError("the PCRs changed between reading and quoting them; quote again")
         return Quote(attest, ecdsa_signature_from_der(der), der, selection, values)
+
+    def quote_token(
+        self, fmt: int, selection: bytes, nonce: bytes, answer: int
+    ) -> tuple[bytes, bytes]:
+        """QUOTE TOKEN: the to-be-signed content the card built (JWS signing input or COSE
+        Sig_structure) and the AK's DER signature; ``answer`` is its largest length.
+        :mod:`tpmcard.quote_formats` makes and checks the tokens."""
+        return self._split(self._call(INS_QUOTE_TOKEN, fmt, 0, selection + nonce, answer=answer))
 
     def certify(self, key: int, nonce: bytes) -> Certification:
         """TPMS_ATTEST CERTIFY of the AK or the migration key, signed by the EK."""

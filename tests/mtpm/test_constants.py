@@ -8,7 +8,7 @@ import json
 import tpmcard.mtpm as M
 from tpmcard import paths
 
-PREFIXES = ("INS_", "KEY_", "P1_", "P2_", "SW_", "NV_ATTRIBUTE_")
+PREFIXES = ("INS_", "KEY_", "P1_", "P2_", "SW_", "NV_ATTRIBUTE_", "FORMAT_", "MIN_TOKEN_")
 
 
 def test_python_constants_match_java(jvm: None) -> None:
