@@ -179,23 +179,39 @@ mtpm.add_command(click.Command("pcr-reset", callback=pcr_reset.callback, params=
 
 @mtpm.command()
 @click.option("--pcrs", required=True, help="e.g. 0,1,8,9,10")
-@click.option("--nonce", required=True, help="the verifier's nonce, hex (at most 64 bytes)")
+@click.option(
+    "--nonce", required=True, help="the verifier's nonce, hex (at most 64 bytes; jwt/eat: 8..64)"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tpm", "jwt", "eat"]),
+    default="tpm",
+    show_default=True,
+    help="TPMS_ATTEST, a JWT (ES256) or an EAT (COSE_Sign1 CWT), all signed by the AK",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.pass_obj
-def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path) -> None:
+def quote(opts: Options, pcrs: str, nonce: str, fmt: str, out_dir: Path) -> None:
     """Quote PCRs into directory OUT.
 
     \b
-    quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), ak.pem, pcrs.bin: for
+    tpm: quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), ak.pem, pcrs.bin: for
       tpm2_checkquote -u ak.pem -m quote.msg -s quote.sig -f pcrs.bin -l sha256:LIST -q NONCE
+    jwt: quote.jwt (JWS compact, ES256), eat: quote.cwt (COSE_Sign1 EAT); both verify with
+      ak.pem in a stock JOSE/COSE library (docs/quote-formats.md); pcrs.bin as above.
     ak.pub, ek.pub (TPM2B_PUBLIC), ak-certify.msg/.sig (the EK's CERTIFY of the AK), ek.crt:
       the chain `tpmcard verify OUT --nonce NONCE` checks.
     """
     from tpmcard.mtpm_verify import QuoteBundle
+    from tpmcard.quote_formats import TokenQuote
 
     with open_mtpm(opts) as m:
-        bundle = QuoteBundle.collect(m, _pcrs(pcrs), _hex(nonce))
-    for path in bundle.save(out_dir):
+        if fmt == "tpm":
+            written = QuoteBundle.collect(m, _pcrs(pcrs), _hex(nonce)).save(out_dir)
+        else:
+            written = TokenQuote.collect(m, fmt, _pcrs(pcrs), _hex(nonce)).save(out_dir)
+    for path in written:
         click.echo(str(path))
 
 
@@ -797,14 +813,25 @@ def ca_issue(ek_file: BinaryIO, card_id: str, out_file: BinaryIO) -> None:
     help="CA certificate (default: $TPMCARD_STATE_DIR/ca/ca.pem)",
 )
 def verify(directory: Path, nonce: str, ca_file: BinaryIO | None) -> None:
-    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest."""
+    """Verify a quote directory: AK -> EK -> CA chain, then each quote in it (quote.msg: magic,
+    type, signer, nonce, PCR digest; quote.jwt / quote.cwt: signature, nonce, card id, PCRs)."""
     from tpmcard.ca import ca_dir
     from tpmcard.mtpm_verify import QuoteBundle
+    from tpmcard.quote_formats import FILES, TokenQuote
 
     pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
-    bundle = QuoteBundle.load(directory)
-    parsed = bundle.verify(_hex(nonce), x509.load_pem_x509_certificate(pem))
-    click.echo(
-        f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
-        f"clock {parsed.clock_info.clock}"
-    )
+    ca = x509.load_pem_x509_certificate(pem)
+    tokens = TokenQuote.present(directory)
+    if (directory / "quote.msg").exists() or not tokens:
+        bundle = QuoteBundle.load(directory)
+        parsed = bundle.verify(_hex(nonce), ca)
+        click.echo(
+            f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
+            f"clock {parsed.clock_info.clock}"
+        )
+    for fmt in tokens:
+        claims = TokenQuote.load(directory, fmt).verify(_hex(nonce), ca)
+        click.echo(
+            f"OK: {FILES[fmt]} ({fmt}) of PCRs {','.join(map(str, claims.pcrs))} "
+            f"by the AK certified by the EK, ueid {claims.ueid.hex()}"
+        )
