@@ -279,11 +279,18 @@ def _claims(fmt: str, signed: bytes, data: Mapping[Any, Any], keys: tuple[Any, .
         or not isinstance(ueid_value, bytes)
         or not isinstance(nonce, bytes)
         or not isinstance(pcrs, list)
-        or not all(isinstance(i, int) for i in pcrs)
+        or not all(type(i) is int and 0 <= i < 24 for i in pcrs)
         or not isinstance(digest, bytes)
     ):
         raise AttestationError("the claims are not the card's", "malformed")
     return TokenClaims(fmt, signed, iss, ueid_value, nonce, tuple(pcrs), digest)
+
+
+def _ascii(part: bytes) -> str:
+    try:
+        return part.decode("ascii")
+    except UnicodeDecodeError:
+        raise AttestationError("a JWS part is not ASCII", "malformed") from None
 
 
 def parse_jwt(token: bytes, ak: ec.EllipticCurvePublicKey) -> TokenClaims:
@@ -292,15 +299,15 @@ def parse_jwt(token: bytes, ak: ec.EllipticCurvePublicKey) -> TokenClaims:
     if len(parts) != 3:
         raise AttestationError("a JWS has three parts", "malformed")
     try:
-        header = json.loads(b64url_decode(parts[0].decode("ascii")))
+        header = json.loads(b64url_decode(_ascii(parts[0])))
     except (UnicodeDecodeError, ValueError):
         raise AttestationError("the JWS header is not JSON", "malformed") from None
     if not isinstance(header, dict) or header.get("alg") != "ES256":
         raise AttestationError("the JWS is not ES256", "malformed")
     signed = parts[0] + b"." + parts[1]
-    _verify_signature(ak, b64url_decode(parts[2].decode("ascii")), signed)
+    _verify_signature(ak, b64url_decode(_ascii(parts[2])), signed)
     try:
-        raw = json.loads(b64url_decode(parts[1].decode("ascii")))
+        raw = json.loads(b64url_decode(_ascii(parts[1])))
     except ValueError:
         raise AttestationError("the JWT claims are not JSON", "malformed") from None
     if not isinstance(raw, dict):

@@ -17,6 +17,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pycose.keys import CoseKey
 from pycose.messages import Sign1Message
 from tpmcard import quote_formats as Q
@@ -125,3 +127,32 @@ def test_stock_libraries_accept_and_verify_token_refuses(fmt: str) -> None:
         altered[position] ^= 0x01
         with pytest.raises(AttestationError):
             Q.verify_token(fmt, bytes(altered), ak, ek, NONCE, PCRS)
+
+
+@given(st.binary(max_size=600))
+@settings(max_examples=300, deadline=None)
+def test_parsers_refuse_any_bytes_with_attestation_error(data: bytes) -> None:
+    """Whatever a quote file holds, the verifier answers AttestationError (a refusal the CLI
+    reports), never another exception."""
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    for parse in (Q.parse_jwt, Q.parse_eat):
+        with pytest.raises(AttestationError):
+            parse(data, key)
+    for fmt in ("jwt", "eat"):
+        try:
+            Q._token_pcrs(fmt, data)
+        except AttestationError:
+            pass
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_mutated_tokens_are_refused(data: st.DataObject) -> None:
+    card = SoftwareCard()
+    fmt = data.draw(st.sampled_from(["jwt", "eat"]))
+    token = bytearray(card.token(fmt, PCRS, NONCE))
+    positions = st.integers(0, len(token) - 1)
+    for position in data.draw(st.lists(positions, min_size=1, max_size=4, unique=True)):
+        token[position] ^= data.draw(st.integers(1, 255))
+    with pytest.raises(AttestationError):
+        Q.verify_token(fmt, bytes(token), card.area(card.ak), card.area(card.ek), NONCE, PCRS)
