@@ -10,7 +10,7 @@ import tpmcard.services.mtpm as M
 import tpmcard.services.mtpm_constants as K
 from tpmcard import paths
 
-PREFIXES = ("INS_", "KEY_", "P1_", "P2_", "SW_", "NV_ATTRIBUTE_")
+PREFIXES = ("INS_", "KEY_", "P1_", "P2_", "SW_", "NV_ATTRIBUTE_", "FORMAT_", "MIN_TOKEN_")
 
 
 def python_constants() -> dict[str, int]:

@@ -160,28 +160,48 @@ def pcr_reset(opts: Options, index: int) -> None:
 
 @mtpm.command()
 @click.option("--pcrs", required=True, help="e.g. 0,1,8,9,10")
-@click.option("--nonce", required=True, help="the verifier's nonce, hex (at most 64 bytes)")
+@click.option(
+    "--nonce", required=True, help="the verifier's nonce, hex (at most 64 bytes; jwt/eat: 8..64)"
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["tpm", "jwt", "eat"]),
+    default="tpm",
+    show_default=True,
+    help="TPMS_ATTEST, a JWT (ES256) or an EAT (COSE_Sign1 CWT), all signed by the AK",
+)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def quote(opts: Options, pcrs: str, nonce: str, out_dir: Path, as_json: bool) -> None:
+def quote(opts: Options, pcrs: str, nonce: str, fmt: str, out_dir: Path, as_json: bool) -> None:
     """Quote PCRs into directory OUT.
 
     \b
-    quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), ak.pem, pcrs.bin: for
+    tpm: quote.msg (TPMS_ATTEST), quote.sig (TPMT_SIGNATURE), ak.pem, pcrs.bin: for
       tpm2_checkquote -u ak.pem -m quote.msg -s quote.sig -f pcrs.bin -l sha256:LIST -q NONCE
+    jwt: quote.jwt (JWS compact, ES256), eat: quote.cwt (COSE_Sign1 EAT); both verify with
+      ak.pem in a stock JOSE/COSE library (docs/quote-formats.md); pcrs.bin as above.
     ak.pub, ek.pub (TPM2B_PUBLIC), ak-certify.msg/.sig (the EK's CERTIFY of the AK), ek.crt:
       the chain `tpmcard verify OUT --nonce NONCE` checks.
     """
+    from tpmcard.services.quote_formats import TokenQuote
     from tpmcard.services.verify import QuoteBundle
 
     with open_mtpm(opts) as m:
-        bundle = QuoteBundle.collect(m, parse_pcrs(pcrs), parse_hex(nonce))
-    written = bundle.save(out_dir)
+        if fmt == "tpm":
+            bundle = QuoteBundle.collect(m, parse_pcrs(pcrs), parse_hex(nonce))
+            values = bundle.quote.pcr_values
+            written = bundle.save(out_dir)
+        else:
+            token = TokenQuote.collect(m, fmt, parse_pcrs(pcrs), parse_hex(nonce))
+            values = token.pcr_values
+            written = token.save(out_dir)
     if as_json:
         print_json(
             {
-                "pcrs": {str(i): v.hex() for i, v in bundle.quote.pcr_values.items()},
+                "format": fmt,
+                "pcrs": {str(i): v.hex() for i, v in values.items()},
                 "nonce": nonce.lower(),
                 "files": [str(path) for path in written],
             }

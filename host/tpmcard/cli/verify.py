@@ -30,19 +30,30 @@ from tpmcard.cli import cli, parse_hex
     "its launcher's measurement. Without it, DIR/environment.json is checked if present.",
 )
 def verify(directory: Path, nonce: str, ca_file: BinaryIO | None, image: Path | None) -> None:
-    """Verify a quote directory: AK -> EK -> CA chain, magic, type, signer, nonce, PCR digest
-    (and a portable environment's PCR 8 and 9)."""
+    """Verify a quote directory: AK -> EK -> CA chain, then each quote in it (quote.msg: magic,
+    type, signer, nonce, PCR digest; quote.jwt / quote.cwt: signature, nonce, card id, PCRs),
+    and a portable environment's PCR 8 and 9."""
     from tpmcard.services.ca import ca_dir
     from tpmcard.services.env.attest import ATTESTATION_FILE, verify_environment
+    from tpmcard.services.quote_formats import FILES, TokenQuote
     from tpmcard.services.verify import QuoteBundle
 
     pem = ca_file.read() if ca_file is not None else (ca_dir() / "ca.pem").read_bytes()
-    bundle = QuoteBundle.load(directory)
-    parsed = bundle.verify(parse_hex(nonce), x509.load_pem_x509_certificate(pem))
-    if image is not None or (directory / ATTESTATION_FILE).exists():
-        verify_environment(bundle.quote.pcr_values, directory, image)
-        click.echo("OK: PCR 9 holds the environment's image digest, PCR 8 its launcher")
-    click.echo(
-        f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
-        f"clock {parsed.clock_info.clock}"
-    )
+    ca = x509.load_pem_x509_certificate(pem)
+    tokens = TokenQuote.present(directory)
+    if (directory / "quote.msg").exists() or not tokens:
+        bundle = QuoteBundle.load(directory)
+        parsed = bundle.verify(parse_hex(nonce), ca)
+        if image is not None or (directory / ATTESTATION_FILE).exists():
+            verify_environment(bundle.quote.pcr_values, directory, image)
+            click.echo("OK: PCR 9 holds the environment's image digest, PCR 8 its launcher")
+        click.echo(
+            f"OK: quote of {bundle.quote.pcr_selection} by the AK certified by the EK, "
+            f"clock {parsed.clock_info.clock}"
+        )
+    for fmt in tokens:
+        claims = TokenQuote.load(directory, fmt).verify(parse_hex(nonce), ca)
+        click.echo(
+            f"OK: {FILES[fmt]} ({fmt}) of PCRs {','.join(map(str, claims.pcrs))} "
+            f"by the AK certified by the EK, ueid {claims.ueid.hex()}"
+        )

@@ -56,6 +56,7 @@ from tpmcard.services.mtpm_constants import (
     INS_PCR_READ,
     INS_PCR_RESET,
     INS_QUOTE,
+    INS_QUOTE_TOKEN,
     INS_SEAL,
     INS_STAGE_READ,
     INS_STAGE_RUN,
@@ -266,6 +267,14 @@ class MtpmSession:
         if digest != pcr_composite_digest(values, selection):
             raise ProtocolError("the PCRs changed between reading and quoting them; quote again")
         return Quote(attest, ecdsa_signature_from_der(der), der, selection, values)
+
+    def quote_token(
+        self, fmt: int, selection: bytes, nonce: bytes, answer: int
+    ) -> tuple[bytes, bytes]:
+        """QUOTE TOKEN: the to-be-signed content the card built (JWS signing input or COSE
+        Sig_structure) and the AK's DER signature; ``answer`` is its largest length.
+        :mod:`tpmcard.services.quote_formats` makes and checks the tokens."""
+        return self._split(self._call(INS_QUOTE_TOKEN, fmt, 0, selection + nonce, answer=answer))
 
     def certify(self, key: int, nonce: bytes) -> Certification:
         """TPMS_ATTEST CERTIFY of the AK or the migration key, signed by the EK."""

@@ -185,9 +185,11 @@ class QuoteBundle:
             )
         values = {i: pcr_file[32 * k : 32 * k + 32] for k, i in enumerate(selection.indices)}
         return cls(
-            quote=Quote(attest, signature, _der(signature), selection, values),
+            quote=Quote(attest, signature, signature_der(signature), selection, values),
             ak=ak,
-            ak_certification=Certification(cert_attest, cert_signature, _der(cert_signature)),
+            ak_certification=Certification(
+                cert_attest, cert_signature, signature_der(cert_signature)
+            ),
             ek=ek,
             ek_certificate=ek_crt.read_bytes() if ek_crt.exists() else None,
         )
@@ -268,7 +270,7 @@ class MigrationTarget:
             return cls(
                 migration=PublicArea.from_tpm2b(bytes.fromhex(data["migration_public"])),
                 certification=Certification(
-                    bytes.fromhex(data["certify_attest"]), signature, _der(signature)
+                    bytes.fromhex(data["certify_attest"]), signature, signature_der(signature)
                 ),
                 nonce=bytes.fromhex(data["nonce"]),
                 ek=PublicArea.from_tpm2b(bytes.fromhex(data["ek_public"])),
@@ -302,7 +304,7 @@ class MigrationTarget:
         return self.migration
 
 
-def _der(signature: bytes) -> bytes:
+def signature_der(signature: bytes) -> bytes:
     """TPMT_SIGNATURE or DER -> DER."""
     if signature[:1] == b"\x30":
         return signature

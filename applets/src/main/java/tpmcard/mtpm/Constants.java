@@ -17,6 +17,7 @@ public final class Constants {
     public static final byte INS_CERTIFY = (byte) 0x24;
     public static final byte INS_EK_CERT_SET = (byte) 0x26;
     public static final byte INS_EK_CERT_GET = (byte) 0x28;
+    public static final byte INS_QUOTE_TOKEN = (byte) 0x2A;     // P1 format: a JWT or EAT quote
     public static final byte INS_SEAL = (byte) 0x30;
     public static final byte INS_UNSEAL = (byte) 0x32;
     public static final byte INS_NV_DEFINE = (byte) 0x40;
@@ -42,6 +43,10 @@ public final class Constants {
     public static final byte KEY_EK = (byte) 0x01;
     public static final byte KEY_AK = (byte) 0x02;
     public static final byte KEY_MIGRATION = (byte) 0x03;
+
+    // P1 of QUOTE TOKEN: the token format (docs/quote-formats.md).
+    public static final byte FORMAT_JWT = (byte) 0x01;
+    public static final byte FORMAT_EAT = (byte) 0x02;
 
     // P1 of MIGRATE EXPORT, P2 of MIGRATE EXPORT and IMPORT.
     public static final byte P1_MIGRATE_COPY = (byte) 0x00;
@@ -74,6 +79,8 @@ public final class Constants {
     // Sizes.
     public static final short MAX_INSTALL_ENTROPY = 32;
     public static final short MAX_NONCE = 64;
+    /** JWT and EAT quotes: eat_nonce is 8..64 bytes (RFC 9711 §4.1). */
+    public static final short MIN_TOKEN_NONCE = 8;
     public static final short MAX_AUTH = 32;
     public static final short MAX_SEALED_SECRET = 128;  // TPM MAX_SYM_DATA
     public static final short MAX_EK_CERT = 1024;

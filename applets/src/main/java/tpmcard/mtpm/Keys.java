@@ -55,6 +55,8 @@ final class Keys {
     final byte[] migrationName = new byte[Marshal.NAME_LENGTH];
     final byte[] migrationQualifiedName = new byte[Marshal.NAME_LENGTH];
     final byte[] migrationPoint = new byte[65];
+    /** The card identity in JWT and EAT quotes: UEID type RAND || SHA-256(EK TPMT_PUBLIC) (QuoteToken). */
+    final byte[] ueid = new byte[QuoteToken.UEID_LENGTH];
 
     final AESKey storageEncryption;
     final AESKey storageMac;
@@ -91,7 +93,8 @@ final class Keys {
         }
 
         describe(ek, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Tpm2.ALG_ECDSA, ekPublic,
-                null, ekQualifiedName, scratch);
+                ueid, ekQualifiedName, scratch);
+        ueid[0] = QuoteToken.UEID_TYPE_RAND;  // over the Name's nameAlg: 01 || SHA-256(TPMT_PUBLIC)
         describe(ak, Marshal.ATTR_SIGNING_HIGH, Marshal.ATTR_SIGNING_LOW, Tpm2.ALG_ECDSA, akPublic,
                 akName, akQualifiedName, scratch);
         describe(migration, Marshal.ATTR_DECRYPT_HIGH, Marshal.ATTR_DECRYPT_LOW, Tpm2.ALG_ECDH,
@@ -120,9 +123,8 @@ final class Keys {
         Marshal.u16(scratch, (short) 0, Tpm2.ALG_SHA256);
         sha256.reset();
         sha256.doFinal(publicArea, (short) 0, Marshal.PUBLIC_AREA_LENGTH, scratch, (short) 2);
-        if (name != null) {
-            Util.arrayCopy(scratch, (short) 0, name, (short) 0, Marshal.NAME_LENGTH);
-        }
+        // The Name, or for the EK the UEID's place: the Name's last 33 bytes (its first is then set).
+        Util.arrayCopy(scratch, (short) (Marshal.NAME_LENGTH - name.length), name, (short) 0, (short) name.length);
         Marshal.u32(scratch, (short) 34, Marshal.RH_ENDORSEMENT_HIGH, Marshal.RH_ENDORSEMENT_LOW);
         Util.arrayCopyNonAtomic(scratch, (short) 0, scratch, (short) 38, Marshal.NAME_LENGTH);
         sha256.reset();
