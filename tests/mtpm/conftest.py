@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from click.testing import CliRunner
+from tpmcard.cli import cli, mtpm_nv, mtpm_owner
+from tpmcard.cli import mtpm as cli_mtpm
 from tpmcard.services.mtpm import MtpmSession
 from tpmcard.services.session import SecureCardSession
 
@@ -41,3 +46,29 @@ def tpm2_pcrextend(bound_card: BoundCard) -> Callable[[int, bytes], None]:
         )
 
     return run
+
+
+@pytest.fixture
+def paired_cli(
+    bound_card: BoundCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Callable[..., str]:
+    """Run `tpmcard` in-process with its mobile TPM the paired card of tests/conftest.py, through a
+    real secured session per command (``open_mtpm`` yields ``session.mtpm``; everything below the
+    CLI is the real route). Returns the output; a non-zero exit fails the test."""
+    monkeypatch.setenv("TPMCARD_STATE_DIR", str(tmp_path / "state"))
+
+    @contextmanager
+    def open_paired(opts: object) -> Iterator[object]:
+        with bound_card.connect() as session:
+            yield session.mtpm
+
+    for module in (cli_mtpm, mtpm_nv, mtpm_owner):  # each mtpm command module opens the card
+        monkeypatch.setattr(module, "open_mtpm", open_paired)
+    runner = CliRunner()
+
+    def invoke(*args: str) -> str:
+        result = runner.invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return invoke

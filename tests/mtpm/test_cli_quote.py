@@ -5,42 +5,24 @@ session (``open_mtpm`` yields its ``session.mtpm``; everything below the CLI is 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard.cli import cli, mtpm_nv, mtpm_owner
-from tpmcard.cli import mtpm as cli_mtpm
+from tpmcard.cli import cli
 
 if TYPE_CHECKING:
-    from conftest import BoundCard  # tests/conftest.py
+    pass  # tests/conftest.py
 
 NONCE = "00112233445566778899aabbccddeeff"
 PCRS = "0,1,8,9,10"
 
 
 @pytest.fixture
-def run(bound_card: BoundCard, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    monkeypatch.setenv("TPMCARD_STATE_DIR", str(tmp_path / "state"))
-
-    @contextmanager
-    def open_paired(opts: object) -> Iterator[object]:
-        with bound_card.connect() as session:  # one secured session per CLI command
-            yield session.mtpm
-
-    for module in (cli_mtpm, mtpm_nv, mtpm_owner):  # each mtpm command module opens the card
-        monkeypatch.setattr(module, "open_mtpm", open_paired)
-    runner = CliRunner()
-
-    def invoke(*args: str) -> str:
-        result = runner.invoke(cli, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.output
-
-    return invoke
+def run(paired_cli: Callable[..., str]) -> Callable[..., str]:
+    return paired_cli
 
 
 def checkquote(d: Path, nonce: str = NONCE) -> subprocess.CompletedProcess[str]:
