@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tpmcard.services.env import format as fmt
-from tpmcard.services.env.attest import tpm2_tools_serialized_pcrs
+from tpmcard.services.env.attestation import tpm2_tools_serialized_pcrs
 
 CHUNK = fmt.MIN_CHUNK_SIZE
 KEY = bytes(range(32))

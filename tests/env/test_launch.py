@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import tpmcard.services.env.attest as env_attest
+import tpmcard.services.env.attestation as env_attest
 from tpmcard.services.env import format as fmt
 from tpmcard.services.env import service
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from tpmcard.cli import cli, mtpm_nv, mtpm_owner
+from tpmcard.cli import cli
 from tpmcard.cli import mtpm as cli_mtpm
 from tpmcard.services.mtpm import MtpmSession
 from tpmcard.services.session import SecureCardSession
@@ -62,8 +62,7 @@ def paired_cli(
         with bound_card.connect() as session:
             yield session.mtpm
 
-    for module in (cli_mtpm, mtpm_nv, mtpm_owner):  # each mtpm command module opens the card
-        monkeypatch.setattr(module, "open_mtpm", open_paired)
+    monkeypatch.setattr(cli_mtpm, "open_mtpm", open_paired)  # every mtpm command opens it there
     runner = CliRunner()
 
     def invoke(*args: str) -> str:

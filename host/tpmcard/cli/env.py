@@ -21,7 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-import tpmcard.services.env.attest as env_attest
+import tpmcard.services.env.attestation as env_attest
 from tpmcard.cli import Options, cli, console, print_json
 from tpmcard.cli.binding import PIN_FD_HELP, Secrets, parse_pcrs
 from tpmcard.services.env import service

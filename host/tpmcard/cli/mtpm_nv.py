@@ -12,6 +12,7 @@ from typing import BinaryIO
 import click
 
 from tpmcard.cli import JSON_HELP, Options, console, kv_table, print_json
+from tpmcard.cli import mtpm as cli_mtpm  # open_mtpm looked up per call: one seam to replace
 from tpmcard.cli.binding import Secrets
 from tpmcard.cli.mtpm import (
     AUTH_FD_HELP,
@@ -19,7 +20,6 @@ from tpmcard.cli.mtpm import (
     MIGRATABLE_HELP,
     OWNER_FD_HELP,
     mtpm,
-    open_mtpm,
     parse_handle,
     read_owner_auth,
     read_secret,
@@ -34,7 +34,7 @@ def _defining(
 ) -> Iterator[tuple[MtpmSession, bytes, bytes]]:
     """The mobile TPM, its owner auth and the new index's auth value, for a define command."""
     secrets = Secrets()
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         owner = read_owner_auth(m, secrets, owner_auth_fd)
         yield m, owner, read_secret(secrets, auth_fd, auth_prompt, f"auth value for the {what}")
 
@@ -84,7 +84,7 @@ def nv_write(
     """Write the bytes of IN at --offset (as `tpm2_nvwrite -i IN`)."""
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the NV index")
     data = in_file.read()
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.nv_write(parse_handle(handle), data, offset, auth)
 
 
@@ -108,7 +108,7 @@ def nv_read(
     """Read the index into OUT, raw (as `tpm2_nvread -o OUT`)."""
     index = parse_handle(handle)
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the NV index")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         if size is None:
             sizes = {i.handle: i.size for i in m.nv_list()}
             if index not in sizes:
@@ -126,7 +126,7 @@ def nv_read(
 @click.pass_obj
 def nv_undefine(opts: Options, handle: str, owner_auth_fd: int | None) -> None:
     """Delete the index (data or counter)."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.nv_undefine(parse_handle(handle), read_owner_auth(m, Secrets(), owner_auth_fd))
 
 
@@ -135,7 +135,7 @@ def nv_undefine(opts: Options, handle: str, owner_auth_fd: int | None) -> None:
 @click.pass_obj
 def nv_list(opts: Options, as_json: bool) -> None:
     """The defined indices: handle, kind, size."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         indices = m.nv_list()
     rows = [
         {"handle": f"0x{i.handle:08x}", "kind": "counter" if i.counter else "data", "size": i.size}
@@ -186,7 +186,7 @@ def counter_increment(
 ) -> None:
     """Add one; print the new value."""
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         value = m.counter_increment(parse_handle(handle), auth)
     print_json({"handle": handle, "value": value}) if as_json else click.echo(str(value))
 
@@ -214,7 +214,7 @@ def counter_read(
 ) -> None:
     """Print the value (decimal)."""
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the counter")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         value = m.counter_read(parse_handle(handle), auth)
     if out_file is not None:
         out_file.write(value.to_bytes(8, "big"))
@@ -227,5 +227,5 @@ def counter_read(
 @click.pass_obj
 def counter_undefine(opts: Options, handle: str, owner_auth_fd: int | None) -> None:
     """Delete the counter (a new one starts above every value it reached)."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.counter_undefine(parse_handle(handle), read_owner_auth(m, Secrets(), owner_auth_fd))

@@ -12,13 +12,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tpmcard.cli import JSON_HELP, Options, console, kv_table, print_json
+from tpmcard.cli import mtpm as cli_mtpm  # open_mtpm looked up per call: one seam to replace
 from tpmcard.cli.binding import Secrets
 from tpmcard.cli.mtpm import (
     AUTH_FD_HELP,
     AUTH_PROMPT_HELP,
     OWNER_FD_HELP,
     mtpm,
-    open_mtpm,
     parse_handle,
     read_owner_auth,
     read_secret,
@@ -44,7 +44,7 @@ def owner_take(opts: Options, owner_auth_fd: int | None) -> None:
     value = Secrets().read(owner_auth_fd, "new owner auth", confirm=True).encode()
     if not value:
         raise click.BadParameter("the owner auth cannot be empty")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.take_ownership(value)
     click.echo("the card's mobile TPM is now owned")
 
@@ -57,7 +57,7 @@ def owner_clear(opts: Options, owner_auth_fd: int | None, yes: bool) -> None:
     """TPM2_Clear: every sealed blob dies, every NV index and counter goes, no owner."""
     if not yes and owner_auth_fd is None:
         click.confirm("Clear the mobile TPM (all sealed data, NV indices, counters)?", abort=True)
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.clear(read_owner_auth(m, Secrets(), owner_auth_fd))
     click.echo("cleared: the card's mobile TPM is unowned, with new storage keys")
 
@@ -67,7 +67,7 @@ def owner_clear(opts: Options, owner_auth_fd: int | None, yes: bool) -> None:
 @click.pass_obj
 def owner_da_reset(opts: Options, owner_auth_fd: int | None) -> None:
     """Lift the lockout of sealed-object and NV auth values (after 16 wrong values in a row)."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.da_reset(read_owner_auth(m, Secrets(), owner_auth_fd))
     click.echo("sealed-object and NV auth values have their tries back")
 
@@ -77,7 +77,7 @@ def owner_da_reset(opts: Options, owner_auth_fd: int | None) -> None:
 @click.pass_obj
 def owner_status(opts: Options, as_json: bool) -> None:
     """Owned or not, owner tries left, clock, reset count, storage key id."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         data = m.status().as_dict()
     if as_json:
         print_json(data)
@@ -114,7 +114,7 @@ def migrate_trust(opts: Options, ca_file: BinaryIO | None, owner_auth_fd: int | 
     key = _ca_certificate(ca_file).public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise TpmcardError("the migration CA must have a P-256 key")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.migration_anchor_set(key, read_owner_auth(m, Secrets(), owner_auth_fd))
     click.echo("migration CA installed: exports go only to targets it certified")
 
@@ -127,7 +127,7 @@ def migrate_target(opts: Options, out_file: Any) -> None:
     as TPMS_ATTEST + TPMT_SIGNATURE, the EK and its certificate, all hex), for the CA."""
     from tpmcard.services.verify import MigrationTarget
 
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         target = MigrationTarget.collect(m)
     out_file.write(target.to_json())
 
@@ -168,7 +168,7 @@ def migrate_export(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--target") from None
     secrets = Secrets()
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         owner_auth = read_owner_auth(m, secrets, owner_auth_fd)
         auth = read_secret(secrets, auth_fd, auth_prompt, "auth value of the object")
         if sealed_file is not None:
@@ -202,7 +202,7 @@ def migrate_import(
         raise click.BadParameter(str(exc)) from None
     if kind == "sealed" and out_file is None:
         raise click.UsageError("a sealed duplicate needs OUT for the new blob")
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         owner_auth = read_owner_auth(m, Secrets(), owner_auth_fd)
         if kind == "sealed":
             blob = m.migrate_import_sealed(duplicate, owner_auth)
@@ -230,7 +230,7 @@ def _ca_certificate(ca_file: BinaryIO | None) -> x509.Certificate:
 @click.pass_obj
 def ek_public(opts: Options, out_file: BinaryIO) -> None:
     """Write the EK public key (PEM), for `tpmcard ca issue`."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         key = m.ek_public().public_key()
     out_file.write(
         key.public_bytes(
@@ -253,7 +253,7 @@ def ek_cert_set(opts: Options, certificate: BinaryIO, owner_auth_fd: int | None)
     data = certificate.read()
     if data.startswith(b"-----"):
         data = x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         m.ek_cert_set(data, read_owner_auth(m, Secrets(), owner_auth_fd))
 
 
@@ -263,7 +263,7 @@ def ek_cert_set(opts: Options, certificate: BinaryIO, owner_auth_fd: int | None)
 @click.pass_obj
 def ek_cert_get(opts: Options, out_file: BinaryIO, as_json: bool) -> None:
     """Write the EK certificate (DER) to --out; --json also describes it."""
-    with open_mtpm(opts) as m:
+    with cli_mtpm.open_mtpm(opts) as m:
         data = m.ek_cert_get()
     if data is None:
         raise TpmcardError("the card holds no EK certificate: issue one with `tpmcard ca issue`")

@@ -34,7 +34,7 @@ def verify(directory: Path, nonce: str, ca_file: BinaryIO | None, image: Path | 
     type, signer, nonce, PCR digest; quote.jwt / quote.cwt: signature, nonce, card id, PCRs),
     and a portable environment's PCR 8 and 9."""
     from tpmcard.services.ca import ca_dir
-    from tpmcard.services.env.attest import ATTESTATION_FILE, verify_environment
+    from tpmcard.services.env.attestation import ATTESTATION_FILE, verify_environment
     from tpmcard.services.quote_formats import FILES, TokenQuote
     from tpmcard.services.verify import QuoteBundle
 
