@@ -43,8 +43,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final NvStore nv = new NvStore();
     private final MigrationAnchor anchor;
     private final Sealing sealing;
-    private final byte[] ekCertificate = new byte[Constants.MAX_EK_CERT];
-    private short ekCertificateLength;
+    private final EkCertificate ekCertificate = new EkCertificate();
     // Staging (persistent, written only for commands larger than the service window).
     private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
     private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
@@ -242,7 +241,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_EK_CERT_SET:
                 return ekCertSet(in, inOffset, inLength);
             case Constants.INS_EK_CERT_GET:
-                return ekCertGet(out, outOffset);
+                return ekCertificate.get(out, outOffset);
             case Constants.INS_SEAL:
                 return sealing.seal(p1, owner.isOwned(), in, inOffset, inLength, out, outOffset, slot, workOffset,
                         slotOffset, scratch, cursor);
@@ -384,22 +383,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
     /** in = owner auth length 1 || owner auth || DER certificate (1..1024). */
     private short ekCertSet(byte[] in, short off, short len) {
         short certificate = ownerAuthorised(in, off, len);
-        short length = cursor.remaining();
-        if (length < 1 || length > Constants.MAX_EK_CERT) {
-            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
-        }
-        JCSystem.beginTransaction();
-        Util.arrayCopy(in, certificate, ekCertificate, (short) 0, length);
-        ekCertificateLength = length;
-        JCSystem.commitTransaction();
+        ekCertificate.set(in, certificate, cursor.remaining());
         return 0;
-    }
-
-    private short ekCertGet(byte[] out, short outOff) {
-        if (ekCertificateLength == 0) {
-            ISOException.throwIt(Constants.SW_NOT_FOUND);
-        }
-        return (short) (Util.arrayCopyNonAtomic(ekCertificate, (short) 0, out, outOff, ekCertificateLength) - outOff);
     }
 
     // --- Ownership ---------------------------------------------------------------------------
