@@ -16,4 +16,7 @@ def test_measure_reports_every_provider(alg: A.Algorithms) -> None:
         "ecdsa-p256-sha256",
     }
     assert all(r["card_s"] > 0 and r["host_s"] > 0 and r["ratio"] > 0 for r in rows)
+    chosen = {p.name: p.implementation_name for p in alg.list()}
+    assert {r["implementation"] for r in rows} <= {"native", "software"}
+    assert all(r["implementation"] in chosen.values() for r in rows)
     assert len(alg.list()) == 5  # keys it made are deleted again; registry untouched

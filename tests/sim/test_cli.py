@@ -62,6 +62,9 @@ def test_reset_only_the_card(tmp_path: Path) -> None:
 def test_demo_runs(tmp_path: Path) -> None:
     result = run(tmp_path, "demo")
     assert "demo complete" in result.stdout
+    # On the default card (a J3R180: no GCM, no SHA3) the demo says what runs in software.
+    said = result.stdout.split("Computed in software", 1)[1].split(".\n", 1)[0]
+    assert "aes-gcm" in said and "sha3-256" in said and "ecdsa" not in said
 
 
 @pytest.mark.pcsc
@@ -89,6 +92,21 @@ def test_bench_json_structure(tmp_path: Path) -> None:
     for row in sizes.values():
         assert row["raw_us"] > 0 and row["tpmcard_us"] > 0
         assert row["ratio"] == pytest.approx(row["tpmcard_us"] / row["raw_us"], rel=0.05)
+
+
+def test_bench_algorithms_native_and_software(tmp_path: Path) -> None:
+    """The algorithms section measures each provider as installed on a card that has every
+    algorithm (profile full), then AES-GCM and SHA3-256 again made with the software option."""
+    result = run(tmp_path, "bench", "--only", "algorithms", "--json")
+    rows = json.loads(result.stdout)["algorithms"]["rows"]
+    runs = {(r["provider"], r["bytes"]): set() for r in rows}
+    for r in rows:
+        runs[(r["provider"], r["bytes"])].add(r["implementation"])
+        assert r["card_s"] > 0 and r["host_s"] > 0
+    for size in (1024, 65536):
+        assert runs[("aes-256-gcm", size)] == runs[("sha3-256", size)] == {"native", "software"}
+        assert runs[("chacha20-poly1305", size)] == runs[("hmac-sha256", size)] == {"software"}
+        assert runs[("ecdsa-p256-sha256", size)] == {"native"}
 
 
 def test_help_lists_commands(tmp_path: Path) -> None:

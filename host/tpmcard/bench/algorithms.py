@@ -23,6 +23,17 @@ from tpmcard.services import algorithms as A
 
 SIZES = (1024, 65536)
 
+#: The provider (by bench name) of each registry AID, to report what each one runs.
+PROVIDERS = {
+    A.AID_AES_GCM: "aes-256-gcm",
+    A.AID_CHACHA20_POLY1305: "chacha20-poly1305",
+    A.AID_SHA3: "sha3-256",
+    A.AID_HMAC: "hmac-sha256",
+    A.AID_ECDSA_P256: "ecdsa-p256-sha256",
+}
+#: The providers that have both a native and a software implementation (docs/algorithms.md).
+BOTH = (A.AID_AES_GCM, A.AID_SHA3)
+
 
 def _time(fn: Callable[[], object], min_seconds: float = 0.2, max_rounds: int = 200) -> float:
     """Seconds per call: repeat until min_seconds have passed (at least 2 calls)."""
@@ -46,8 +57,10 @@ Case = tuple[str, Callable[[], object], Callable[[], object]]
 def measure(
     alg: A.Algorithms, sizes: tuple[int, ...] = SIZES, min_seconds: float = 0.2
 ) -> list[dict[str, Any]]:
-    """One row per (provider, size): card and host seconds, MB/s, ratio."""
+    """One row per (provider, size): what the provider runs (native or software, as it chose at
+    install), card and host seconds, MB/s, ratio."""
     rows: list[dict[str, Any]] = []
+    runs = {PROVIDERS[p.aid]: p.implementation_name for p in alg.list() if p.aid in PROVIDERS}
     nonce = b"\x00" * 12
     aes_key, chacha_key, mac_key = os.urandom(32), os.urandom(32), os.urandom(32)
     card_aes = alg.import_key(A.KEY_AES_256, aes_key)
@@ -94,6 +107,7 @@ def measure(
                 rows.append(
                     {
                         "provider": name,
+                        "implementation": runs.get(name, "?"),
                         "bytes": size,
                         "card_s": card_s,
                         "host_s": host_s,

@@ -103,7 +103,11 @@ class BenchSuite:
 
 
 @contextlib.contextmanager
-def paired_suite(tcti: str | None = None, *, pcsc: bool = False) -> Iterator[BenchSuite]:
+def paired_suite(
+    tcti: str | None = None, *, pcsc: bool = False, profile: str | None = None
+) -> Iterator[BenchSuite]:
+    """A throw-away card (in-process, or served over PC/SC), swtpm, personalised and paired.
+    ``profile``: the in-process card's simulated card profile (default: the simulator's)."""
     from tpmcard.tpm.adapter import Tpm
 
     with contextlib.ExitStack() as stack:
@@ -119,7 +123,7 @@ def paired_suite(tcti: str | None = None, *, pcsc: bool = False) -> Iterator[Ben
             from tpmcard.transport.jcardsim import JCardSimConnection
 
             connection = stack.enter_context(
-                JCardSimConnection(tmp / "card", purpose="tpmcard bench")
+                JCardSimConnection(tmp / "card", purpose="tpmcard bench", profile=profile)
             )
             path = "in-process jCardSim"
         tpm = stack.enter_context(Tpm.open(tcti, state_dir=tmp / "swtpm"))

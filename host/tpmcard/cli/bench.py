@@ -62,7 +62,8 @@ def bench(
       binding, binding-pcsc  handshake time split TPM/card/host, APDUs per handshake,
                              secure-messaging throughput / plain ECHO (target >= 0.7x)
       mtpm        quote, seal, unseal, extend on the card's mobile TPM / the same on swtpm
-      algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`
+      algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`,
+                  native and software (AES-GCM, SHA3-256) on a simulated card of profile full
     env           `tpmcard env` pack and launch of 256 MiB / raw AES-256-GCM on the same data
                   (target >= 0.8x)
     """
@@ -92,7 +93,11 @@ def bench(
         elif name == "mtpm":
             _print_rows(TITLES[name], result, ("operation", "mtpm_ms", "tpm_ms"))
         else:
-            _print_rows(TITLES[name], result["rows"], ("provider", "bytes", "card_s", "host_s"))
+            _print_rows(
+                TITLES[name],
+                result["rows"],
+                ("provider", "implementation", "bytes", "card_s", "host_s"),
+            )
 
 
 TITLES = {
@@ -117,6 +122,8 @@ def _measure(name: str, opts: Options, rounds: int | None, pcsc_reader: str | No
         return measure_env()
     from tpmcard.bench.suite import paired_suite
 
+    if name == "algorithms":
+        return _measure_algorithms(opts)
     with paired_suite(opts.tcti, pcsc=name == "binding-pcsc") as suite:
         if name.startswith("binding"):
             from tpmcard.bench.binding import measure_binding
@@ -124,13 +131,34 @@ def _measure(name: str, opts: Options, rounds: int | None, pcsc_reader: str | No
             result = measure_binding(suite.factory(), echo_rounds=rounds or 300)
             return {"path": suite.path, **result}
         with suite.factory()() as session:
-            if name == "mtpm":
-                from tpmcard.bench.mtpm import compare
+            from tpmcard.bench.mtpm import compare
 
-                return compare(session.mtpm, suite.tpm, rounds=rounds or 100)
-            from tpmcard.bench.algorithms import measure
+            return compare(session.mtpm, suite.tpm, rounds=rounds or 100)
 
-            return {"rows": measure(session.algorithms)}
+
+def _measure_algorithms(opts: Options) -> Any:
+    """Each provider as the card chose at install, on a simulated card that has every algorithm
+    jCardSim has (profile full: native GCM and SHA3), then AES-GCM and SHA3-256 made again with
+    the software option (what a J3R180 runs): both rows per provider, the same host baseline."""
+    import os
+
+    from tpmcard.bench.algorithms import BOTH, measure
+    from tpmcard.bench.suite import paired_suite
+    from tpmcard.services import algorithms as A
+    from tpmcard.transport.jcardsim import JCardSimConnection
+
+    with paired_suite(opts.tcti, profile="full") as suite:
+        with suite.factory()() as session:
+            rows = measure(session.algorithms)
+        assert isinstance(suite.connection, JCardSimConnection)
+        for aid in BOTH:
+            suite.connection.delete_applet(aid)
+            suite.connection.create_applet(aid, os.urandom(32) + bytes([A.INSTALL_OPTION_SOFTWARE]))
+        with suite.factory()() as session:
+            software = measure(session.algorithms)
+    native = {r["provider"] for r in rows if r["implementation"] == "native"}
+    rows += [r for r in software if r["implementation"] == "software" and r["provider"] in native]
+    return {"rows": sorted(rows, key=lambda r: (r["bytes"], r["provider"], r["implementation"]))}
 
 
 def _print_binding(title: str, result: dict[str, Any]) -> None:

@@ -307,9 +307,16 @@ def _print_pcrs(title: str, values: dict[int, bytes]) -> None:
 
 def _print_providers(title: str, providers: list[ProviderInfo]) -> None:
     table = Table(title=title, title_justify="left")
-    for column in ("algorithm", "version", "state", "AID"):
+    for column in ("algorithm", "version", "state", "runs", "AID"):
         table.add_column(column)
     for p in providers:
         version = f"{p.version[0]}.{p.version[1]}" if p.version else "-"
-        table.add_row(p.name, version, STATE_NAMES.get(p.state, str(p.state)), p.aid.hex())
+        state = STATE_NAMES.get(p.state, str(p.state))
+        table.add_row(p.name, version, state, p.implementation_name, p.aid.hex())
     console.print(table)
+    software = sorted({p.name for p in providers if p.implementation_name == "software"})
+    if software:
+        console.print(
+            "   Computed in software by card code, over the card's own primitives (this card "
+            f"lacks them or the provider is card code by design): {', '.join(software)}."
+        )
