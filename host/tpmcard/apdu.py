@@ -12,6 +12,7 @@ Layering (each imports only the ones below it; docs/api.md, "Layers")::
 
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -168,14 +169,15 @@ class ApduProcessor(Protocol):
     ) -> tuple[bytes, int]: ...
 
 
-class CheckedProcessor:
+class CheckedProcessor(abc.ABC):
     """A processor that is also a :class:`SendApdu`: ``send_apdu`` (and calling it) is
-    :meth:`send` followed by :func:`check_status`."""
+    :meth:`send` followed by :func:`check_status`. Subclasses implement :meth:`send`."""
 
+    @abc.abstractmethod
     def send(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX
     ) -> tuple[bytes, int]:
-        raise NotImplementedError
+        """Send a command of any length; return its data and final status word, unchecked."""
 
     def send_apdu(
         self, cla: int, ins: int, p1: int, p2: int, data: bytes = b"", le: int | None = LE_MAX

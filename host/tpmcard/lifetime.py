@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import abc
 from types import TracebackType
 from typing import Self
 
 __all__ = ["Closeable"]
 
 
-class Closeable:
-    """A resource ended by :meth:`close`; ``with obj:`` closes it however the block ends."""
+class Closeable(abc.ABC):
+    """A resource ended by :meth:`close`; ``with obj:`` closes it however the block ends.
+    Subclasses implement :meth:`close`."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """End the resource."""
 
     def __enter__(self) -> Self:
         return self

@@ -9,20 +9,17 @@ reboot does. The card's mobile-TPM PCRs 9-23 go back to zero with ``bound_card.r
 
 from __future__ import annotations
 
-import shutil
 import socket
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from tpmcard.tpm import swtpm as swtpm_module
 
 if TYPE_CHECKING:
+    from attestation_support import TestAttestation
     from conftest import BoundCard  # tests/conftest.py
-    from tpmcard.services.attestation import AttestationCa, Enrollment
-    from tpmcard.services.client import Card
     from tpmcard.tpm.swtpm import Swtpm
 
 ENV_PIN = b"4711-env"
@@ -38,46 +35,12 @@ def swtpm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swtpm]:
         yield instance
 
 
-class EnvAttestation:
-    """What ``bound_card`` needs of tests/conftest.py's TestAttestation (``enrollment``,
-    ``personalise``), for this directory's swtpm. (Not imported from there: pytest puts the
-    last non-package conftest.py it loads, tests/tpm's or tests/gp's, under the name
-    ``conftest``.)"""
-
-    def __init__(self, ca: AttestationCa, enrollment: Enrollment) -> None:
-        self.ca = ca
-        self.enrollment = enrollment
-
-    def personalise(self, card: Card, store_dir: Path | None = None) -> None:
-        from tpmcard.errors import ChannelError
-        from tpmcard.services.pairings import PairingStore
-        from tpmcard.services.pins import DEFAULT_PIN, DEFAULT_PUK, install_attestation_ca
-
-        store = PairingStore(store_dir) if store_dir is not None else None
-        point = self.ca.public_point
-        try:
-            install_attestation_ca(card, DEFAULT_PIN, ca_point=point, store=store)
-        except ChannelError:
-            install_attestation_ca(card, DEFAULT_PUK, use_puk=True, ca_point=point, store=store)
-
-
 @pytest.fixture(scope="session")
-def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> EnvAttestation:
+def attestation(swtpm: Swtpm, tmp_path_factory: pytest.TempPathFactory) -> TestAttestation:
     """As tests/conftest.py's, for this directory's swtpm."""
-    from tpmcard.services.attestation import AttestationCa, enroll
-    from tpmcard.services.ca import ManufacturerCa
-    from tpmcard.tpm.adapter import Tpm
+    from attestation_support import make_attestation
 
-    base = tmp_path_factory.mktemp("env-attestation")
-    ca_dir, roots = base / "ca", base / "ek-roots"
-    ManufacturerCa.init(ca_dir)
-    roots.mkdir()
-    for certificate in swtpm.ek_root_certificates:
-        shutil.copy(certificate, roots)
-    ca = AttestationCa.load(roots, ca_dir)
-    with Tpm.open(swtpm.tcti) as tpm:
-        enrollment = enroll(tpm, ca)
-    return EnvAttestation(ca, enrollment)
+    return make_attestation(swtpm, tmp_path_factory.mktemp("env-attestation"))
 
 
 def reboot_host(instance: Swtpm) -> None:

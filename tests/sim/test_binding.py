@@ -62,7 +62,7 @@ from tpmcard.transport.jcardsim import JCardSimConnection
 from tpmcard.transport.pcsc import PcscConnection
 
 if TYPE_CHECKING:
-    from conftest import TestAttestation  # tests/conftest.py
+    from attestation_support import TestAttestation  # tests/attestation_support.py
 
 #: The PIN and PUK that ``link`` sets in place of the factory defaults.
 PIN = "135790"

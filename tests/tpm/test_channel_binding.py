@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from card_model import CardModel  # noqa: E402
 
 if TYPE_CHECKING:
-    from conftest import TestAttestation  # tests/conftest.py
+    from attestation_support import TestAttestation  # tests/attestation_support.py
 
 
 @pytest.mark.tpm

@@ -30,7 +30,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from tpmcard.errors import AttestVerificationError as AttestationError
-from tpmcard.errors import TpmFormatError
 from tpmcard.services.mtpm import MtpmSession
 from tpmcard.services.mtpm_constants import (
     FORMAT_EAT,
@@ -449,35 +448,27 @@ class TokenQuote:
 
     @classmethod
     def load(cls, directory: Path, fmt: str) -> TokenQuote:
-        from tpmcard.services.verify import signature_der
+        from tpmcard.services.verify import load_key_chain
 
         try:
             token = (directory / FILES[fmt]).read_bytes()
             pcr_file = (directory / "pcrs.bin").read_bytes()
-            ak = PublicArea.from_tpm2b((directory / "ak.pub").read_bytes())
-            ek = PublicArea.from_tpm2b((directory / "ek.pub").read_bytes())
-            cert_attest = (directory / "ak-certify.msg").read_bytes()
-            cert_signature = (directory / "ak-certify.sig").read_bytes()
         except FileNotFoundError as exc:
             raise AttestationError(f"{exc.filename} is missing", "malformed") from None
-        except TpmFormatError as exc:
-            raise AttestationError(f"a public area is malformed: {exc}", "malformed") from None
+        ak, ak_certification, ek, ek_certificate = load_key_chain(directory)
         # The selection is the token's own (checked against the signature in verify).
         claims_pcrs = _token_pcrs(fmt, token)
         if len(pcr_file) != 32 * len(claims_pcrs):
             raise AttestationError("pcrs.bin does not match the token's selection", "pcr_selection")
         values = {i: pcr_file[32 * k : 32 * k + 32] for k, i in enumerate(claims_pcrs)}
-        ek_crt = directory / "ek.crt"
         return cls(
             fmt=fmt,
             token=token,
             pcr_values=values,
             ak=ak,
-            ak_certification=Certification(
-                cert_attest, cert_signature, signature_der(cert_signature)
-            ),
+            ak_certification=ak_certification,
             ek=ek,
-            ek_certificate=ek_crt.read_bytes() if ek_crt.exists() else None,
+            ek_certificate=ek_certificate,
         )
 
     def verify(self, nonce: bytes, ca_certificate: x509.Certificate) -> TokenClaims:

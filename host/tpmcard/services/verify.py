@@ -161,17 +161,9 @@ class QuoteBundle:
             attest = (directory / "quote.msg").read_bytes()
             signature = (directory / "quote.sig").read_bytes()
             pcr_file = (directory / "pcrs.bin").read_bytes()
-            ak = PublicArea.from_tpm2b((directory / "ak.pub").read_bytes())
-            ek = PublicArea.from_tpm2b((directory / "ek.pub").read_bytes())
-            cert_attest = (directory / "ak-certify.msg").read_bytes()
-            cert_signature = (directory / "ak-certify.sig").read_bytes()
         except FileNotFoundError as exc:
             raise AttestVerificationError(f"{exc.filename} is missing", "malformed") from None
-        except TpmFormatError as exc:
-            raise AttestVerificationError(
-                f"a public area is malformed: {exc}", "malformed"
-            ) from None
-        ek_crt = directory / "ek.crt"
+        ak, ak_certification, ek, ek_certificate = load_key_chain(directory)
         try:
             parsed = Attestation.parse(attest)
         except TpmFormatError as exc:
@@ -187,11 +179,9 @@ class QuoteBundle:
         return cls(
             quote=Quote(attest, signature, signature_der(signature), selection, values),
             ak=ak,
-            ak_certification=Certification(
-                cert_attest, cert_signature, signature_der(cert_signature)
-            ),
+            ak_certification=ak_certification,
             ek=ek,
-            ek_certificate=ek_crt.read_bytes() if ek_crt.exists() else None,
+            ek_certificate=ek_certificate,
         )
 
     def verify(self, nonce: bytes, ca_certificate: x509.Certificate) -> Attestation:
@@ -302,6 +292,26 @@ class MigrationTarget:
             self.nonce,
         )
         return self.migration
+
+
+def load_key_chain(
+    directory: Path,
+) -> tuple[PublicArea, Certification, PublicArea, bytes | None]:
+    """The key chain every quote directory carries beside its quote (``tpmcard mtpm quote``):
+    the AK (ak.pub), the EK's CERTIFY of it (ak-certify.msg/.sig), the EK (ek.pub) and, if
+    present, its certificate (ek.crt)."""
+    try:
+        ak = PublicArea.from_tpm2b((directory / "ak.pub").read_bytes())
+        ek = PublicArea.from_tpm2b((directory / "ek.pub").read_bytes())
+        cert_attest = (directory / "ak-certify.msg").read_bytes()
+        cert_signature = (directory / "ak-certify.sig").read_bytes()
+    except FileNotFoundError as exc:
+        raise AttestVerificationError(f"{exc.filename} is missing", "malformed") from None
+    except TpmFormatError as exc:
+        raise AttestVerificationError(f"a public area is malformed: {exc}", "malformed") from None
+    ek_crt = directory / "ek.crt"
+    certification = Certification(cert_attest, cert_signature, signature_der(cert_signature))
+    return ak, certification, ek, (ek_crt.read_bytes() if ek_crt.exists() else None)
 
 
 def signature_der(signature: bytes) -> bytes:
