@@ -501,7 +501,7 @@ def _token_pcrs(fmt: str, token: bytes) -> list[int]:
             body = value[2] if isinstance(value, tuple) else value
             claims = _cbor_whole(body[2])
             pcrs = claims.get("pcrs") if isinstance(claims, dict) else None
-    except (IndexError, TypeError, ValueError, UnicodeDecodeError):
+    except (IndexError, KeyError, TypeError, ValueError, UnicodeDecodeError):
         pcrs = None
     if not isinstance(pcrs, list) or not all(isinstance(i, int) and 0 <= i < 24 for i in pcrs):
         raise AttestationError(f"{FILES[fmt]} is malformed", "malformed")
