@@ -110,8 +110,8 @@ SW_WRONG_DATA = 0x6A80
 SW_OWNER_REQUIRED = 0x6A82
 SW_UNTRUSTED_TARGET = 0x6A85
 SW_NOT_MIGRATABLE = 0x6A87
-SW_UNTRUSTED_AUTHORITY = SW_UNTRUSTED_TARGET  # flexible: approval from another authority
-SW_APPROVAL_REVOKED = SW_OBJECT_INVALID  # flexible: the approval's epoch is below the floor
+SW_UNTRUSTED_AUTHORITY = 0x6A8A  # flexible: the approval is from another authority
+SW_APPROVAL_REVOKED = 0x6987  # flexible: the approval's epoch is below the authority's floor
 SW_PCR_NOT_RESETTABLE = 0x6A81
 SW_NOT_ENOUGH_MEMORY = 0x6A84
 SW_INCORRECT_P1P2 = 0x6A86
@@ -133,11 +133,7 @@ _REASONS: dict[int, tuple[str, str]] = {
         "blocked after too many wrong values: the owner auth for good; sealed-object and NV auth "
         "values until the owner resets the lockout (`tpmcard mtpm owner da-reset`)",
     ),
-    SW_OBJECT_INVALID: (
-        "invalid_object",
-        "the object was altered, or moved away from this card, or its approval's epoch was "
-        "revoked by the authority (ask it for a new approval)",
-    ),
+    SW_OBJECT_INVALID: ("invalid_object", "the object was altered, or moved away from this card"),
     SW_POLICY_MISMATCH: ("policy", "the PCRs do not match the object's policy"),
     SW_HOST_PCR_READ_ONLY: ("host_pcr", "PCRs 0..8 are the host TPM's: extend them on the host"),
     SW_NV_TYPE_MISMATCH: ("nv_type", "the NV index is of the other kind (counter vs. data)"),
@@ -151,12 +147,20 @@ _REASONS: dict[int, tuple[str, str]] = {
         "untrusted_target",
         "the migration target is not certified by the migration CA this card trusts: certify "
         "it (`tpmcard ca certify-target`) with the CA installed here (`tpmcard mtpm migrate "
-        "trust`); or the approval is not from the authority the object names",
+        "trust`)",
     ),
     SW_NOT_MIGRATABLE: (
         "not_migratable",
         "the object may not leave this card: it was not sealed (or defined) --migratable, or "
         "a counter was to be copied (counters only move: --move)",
+    ),
+    SW_UNTRUSTED_AUTHORITY: (
+        "untrusted_authority",
+        "the approval is signed by another authority than the one the object names",
+    ),
+    SW_APPROVAL_REVOKED: (
+        "revoked",
+        "the authority revoked approvals of this epoch: ask it for a new approval",
     ),
     SW_PCR_NOT_RESETTABLE: ("not_resettable", "only PCR 16 and 23 can be reset"),
     SW_NOT_ENOUGH_MEMORY: (

@@ -142,10 +142,10 @@ public final class Constants {
     public static final short SW_UNTRUSTED_TARGET = (short) 0x6A85;
     /** The object was not sealed/defined migratable, or a copy of a counter was asked. */
     public static final short SW_NOT_MIGRATABLE = (short) 0x6A87;
-    /** Flexible sealing: the approval is not from the blob's authority (same SW as an untrusted target). */
-    public static final short SW_UNTRUSTED_AUTHORITY = SW_UNTRUSTED_TARGET;
+    /** Flexible sealing: the approval is not from the authority the blob or ciphertext names. */
+    public static final short SW_UNTRUSTED_AUTHORITY = (short) 0x6A8A;
     /** Flexible sealing: the approval's epoch is below the authority's revocation floor. */
-    public static final short SW_APPROVAL_REVOKED = SW_OBJECT_INVALID;
+    public static final short SW_APPROVAL_REVOKED = (short) 0x6987;
     public static final short SW_PCR_NOT_RESETTABLE = (short) 0x6A81;
     public static final short SW_NOT_ENOUGH_MEMORY = (short) 0x6A84;
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;
