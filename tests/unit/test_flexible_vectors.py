@@ -28,9 +28,7 @@ from tpmcard.services.mtpm_flexible import (
 )
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
-DATA: dict[str, list[dict[str, Any]]] = json.loads(
-    (VECTORS / "flexible_sealing.json").read_text()
-)
+DATA: dict[str, list[dict[str, Any]]] = json.loads((VECTORS / "flexible_sealing.json").read_text())
 
 
 def _key(scalar: str) -> ec.EllipticCurvePrivateKey:
@@ -119,7 +117,5 @@ def test_bind_refuses_bad_lengths() -> None:
 
 def test_vector_file_is_what_its_generator_makes() -> None:
     before = (VECTORS / "flexible_sealing.json").read_bytes()
-    subprocess.run(
-        [sys.executable, str(VECTORS / "make_flexible_sealing_vectors.py")], check=True
-    )
+    subprocess.run([sys.executable, str(VECTORS / "make_flexible_sealing_vectors.py")], check=True)
     assert (VECTORS / "flexible_sealing.json").read_bytes() == before

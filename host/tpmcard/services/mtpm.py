@@ -322,7 +322,9 @@ class MtpmSession(FlexibleCommands):
         )
 
     def unseal(self, blob: bytes, auth: bytes = b"", approval: Approval | None = None) -> bytes:
-        if blob[:1] == b"\x02":  # a flexible blob (FLEXIBLE_BLOB_VERSION): no auth value
+        if blob[:1] == b"\x02":  # a flexible blob (FLEXIBLE_BLOB_VERSION)
+            if auth:
+                raise ValueError("a flexible blob has no auth value")
             return self.unseal_flexible(blob, approval)
         # The card has a host PCR written where its answer goes: at least 32 bytes of room.
         answer = max(_unsealed_max(blob), PCR_SLOT_LENGTH)

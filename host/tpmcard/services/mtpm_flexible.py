@@ -111,9 +111,7 @@ class AnyOfPolicy:
         return cls(selection.indices, tuple(bytes(d) for d in digests))
 
     def encode(self) -> bytes:
-        return (
-            selection_bitmap(self.pcrs) + bytes([len(self.digests)]) + b"".join(self.digests)
-        )
+        return selection_bitmap(self.pcrs) + bytes([len(self.digests)]) + b"".join(self.digests)
 
 
 @dataclass(frozen=True)
@@ -292,8 +290,9 @@ def bind_keys(z: bytes, bind_point: bytes, header: bytes) -> tuple[bytes, bytes]
 
 
 def _iv(k_e: bytes, nonce: bytes) -> bytes:
-    """E_Ke(nonce || 0^8), as the card's Envelope makes every IV."""
-    encryptor = Cipher(algorithms.AES(k_e), modes.ECB()).encryptor()
+    """E_Ke(nonce || 0^8), as the card's Envelope makes every IV (NIST SP 800-38A App. C)."""
+    # One block with the raw cipher to derive the IV, not ECB encryption of data.
+    encryptor = Cipher(algorithms.AES(k_e), modes.ECB()).encryptor()  # noqa: S305
     return encryptor.update(nonce + bytes(8)) + encryptor.finalize()
 
 
@@ -315,7 +314,10 @@ def bind(
     if len(nonce) != 8:
         raise ValueError("the nonce is 8 bytes")
     header = (
-        bytes([BIND_VERSION]) + nonce + point_bytes(ephemeral) + bytes([policy.form])
+        bytes([BIND_VERSION])
+        + nonce
+        + point_bytes(ephemeral)
+        + bytes([policy.form])
         + policy.encode()
     )
     z = ephemeral.exchange(ec.ECDH(), bind_public)
@@ -391,7 +393,8 @@ class FlexibleCommands:
         )
 
     def unseal_flexible(self, blob: bytes, approval: Approval | None = None) -> bytes:
-        """Open a flexible blob: the current PCRs in its group, or ``approval`` from its authority."""
+        """Open a flexible blob: the current PCRs are in its group, or ``approval`` (from its
+        authority) approves them."""
         answer = _opened_max(blob, _BLOB_HEADER, FLEXIBLE_BLOB_VERSION)
         return self._call(INS_UNSEAL_FLEXIBLE, data=_approval(approval) + blob, answer=answer)
 
