@@ -179,6 +179,7 @@ final class FlexPolicy {
         }
         short at = find(scratch);
         if (at < 0) {
+            requireRoom();
             JCSystem.beginTransaction();
             at = allocate(scratch);
             JCSystem.commitTransaction();
@@ -214,6 +215,9 @@ final class FlexPolicy {
         }
         short at = find(scratch);
         if (at < 0 || ConstantTime.compareUnsigned(in, epoch, authorities, (short) (at + HASH), EPOCH) > 0) {
+            if (at < 0) {
+                requireRoom();
+            }
             // A new slot and its floor, or a raised floor: one transaction (old or new, never a mix).
             JCSystem.beginTransaction();
             if (at < 0) {
@@ -262,11 +266,15 @@ final class FlexPolicy {
         return -1;
     }
 
+    /** 6A84 when the table is full: checked before the transaction that would take a slot. */
+    private void requireRoom() {
+        if (authorityCount >= Constants.AUTHORITY_SLOTS) {
+            ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
+        }
+    }
+
     /** A new slot (floor 0) for the hash at scratch[S_HASH]; inside the caller's transaction. */
     private short allocate(byte[] scratch) {
-        if (authorityCount >= Constants.AUTHORITY_SLOTS) {
-            ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);  // the caller's transaction is aborted
-        }
         short at = (short) (authorityCount * SLOT);
         Util.arrayCopy(scratch, S_HASH, authorities, at, HASH);
         authorityCount++;
