@@ -215,19 +215,39 @@ def quote(opts: Options, pcrs: str, nonce: str, fmt: str, out_dir: Path, as_json
 
 
 @mtpm.command()
-@click.option("--pcrs", required=True, metavar="LIST", help="PCRs of the combined view, e.g. 0,9")
+@click.option(
+    "--pcrs", metavar="LIST", help="PCRs of the combined view, e.g. 0,9 (their current values)"
+)
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
 @click.option("--migratable", is_flag=True, help=MIGRATABLE_HELP)
+@click.option(
+    "--any-of",
+    "any_of",
+    type=click.Path(exists=True, path_type=Path),
+    help="Instead of --pcrs: any of the configurations in this JSON file "
+    "(docs/flexible-sealing.md).",
+)
+@click.option(
+    "--authority",
+    type=click.Path(exists=True, path_type=Path),
+    help="Instead of --pcrs: whatever this authority (PEM P-256 key) approves.",
+)
+@click.option("--policy-ref", default="", help="With --authority: the policyRef approvals name.")
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.argument("source", metavar="IN", type=click.File("rb"))
 @click.argument("target", metavar="OUT", type=click.File("wb"))
 @click.pass_obj
 def seal(
     opts: Options,
-    pcrs: str,
+    pcrs: str | None,
     auth_fd: int | None,
     auth_prompt: bool,
     migratable: bool,
+    any_of: Path | None,
+    authority: Path | None,
+    policy_ref: str,
+    as_json: bool,
     source: BinaryIO,
     target: BinaryIO,
 ) -> None:
@@ -235,16 +255,39 @@ def seal(
 
     The blob (the card's format, docs/mtpm.md) opens only on this card, while the PCRs hold
     those values, and with the auth value if one was given (an auth value needs an owned mobile
-    TPM: `tpmcard mtpm owner take`). Only a --migratable blob can ever be exported.
+    TPM: `tpmcard mtpm owner take`). Only a --migratable blob can ever be exported. With
+    --any-of or --authority the blob is flexible (docs/flexible-sealing.md): no auth value,
+    never migratable.
     """
+    from tpmcard.cli.mtpm_flexible import flexible_policy
+
+    policy = flexible_policy(any_of, authority, policy_ref)
+    if (policy is None) == (pcrs is None):
+        raise click.UsageError("give one policy: --pcrs LIST, --any-of FILE or --authority PEM")
+    if policy is not None and (auth_fd is not None or auth_prompt or migratable):
+        raise click.UsageError("a flexible blob has no auth value and is never migratable")
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
+    data = source.read()
     with open_mtpm(opts) as m:
-        target.write(m.seal(source.read(), parse_pcrs(pcrs), auth, migratable=migratable))
+        if policy is not None:
+            blob = m.seal_flexible(data, policy)
+        else:
+            blob = m.seal(data, parse_pcrs(pcrs or ""), auth, migratable=migratable)
+    target.write(blob)
+    if as_json:
+        print_json({"length": len(blob), "flexible": policy is not None})
 
 
 @mtpm.command()
 @click.option("--auth-fd", type=int, metavar="N", help=AUTH_FD_HELP)
 @click.option("--auth", "auth_prompt", is_flag=True, help=AUTH_PROMPT_HELP)
+@click.option(
+    "--approval",
+    "approval_file",
+    type=click.Path(exists=True, path_type=Path),
+    help="For a blob sealed --authority: the authority's approval (`tpmcard mtpm approve`).",
+)
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.argument("source", metavar="IN", type=click.File("rb"))
 @click.argument("target", metavar="OUT", type=click.File("wb"))
 @click.pass_obj
@@ -252,15 +295,22 @@ def unseal(
     opts: Options,
     auth_fd: int | None,
     auth_prompt: bool,
+    approval_file: Path | None,
+    as_json: bool,
     source: BinaryIO,
     target: BinaryIO,
 ) -> None:
-    """Unseal the blob IN into OUT (only while the PCRs hold the sealed values)."""
+    """Unseal the blob IN into OUT (only while the PCRs satisfy its policy)."""
+    from tpmcard.cli.mtpm_flexible import load_approval
+
     auth = read_secret(Secrets(), auth_fd, auth_prompt, "auth value for the sealed data")
+    approval = load_approval(approval_file)
     blob = source.read()
     with open_mtpm(opts) as m:
-        data = m.unseal(blob, auth)
+        data = m.unseal(blob, auth, approval=approval)
     target.write(data)
+    if as_json:
+        print_json({"length": len(data)})
 
 
 # --- NV indices -------------------------------------------------------------------------------

@@ -84,6 +84,7 @@ from tpmcard.services.mtpm_constants import (
     SW_NOT_FOUND,
     SW_OWNER_AUTH_FAILED,
 )
+from tpmcard.services.mtpm_flexible import Approval, FlexibleCommands
 from tpmcard.services.mtpm_formats import (
     MigrationCertificate,
     MtpmStatus,
@@ -136,8 +137,10 @@ def _handle(handle: int) -> bytes:
     return struct.pack(">I", handle)
 
 
-class MtpmSession:
-    """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``.
+class MtpmSession(FlexibleCommands):
+    """The mobile TPM of one card, over ``invoke(ins, p1, p2, data) -> bytes``. Flexible
+    sealing and unbinding (:class:`~tpmcard.services.mtpm_flexible.FlexibleCommands`):
+    docs/flexible-sealing.md.
 
     A command's data and its answer share the card's service window (``window``, SELECT tag 85;
     docs/core-applet.md "Service contract"). A command that fits goes in one INVOKE; a larger one
@@ -318,7 +321,11 @@ class MtpmSession:
             answer=sealed_blob_length(len(data)),
         )
 
-    def unseal(self, blob: bytes, auth: bytes = b"") -> bytes:
+    def unseal(self, blob: bytes, auth: bytes = b"", approval: Approval | None = None) -> bytes:
+        if blob[:1] == b"\x02":  # a flexible blob (FLEXIBLE_BLOB_VERSION)
+            if auth:
+                raise ValueError("a flexible blob has no auth value")
+            return self.unseal_flexible(blob, approval)
         # The card has a host PCR written where its answer goes: at least 32 bytes of room.
         answer = max(_unsealed_max(blob), PCR_SLOT_LENGTH)
         return self._call(INS_UNSEAL, data=_auth(auth) + blob, answer=answer)

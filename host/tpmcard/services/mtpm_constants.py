@@ -31,6 +31,13 @@ INS_MIGRATE_EXPORT = 0x60
 INS_MIGRATE_IMPORT = 0x62
 INS_MIGRATION_ANCHOR_SET = 0x64
 INS_MIGRATION_ANCHOR_GET = 0x66
+# Flexible sealing and unbinding (docs/flexible-sealing.md).
+INS_SEAL_FLEXIBLE = 0x34
+INS_UNSEAL_FLEXIBLE = 0x36
+INS_REVOKE_APPROVALS = 0x38
+INS_BIND_PUBLIC = 0x3A
+INS_BIND_CERTIFY = 0x3C
+INS_UNBIND = 0x3E
 # Staging: a command whose data plus answer exceed the service window (docs/mtpm.md).
 INS_STAGE_WRITE = 0x70
 INS_STAGE_RUN = 0x72
@@ -45,6 +52,14 @@ P1_MIGRATE_MOVE = 0x01
 P2_OBJECT_SEALED = 0x01
 P2_OBJECT_NV = 0x02
 P1_SEAL_MIGRATABLE = 0x01
+P1_POLICY_NONE = 0x00  # bind ciphertexts only
+P1_POLICY_ANY_OF = 0x01
+P1_POLICY_AUTHORIZED = 0x02
+FLEXIBLE_BLOB_VERSION = 0x02
+BIND_VERSION = 0x01
+MAX_POLICY_DIGESTS = 24
+MAX_POLICY_REF = 32
+AUTHORITY_SLOTS = 8
 NV_ATTRIBUTE_COUNTER = 0x01
 NV_ATTRIBUTE_MIGRATABLE = 0x02
 FORMAT_JWT = 0x01
@@ -95,6 +110,8 @@ SW_WRONG_DATA = 0x6A80
 SW_OWNER_REQUIRED = 0x6A82
 SW_UNTRUSTED_TARGET = 0x6A85
 SW_NOT_MIGRATABLE = 0x6A87
+SW_UNTRUSTED_AUTHORITY = 0x6A8A  # flexible: the approval is from another authority
+SW_APPROVAL_REVOKED = 0x6987  # flexible: the approval's epoch is below the authority's floor
 SW_PCR_NOT_RESETTABLE = 0x6A81
 SW_NOT_ENOUGH_MEMORY = 0x6A84
 SW_INCORRECT_P1P2 = 0x6A86
@@ -137,8 +154,19 @@ _REASONS: dict[int, tuple[str, str]] = {
         "the object may not leave this card: it was not sealed (or defined) --migratable, or "
         "a counter was to be copied (counters only move: --move)",
     ),
+    SW_UNTRUSTED_AUTHORITY: (
+        "untrusted_authority",
+        "the approval is signed by another authority than the one the object names",
+    ),
+    SW_APPROVAL_REVOKED: (
+        "revoked",
+        "the authority revoked approvals of this epoch: ask it for a new approval",
+    ),
     SW_PCR_NOT_RESETTABLE: ("not_resettable", "only PCR 16 and 23 can be reset"),
-    SW_NOT_ENOUGH_MEMORY: ("full", "the card has no room left (NV slots or revocation list)"),
+    SW_NOT_ENOUGH_MEMORY: (
+        "full",
+        "the card has no room left (NV slots, revocation list, or authority table)",
+    ),
     SW_INCORRECT_P1P2: ("parameter", "index or key reference out of range"),
     SW_NOT_FOUND: (
         "not_found",

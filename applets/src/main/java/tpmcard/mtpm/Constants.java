@@ -34,6 +34,13 @@ public final class Constants {
     public static final byte INS_MIGRATE_IMPORT = (byte) 0x62;
     public static final byte INS_MIGRATION_ANCHOR_SET = (byte) 0x64;  // owner auth: the migration CA key
     public static final byte INS_MIGRATION_ANCHOR_GET = (byte) 0x66;
+    // Flexible sealing and unbinding (docs/flexible-sealing.md): policies over groups of PCR states.
+    public static final byte INS_SEAL_FLEXIBLE = (byte) 0x34;    // P1 policy form
+    public static final byte INS_UNSEAL_FLEXIBLE = (byte) 0x36;
+    public static final byte INS_REVOKE_APPROVALS = (byte) 0x38; // an authority's signed revoke statement
+    public static final byte INS_BIND_PUBLIC = (byte) 0x3A;
+    public static final byte INS_BIND_CERTIFY = (byte) 0x3C;
+    public static final byte INS_UNBIND = (byte) 0x3E;
     // Staging (docs/mtpm.md "Service window"): a command larger than the window, in parts.
     public static final byte INS_STAGE_WRITE = (byte) 0x70;     // P1P2 offset, data: a part
     public static final byte INS_STAGE_RUN = (byte) 0x72;       // data: ins p1 p2; answer: length 2
@@ -56,6 +63,11 @@ public final class Constants {
 
     // P1 of SEAL: the object may leave the card by MIGRATE EXPORT (default: it may not).
     public static final byte P1_SEAL_MIGRATABLE = (byte) 0x01;
+
+    // P1 of SEAL FLEXIBLE, and the form byte of flexible blobs and bind ciphertexts.
+    public static final byte P1_POLICY_NONE = (byte) 0x00;        // bind ciphertexts only
+    public static final byte P1_POLICY_ANY_OF = (byte) 0x01;      // selection, N acceptable digests
+    public static final byte P1_POLICY_AUTHORIZED = (byte) 0x02;  // an authority's signed approval
 
     // NV index attributes (one byte of our own, not TPMA_NV).
     public static final byte NV_ATTRIBUTE_COUNTER = (byte) 0x01;
@@ -100,6 +112,13 @@ public final class Constants {
     /** Wrong sealed-object or NV auth values allowed before the lockout (DictionaryGuard). */
     public static final short DA_MAX_TRIES = 16;
     public static final byte BLOB_VERSION = (byte) 0x01;
+    public static final byte FLEXIBLE_BLOB_VERSION = (byte) 0x02;
+    public static final byte BIND_VERSION = (byte) 0x01;
+    /** Acceptable digests of an any-of policy: the blob (958 bytes at 24) fits the staging area. */
+    public static final short MAX_POLICY_DIGESTS = 24;
+    public static final short MAX_POLICY_REF = 32;
+    /** Authorities whose revocation floor the card keeps (docs/flexible-sealing.md "Revocation"). */
+    public static final short AUTHORITY_SLOTS = 8;
     public static final byte DUPLICATE_VERSION = (byte) 0x01;
     /** Firmware version in TPMS_ATTEST: 1.0 (major.minor in the upper 32 bits, like TPM vendors). */
     public static final short FIRMWARE_MAJOR = 1;
@@ -123,6 +142,10 @@ public final class Constants {
     public static final short SW_UNTRUSTED_TARGET = (short) 0x6A85;
     /** The object was not sealed/defined migratable, or a copy of a counter was asked. */
     public static final short SW_NOT_MIGRATABLE = (short) 0x6A87;
+    /** Flexible sealing: the approval is not from the authority the blob or ciphertext names. */
+    public static final short SW_UNTRUSTED_AUTHORITY = (short) 0x6A8A;
+    /** Flexible sealing: the approval's epoch is below the authority's revocation floor. */
+    public static final short SW_APPROVAL_REVOKED = (short) 0x6987;
     public static final short SW_PCR_NOT_RESETTABLE = (short) 0x6A81;
     public static final short SW_NOT_ENOUGH_MEMORY = (short) 0x6A84;
     public static final short SW_INCORRECT_P1P2 = (short) 0x6A86;

@@ -107,14 +107,14 @@ final class Keys {
     }
 
     /** out[outOff..+32) = SHA-256(label || entropy); returns 32. */
-    private short label(byte tag, byte[] entropy, short off, short length, byte[] out, short outOff) {
+    short label(byte tag, byte[] entropy, short off, short length, byte[] out, short outOff) {
         sha256.reset();
         out[outOff] = tag;
         sha256.update(out, outOff, (short) 1);
         return sha256.doFinal(entropy, off, length, out, outOff);
     }
 
-    private void describe(Identity key, short attrHigh, short attrLow, short scheme, byte[] publicArea,
+    void describe(Identity key, short attrHigh, short attrLow, short scheme, byte[] publicArea,
                           byte[] name, byte[] qualifiedName, byte[] scratch) {
         key.writePublicPoint(scratch, (short) 0);
         Marshal.publicArea(publicArea, (short) 0, attrHigh, attrLow, scheme, scratch, (short) 0);

@@ -44,6 +44,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final MigrationAnchor anchor;
     private final Sealing sealing;
     private final EkCertificate ekCertificate = new EkCertificate();
+    private final Flexible flexible;  // INS 34..3E: docs/flexible-sealing.md
     // Staging (persistent, written only for commands larger than the service window).
     private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
     private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
@@ -75,6 +76,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner = new Owner(keys.sha256(), scratch);
         anchor = new MigrationAnchor(keys.curve);
         sealing = new Sealing(keys, pcrs, nv, guard, anchor);
+        flexible = new Flexible(keys, pcrs, sealing, attest, bArray, entropyOffset, entropyLength, scratch);
         if (aidLength == 0) {
             register();
         } else {
@@ -248,6 +250,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
             case Constants.INS_UNSEAL:
                 return sealing.unseal(in, inOffset, inLength, hostPcrs, slot, slot == out ? outOffset : slotOffset, out,
                         outOffset, slot, workOffset, slotOffset, scratch, cursor);
+            case Constants.INS_SEAL_FLEXIBLE: case Constants.INS_UNSEAL_FLEXIBLE: case Constants.INS_UNBIND:
+            case Constants.INS_REVOKE_APPROVALS: case Constants.INS_BIND_PUBLIC: case Constants.INS_BIND_CERTIFY:
+                return flexible.invoke(ins, p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot, slotOffset,
+                        workOffset, scratch, cursor);
             case Constants.INS_NV_DEFINE:
                 return nvDefine(in, inOffset, inLength);
             case Constants.INS_NV_UNDEFINE:

@@ -74,7 +74,7 @@ final class Sealing {
     private final Keys keys;
     private final Pcrs pcrs;
     private final NvStore nv;
-    private final Envelope envelope = new Envelope();
+    final Envelope envelope = new Envelope();  // also Flexible's (docs/flexible-sealing.md)
     private final MessageDigest sha256;
     /** The last serial reserved (handed out or not); serialLeft of its block are still to come. */
     private final byte[] serial = new byte[Constants.SERIAL_LENGTH];
@@ -85,7 +85,7 @@ final class Sealing {
     private final KeyPair ephemeral;
     private final KeyAgreement ecdh = KeyAgreement.getInstance(KeyAgreement.ALG_EC_SVDP_DH_PLAIN, true);
     /** K_e or K_m of a duplicate, one at a time (RAM: derived per migration, never in EEPROM). */
-    private final AESKey duplicateKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
+    final AESKey duplicateKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
             KeyBuilder.LENGTH_AES_256, false);
 
     private final DictionaryGuard guard;
@@ -110,7 +110,7 @@ final class Sealing {
      * (Marshal.nextReserved): unique per card, across resets and tears, at one EEPROM write per
      * SERIAL_BLOCK seals and imports instead of one each.
      */
-    private void nextSerial(byte[] out, short off) {
+    void nextSerial(byte[] out, short off) {
         Marshal.nextReserved(serial, serialLeft, SERIAL_BLOCK, out, off, Constants.SERIAL_LENGTH);
     }
 
@@ -121,7 +121,7 @@ final class Sealing {
     }
 
     /** A staged command's plaintext area: work[workOff..workEnd) must hold {@code length} bytes. */
-    private static short workArea(short workOff, short workEnd, short length) {
+    static short workArea(short workOff, short workEnd, short length) {
         if ((short) (workEnd - workOff) < length) {
             ISOException.throwIt(Constants.SW_WRONG_LENGTH);  // a window below 260 bytes: not a card we know
         }
@@ -280,7 +280,7 @@ final class Sealing {
     }
 
     /** Z = x(ECDH(own, peer)) at scratch[S_KDF + 4]. */
-    private void agree(ECPrivateKey own, byte[] peer, short peerOff, byte[] scratch) {
+    void agree(ECPrivateKey own, byte[] peer, short peerOff, byte[] scratch) {
         ecdh.init(own);
         short zLength = 0;
         try {

@@ -75,6 +75,49 @@ public class TearingTest {
         tear("SEAL", mtpmState(), () -> card.invoke(MTPM, tpmcard.mtpm.Constants.INS_SEAL, 0, 0, in));
     }
 
+    /**
+     * REVOKE APPROVALS (docs/flexible-sealing.md "Revocation"): a new authority's slot and floor,
+     * then a raise of its floor, each one transaction. The verification key is loaded first (by a
+     * statement whose signature fails: the key is a cache, written before the check).
+     */
+    @Test
+    public void revokeRaisesAnAuthoritysFloor() throws Exception {
+        card.openSession(hostPcrs);
+        KeyPairGenerator generator = KeyPairGenerator.getInstance("EC");
+        generator.initialize(new ECGenParameterSpec("secp256r1"));
+        java.security.KeyPair authority = generator.generateKeyPair();
+        byte[] bogus = revokeStatement(authority, 3);
+        bogus[bogus.length - 1] ^= 1;
+        assertEquals(tpmcard.mtpm.Constants.SW_POLICY_MISMATCH,
+                card.invoke(MTPM, tpmcard.mtpm.Constants.INS_REVOKE_APPROVALS, 0, 0, bogus).sw);
+        byte[] first = revokeStatement(authority, 3);
+        tear("REVOKE (a new authority)", mtpmState(),
+                () -> card.invoke(MTPM, tpmcard.mtpm.Constants.INS_REVOKE_APPROVALS, 0, 0, first));
+        ok(card.invoke(MTPM, tpmcard.mtpm.Constants.INS_REVOKE_APPROVALS, 0, 0, first));
+        byte[] raise = revokeStatement(authority, 9);
+        tear("REVOKE (a raised floor)", mtpmState(),
+                () -> card.invoke(MTPM, tpmcard.mtpm.Constants.INS_REVOKE_APPROVALS, 0, 0, raise));
+    }
+
+    /** authority point 65 || epoch 8 || DER ECDSA over "tpmcard-revoke-v1" || epoch. */
+    private static byte[] revokeStatement(java.security.KeyPair authority, int epoch) throws Exception {
+        byte[] epochBytes = {0, 0, 0, 0, 0, 0, 0, (byte) epoch};
+        java.security.Signature ecdsa = java.security.Signature.getInstance("SHA256withECDSA");
+        ecdsa.initSign(authority.getPrivate());
+        ecdsa.update(ServiceCard.concat("tpmcard-revoke-v1".getBytes(), epochBytes));
+        ECPublicKey key = (ECPublicKey) authority.getPublic();
+        return ServiceCard.concat(new byte[] {4}, fixed32(key.getW().getAffineX()), fixed32(key.getW().getAffineY()),
+                epochBytes, ecdsa.sign());
+    }
+
+    private static byte[] fixed32(java.math.BigInteger value) {
+        byte[] raw = value.toByteArray();
+        byte[] out = new byte[32];
+        int n = Math.min(raw.length, 32);
+        System.arraycopy(raw, raw.length - n, out, 32 - n, n);
+        return out;
+    }
+
     @Test
     public void ownerClear() {
         ownedWithIndices();

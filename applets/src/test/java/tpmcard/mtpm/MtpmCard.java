@@ -42,6 +42,10 @@ final class MtpmCard {
         void activate() {
             activateSimulatorRuntimeInstance();
         }
+
+        javacard.framework.Applet applet(AID aid) {
+            return getApplet(aid);
+        }
     }
 
     final Runtime runtime = new Runtime();
