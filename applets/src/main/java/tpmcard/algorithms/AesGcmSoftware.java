@@ -21,7 +21,10 @@ import tpmcard.lib.ConstantTime;
  * reduction constant 0xE100 is xored into its first word under the mask of V's lowest bit. No
  * branch and no table index depends on H, X or the data; the loops run 128 x 8 times whatever
  * the values. The counter (public: it comes from the nonce) is incremented with a ripple carry.
- * RAM: two CLEAR_ON_RESET arrays, 56 bytes and 24 shorts (H, Z, V), beside the AES-ECB engine.
+ * RAM: two CLEAR_ON_RESET arrays, 56 bytes and 24 shorts (H, Z, V), beside the AES engine: an
+ * AES-ECB of its own, or one the caller shares ({@link #AesGcmSoftware(Cipher)}: an AES-128 ECB or
+ * CBC cipher without padding, initialised with this cipher's key at the start of every call that
+ * uses it, so the owner initialises it again before each use of its own).
  */
 public final class AesGcmSoftware extends AEADCipher {
     private static final short BLOCK = 16;
@@ -42,11 +45,24 @@ public final class AesGcmSoftware extends AEADCipher {
     private static final short NONCE_LENGTH = 12;
 
     private final Cipher aes;
+    private final boolean shared;
     private final byte[] state;
     private final short[] words;
+    /** The key of the last init (a shared engine is initialised with it at every use). */
+    private Key key;
 
     public AesGcmSoftware() {
-        aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true);
+        this(Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true), false);
+    }
+
+    /** Over {@code engine}, an AES-128 ECB or CBC cipher without padding that the caller shares. */
+    public AesGcmSoftware(Cipher engine) {
+        this(engine, true);
+    }
+
+    private AesGcmSoftware(Cipher engine, boolean shared) {
+        aes = engine;
+        this.shared = shared;
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
         words = JCSystem.makeTransientShortArray((short) (3 * WORDS), JCSystem.CLEAR_ON_RESET);
     }
@@ -71,6 +87,7 @@ public final class AesGcmSoftware extends AEADCipher {
         if ((theMode != MODE_ENCRYPT && theMode != MODE_DECRYPT) || nonceLen != NONCE_LENGTH) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
+        key = theKey;
         aes.init(theKey, MODE_ENCRYPT);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
         aes.doFinal(state, X, BLOCK, state, STREAM);            // H = AES-K(0^128), as words
@@ -169,6 +186,9 @@ public final class AesGcmSoftware extends AEADCipher {
 
     public short update(byte[] inBuff, short inOffset, short inLength, byte[] outBuff, short outOffset) {
         requirePhase((short) 1);
+        if (shared) {
+            aes.init(key, MODE_ENCRYPT);  // another user may have set it up since the last call
+        }
         if (state[PHASE] == 0) {
             padHash();
             state[PHASE] = 1;

@@ -61,7 +61,8 @@ public final class BindingHandler {
      * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
     public BindingHandler(Identity identity, P256 curve, MessageDigest sha256, RandomData random,
-                          KeyAgreement multiplier, KeyAgreement keyAgreement, AESKey symmetricKey, byte[] work,
+                          KeyAgreement multiplier, KeyAgreement keyAgreement, AESKey symmetricKey, Cipher cbc,
+                          byte[] work,
                           byte[] pin, short pinOffset, byte pinLength,
                           byte[] puk, short pukOffset, byte pukLength) {
         ECPrivateKey identityPrivate = (ECPrivateKey) identity.keyPair().getPrivate();
@@ -87,11 +88,9 @@ public final class BindingHandler {
         t = new BindingTransients(work);
 
         Signature ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
-        Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
-        Cipher ecb = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false);
-        // Two AES-CMAC objects, the secure channel's: the binding borrows the command MAC.
-        channel = new SecureChannel(cbc, ecb, AesCmac.getInstance(false),
-                AesCmac.getInstance(false));
+        // Two AES-CMAC objects, the secure channel's: the binding borrows the command MAC. Where
+        // the card has no AES-CMAC, both are software over the core's one AES engine (cbc).
+        channel = new SecureChannel(cbc, AesCmac.getInstance(cbc, false), AesCmac.getInstance(cbc, false));
         TpmAttest tpm = new TpmAttest(sha256, t.tpmFields);
         Kdf kdf = new Kdf(sha256, t.work, t.kdf);
 

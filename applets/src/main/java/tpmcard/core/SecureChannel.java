@@ -50,19 +50,17 @@ final class SecureChannel {
     private final AESKey mac;
     private final AESKey rmac;
     private final Cipher cbc;
-    private final Cipher ecb;
     private final Signature commandMac;
     private final Signature responseMac;
     private final byte[] state;
 
     /**
-     * @param cbc shared (initialised per use); {@code ecb} and {@code responseMac} belong to this
-     *            channel alone (initialised per session), {@code commandMac} too, but lent to the
-     *            binding ({@link #lendCommandMac})
+     * @param cbc shared (initialised per use: the IVs too, as one-block encryptions with a zero
+     *            IV); {@code responseMac} belongs to this channel alone (initialised per session),
+     *            {@code commandMac} too, but lent to the binding ({@link #lendCommandMac})
      */
-    SecureChannel(Cipher cbc, Cipher ecb, Signature commandMac, Signature responseMac) {
+    SecureChannel(Cipher cbc, Signature commandMac, Signature responseMac) {
         this.cbc = cbc;
-        this.ecb = ecb;
         this.commandMac = commandMac;
         this.responseMac = responseMac;
         enc = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT, KeyBuilder.LENGTH_AES_128, false);
@@ -84,7 +82,6 @@ final class SecureChannel {
 
     /** Opens the session with the keys {@link #load}ed, and the initial MAC chain. */
     void start(byte[] chain, short chainOffset) {
-        ecb.init(enc, Cipher.MODE_ENCRYPT);
         commandMac.init(mac, Signature.MODE_SIGN);
         responseMac.init(rmac, Signature.MODE_SIGN);
         Util.arrayCopyNonAtomic(chain, chainOffset, state, S_CHAIN, BLOCK);
@@ -128,11 +125,15 @@ final class SecureChannel {
         ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
     }
 
-    /** IV = AES-ECB(S-ENC, counter block), the first byte 00 for commands, 80 for responses. */
+    /**
+     * IV = AES(S-ENC, counter block), the first byte 00 for commands, 80 for responses: one block
+     * of AES-CBC with a zero IV, which is AES-ECB (no engine of its own for it).
+     */
     private void deriveIv(byte first) {
         Util.arrayCopyNonAtomic(state, S_COUNTER, state, S_IV, BLOCK);
         state[S_IV] = first;
-        ecb.doFinal(state, S_IV, BLOCK, state, S_IV);  // initialised in open()
+        cbc.init(enc, Cipher.MODE_ENCRYPT);
+        cbc.doFinal(state, S_IV, BLOCK, state, S_IV);
     }
 
     /**

@@ -17,7 +17,14 @@ import javacardx.crypto.Cipher;
  * <p>Constant time: the subkey derivation (RFC 4493 §2.3) selects the 0x87 reduction with a
  * mask, never a branch on the key; the only branches are on data lengths, which are public.
  * RAM: one CLEAR_ON_RESET array of 49 bytes (K1, the chaining value, one buffered block, its
- * fill) beside the AES-ECB engine. K2 is computed from K1 when the last block is partial.
+ * fill) beside the AES engine. K2 is computed from K1 when the last block is partial.
+ *
+ * <p>The engine is its own AES-ECB, or one the caller shares ({@link #getInstance(Cipher, boolean)}:
+ * an AES-128 ECB or CBC cipher without padding, which on a J3H145 saves the 51 bytes of RAM of an
+ * engine of its own): a shared engine is initialised with this MAC's key at the start of every
+ * call that uses it (a CBC engine with its zero IV, so a one-block doFinal is AES-K of the block),
+ * so the owner initialises it again before each use of its own, and a MAC may be computed over
+ * several calls with other uses of the engine in between.
  */
 public final class AesCmac extends Signature {
     private static final short BLOCK = 16;
@@ -28,7 +35,10 @@ public final class AesCmac extends Signature {
     private static final short STATE_LENGTH = 49;
 
     private final Cipher aes;
+    private final boolean shared;
     private final byte[] state;
+    /** The key of the last init (a shared engine is initialised with it at every use). */
+    private Key key;
 
     /**
      * The card's AES-CMAC-128 where it has one, else this software implementation. Any other
@@ -45,9 +55,33 @@ public final class AesCmac extends Signature {
         return new AesCmac(externalAccess);
     }
 
+    /**
+     * As {@link #getInstance(boolean)}, but the software implementation works with {@code engine}
+     * (an AES-128 ECB or CBC cipher without padding that the caller shares and initialises before
+     * each use of its own) instead of an AES-ECB engine of its own.
+     */
+    public static Signature getInstance(Cipher engine, boolean externalAccess) {
+        try {
+            return Signature.getInstance(Signature.ALG_AES_CMAC_128, externalAccess);
+        } catch (CryptoException e) {
+            if (e.getReason() != CryptoException.NO_SUCH_ALGORITHM) {
+                CryptoException.throwIt(e.getReason());
+            }
+        }
+        return new AesCmac(engine);
+    }
+
     /** The software implementation, whatever the card has (tests, and a provider told to). */
     public AesCmac(boolean externalAccess) {
         aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, externalAccess);
+        shared = false;
+        state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
+    }
+
+    /** The software implementation over a shared engine ({@link #getInstance(Cipher, boolean)}). */
+    public AesCmac(Cipher engine) {
+        aes = engine;
+        shared = true;
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
@@ -55,6 +89,7 @@ public final class AesCmac extends Signature {
         if (theMode != MODE_SIGN && theMode != MODE_VERIFY) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
+        key = theKey;
         aes.init(theKey, Cipher.MODE_ENCRYPT);
         // L = AES-K(0^128); K1 = L << 1, xor 0x87 when L's top bit is set (RFC 4493 §2.3).
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
@@ -98,6 +133,9 @@ public final class AesCmac extends Signature {
 
     /** Chains every full block but the last one seen: CMAC treats the last block apart. */
     public void update(byte[] inBuff, short inOffset, short inLength) {
+        if (shared) {
+            aes.init(key, Cipher.MODE_ENCRYPT);  // another user may have set it up since the last call
+        }
         while (inLength > 0) {
             short fill = state[FILL];
             if (fill == BLOCK) {
