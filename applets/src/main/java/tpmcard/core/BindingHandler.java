@@ -57,12 +57,13 @@ public final class BindingHandler {
      * @param keyAgreement the core's ALG_EC_SVDP_DH_PLAIN, shared with the registry's key import
      * @param symmetricKey the core's transient AES-128 key, shared with the registry's key import
      * @param work transient RAM whose last WORK_LENGTH bytes are the work area: the RAM I/O
-     *        buffer (BindingTransients), wiped on deselect
+     *        buffer (BindingTransients), wiped on deselect; a shorter one (at least NEED_PIN bytes)
+     *        puts PAIR's public values at the end of {@code persistentIo}, the persistent I/O buffer
      * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
     public BindingHandler(Identity identity, P256 curve, MessageDigest sha256, RandomData random,
                           KeyAgreement multiplier, KeyAgreement keyAgreement, AESKey symmetricKey, Cipher cbc,
-                          byte[] work,
+                          byte[] work, byte[] persistentIo,
                           byte[] pin, short pinOffset, byte pinLength,
                           byte[] puk, short pukOffset, byte pukLength) {
         ECPrivateKey identityPrivate = (ECPrivateKey) identity.keyPair().getPrivate();
@@ -85,7 +86,7 @@ public final class BindingHandler {
         pins = new PinStore(pin, pinOffset, pinLength, puk, pukOffset, pukLength);
         pairings = new Pairings(curve);
         record = new SessionRecord();
-        t = new BindingTransients(work);
+        t = new BindingTransients(work, persistentIo);
 
         Signature ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
         // Two AES-CMAC objects, the secure channel's: the binding borrows the command MAC. Where

@@ -71,7 +71,11 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // Commands of up to MAX_COMMAND_DATA bytes (a protected 4096-byte payload); unprotected
         // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
         // long commands or answers in a persistent one (ApduIo).
-        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, Constants.RAM_IO_LENGTH, preferRam);
+        // The RAM buffer is RAM_IO_LENGTH bytes where the card has room for the suite beside it, else
+        // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then).
+        short ramLength = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET) >= Constants.RAM_IO_ROOMY
+                ? Constants.RAM_IO_LENGTH : Constants.RAM_IO_SMALL_LENGTH;
+        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, ramLength, preferRam);
         // Made once and kept: the identity is made with them, then the binding and the registry
         // use them.
         P256 curve = new P256();
@@ -97,7 +101,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         }
         identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
         binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, aes, work,
-                null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
+                io.persistentBuffer(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
         algorithms = new Registry(curve, sha256, ecdh, aesKey, aes, work,
                 (short) (work.length - Registry.SCRATCH_LENGTH), work);
         Util.arrayFillNonAtomic(work, (short) 0, (short) work.length, (byte) 0);

@@ -166,15 +166,21 @@ public class SuiteRamTest {
     /**
      * Installs every applet of the suite on a card of {@code profile} (its algorithms, so an
      * applet picks native or software as on that card, and its per-object RAM figures), with the
-     * RAM rule off so that the count goes on past the budget; returns per applet {arrays,
+     * simulator's rules on and the profile's RAM budget (so JCSystem.getAvailableMemory answers
+     * what the card would, and an install that does not fit fails); returns per applet {arrays,
      * objects} in bytes. {@code softwareProviders}: the providers installed with the option that
      * forces software whatever the card has.
      */
     static Map<String, int[]> measure(String profile, boolean softwareProviders) throws Exception {
+        return measure(profile, softwareProviders, CardProfile.named(profile).transientRam());
+    }
+
+    /** As {@link #measure(String, boolean)}, with a RAM budget of {@code budget} bytes. */
+    static Map<String, int[]> measure(String profile, boolean softwareProviders, int budget) throws Exception {
         CardProfile card = CardProfile.named(profile);
         CountingMemory memory = new CountingMemory();
         Runtime runtime = new Runtime(memory);
-        CardRules.of(runtime).profile(card).enforce("firewall");
+        CardRules.of(runtime).profile(card).enforce("firewall,ram").ramBudget(budget);
         Simulator simulator = new Simulator(runtime);
         String[][] suite = {
             {"core", Manifest.core().appletAid, "tpmcard.core.CoreApplet"},
@@ -310,7 +316,15 @@ public class SuiteRamTest {
     @Test
     public void theWholeSuiteFitsEveryProfile() throws Exception {
         for (String profile : PROFILES) {
-            Map<String, int[]> ram = measure(profile, false);
+            Map<String, int[]> ram;
+            try {
+                ram = measure(profile, false);
+            } catch (Exception e) {
+                // Say by how much: the same suite on a card with 1,000 bytes more.
+                int budget = CardProfile.named(profile).transientRam();
+                throw new AssertionError("the suite does not install on " + profile + " (" + e.getMessage() + "); with "
+                        + (budget + 1000) + " bytes:\n" + table(profile, measure(profile, false, budget + 1000)), e);
+            }
             String table = table(profile, ram);
             System.out.print(table);
             int budget = CardProfile.named(profile).transientRam();
