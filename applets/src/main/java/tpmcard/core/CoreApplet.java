@@ -73,9 +73,11 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // long commands or answers in a persistent one (ApduIo).
         // The RAM buffer is RAM_IO_LENGTH bytes where the card has room for the suite beside it, else
         // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then).
-        short ramLength = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET) >= Constants.RAM_IO_ROOMY
-                ? Constants.RAM_IO_LENGTH : Constants.RAM_IO_SMALL_LENGTH;
-        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, ramLength, preferRam);
+        // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then) and the secure
+        // channel is compact (SecureChannel: one AES engine and one MAC object fewer).
+        boolean compact = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET) < Constants.RAM_IO_ROOMY;
+        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH,
+                compact ? Constants.RAM_IO_SMALL_LENGTH : Constants.RAM_IO_LENGTH, preferRam);
         // Made once and kept: the identity is made with them, then the binding and the registry
         // use them.
         P256 curve = new P256();
@@ -100,7 +102,7 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             work = JCSystem.makeTransientByteArray(BindingTransients.WORK_LENGTH, JCSystem.CLEAR_ON_RESET);
         }
         identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
-        binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, aes, work,
+        binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, aes, compact, work,
                 io.persistentBuffer(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
         algorithms = new Registry(curve, sha256, ecdh, aesKey, aes, work,
                 (short) (work.length - Registry.SCRATCH_LENGTH), work);

@@ -29,6 +29,12 @@ import tpmcard.lib.ConstantTime;
  * ({@link #lendCommandMac}): one AES-CMAC object less in RAM. A command that borrowed it inside a
  * session (a protected PIN command, rare) costs the next protected command one more init, to give
  * the object its session key back; every other command costs what it did.
+ *
+ * <p>Compact (a card with little RAM, a J3H145; CoreApplet decides at install): no IV cipher of
+ * its own (each IV is one block of the CBC cipher with a zero IV, initialised for it) and one MAC
+ * object for both directions (initialised with S-MAC before each command's MAC, with S-RMAC before
+ * each response's): 4 CBC and 2 MAC inits per command instead of 2 and 0, for the RAM of an AES
+ * engine and an AES-CMAC object (on a J3H145, whose AES-CMAC is the software one, 51 + 49 bytes).
  */
 final class SecureChannel {
     private static final short BLOCK = 16;
@@ -50,17 +56,21 @@ final class SecureChannel {
     private final AESKey mac;
     private final AESKey rmac;
     private final Cipher cbc;
+    /** The IV cipher (AES-ECB, S-ENC), or null when compact: cbc then makes the IVs. */
+    private final Cipher ecb;
     private final Signature commandMac;
     private final Signature responseMac;
     private final byte[] state;
 
     /**
-     * @param cbc shared (initialised per use: the IVs too, as one-block encryptions with a zero
-     *            IV); {@code responseMac} belongs to this channel alone (initialised per session),
-     *            {@code commandMac} too, but lent to the binding ({@link #lendCommandMac})
+     * @param cbc shared (initialised per use); {@code ecb} and {@code responseMac} belong to this
+     *            channel alone (initialised per session), {@code commandMac} too, but lent to the
+     *            binding ({@link #lendCommandMac}). Compact: {@code ecb} null (cbc makes the IVs)
+     *            and {@code responseMac} the same object as {@code commandMac} (initialised per use)
      */
-    SecureChannel(Cipher cbc, Signature commandMac, Signature responseMac) {
+    SecureChannel(Cipher cbc, Cipher ecb, Signature commandMac, Signature responseMac) {
         this.cbc = cbc;
+        this.ecb = ecb;
         this.commandMac = commandMac;
         this.responseMac = responseMac;
         enc = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_DESELECT, KeyBuilder.LENGTH_AES_128, false);
@@ -82,8 +92,13 @@ final class SecureChannel {
 
     /** Opens the session with the keys {@link #load}ed, and the initial MAC chain. */
     void start(byte[] chain, short chainOffset) {
+        if (ecb != null) {
+            ecb.init(enc, Cipher.MODE_ENCRYPT);
+        }
         commandMac.init(mac, Signature.MODE_SIGN);
-        responseMac.init(rmac, Signature.MODE_SIGN);
+        if (responseMac != commandMac) {
+            responseMac.init(rmac, Signature.MODE_SIGN);
+        }
         Util.arrayCopyNonAtomic(chain, chainOffset, state, S_CHAIN, BLOCK);
         state[S_FLAGS] = FLAG_OPEN;
     }
@@ -126,12 +141,16 @@ final class SecureChannel {
     }
 
     /**
-     * IV = AES(S-ENC, counter block), the first byte 00 for commands, 80 for responses: one block
-     * of AES-CBC with a zero IV, which is AES-ECB (no engine of its own for it).
+     * IV = AES-ECB(S-ENC, counter block), the first byte 00 for commands, 80 for responses. Compact:
+     * one block of AES-CBC with a zero IV, which is the same.
      */
     private void deriveIv(byte first) {
         Util.arrayCopyNonAtomic(state, S_COUNTER, state, S_IV, BLOCK);
         state[S_IV] = first;
+        if (ecb != null) {
+            ecb.doFinal(state, S_IV, BLOCK, state, S_IV);  // initialised in start()
+            return;
+        }
         cbc.init(enc, Cipher.MODE_ENCRYPT);
         cbc.doFinal(state, S_IV, BLOCK, state, S_IV);
     }
@@ -155,7 +174,7 @@ final class SecureChannel {
             fail();
         }
         short cipherLength = (short) (length - MAC_LENGTH);
-        if ((state[S_FLAGS] & FLAG_COMMAND_MAC_LENT) != 0) {
+        if ((state[S_FLAGS] & FLAG_COMMAND_MAC_LENT) != 0 || responseMac == commandMac) {
             commandMac.init(mac, Signature.MODE_SIGN);
             state[S_FLAGS] &= (byte) ~FLAG_COMMAND_MAC_LENT;
         }
@@ -208,6 +227,9 @@ final class SecureChannel {
         cbc.init(enc, Cipher.MODE_ENCRYPT, state, S_IV, BLOCK);
         cbc.doFinal(buf, offset, cipherLength, buf, offset);
         Util.setShort(state, S_HEADER, (short) 0x9000);
+        if (responseMac == commandMac) {
+            responseMac.init(rmac, Signature.MODE_SIGN);  // compact: the one MAC object had S-MAC
+        }
         responseMac.update(state, S_CHAIN, BLOCK);
         responseMac.update(buf, offset, cipherLength);
         responseMac.sign(state, S_HEADER, (short) 2, state, S_MAC);
