@@ -49,9 +49,10 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private final byte[] coreAid;
 
     /**
-     * @param transientBytes the transient RAM the provider takes, arrays and card crypto objects
-     *     at JCAlgTest's J3R180 figures, with whichever implementation it picks (SuiteRamTest
-     *     checks it): a card with less free fails the install (6A84), before anything is made
+     * @param transientBytes the least transient RAM the provider takes on any card, arrays and
+     *     card crypto objects at JCAlgTest's figures, with whichever implementation it picks
+     *     (SuiteRamTest checks it): a card with less free fails the install (6A84), before
+     *     anything is made; the card charges the crypto objects at its own figures as they are made
      */
     protected ProviderApplet(byte algorithmId, byte versionMajor, byte versionMinor, short capabilities,
             short transientBytes, byte[] bArray, short bOffset, byte bLength) {
