@@ -45,11 +45,13 @@ public final class AesGcmSoftware extends AEADCipher {
     private static final short NONCE_LENGTH = 12;
 
     private final Cipher aes;
-    private final boolean shared;
     private final byte[] state;
     private final short[] words;
-    /** The key of the last init (a shared engine is initialised with it at every use). */
-    private Key key;
+    /**
+     * A shared engine's key: the key of the last init, with which the engine is initialised at
+     * every use (CLEAR_ON_RESET, so that init writes no EEPROM); null for an engine of its own.
+     */
+    private final Object[] key;
 
     public AesGcmSoftware() {
         this(Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true), false);
@@ -62,7 +64,7 @@ public final class AesGcmSoftware extends AEADCipher {
 
     private AesGcmSoftware(Cipher engine, boolean shared) {
         aes = engine;
-        this.shared = shared;
+        key = shared ? JCSystem.makeTransientObjectArray((short) 1, JCSystem.CLEAR_ON_RESET) : null;
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
         words = JCSystem.makeTransientShortArray((short) (3 * WORDS), JCSystem.CLEAR_ON_RESET);
     }
@@ -87,7 +89,9 @@ public final class AesGcmSoftware extends AEADCipher {
         if ((theMode != MODE_ENCRYPT && theMode != MODE_DECRYPT) || nonceLen != NONCE_LENGTH) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
-        key = theKey;
+        if (key != null) {
+            key[0] = theKey;
+        }
         aes.init(theKey, MODE_ENCRYPT);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
         aes.doFinal(state, X, BLOCK, state, STREAM);            // H = AES-K(0^128), as words
@@ -186,8 +190,8 @@ public final class AesGcmSoftware extends AEADCipher {
 
     public short update(byte[] inBuff, short inOffset, short inLength, byte[] outBuff, short outOffset) {
         requirePhase((short) 1);
-        if (shared) {
-            aes.init(key, MODE_ENCRYPT);  // another user may have set it up since the last call
+        if (key != null) {
+            aes.init((Key) key[0], MODE_ENCRYPT);  // another user may have set it up since the last call
         }
         if (state[PHASE] == 0) {
             padHash();

@@ -35,30 +35,17 @@ public final class AesCmac extends Signature {
     private static final short STATE_LENGTH = 49;
 
     private final Cipher aes;
-    private final boolean shared;
     private final byte[] state;
-    /** The key of the last init (a shared engine is initialised with it at every use). */
-    private Key key;
-
     /**
-     * The card's AES-CMAC-128 where it has one, else this software implementation. Any other
-     * failure of {@code getInstance} propagates.
+     * A shared engine's key: the key of the last init, with which the engine is initialised at
+     * every use (CLEAR_ON_RESET, so that init writes no EEPROM); null for an engine of its own.
      */
-    public static Signature getInstance(boolean externalAccess) {
-        try {
-            return Signature.getInstance(Signature.ALG_AES_CMAC_128, externalAccess);
-        } catch (CryptoException e) {
-            if (e.getReason() != CryptoException.NO_SUCH_ALGORITHM) {
-                CryptoException.throwIt(e.getReason());
-            }
-        }
-        return new AesCmac(externalAccess);
-    }
+    private final Object[] key;
 
     /**
-     * As {@link #getInstance(boolean)}, but the software implementation works with {@code engine}
-     * (an AES-128 ECB or CBC cipher without padding that the caller shares and initialises before
-     * each use of its own) instead of an AES-ECB engine of its own.
+     * The card's AES-CMAC-128 where it has one, else this software implementation, working with
+     * {@code engine} (an AES-128 ECB or CBC cipher without padding that the caller shares and
+     * initialises before each use of its own). Any other failure of {@code getInstance} propagates.
      */
     public static Signature getInstance(Cipher engine, boolean externalAccess) {
         try {
@@ -74,14 +61,14 @@ public final class AesCmac extends Signature {
     /** The software implementation, whatever the card has (tests, and a provider told to). */
     public AesCmac(boolean externalAccess) {
         aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, externalAccess);
-        shared = false;
+        key = null;
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
     /** The software implementation over a shared engine ({@link #getInstance(Cipher, boolean)}). */
     public AesCmac(Cipher engine) {
         aes = engine;
-        shared = true;
+        key = JCSystem.makeTransientObjectArray((short) 1, JCSystem.CLEAR_ON_RESET);
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
     }
 
@@ -89,7 +76,9 @@ public final class AesCmac extends Signature {
         if (theMode != MODE_SIGN && theMode != MODE_VERIFY) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
         }
-        key = theKey;
+        if (key != null) {
+            key[0] = theKey;
+        }
         aes.init(theKey, Cipher.MODE_ENCRYPT);
         // L = AES-K(0^128); K1 = L << 1, xor 0x87 when L's top bit is set (RFC 4493 §2.3).
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
@@ -133,8 +122,8 @@ public final class AesCmac extends Signature {
 
     /** Chains every full block but the last one seen: CMAC treats the last block apart. */
     public void update(byte[] inBuff, short inOffset, short inLength) {
-        if (shared) {
-            aes.init(key, Cipher.MODE_ENCRYPT);  // another user may have set it up since the last call
+        if (key != null) {
+            aes.init((Key) key[0], Cipher.MODE_ENCRYPT);  // another user may have set it up since the last call
         }
         while (inLength > 0) {
             short fill = state[FILL];
