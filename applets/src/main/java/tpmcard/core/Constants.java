@@ -90,10 +90,10 @@ public final class Constants {
      * Transient RAM the core applet takes at least, on the card that charges least for it (a
      * J3H145, with the small RAM I/O buffer; JCAlgTest figures), checked at install before
      * anything is made; SuiteRamTest keeps it honest on every profile (docs/core-applet.md
-     * "Transient RAM"): 971 bytes on a J3H145, 1,809 on a J3R180. A card with more free than this
+     * "Transient RAM"): 923 bytes on a J3H145, 1,775 on a J3R180. A card with more free than this
      * but less than the core takes there refuses one of its crypto objects, also during install.
      */
-    public static final short TRANSIENT_BYTES = (short) 960;
+    public static final short TRANSIENT_BYTES = (short) 912;
     public static final short RAM_ANSWER_RESERVE = (short) 160;
     public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
     /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */

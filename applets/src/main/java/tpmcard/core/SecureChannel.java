@@ -42,12 +42,17 @@ final class SecureChannel {
 
     // Layout of the transient state array.
     private static final short S_CHAIN = 0;                         // 16: MAC chaining value
-    private static final short S_COUNTER = 16;                      // 16: counter block (last 4 bytes count)
-    private static final short S_IV = 32;                           // 16: IV
-    private static final short S_MAC = 48;                          // 16: computed MAC
-    private static final short S_HEADER = 64;                       // 8: CLA INS P1 P2 Lc(2) | 90 00
-    private static final short S_FLAGS = 72;
-    private static final short S_LENGTH = 73;
+    // 4: the command counter, the last 4 bytes of the counter block (its first 12 are zero)
+    private static final short S_COUNTER = 16;
+    private static final short COUNTER_LENGTH = 4;
+    // 16: computed MAC; also the IV, which each direction needs only before its MAC is computed (a
+    // command's after its MAC is checked and chained, a response's before its MAC), and the header
+    // the MAC covers (CLA INS P1 P2 Lc(2) | 90 00), which the MAC takes in before it writes its result
+    private static final short S_MAC = 20;
+    private static final short S_IV = S_MAC;
+    private static final short S_HEADER = S_MAC;
+    private static final short S_FLAGS = 36;
+    private static final short S_LENGTH = 37;
     private static final byte FLAG_OPEN = (byte) 0x01;
     private static final byte FLAG_CLOSE_AFTER_RESPONSE = (byte) 0x02;
     private static final byte FLAG_COMMAND_MAC_LENT = (byte) 0x04;
@@ -145,7 +150,8 @@ final class SecureChannel {
      * one block of AES-CBC with a zero IV, which is the same.
      */
     private void deriveIv(byte first) {
-        Util.arrayCopyNonAtomic(state, S_COUNTER, state, S_IV, BLOCK);
+        Util.arrayFillNonAtomic(state, S_IV, (short) (BLOCK - COUNTER_LENGTH), (byte) 0);
+        Util.arrayCopyNonAtomic(state, S_COUNTER, state, (short) (S_IV + BLOCK - COUNTER_LENGTH), COUNTER_LENGTH);
         state[S_IV] = first;
         if (ecb != null) {
             ecb.doFinal(state, S_IV, BLOCK, state, S_IV);  // initialised in start()
@@ -166,11 +172,11 @@ final class SecureChannel {
             fail();
         }
         // Counter: 4 bytes big-endian at the end of the counter block; its wrap ends the session.
-        short i = (short) (S_COUNTER + BLOCK - 1);
-        while (i >= (short) (S_COUNTER + BLOCK - 4) && ++state[i] == 0) {
+        short i = (short) (S_COUNTER + COUNTER_LENGTH - 1);
+        while (i >= S_COUNTER && ++state[i] == 0) {
             i--;
         }
-        if (i < (short) (S_COUNTER + BLOCK - 4)) {
+        if (i < S_COUNTER) {
             fail();
         }
         short cipherLength = (short) (length - MAC_LENGTH);
@@ -232,7 +238,8 @@ final class SecureChannel {
         }
         responseMac.update(state, S_CHAIN, BLOCK);
         responseMac.update(buf, offset, cipherLength);
-        responseMac.sign(state, S_HEADER, (short) 2, state, S_MAC);
+        responseMac.update(state, S_HEADER, (short) 2);
+        responseMac.sign(state, S_HEADER, (short) 0, state, S_MAC);  // S_HEADER is S_MAC
         Util.arrayCopyNonAtomic(state, S_MAC, buf, p, MAC_LENGTH);
         if ((state[S_FLAGS] & FLAG_CLOSE_AFTER_RESPONSE) != 0) {
             close();

@@ -90,9 +90,9 @@ public final class Constants {
     public static final short STAGE_CAPACITY = (short) 1088;
     /**
      * Transient RAM checked at install: the least the service takes on any card, arrays and crypto
-     * objects (299 bytes on a J3H145, 521 on a J3R180), SuiteRamTest.
+     * objects (285 bytes on a J3H145, 521 on a J3R180), SuiteRamTest.
      */
-    public static final short TRANSIENT_BYTES = (short) 288;
+    public static final short TRANSIENT_BYTES = (short) 280;
     public static final short NV_SLOTS = 8;
     public static final short MAX_NV_SIZE = 256;
     public static final short COUNTER_SIZE = 8;
