@@ -18,7 +18,6 @@ import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.security.Key;
 import javacard.security.KeyAgreement;
-import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
@@ -29,11 +28,11 @@ import tpmcard.sim.enforce.CardRules;
 
 /**
  * The transient RAM of the whole suite (core, mobile TPM, every provider of the manifest)
- * installed together, against an NXP JCOP4 J3R180: about 4,150 bytes CLEAR_ON_RESET (JCAlgTest,
- * crocs-muni/jcalgtest_results), arrays and crypto objects together. The suite does not fit yet
- * (docs/core-applet.md "Transient RAM" has the table and the rest of the way): the test holds
- * the total under a ceiling that only goes down, and each applet to the amount it checks for at
- * install.
+ * installed together on a card of each profile: an NXP JCOP4 J3R180 (4,150 bytes CLEAR_ON_RESET,
+ * JCAlgTest, crocs-muni/jcalgtest_results), an NXP JCOP3 J3H145 (1,993) and jCardSim's full set
+ * (32,767), arrays and crypto objects together (docs/core-applet.md "Transient RAM" has the
+ * tables). The suite must leave {@link #HEADROOM} bytes of every budget, and each applet checks at
+ * install for the least it takes on any card.
  *
  * <p>How it counts (docs/core-applet.md "Transient RAM"):
  * <ul>
@@ -41,15 +40,13 @@ import tpmcard.sim.enforce.CardRules;
  *     after the other, so each allocation belongs to the applet being installed). Arrays that
  *     jCardSim makes inside its own crypto objects are not counted here: the objects are;</li>
  * <li>crypto objects: every MessageDigest, Signature, Cipher, KeyAgreement and transient key an
- *     applet instance keeps (its object graph), at JCAlgTest's per-object RAM figures for the
- *     J3R180 where JCAlgTest has one, else at the estimate in {@link #objectBytes}. Objects made
- *     during install and dropped are not counted: the applets ask for their deletion
- *     (JCSystem.requestObjectDeletion) at the end of install.</li>
+ *     applet instance keeps (its object graph), at the profile's per-object figures (RamCosts:
+ *     JCAlgTest's for the card, estimates marked in the file for what it lacks), the ones the
+ *     simulator's RAM rule charges. Objects made during install and dropped are not counted: the
+ *     applets ask for their deletion (JCSystem.requestObjectDeletion) at the end of install.</li>
  * </ul>
  */
 public class SuiteRamTest {
-    /** JCAlgTest, J3R180: CLEAR_ON_RESET transient RAM free after the JCRE (4,150 bytes). */
-    static final int J3R180_TRANSIENT_BYTES = 4150;
 
     /** A transient memory that remembers each array card code makes, with its size in bytes. */
     static final class CountingMemory extends TransientMemory {
