@@ -95,9 +95,12 @@ public final class BindingHandler {
         // card has no AES-CMAC, software over the core's one AES engine (cbc). Compact (little RAM):
         // no IV cipher and one MAC object for both directions (SecureChannel).
         Signature commandMac = AesCmac.getInstance(cbc, false);
-        channel = compact ? new SecureChannel(cbc, null, commandMac, commandMac)
-                : new SecureChannel(cbc, Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false), commandMac,
-                        AesCmac.getInstance(cbc, false));
+        if (compact) {
+            channel = new SecureChannel(cbc, null, commandMac, commandMac);
+        } else {
+            channel = new SecureChannel(cbc, Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false),
+                    commandMac, AesCmac.getInstance(cbc, false));
+        }
         TpmAttest tpm = new TpmAttest(sha256, t.tpmFields);
         Kdf kdf = new Kdf(sha256, t.work, t.kdf);
 

@@ -72,10 +72,10 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
         // long commands or answers in a persistent one (ApduIo).
         // The RAM buffer is RAM_IO_LENGTH bytes where the card has room for the suite beside it, else
-        // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then).
         // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then) and the secure
         // channel is compact (SecureChannel: one AES engine and one MAC object fewer).
-        boolean compact = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET) < Constants.RAM_IO_ROOMY;
+        boolean compact = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET)
+                < Constants.RAM_IO_ROOMY;
         io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH,
                 compact ? Constants.RAM_IO_SMALL_LENGTH : Constants.RAM_IO_LENGTH, preferRam);
         // Made once and kept: the identity is made with them, then the binding and the registry

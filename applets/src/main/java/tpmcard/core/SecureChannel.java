@@ -34,7 +34,7 @@ import tpmcard.lib.ConstantTime;
  * its own (each IV is one block of the CBC cipher with a zero IV, initialised for it) and one MAC
  * object for both directions (initialised with S-MAC before each command's MAC, with S-RMAC before
  * each response's): 4 CBC and 2 MAC inits per command instead of 2 and 0, for the RAM of an AES
- * engine and an AES-CMAC object (on a J3H145, whose AES-CMAC is the software one, 51 + 49 bytes).
+ * engine and an AES-CMAC object (on a J3H145, whose AES-CMAC is the software one, 51 + 35 bytes).
  */
 final class SecureChannel {
     private static final short BLOCK = 16;
