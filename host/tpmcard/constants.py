@@ -151,7 +151,9 @@ SERVICE_WINDOW_MAX = 1024
 # The core applet's I/O buffers (docs/core-applet.md "Buffers and why") and the transient RAM it
 # checks for at install ("Transient RAM"); the host needs none of them, they mirror Constants.java.
 RAM_IO_LENGTH = 736
+RAM_IO_SMALL_LENGTH = 484
+RAM_IO_ROOMY = 3072
 RAM_ANSWER_RESERVE = 160
 PERSISTENT_IO_LENGTH = 4120 + 256
 LIST_PAIRINGS_MAX = 3 + 8 * (2 + 81)
-TRANSIENT_BYTES = 1921
+TRANSIENT_BYTES = 912

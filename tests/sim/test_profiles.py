@@ -95,6 +95,27 @@ def test_a_card_of_each_profile(jvm: None, tmp_path: Path, profile: str) -> None
         card.close()
 
 
+@pytest.mark.parametrize("profile", ["jcop4-j3r180", "j3h145"])
+def test_the_whole_suite_installs_within_each_jcop_budget(
+    jvm: None, tmp_path: Path, profile: str
+) -> None:
+    # Core, mobile TPM and the six providers (the suite's manifest) with the RAM rule on: every
+    # applet's own install check and the simulator's budget of the profile (docs/core-applet.md
+    # "Transient RAM"). On j3h145 the core takes its small RAM I/O buffer.
+    card = JCardSimConnection(tmp_path / "card", profile=profile, rules="firewall,ram")
+    try:
+        used, budget = card.ram_in_use()
+        report = card.memory_report()
+    finally:
+        card.close()
+    assert budget == {"jcop4-j3r180": 4150, "j3h145": 1993}[profile]
+    assert 0 < used <= budget
+    assert report is not None
+    assert report["profile"] == profile
+    assert len(report["applets"]) == 8
+    assert report["totals"]["transient"] <= budget
+
+
 OPEN_WITH_ENVIRONMENT = """
 import sys
 from tpmcard.errors import SimulatorError

@@ -343,9 +343,9 @@ class JCardSimConnection(Connection):
         """Each applet's memory as the simulator measured it at install, and the totals.
 
         Bytes: ``transient_reset`` / ``transient_deselect`` (transient arrays), ``crypto_ram``
-        (crypto objects at JCAlgTest's J3R180 figures), ``transient`` (their sum) and
-        ``persistent`` (arrays and objects, estimated headers). None for a card installed before
-        the simulator measured memory (``tpmcard sim reset`` measures it afresh).
+        (crypto objects at the JCAlgTest figures of the card's profile), ``transient`` (their
+        sum) and ``persistent`` (arrays and objects, estimated headers). None for a card installed
+        before the simulator measured memory (``tpmcard sim reset`` measures it afresh).
         """
         with self._lock:
             self._check_open()

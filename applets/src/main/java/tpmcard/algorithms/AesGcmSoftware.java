@@ -21,7 +21,10 @@ import tpmcard.lib.ConstantTime;
  * reduction constant 0xE100 is xored into its first word under the mask of V's lowest bit. No
  * branch and no table index depends on H, X or the data; the loops run 128 x 8 times whatever
  * the values. The counter (public: it comes from the nonce) is incremented with a ripple carry.
- * RAM: two CLEAR_ON_RESET arrays, 56 bytes and 24 shorts (H, Z, V), beside the AES-ECB engine.
+ * RAM: two CLEAR_ON_RESET arrays, 56 bytes and 24 shorts (H, Z, V), beside the AES engine: an
+ * AES-ECB of its own, or one the caller shares ({@link #AesGcmSoftware(Cipher)}: an AES-128 ECB or
+ * CBC cipher without padding, initialised with this cipher's key at the start of every call that
+ * uses it, so the owner initialises it again before each use of its own).
  */
 public final class AesGcmSoftware extends AEADCipher {
     private static final short BLOCK = 16;
@@ -44,9 +47,24 @@ public final class AesGcmSoftware extends AEADCipher {
     private final Cipher aes;
     private final byte[] state;
     private final short[] words;
+    /**
+     * A shared engine's key: the key of the last init, with which the engine is initialised at
+     * every use (CLEAR_ON_RESET, so that init writes no EEPROM); null for an engine of its own.
+     */
+    private final Object[] key;
 
     public AesGcmSoftware() {
-        aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true);
+        this(Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, true), false);
+    }
+
+    /** Over {@code engine}, an AES-128 ECB or CBC cipher without padding that the caller shares. */
+    public AesGcmSoftware(Cipher engine) {
+        this(engine, true);
+    }
+
+    private AesGcmSoftware(Cipher engine, boolean shared) {
+        aes = engine;
+        key = shared ? JCSystem.makeTransientObjectArray((short) 1, JCSystem.CLEAR_ON_RESET) : null;
         state = JCSystem.makeTransientByteArray(STATE_LENGTH, JCSystem.CLEAR_ON_RESET);
         words = JCSystem.makeTransientShortArray((short) (3 * WORDS), JCSystem.CLEAR_ON_RESET);
     }
@@ -70,6 +88,9 @@ public final class AesGcmSoftware extends AEADCipher {
     public void init(Key theKey, byte theMode, byte[] nonceBuf, short nonceOff, short nonceLen) {
         if ((theMode != MODE_ENCRYPT && theMode != MODE_DECRYPT) || nonceLen != NONCE_LENGTH) {
             CryptoException.throwIt(CryptoException.ILLEGAL_VALUE);
+        }
+        if (key != null) {
+            key[0] = theKey;
         }
         aes.init(theKey, MODE_ENCRYPT);
         Util.arrayFillNonAtomic(state, (short) 0, STATE_LENGTH, (byte) 0);
@@ -169,6 +190,9 @@ public final class AesGcmSoftware extends AEADCipher {
 
     public short update(byte[] inBuff, short inOffset, short inLength, byte[] outBuff, short outOffset) {
         requirePhase((short) 1);
+        if (key != null) {
+            aes.init((Key) key[0], MODE_ENCRYPT);  // another user may have set it up since the last call
+        }
         if (state[PHASE] == 0) {
             padHash();
             state[PHASE] = 1;

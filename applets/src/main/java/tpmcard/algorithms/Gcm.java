@@ -28,6 +28,15 @@ public final class Gcm {
      * @param software use {@link AesGcmSoftware} even where the card has GCM
      */
     public Gcm(AESKey probeKey, byte[] scratch, boolean software) {
+        this(probeKey, scratch, software, null);
+    }
+
+    /**
+     * As {@link #Gcm(AESKey, byte[], boolean)}; the software implementation works with
+     * {@code engine} (an AES-128 CBC or ECB cipher without padding the caller shares and
+     * initialises before each use of its own), or with an AES-ECB of its own when it is null.
+     */
+    public Gcm(AESKey probeKey, byte[] scratch, boolean software, Cipher engine) {
         AEADCipher c = null;
         if (!software) {
             try {
@@ -39,7 +48,7 @@ public final class Gcm {
             }
         }
         if (c == null) {
-            cipher = new AesGcmSoftware();
+            cipher = engine == null ? new AesGcmSoftware() : new AesGcmSoftware(engine);
             tagInline = false;
             return;
         }

@@ -11,6 +11,7 @@ import javacard.security.KeyAgreement;
 import javacard.security.KeyBuilder;
 import javacard.security.KeyPair;
 import javacard.security.MessageDigest;
+import javacardx.crypto.Cipher;
 import tpmcard.lib.P256;
 
 /**
@@ -48,10 +49,12 @@ public final class KeyUnwrap {
     /**
      * @param sha256 a SHA-256, ECDH ({@code ALG_EC_SVDP_DH_PLAIN}) and AES-128 key
      *        ({@code TYPE_AES_TRANSIENT_RESET}) of the caller's, idle while an import runs
+     * @param engine the caller's AES-128 CBC or ECB cipher without padding, which the software GCM
+     *        shares where the card has no GCM (the caller initialises it before each use of its own)
      * @param scratch RAM of SCRATCH_LENGTH bytes at scratchOffset, free while an import runs
      * @param installScratch CLEAR_ON_RESET RAM of 48 bytes, used in this constructor only
      */
-    public KeyUnwrap(P256 curve, MessageDigest sha256, KeyAgreement agreement, AESKey kek,
+    public KeyUnwrap(P256 curve, MessageDigest sha256, KeyAgreement agreement, AESKey kek, Cipher engine,
                      byte[] scratch, short scratchOffset, byte[] installScratch) {
         label = new byte[] {'t', 'p', 'm', 'c', 'a', 'r', 'd', ' ', 'a', 'l', 'g', ' ', 'w', 'r', 'a', 'p'};
         this.scratch = scratch;
@@ -66,7 +69,7 @@ public final class KeyUnwrap {
         this.agreement = agreement;
         this.sha256 = sha256;
         this.kek = kek;
-        gcm = new Gcm(kek, installScratch, false);   // software GCM where the card has none
+        gcm = new Gcm(kek, installScratch, false, engine);   // software GCM where the card has none
     }
 
     /** The wrap public key, 04 || X || Y. */

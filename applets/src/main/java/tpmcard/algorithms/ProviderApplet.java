@@ -42,16 +42,21 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
      * it once, in its constructor, then calls {@link #setImplementation}.
      */
     protected final boolean softwareRequested;
-    // [0] owning session id of the stream (0: no stream), [1] its operation, [2] its key slot;
-    // [3] the end of the current call's window (outLimit).
+    // [LIMIT] the end of the current call's window (outLimit); with CAP_STREAM also [OWNER] the
+    // owning session id of the stream (0: no stream), [OPERATION] its operation, [SLOT] its key slot.
     private final short[] stream;
+    private static final short LIMIT = 0;
+    private static final short OWNER = 1;
+    private static final short OPERATION = 2;
+    private static final short SLOT = 3;
     /** The core applet's AID, the only client given the interface. */
     private final byte[] coreAid;
 
     /**
-     * @param transientBytes the transient RAM the provider takes, arrays and card crypto objects
-     *     at JCAlgTest's J3R180 figures, with whichever implementation it picks (SuiteRamTest
-     *     checks it): a card with less free fails the install (6A84), before anything is made
+     * @param transientBytes the least transient RAM the provider takes on any card, arrays and
+     *     card crypto objects at JCAlgTest's figures, with whichever implementation it picks
+     *     (SuiteRamTest checks it): a card with less free fails the install (6A84), before
+     *     anything is made; the card charges the crypto objects at its own figures as they are made
      */
     protected ProviderApplet(byte algorithmId, byte versionMajor, byte versionMinor, short capabilities,
             short transientBytes, byte[] bArray, short bOffset, byte bLength) {
@@ -80,7 +85,9 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         // Key import is unwrapped once, in the registry (KeyUnwrap); a provider that takes EC keys
         // needs only the curve.
         curve = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new P256() : null;
-        stream = JCSystem.makeTransientShortArray((short) 4, JCSystem.CLEAR_ON_RESET);
+        // A provider without streams keeps only the window's end.
+        stream = JCSystem.makeTransientShortArray((capabilities & ProviderConstants.CAP_STREAM) != 0 ? (short) 4 : (short) 1,
+                JCSystem.CLEAR_ON_RESET);
         coreAid = new byte[ProviderConstants.AID_LENGTH];
         ProviderConstants.writeCoreAid(coreAid, (short) 0);
     }
@@ -106,7 +113,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
      * call, AlgorithmProvider). Less than {@code needed}: 6700.
      */
     protected final void requireRoom(short outOffset, short needed) {
-        if ((short) (stream[3] - outOffset) < needed) {
+        if ((short) (stream[LIMIT] - outOffset) < needed) {
             ISOException.throwIt(ISO7816.SW_WRONG_LENGTH);
         }
     }
@@ -142,7 +149,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         // read `in` and write `out` as before, and never keep either.
         byte[] in = buffer;
         byte[] out = buffer;
-        stream[3] = outLimit;
+        stream[LIMIT] = outLimit;
         switch (ins) {
             case ProviderConstants.INS_KEY_GENERATE:
                 requireCapability(ProviderConstants.CAP_KEY_GENERATE);
@@ -165,24 +172,24 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
             }
             case ProviderConstants.INS_STREAM_INIT:
                 requireCapability(ProviderConstants.CAP_STREAM);
-                stream[0] = 0;
-                stream[2] = streamInit(p1, in, inOffset, inLength);
-                stream[1] = p1;
-                stream[0] = sessionId;
+                stream[OWNER] = 0;
+                stream[SLOT] = streamInit(p1, in, inOffset, inLength);
+                stream[OPERATION] = p1;
+                stream[OWNER] = sessionId;
                 return 0;
             case ProviderConstants.INS_STREAM_UPDATE:
             case ProviderConstants.INS_STREAM_FINAL: {
                 requireCapability(ProviderConstants.CAP_STREAM);
-                if (stream[0] == 0 || stream[0] != sessionId) {
+                if (stream[OWNER] == 0 || stream[OWNER] != sessionId) {
                     ISOException.throwIt(ProviderConstants.SW_STREAM_NOT_OPEN);
                 }
                 checkEmpty(p1, p2, (short) 0);
                 if (ins == ProviderConstants.INS_STREAM_UPDATE) {
-                    streamUpdate((byte) stream[1], stream[2], in, inOffset, inLength);
+                    streamUpdate((byte) stream[OPERATION], stream[SLOT], in, inOffset, inLength);
                     return 0;
                 }
-                stream[0] = 0;   // closed whatever the outcome
-                return streamFinal((byte) stream[1], stream[2], in, inOffset, inLength, out, outOffset);
+                stream[OWNER] = 0;   // closed whatever the outcome
+                return streamFinal((byte) stream[OPERATION], stream[SLOT], in, inOffset, inLength, out, outOffset);
             }
             default:
                 return operate(ins, p1, p2, in, inOffset, inLength, out, outOffset);

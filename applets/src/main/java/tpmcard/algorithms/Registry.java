@@ -9,6 +9,7 @@ import javacard.framework.Util;
 import javacard.security.AESKey;
 import javacard.security.KeyAgreement;
 import javacard.security.MessageDigest;
+import javacardx.crypto.Cipher;
 import tpmcard.lib.P256;
 
 /**
@@ -45,12 +46,14 @@ public final class Registry {
 
     /**
      * @param sha256 the core's SHA-256, ECDH and transient AES-128 key (CLEAR_ON_RESET), lent to
-     *        key import; {@code scratch} RAM of SCRATCH_LENGTH bytes at scratchOffset free during
-     *        INVOKE; {@code installScratch} CLEAR_ON_RESET RAM used during construction only
+     *        key import; {@code engine} the core's AES-128 CBC (or ECB) cipher without padding,
+     *        which a software GCM shares (initialised before each use); {@code scratch} RAM of
+     *        SCRATCH_LENGTH bytes at scratchOffset free during INVOKE; {@code installScratch}
+     *        CLEAR_ON_RESET RAM used during construction only
      */
-    public Registry(P256 curve, MessageDigest sha256, KeyAgreement agreement, AESKey kek,
+    public Registry(P256 curve, MessageDigest sha256, KeyAgreement agreement, AESKey kek, Cipher engine,
                     byte[] scratch, short scratchOffset, byte[] installScratch) {
-        unwrap = new KeyUnwrap(curve, sha256, agreement, kek, scratch, scratchOffset, installScratch);
+        unwrap = new KeyUnwrap(curve, sha256, agreement, kek, engine, scratch, scratchOffset, installScratch);
         short n = ProviderConstants.REGISTRY_ENTRIES;
         aids = new byte[(short) (n * ProviderConstants.MAX_AID_LENGTH)];
         aidLengths = new byte[n];

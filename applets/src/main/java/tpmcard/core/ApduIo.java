@@ -112,6 +112,11 @@ public final class ApduIo {
         return ram;
     }
 
+    /** The persistent buffer (its end holds PAIR's public values when the RAM buffer is small). */
+    public byte[] persistentBuffer() {
+        return persistent;
+    }
+
     /** Zeroes the RAM buffer (deselect: it is CLEAR_ON_RESET, cleared by the card only at reset). */
     public void wipeRam() {
         if (ram != null) {

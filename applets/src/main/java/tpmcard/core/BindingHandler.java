@@ -56,12 +56,16 @@ public final class BindingHandler {
      *        the card lacks ALG_EC_SVDP_DH_PLAIN_XY (then genKeyPair())
      * @param keyAgreement the core's ALG_EC_SVDP_DH_PLAIN, shared with the registry's key import
      * @param symmetricKey the core's transient AES-128 key, shared with the registry's key import
+     * @param cbc the core's AES-128 CBC engine (initialised before each use), shared with key import
+     * @param compact the card has little RAM: a compact secure channel (SecureChannel)
      * @param work transient RAM whose last WORK_LENGTH bytes are the work area: the RAM I/O
-     *        buffer (BindingTransients), wiped on deselect
+     *        buffer (BindingTransients), wiped on deselect; a shorter one (at least NEED_PIN bytes)
+     *        puts PAIR's public values at the end of {@code persistentIo}, the persistent I/O buffer
      * @param pin initial PIN (length 0: Constants.DEFAULT_PIN), likewise puk
      */
     public BindingHandler(Identity identity, P256 curve, MessageDigest sha256, RandomData random,
-                          KeyAgreement multiplier, KeyAgreement keyAgreement, AESKey symmetricKey, byte[] work,
+                          KeyAgreement multiplier, KeyAgreement keyAgreement, AESKey symmetricKey, Cipher cbc,
+                          boolean compact, byte[] work, byte[] persistentIo,
                           byte[] pin, short pinOffset, byte pinLength,
                           byte[] puk, short pukOffset, byte pukLength) {
         ECPrivateKey identityPrivate = (ECPrivateKey) identity.keyPair().getPrivate();
@@ -84,14 +88,19 @@ public final class BindingHandler {
         pins = new PinStore(pin, pinOffset, pinLength, puk, pukOffset, pukLength);
         pairings = new Pairings(curve);
         record = new SessionRecord();
-        t = new BindingTransients(work);
+        t = new BindingTransients(work, persistentIo);
 
         Signature ecdsa = Signature.getInstance(Signature.ALG_ECDSA_SHA_256, false);
-        Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
-        Cipher ecb = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false);
-        // Two AES-CMAC objects, the secure channel's: the binding borrows the command MAC.
-        channel = new SecureChannel(cbc, ecb, AesCmac.getInstance(false),
-                AesCmac.getInstance(false));
+        // The secure channel's AES-CMAC objects (the binding borrows the command MAC): where the
+        // card has no AES-CMAC, software over the core's one AES engine (cbc). Compact (little RAM):
+        // no IV cipher and one MAC object for both directions (SecureChannel).
+        Signature commandMac = AesCmac.getInstance(cbc, false);
+        if (compact) {
+            channel = new SecureChannel(cbc, null, commandMac, commandMac);
+        } else {
+            channel = new SecureChannel(cbc, Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_ECB_NOPAD, false),
+                    commandMac, AesCmac.getInstance(cbc, false));
+        }
         TpmAttest tpm = new TpmAttest(sha256, t.tpmFields);
         Kdf kdf = new Kdf(sha256, t.work, t.kdf);
 

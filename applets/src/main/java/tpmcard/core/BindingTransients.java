@@ -37,6 +37,13 @@ import javacard.framework.Util;
  * failed handshake, and on deselect. On a card without room for the RAM I/O buffer the core gives
  * the binding an array of its own of WORK_LENGTH bytes instead (all commands are persistent then).
  *
+ * <p><b>Small RAM I/O buffer</b> (a card with little transient RAM, a J3H145: Constants.RAM_IO_SMALL_LENGTH).
+ * PAIR's three public values (POINT2, POINT, NAME: the AK point, the binding key point and its
+ * Name, 164 bytes) then live at the end of the persistent I/O buffer ({@link #pairValues}), after
+ * any PAIR command and its answer, and the work area in RAM is {@link #NEED_PIN} bytes. PAIR then
+ * always takes the persistent buffer (its reserve, NEED_PAIR, exceeds the RAM buffer): it writes
+ * those public values to EEPROM, once per pairing, as it writes the pairing itself.
+ *
  * <p>The carry (32 bytes, CLEAR_ON_DESELECT) lives from one command to the next: the challenge of
  * GET CHALLENGE, or th2 of a pending handshake (whose keys wait in key objects). Each is usable by
  * the very next command only, so the two never need to coexist: whichever is made drops the other.
@@ -71,10 +78,16 @@ final class BindingTransients {
 
     static final short CARRY_LENGTH = 32;
 
-    /** The RAM I/O buffer (or the binding's own array): the work area is its last WORK_LENGTH bytes. */
+    /** PAIR's public values outside the work area: the end of the persistent I/O buffer. */
+    static final short PAIR_VALUES_LENGTH = (short) (WORK_LENGTH - NEED_PIN);
+
+    /** The RAM I/O buffer (or the binding's own array): the work area is its last workLength bytes. */
     final byte[] work;
-    // Absolute offsets of the work area's fields in {@link #work}.
+    /** Where POINT2, POINT and NAME are: {@link #work}, or the persistent I/O buffer (small RAM buffer). */
+    final byte[] pairValues;
+    // Absolute offsets of the work area's fields in {@link #work} (point2, point and name in pairValues).
     final short workStart;
+    final short workLength;
     final short point2;
     final short point;
     final short name;
@@ -94,17 +107,30 @@ final class BindingTransients {
     /** TpmAttest's parse state (offsets into the structure it parsed last). */
     final short[] tpmFields;
 
-    /** @param work transient RAM of at least WORK_LENGTH bytes: the RAM I/O buffer */
-    BindingTransients(byte[] work) {
+    /**
+     * @param work transient RAM: the RAM I/O buffer, of at least WORK_LENGTH bytes, or of at least
+     *        NEED_PIN bytes with {@code persistentIo}
+     * @param persistentIo the persistent I/O buffer, whose last PAIR_VALUES_LENGTH bytes hold PAIR's
+     *        public values when {@code work} is shorter than WORK_LENGTH
+     */
+    BindingTransients(byte[] work, byte[] persistentIo) {
         short end = (short) work.length;
-        if (end < WORK_LENGTH) {
-            ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
-        }
         this.work = work;
-        workStart = (short) (end - WORK_LENGTH);
-        point2 = workStart;
-        point = (short) (end - 583);
-        name = (short) (end - 518);
+        if (end >= WORK_LENGTH) {
+            pairValues = work;
+            workLength = WORK_LENGTH;
+            point2 = (short) (end - WORK_LENGTH);
+        } else {
+            if (end < NEED_PIN || persistentIo == null) {
+                ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
+            }
+            pairValues = persistentIo;
+            workLength = NEED_PIN;
+            point2 = (short) (persistentIo.length - PAIR_VALUES_LENGTH);
+        }
+        workStart = (short) (end - workLength);
+        point = (short) (point2 + 65);
+        name = (short) (point2 + 130);
         pin = (short) (end - 484);
         keys = (short) (end - 436);
         z = (short) (end - 388);
@@ -171,7 +197,7 @@ final class BindingTransients {
     }
 
     void wipeWork() {
-        Util.arrayFillNonAtomic(work, workStart, WORK_LENGTH, (byte) 0);
+        Util.arrayFillNonAtomic(work, workStart, workLength, (byte) 0);
         vars[V_WORK_USED] = 0;
     }
 

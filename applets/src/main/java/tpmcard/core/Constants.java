@@ -74,11 +74,26 @@ public final class Constants {
      */
     public static final short RAM_IO_LENGTH = (short) 736;
     /**
-     * Transient RAM the core applet takes, arrays and crypto objects (JCAlgTest figures), checked
-     * at install; SuiteRamTest keeps it honest
-     * (docs/core-applet.md "Transient RAM").
+     * The RAM I/O buffer on a card with less than RAM_IO_ROOMY bytes of transient RAM free when the
+     * core installs (a J3H145, 1,993 bytes for the whole suite): the binding's work area without
+     * PAIR's public values, which go to the end of the persistent buffer (BindingTransients). Commands
+     * whose data, answer and work area do not fit it take the persistent buffer.
      */
-    public static final short TRANSIENT_BYTES = (short) 1921;
+    public static final short RAM_IO_SMALL_LENGTH = (short) 484;
+    /**
+     * Transient RAM free at install from which the core takes the full RAM_IO_LENGTH buffer: the
+     * whole suite takes under 3,800 bytes with it on a J3R180 (4,150 free), so a card with less
+     * than this keeps RAM for the other applets instead (docs/core-applet.md "Transient RAM").
+     */
+    public static final short RAM_IO_ROOMY = (short) 3072;
+    /**
+     * Transient RAM the core applet takes at least, on the card that charges least for it (a
+     * J3H145, with the small RAM I/O buffer; JCAlgTest figures), checked at install before
+     * anything is made; SuiteRamTest keeps it honest on every profile (docs/core-applet.md
+     * "Transient RAM"): 923 bytes on a J3H145, 1,775 on a J3R180. A card with more free than this
+     * but less than the core takes there refuses one of its crypto objects, also during install.
+     */
+    public static final short TRANSIENT_BYTES = (short) 912;
     public static final short RAM_ANSWER_RESERVE = (short) 160;
     public static final short PERSISTENT_IO_LENGTH = (short) (4120 + 256);
     /** LIST PAIRINGS at most: D0 01 n, then 8 x (E1 51 | 81 bytes). */

@@ -15,6 +15,7 @@ import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacardx.apdu.ExtendedLength;
+import javacardx.crypto.Cipher;
 import tpmcard.algorithms.Registry;
 import tpmcard.lib.Identity;
 import tpmcard.lib.InstallMemory;
@@ -70,7 +71,13 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // Commands of up to MAX_COMMAND_DATA bytes (a protected 4096-byte payload); unprotected
         // ones are held to MAX_PLAIN_DATA. Common commands run in a small RAM buffer, chains and
         // long commands or answers in a persistent one (ApduIo).
-        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH, Constants.RAM_IO_LENGTH, preferRam);
+        // The RAM buffer is RAM_IO_LENGTH bytes where the card has room for the suite beside it, else
+        // RAM_IO_SMALL_LENGTH (more commands take the persistent buffer then) and the secure
+        // channel is compact (SecureChannel: one AES engine and one MAC object fewer).
+        boolean compact = JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET)
+                < Constants.RAM_IO_ROOMY;
+        io = new ApduIo(Constants.MAX_COMMAND_DATA, Constants.PERSISTENT_IO_LENGTH,
+                compact ? Constants.RAM_IO_SMALL_LENGTH : Constants.RAM_IO_LENGTH, preferRam);
         // Made once and kept: the identity is made with them, then the binding and the registry
         // use them.
         P256 curve = new P256();
@@ -82,6 +89,10 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         // after use, and deselect() clears a handshake's key confirmation key waiting in it.
         AESKey aesKey = (AESKey) KeyBuilder.buildKey(KeyBuilder.TYPE_AES_TRANSIENT_RESET,
                 KeyBuilder.LENGTH_AES_128, false);
+        // The core's one AES engine, initialised before each use: secure messaging (and its IVs,
+        // one block with a zero IV), the PIN block, and where the card lacks them the software
+        // AES-CMAC and key import's software GCM (a J3H145: 51 bytes of RAM per engine saved).
+        Cipher aes = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
         // The binding's work area and the registry's unwrap scratch overlay the end of the RAM I/O
         // buffer (BindingTransients); a card without room for that buffer gives them RAM of their
         // own. Both are CLEAR_ON_RESET, the only kind of RAM an applet may touch while it is being
@@ -91,9 +102,9 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
             work = JCSystem.makeTransientByteArray(BindingTransients.WORK_LENGTH, JCSystem.CLEAR_ON_RESET);
         }
         identity = new Identity(curve, sha256, random, multiplier, bArray, entropyOffset, entropyLength, work);
-        binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, work,
-                null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
-        algorithms = new Registry(curve, sha256, ecdh, aesKey, work,
+        binding = new BindingHandler(identity, curve, sha256, random, multiplier, ecdh, aesKey, aes, compact, work,
+                io.persistentBuffer(), null, (short) 0, (byte) 0, null, (short) 0, (byte) 0);
+        algorithms = new Registry(curve, sha256, ecdh, aesKey, aes, work,
                 (short) (work.length - Registry.SCRATCH_LENGTH), work);
         Util.arrayFillNonAtomic(work, (short) 0, (short) work.length, (byte) 0);
 

@@ -112,9 +112,9 @@ final class PairingHandler {
         }
         // The card has no clock: validity is the CA's and the host's to check (docs/binding.md §8).
         byte[] work = t.work;
-        tpm.computeName(in, ak, akLength, work, t.name);
-        if (Util.arrayCompare(in, certifiedPoint, work, t.point2, POINT_LENGTH) != 0
-                || Util.arrayCompare(in, certifiedName, work, t.name, Constants.NAME_LENGTH) != 0) {
+        tpm.computeName(in, ak, akLength, t.pairValues, t.name);
+        if (Util.arrayCompare(in, certifiedPoint, t.pairValues, t.point2, POINT_LENGTH) != 0
+                || Util.arrayCompare(in, certifiedName, t.pairValues, t.name, Constants.NAME_LENGTH) != 0) {
             ISOException.throwIt(Constants.SW_AK_CERTIFICATE_REFUSED);
         }
         boolean verified;
@@ -181,7 +181,7 @@ final class PairingHandler {
         t.useWork();
         tpm.parsePublic(in, ak, akLength, sw);
         tpm.checkAttestationKey(sw);
-        tpm.writePoint(in, work, t.point2);
+        tpm.writePoint(in, t.pairValues, t.point2);
         checkAkCertificate(in, certificateTlv, certificate, certificateLength, certificateSignature,
                 certificateSignatureLength, ak, akLength, sw);
         tpm.parsePublic(in, binding, bindingLength, sw);
@@ -190,17 +190,17 @@ final class PairingHandler {
         if (!tpm.authPolicyEquals(in, work, t.info)) {
             ISOException.throwIt(sw);
         }
-        tpm.writePoint(in, work, t.point);
-        tpm.computeName(in, binding, bindingLength, work, t.name);
+        tpm.writePoint(in, t.pairValues, t.point);
+        tpm.computeName(in, binding, bindingLength, t.pairValues, t.name);
         tpm.parseAttest(in, attest, attestLength, sw);
-        tpm.checkCertify(in, work, t.name, sw);
+        tpm.checkCertify(in, t.pairValues, t.name, sw);
         if (!pin.challengeUsable()) {
             ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
         }
         if (!tpm.extraDataEquals(in, pin.challenge(), (short) 0, Constants.CHALLENGE_LENGTH)) {
             ISOException.throwIt(sw);
         }
-        if (pairings.findName(work, t.name) >= 0) {
+        if (pairings.findName(t.pairValues, t.name) >= 0) {
             ISOException.throwIt(Constants.SW_PAIRING_EXISTS);
         }
         short slot = pairings.findFree();
@@ -214,11 +214,11 @@ final class PairingHandler {
 
         boolean verified = false;
         try {
-            certifierKey.setW(work, t.point2, POINT_LENGTH);
+            certifierKey.setW(t.pairValues, t.point2, POINT_LENGTH);
             ecdsa.init(certifierKey, Signature.MODE_VERIFY);
             verified = ecdsa.verify(in, attest, attestLength, in, signature, signatureLength);
             keyAgreement.init(identityPrivate);
-            keyAgreement.generateSecret(work, t.point, POINT_LENGTH, work, t.z);
+            keyAgreement.generateSecret(t.pairValues, t.point, POINT_LENGTH, work, t.z);
         } catch (RuntimeException e) {
             verified = false;
         }
@@ -229,10 +229,11 @@ final class PairingHandler {
         short p = Util.arrayCopyNonAtomic(Constants.LABEL_PAIRING, (short) 0, work, t.info,
                 (short) Constants.LABEL_PAIRING.length);
         p = Util.arrayCopyNonAtomic(identityPoint, (short) 0, work, p, POINT_LENGTH);
-        p = Util.arrayCopyNonAtomic(work, t.name, work, p, Constants.NAME_LENGTH);
+        p = Util.arrayCopyNonAtomic(t.pairValues, t.name, work, p, Constants.NAME_LENGTH);
         short secret = (short) (t.z + 32);
         kdf.derive(work, t.z, (short) 32, work, t.info, (short) (p - t.info), work, secret, (short) 32);
-        pairings.store(slot, work, t.name, work, t.point, work, t.point2, in, selection, policyOptions,
+        byte[] values = t.pairValues;
+        pairings.store(slot, values, t.name, values, t.point, values, t.point2, in, selection, policyOptions,
                 in, pcrDigest, work, secret);
         Util.arrayFillNonAtomic(work, t.z, (short) 64, (byte) 0);
 

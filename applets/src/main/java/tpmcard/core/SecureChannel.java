@@ -29,6 +29,12 @@ import tpmcard.lib.ConstantTime;
  * ({@link #lendCommandMac}): one AES-CMAC object less in RAM. A command that borrowed it inside a
  * session (a protected PIN command, rare) costs the next protected command one more init, to give
  * the object its session key back; every other command costs what it did.
+ *
+ * <p>Compact (a card with little RAM, a J3H145; CoreApplet decides at install): no IV cipher of
+ * its own (each IV is one block of the CBC cipher with a zero IV, initialised for it) and one MAC
+ * object for both directions (initialised with S-MAC before each command's MAC, with S-RMAC before
+ * each response's): 4 CBC and 2 MAC inits per command instead of 2 and 0, for the RAM of an AES
+ * engine and an AES-CMAC object (on a J3H145, whose AES-CMAC is the software one, 51 + 35 bytes).
  */
 final class SecureChannel {
     private static final short BLOCK = 16;
@@ -36,12 +42,17 @@ final class SecureChannel {
 
     // Layout of the transient state array.
     private static final short S_CHAIN = 0;                         // 16: MAC chaining value
-    private static final short S_COUNTER = 16;                      // 16: counter block (last 4 bytes count)
-    private static final short S_IV = 32;                           // 16: IV
-    private static final short S_MAC = 48;                          // 16: computed MAC
-    private static final short S_HEADER = 64;                       // 8: CLA INS P1 P2 Lc(2) | 90 00
-    private static final short S_FLAGS = 72;
-    private static final short S_LENGTH = 73;
+    // 4: the command counter, the last 4 bytes of the counter block (its first 12 are zero)
+    private static final short S_COUNTER = 16;
+    private static final short COUNTER_LENGTH = 4;
+    // 16: computed MAC; also the IV, which each direction needs only before its MAC is computed (a
+    // command's after its MAC is checked and chained, a response's before its MAC), and the header
+    // the MAC covers (CLA INS P1 P2 Lc(2) | 90 00), which the MAC takes in before it writes its result
+    private static final short S_MAC = 20;
+    private static final short S_IV = S_MAC;
+    private static final short S_HEADER = S_MAC;
+    private static final short S_FLAGS = 36;
+    private static final short S_LENGTH = 37;
     private static final byte FLAG_OPEN = (byte) 0x01;
     private static final byte FLAG_CLOSE_AFTER_RESPONSE = (byte) 0x02;
     private static final byte FLAG_COMMAND_MAC_LENT = (byte) 0x04;
@@ -50,6 +61,7 @@ final class SecureChannel {
     private final AESKey mac;
     private final AESKey rmac;
     private final Cipher cbc;
+    /** The IV cipher (AES-ECB, S-ENC), or null when compact: cbc then makes the IVs. */
     private final Cipher ecb;
     private final Signature commandMac;
     private final Signature responseMac;
@@ -58,7 +70,8 @@ final class SecureChannel {
     /**
      * @param cbc shared (initialised per use); {@code ecb} and {@code responseMac} belong to this
      *            channel alone (initialised per session), {@code commandMac} too, but lent to the
-     *            binding ({@link #lendCommandMac})
+     *            binding ({@link #lendCommandMac}). Compact: {@code ecb} null (cbc makes the IVs)
+     *            and {@code responseMac} the same object as {@code commandMac} (initialised per use)
      */
     SecureChannel(Cipher cbc, Cipher ecb, Signature commandMac, Signature responseMac) {
         this.cbc = cbc;
@@ -84,9 +97,13 @@ final class SecureChannel {
 
     /** Opens the session with the keys {@link #load}ed, and the initial MAC chain. */
     void start(byte[] chain, short chainOffset) {
-        ecb.init(enc, Cipher.MODE_ENCRYPT);
+        if (ecb != null) {
+            ecb.init(enc, Cipher.MODE_ENCRYPT);
+        }
         commandMac.init(mac, Signature.MODE_SIGN);
-        responseMac.init(rmac, Signature.MODE_SIGN);
+        if (responseMac != commandMac) {
+            responseMac.init(rmac, Signature.MODE_SIGN);
+        }
         Util.arrayCopyNonAtomic(chain, chainOffset, state, S_CHAIN, BLOCK);
         state[S_FLAGS] = FLAG_OPEN;
     }
@@ -128,11 +145,20 @@ final class SecureChannel {
         ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
     }
 
-    /** IV = AES-ECB(S-ENC, counter block), the first byte 00 for commands, 80 for responses. */
+    /**
+     * IV = AES-ECB(S-ENC, counter block), the first byte 00 for commands, 80 for responses. Compact:
+     * one block of AES-CBC with a zero IV, which is the same.
+     */
     private void deriveIv(byte first) {
-        Util.arrayCopyNonAtomic(state, S_COUNTER, state, S_IV, BLOCK);
+        Util.arrayFillNonAtomic(state, S_IV, (short) (BLOCK - COUNTER_LENGTH), (byte) 0);
+        Util.arrayCopyNonAtomic(state, S_COUNTER, state, (short) (S_IV + BLOCK - COUNTER_LENGTH), COUNTER_LENGTH);
         state[S_IV] = first;
-        ecb.doFinal(state, S_IV, BLOCK, state, S_IV);  // initialised in open()
+        if (ecb != null) {
+            ecb.doFinal(state, S_IV, BLOCK, state, S_IV);  // initialised in start()
+            return;
+        }
+        cbc.init(enc, Cipher.MODE_ENCRYPT);
+        cbc.doFinal(state, S_IV, BLOCK, state, S_IV);
     }
 
     /**
@@ -146,15 +172,15 @@ final class SecureChannel {
             fail();
         }
         // Counter: 4 bytes big-endian at the end of the counter block; its wrap ends the session.
-        short i = (short) (S_COUNTER + BLOCK - 1);
-        while (i >= (short) (S_COUNTER + BLOCK - 4) && ++state[i] == 0) {
+        short i = (short) (S_COUNTER + COUNTER_LENGTH - 1);
+        while (i >= S_COUNTER && ++state[i] == 0) {
             i--;
         }
-        if (i < (short) (S_COUNTER + BLOCK - 4)) {
+        if (i < S_COUNTER) {
             fail();
         }
         short cipherLength = (short) (length - MAC_LENGTH);
-        if ((state[S_FLAGS] & FLAG_COMMAND_MAC_LENT) != 0) {
+        if ((state[S_FLAGS] & FLAG_COMMAND_MAC_LENT) != 0 || responseMac == commandMac) {
             commandMac.init(mac, Signature.MODE_SIGN);
             state[S_FLAGS] &= (byte) ~FLAG_COMMAND_MAC_LENT;
         }
@@ -207,9 +233,13 @@ final class SecureChannel {
         cbc.init(enc, Cipher.MODE_ENCRYPT, state, S_IV, BLOCK);
         cbc.doFinal(buf, offset, cipherLength, buf, offset);
         Util.setShort(state, S_HEADER, (short) 0x9000);
+        if (responseMac == commandMac) {
+            responseMac.init(rmac, Signature.MODE_SIGN);  // compact: the one MAC object had S-MAC
+        }
         responseMac.update(state, S_CHAIN, BLOCK);
         responseMac.update(buf, offset, cipherLength);
-        responseMac.sign(state, S_HEADER, (short) 2, state, S_MAC);
+        responseMac.update(state, S_HEADER, (short) 2);
+        responseMac.sign(state, S_HEADER, (short) 0, state, S_MAC);  // S_HEADER is S_MAC
         Util.arrayCopyNonAtomic(state, S_MAC, buf, p, MAC_LENGTH);
         if ((state[S_FLAGS] & FLAG_CLOSE_AFTER_RESPONSE) != 0) {
             close();

@@ -16,9 +16,13 @@ public final class InstallMemory {
     private InstallMemory() {}
 
     /**
-     * Throws 6A84 when less than {@code bytes} of transient RAM (CLEAR_ON_RESET; on a JCOP4 the
-     * CLEAR_ON_DESELECT pool is the same memory) is free. {@code bytes} counts arrays and the
-     * applet's crypto objects at JCAlgTest's per-object figures.
+     * Throws 6A84 when less than {@code bytes} of transient RAM (CLEAR_ON_RESET; on a JCOP the
+     * CLEAR_ON_DESELECT pool is the same memory) is free. {@code bytes} is the least the applet
+     * takes on any card the suite supports: arrays, and crypto objects at JCAlgTest's per-object
+     * figures of the card that charges least for them (they differ: a SHA-256 takes 112 bytes on a
+     * J3R180 and 1 on a J3H145, whose engines work in the system's own RAM). The card charges the
+     * rest as install makes the objects, so a card short of it still fails during install
+     * (SystemException NO_TRANSIENT_SPACE), never in a command.
      */
     public static void requireTransient(short bytes) {
         if (JCSystem.getAvailableMemory(JCSystem.MEMORY_TYPE_TRANSIENT_RESET) < bytes) {

@@ -26,7 +26,8 @@ final class Envelope {
     static final short BLOCK = 16;
     static final short MAC_LENGTH = 16;
     private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, true);
-    private final Signature cmac = AesCmac.getInstance(true);
+    // Where the card has no AES-CMAC (a J3H145), the software one works with cbc, not an engine of its own.
+    private final Signature cmac = AesCmac.getInstance(cbc, true);
 
     static short padded(short length) {
         return (short) ((short) (length + BLOCK - 1) & (short) ~(BLOCK - 1));

@@ -18,20 +18,21 @@ import javacard.framework.AID;
 import javacard.framework.Applet;
 import javacard.security.Key;
 import javacard.security.KeyAgreement;
-import javacard.security.KeyBuilder;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
 import javacard.security.Signature;
 import javacardx.crypto.Cipher;
 import org.junit.Test;
+import tpmcard.sim.enforce.CardProfile;
+import tpmcard.sim.enforce.CardRules;
 
 /**
  * The transient RAM of the whole suite (core, mobile TPM, every provider of the manifest)
- * installed together, against an NXP JCOP4 J3R180: about 4,150 bytes CLEAR_ON_RESET (JCAlgTest,
- * crocs-muni/jcalgtest_results), arrays and crypto objects together. The suite does not fit yet
- * (docs/core-applet.md "Transient RAM" has the table and the rest of the way): the test holds
- * the total under a ceiling that only goes down, and each applet to the amount it checks for at
- * install.
+ * installed together on a card of each profile: an NXP JCOP4 J3R180 (4,150 bytes CLEAR_ON_RESET,
+ * JCAlgTest, crocs-muni/jcalgtest_results), an NXP JCOP3 J3H145 (1,993) and jCardSim's full set
+ * (32,767), arrays and crypto objects together (docs/core-applet.md "Transient RAM" has the
+ * tables). The suite must leave {@link #HEADROOM} bytes of every budget, and each applet checks at
+ * install for the least it takes on any card.
  *
  * <p>How it counts (docs/core-applet.md "Transient RAM"):
  * <ul>
@@ -39,15 +40,13 @@ import org.junit.Test;
  *     after the other, so each allocation belongs to the applet being installed). Arrays that
  *     jCardSim makes inside its own crypto objects are not counted here: the objects are;</li>
  * <li>crypto objects: every MessageDigest, Signature, Cipher, KeyAgreement and transient key an
- *     applet instance keeps (its object graph), at JCAlgTest's per-object RAM figures for the
- *     J3R180 where JCAlgTest has one, else at the estimate in {@link #objectBytes}. Objects made
- *     during install and dropped are not counted: the applets ask for their deletion
- *     (JCSystem.requestObjectDeletion) at the end of install.</li>
+ *     applet instance keeps (its object graph), at the profile's per-object figures (RamCosts:
+ *     JCAlgTest's for the card, estimates marked in the file for what it lacks), the ones the
+ *     simulator's RAM rule charges. Objects made during install and dropped are not counted: the
+ *     applets ask for their deletion (JCSystem.requestObjectDeletion) at the end of install.</li>
  * </ul>
  */
 public class SuiteRamTest {
-    /** JCAlgTest, J3R180: CLEAR_ON_RESET transient RAM free after the JCRE (4,150 bytes). */
-    static final int J3R180_TRANSIENT_BYTES = 4150;
 
     /** A transient memory that remembers each array card code makes, with its size in bytes. */
     static final class CountingMemory extends TransientMemory {
@@ -103,62 +102,6 @@ public class SuiteRamTest {
     }
 
     /**
-     * RAM of one crypto object on the J3R180. Known (JCAlgTest): SHA-256 112, ECDSA-SHA-256 112,
-     * SHA-512 224, AES-CBC 48, transient EC private key 288. The others are estimates, named in
-     * docs/core-applet.md: AES-ECB as AES-CBC (48); AES-CMAC 64 (two subkeys and a block of
-     * state); HMAC as its digest plus the key pad block (SHA-256 176, SHA-512 352); SHA3-256 as
-     * SHA-512 (224: a 200-byte Keccak state); AES-GCM 112 (AES-CBC plus GHASH state); EC key
-     * agreement 32; RandomData 0 (the card's one generator); a transient AES key its key length;
-     * persistent keys 0.
-     */
-    static int objectBytes(Object o) {
-        if (o instanceof MessageDigest) {
-            switch (((MessageDigest) o).getAlgorithm()) {
-                case MessageDigest.ALG_SHA_256: return 112;
-                case MessageDigest.ALG_SHA_512: return 224;
-                case MessageDigest.ALG_SHA3_256: return 224;
-                default: return 224;
-            }
-        }
-        if (o instanceof Signature) {
-            switch (((Signature) o).getAlgorithm()) {
-                case Signature.ALG_ECDSA_SHA_256: return 112;
-                case Signature.ALG_AES_CMAC_128: return 64;
-                case Signature.ALG_HMAC_SHA_256: return 176;
-                case Signature.ALG_HMAC_SHA_512: return 352;
-                default: return 224;
-            }
-        }
-        if (o instanceof Cipher) {
-            byte alg = ((Cipher) o).getAlgorithm();
-            if (alg == Cipher.ALG_AES_BLOCK_128_CBC_NOPAD || alg == Cipher.ALG_AES_BLOCK_128_ECB_NOPAD) {
-                return 48;
-            }
-            return 112;   // AEAD GCM and anything else
-        }
-        if (o instanceof KeyAgreement) {
-            return 32;
-        }
-        if (o instanceof RandomData) {
-            return 0;
-        }
-        if (o instanceof Key) {
-            Key k = (Key) o;
-            switch (k.getType()) {
-                case KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_DESELECT:
-                case KeyBuilder.TYPE_EC_FP_PRIVATE_TRANSIENT_RESET:
-                    return 288;
-                case KeyBuilder.TYPE_AES_TRANSIENT_DESELECT:
-                case KeyBuilder.TYPE_AES_TRANSIENT_RESET:
-                    return k.getSize() / 8;
-                default:
-                    return 0;
-            }
-        }
-        return 0;
-    }
-
-    /**
      * A card's own crypto object. The suite's software implementations (tpmcard.*: AesCmac,
      * AesGcmSoftware, Sha3Software) are not: their arrays and the card objects they use are counted.
      */
@@ -174,7 +117,7 @@ public class SuiteRamTest {
      * The crypto objects an applet instance keeps (its object graph, card classes only), and in
      * {@code seen} every object of that graph.
      */
-    static Map<Object, Integer> cryptoObjects(Object root, IdentityHashMap<Object, Boolean> seen)
+    static Map<Object, Integer> cryptoObjects(Object root, IdentityHashMap<Object, Boolean> seen, CardProfile profile)
             throws IllegalAccessException {
         Map<Object, Integer> found = new IdentityHashMap<>();
         List<Object> todo = new ArrayList<>();
@@ -185,7 +128,7 @@ public class SuiteRamTest {
                 continue;
             }
             if (isCryptoObject(o)) {
-                found.put(o, objectBytes(o));
+                found.put(o, profile.costs().ramOf(o));
                 continue;
             }
             if (o.getClass().isArray() && !(o instanceof Object[])) {
@@ -214,18 +157,40 @@ public class SuiteRamTest {
         return found;
     }
 
-    /** Installs every applet of the suite; returns per applet {arrays, objects} in bytes. */
-    static Map<String, int[]> measure() throws Exception {
-        return measure(false);
+    /** The profiles the suite is measured against: every one of profiles.json. */
+    static final List<String> PROFILES = CardProfile.names();
+
+    /**
+     * Installs every applet of the suite on a card of {@code profile} (its algorithms, so an
+     * applet picks native or software as on that card, and its per-object RAM figures), with the
+     * simulator's rules on and the profile's RAM budget (so JCSystem.getAvailableMemory answers
+     * what the card would, and an install that does not fit fails); returns per applet {arrays,
+     * objects} in bytes. {@code softwareProviders}: the providers installed with the option that
+     * forces software whatever the card has.
+     */
+    static Map<String, int[]> measure(String profile, boolean softwareProviders) throws Exception {
+        return measure(profile, softwareProviders, CardProfile.named(profile).transientRam());
     }
 
     /**
-     * As {@link #measure()}; {@code softwareProviders}: the providers installed with the option
-     * that forces software (what a J3R180, which lacks GCM and SHA3, runs).
+     * As {@link #measure(String, boolean)} on a card with {@link #BEYOND} bytes more than the
+     * profile's: each applet's figure, whether or not the suite fits. The core's choice of its
+     * RAM I/O buffer (Constants.RAM_IO_ROOMY) is the one it makes on the profile's card.
      */
-    static Map<String, int[]> measure(boolean softwareProviders) throws Exception {
+    static Map<String, int[]> measureBeyond(String profile, boolean softwareProviders) throws Exception {
+        int budget = CardProfile.named(profile).transientRam();
+        assertTrue((budget < Constants.RAM_IO_ROOMY) == (budget + BEYOND < Constants.RAM_IO_ROOMY));
+        return measure(profile, softwareProviders, budget + BEYOND);
+    }
+
+    static final int BEYOND = 1000;
+
+    /** As {@link #measure(String, boolean)}, with a RAM budget of {@code budget} bytes. */
+    static Map<String, int[]> measure(String profile, boolean softwareProviders, int budget) throws Exception {
+        CardProfile card = CardProfile.named(profile);
         CountingMemory memory = new CountingMemory();
         Runtime runtime = new Runtime(memory);
+        CardRules.of(runtime).profile(card).enforce("firewall,ram").ramBudget(budget);
         Simulator simulator = new Simulator(runtime);
         String[][] suite = {
             {"core", Manifest.core().appletAid, "tpmcard.core.CoreApplet"},
@@ -252,7 +217,7 @@ public class SuiteRamTest {
             simulator.installApplet(aid, cls, params, (short) 0, (byte) params.length);
             IdentityHashMap<Object, Boolean> reachable = new IdentityHashMap<>();
             int objects = 0;
-            for (int bytes : cryptoObjects(runtime.applet(aid), reachable).values()) {
+            for (int bytes : cryptoObjects(runtime.applet(aid), reachable, card).values()) {
                 objects += bytes;
             }
             // Arrays the applet keeps; what install made and dropped is freed on the card
@@ -263,35 +228,50 @@ public class SuiteRamTest {
                     arrays += (Integer) m[1];
                 }
             }
-            if (applet[0].equals("core")) {
-                // The session ephemeral: a transient EC private key on a J3R180 (which has them),
-                // a persistent one in jCardSim (which has none): counted as on the card.
-                objects += 288;
-            }
             out.put(applet[0], new int[] {arrays, objects});
         }
         return out;
     }
 
     /**
-     * The whole suite fits a J3R180 (the table in docs/core-applet.md: 3,970 bytes with the
-     * software GCM and SHA3 a J3R180 runs). The simulator enforces the same budget on its default
-     * profile (jcop4-j3r180); this test says by how much, per applet.
+     * RAM each profile keeps free for what is being added to the suite (the mobile TPM's next
+     * commands): the suite takes at most its budget less this.
      */
-    static final int SUITE_CEILING = J3R180_TRANSIENT_BYTES;
+    static final int HEADROOM = 120;
 
     /**
-     * The six providers together, native where jCardSim has the algorithm and with every one
-     * forced onto software: at most this many bytes (docs/core-applet.md "Transient RAM").
+     * The six providers together, native where the profile has the algorithm and with every one
+     * forced onto software: at most this many bytes on a J3R180 (docs/core-applet.md "Transient
+     * RAM").
      */
     static final int PROVIDERS_CEILING = 1500;
+
+    static String table(String profile, Map<String, int[]> ram) {
+        int total = 0;
+        StringBuilder table = new StringBuilder(profile + ":\napplet     arrays  objects  total\n");
+        for (Map.Entry<String, int[]> e : ram.entrySet()) {
+            int[] v = e.getValue();
+            total += v[0] + v[1];
+            table.append(String.format("%-9s %7d %8d %6d%n", e.getKey(), v[0], v[1], v[0] + v[1]));
+        }
+        table.append(String.format("total %24d (budget %d)%n", total, CardProfile.named(profile).transientRam()));
+        return table.toString();
+    }
+
+    static int total(Map<String, int[]> ram) {
+        int total = 0;
+        for (int[] v : ram.values()) {
+            total += v[0] + v[1];
+        }
+        return total;
+    }
 
     @Test
     public void theProvidersStayUnderTheirCeilingNativeAndSoftware() throws Exception {
         for (boolean software : new boolean[] {false, true}) {
             int providers = 0;
             StringBuilder table = new StringBuilder(software ? "software:" : "native:");
-            for (Map.Entry<String, int[]> e : measure(software).entrySet()) {
+            for (Map.Entry<String, int[]> e : measure("jcop4-j3r180", software).entrySet()) {
                 if (!e.getKey().equals("core") && !e.getKey().equals("mtpm")) {
                     int taken = e.getValue()[0] + e.getValue()[1];
                     providers += taken;
@@ -303,10 +283,35 @@ public class SuiteRamTest {
         }
     }
 
+    /** The profiles of cards that exist (JCOPs), on which an applet's install check must hold. */
+    static final List<String> CARDS = java.util.Arrays.asList("jcop4-j3r180", "j3h145");
+
+    /** How far an applet's install figure may lie under the least it takes on any card. */
+    static final int CHECK_SLACK = 16;
+
+    /**
+     * Each applet checks at install (InstallMemory.requireTransient, before it makes anything) for
+     * the least it takes on any card, native and with the providers forced onto software: never
+     * more (it would refuse a card it fits), and at most {@link #CHECK_SLACK} bytes less. The rest
+     * of what it takes there is crypto objects, which the card charges at its own figures when
+     * install makes them.
+     */
     @Test
-    public void eachAppletChecksAtInstallWhatItTakes() throws Exception {
-        for (boolean software : new boolean[] {false, true}) {
-            checkDeclared(measure(software));
+    public void eachAppletChecksAtInstallTheLeastItTakesOnAnyCard() throws Exception {
+        Map<String, Integer> least = new LinkedHashMap<>();
+        for (String profile : CARDS) {
+            for (boolean software : new boolean[] {false, true}) {
+                for (Map.Entry<String, int[]> e : measureBeyond(profile, software).entrySet()) {
+                    int taken = e.getValue()[0] + e.getValue()[1];
+                    least.merge(e.getKey(), taken, Math::min);
+                }
+            }
+        }
+        System.out.println("least on any card: " + least);
+        for (Map.Entry<String, Integer> e : least.entrySet()) {
+            int declared = declared(e.getKey());
+            assertTrue(e.getKey() + " takes at least " + e.getValue() + " bytes, checks for " + declared,
+                    declared <= e.getValue() && declared >= e.getValue() - CHECK_SLACK);
         }
     }
 
@@ -321,28 +326,32 @@ public class SuiteRamTest {
         }
     }
 
-    private static void checkDeclared(Map<String, int[]> ram) {
-        for (Map.Entry<String, int[]> e : ram.entrySet()) {
-            int taken = e.getValue()[0] + e.getValue()[1];
-            int declared = e.getKey().equals("core") ? Constants.TRANSIENT_BYTES
-                    : e.getKey().equals("mtpm") ? tpmcard.mtpm.Constants.TRANSIENT_BYTES
-                    : providerDeclared(e.getKey());
-            assertTrue(e.getKey() + " takes " + taken + " bytes, checks for " + declared, taken <= declared);
-        }
+    private static int declared(String applet) {
+        return applet.equals("core") ? Constants.TRANSIENT_BYTES
+                : applet.equals("mtpm") ? tpmcard.mtpm.Constants.TRANSIENT_BYTES
+                : providerDeclared(applet);
     }
 
+    /**
+     * The whole suite (core, mobile TPM, the six providers) fits the transient RAM of every
+     * profile, with {@link #HEADROOM} bytes to spare: on each, with the algorithms it has (software
+     * GCM and SHA3 on both JCOPs, software AES-CMAC on the J3H145) and its own per-object figures.
+     */
     @Test
-    public void theWholeSuiteStaysUnderItsCeiling() throws Exception {
-        Map<String, int[]> ram = measure();
-        int total = 0;
-        StringBuilder table = new StringBuilder("applet     arrays  objects  total\n");
-        for (Map.Entry<String, int[]> e : ram.entrySet()) {
-            int[] v = e.getValue();
-            total += v[0] + v[1];
-            table.append(String.format("%-9s %7d %8d %6d%n", e.getKey(), v[0], v[1], v[0] + v[1]));
+    public void theWholeSuiteFitsEveryProfile() throws Exception {
+        for (String profile : PROFILES) {
+            Map<String, int[]> ram;
+            try {
+                ram = measure(profile, false);
+            } catch (Exception e) {
+                // Say by how much: the same suite on a card with more RAM.
+                throw new AssertionError("the suite does not install on " + profile + " (" + e + "); with "
+                        + BEYOND + " bytes more:\n" + table(profile, measureBeyond(profile, false)), e);
+            }
+            String table = table(profile, ram);
+            System.out.print(table);
+            int budget = CardProfile.named(profile).transientRam();
+            assertTrue("transient RAM of the suite on " + profile + ":\n" + table, total(ram) <= budget - HEADROOM);
         }
-        table.append(String.format("total %24d (J3R180: %d)%n", total, J3R180_TRANSIENT_BYTES));
-        System.out.print(table);
-        assertTrue("transient RAM of the suite:\n" + table, total <= SUITE_CEILING);
     }
 }

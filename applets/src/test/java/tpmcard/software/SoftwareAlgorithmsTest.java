@@ -100,9 +100,74 @@ public class SoftwareAlgorithmsTest {
         }
     }
 
+    /** The card's AES-CMAC where the card's profile has one (full, jcop4-j3r180), else the software one (j3h145). */
     @Test
     public void theFactoryGivesTheNativeCmacWhereTheCardHasOne() {
-        assertFalse(AesCmac.getInstance(false) instanceof AesCmac);   // jCardSim has ALG_AES_CMAC_128
+        Cipher engine = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
+        boolean cardHasCmac = tpmcard.sim.enforce.CardProfile.configured()
+                .has(Signature.getInstance(Signature.ALG_AES_CMAC_128, false));
+        assertEquals(!cardHasCmac, AesCmac.getInstance(engine, false) instanceof AesCmac);
+    }
+
+    /**
+     * Over an engine it shares (a CBC cipher, as the core and the mobile TPM give it on a card
+     * without AES-CMAC), with the engine set up for something else between every two calls: the
+     * same tags as the native CMAC.
+     */
+    @Test
+    public void cmacOverASharedEngineAgreesWithTheNativeOne() {
+        Random random = new Random(38);
+        Cipher engine = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
+        Signature software = new AesCmac(engine);
+        Signature nativeCmac = Signature.getInstance(Signature.ALG_AES_CMAC_128, false);
+        AESKey other = aesKey(new byte[16]);
+        byte[] block = new byte[16];
+        for (int i = 0; i < 100; i++) {
+            byte[] k = new byte[16];
+            random.nextBytes(k);
+            byte[] m = new byte[random.nextInt(100)];
+            random.nextBytes(m);
+            AESKey key = aesKey(k);
+            software.init(key, Signature.MODE_SIGN);
+            int chunk = 1 + random.nextInt(40);
+            int o = 0;
+            while (m.length - o > chunk) {
+                engine.init(other, Cipher.MODE_DECRYPT, block, (short) 0, (short) 16);   // another user
+                engine.doFinal(block, (short) 0, (short) 16, block, (short) 0);
+                software.update(m, (short) o, (short) chunk);
+                o += chunk;
+            }
+            engine.init(other, Cipher.MODE_ENCRYPT);
+            byte[] tag = new byte[16];
+            software.sign(m, (short) o, (short) (m.length - o), tag, (short) 0);
+            assertArrayEquals("length " + m.length, sign(nativeCmac, key, m, 1000), tag);
+        }
+    }
+
+    /** AES-GCM over a shared engine (the core's key import on a card without GCM), used between calls. */
+    @Test
+    public void gcmOverASharedEngineAgreesWithItsOwn() {
+        Random random = new Random(3800);
+        Cipher engine = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, false);
+        AesGcmSoftware shared = new AesGcmSoftware(engine);
+        AesGcmSoftware own = new AesGcmSoftware();
+        AESKey other = aesKey(new byte[16]);
+        for (int i = 0; i < 50; i++) {
+            byte[] k = new byte[random.nextBoolean() ? 16 : 32];
+            random.nextBytes(k);
+            byte[] nonce = new byte[12];
+            random.nextBytes(nonce);
+            byte[] text = new byte[random.nextInt(80)];
+            random.nextBytes(text);
+            shared.init(aesKey(k), Cipher.MODE_ENCRYPT, nonce, (short) 0, (short) 12);
+            byte[] out = new byte[text.length + 16];
+            int half = text.length / 2;
+            int n = shared.update(text, (short) 0, (short) half, out, (short) 0);
+            engine.init(other, Cipher.MODE_ENCRYPT);   // another user of the engine between the calls
+            n += shared.doFinal(text, (short) half, (short) (text.length - half), out, (short) n);
+            shared.retrieveTag(out, (short) n, (short) 16);
+            assertArrayEquals(gcm(own, Cipher.MODE_ENCRYPT, k, nonce, new byte[0], text, 7), out);
+        }
     }
 
     // ---- AES-GCM ----

@@ -12,8 +12,10 @@ import javacard.security.Key;
 
 /**
  * Per-object memory figures of a card profile (a properties file beside this class, named by
- * profiles.json: j3r180-memory.properties has the NXP JCOP4 J3R180's from JCAlgTest, its source
- * and which figures are estimates).
+ * profiles.json: j3r180-memory.properties has the NXP JCOP4 J3R180's and j3h145-memory.properties
+ * the NXP JCOP3 J3H145's, each from JCAlgTest, with its source and which figures are estimates).
+ * The simulator's RAM rule charges crypto objects at these figures, and SuiteRamTest counts the
+ * suite with them, per profile.
  *
  * <p>Persistent bytes of plain objects and arrays are an estimate of ours, documented here:
  * an object header of {@value #OBJECT_HEADER} bytes plus its fields (1 byte per byte/boolean, 2 per
@@ -133,8 +135,8 @@ public final class RamCosts {
         return 2;
     }
 
-    /** RAM bytes of a crypto object (0 for anything else). */
-    int ramOf(Object object) {
+    /** RAM bytes of a crypto object on this card (0 for anything else, and for the suite's software engines). */
+    public int ramOf(Object object) {
         int[] c = costOf(object);
         return c == null ? 0 : c[0];
     }
