@@ -14,7 +14,7 @@ from tpmcard.services.closures.image import (
     ClosureFormatError,
     ClosureInfo,
     PlainImage,
-    read_image,
+    is_sealed,
     sealed_length,
 )
 from tpmcard.services.mtpm import MtpmError, MtpmSession
@@ -97,8 +97,11 @@ class ClosuresSession:
         )
 
     def _sealed(self, image: PlainImage | bytes) -> bytes:
-        read = image if isinstance(image, PlainImage) else read_image(image)
-        return self.seal(read) if isinstance(read, PlainImage) else read
+        """A sealed image's bytes go to the card as they are (the card is the judge of them);
+        a plain image is sealed first."""
+        if isinstance(image, PlainImage):
+            return self.seal(image)
+        return bytes(image) if is_sealed(image) else self.seal(PlainImage.decode(image))
 
     def load(self, image: PlainImage | bytes, owner_auth: bytes = b"") -> int:
         """Loads a sealed image (a plain one is sealed first) into a card slot; returns it."""
