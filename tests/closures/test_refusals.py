@@ -77,8 +77,11 @@ def test_images_over_a_bound_are_refused(closures: ClosuresSession) -> None:
     # Header fields over the card's caps: the host's builder refuses them, so the bytes are
     # made by hand; the card refuses them too (6A80).
     good = hello().encode()
-    for offset, value in ((C.H_MEMORY, C.MAX_MEMORY + 1), (C.H_STEPS, C.MAX_STEPS + 1),
-                          (C.H_STORE, C.MAX_STORE + 1)):
+    for offset, value in (
+        (C.H_MEMORY, C.MAX_MEMORY + 1),
+        (C.H_STEPS, C.MAX_STEPS + 1),
+        (C.H_STORE, C.MAX_STORE + 1),
+    ):
         bad = bytearray(good)
         bad[offset : offset + 2] = struct.pack(">H", value)
         with pytest.raises(MtpmError) as err:
@@ -154,14 +157,16 @@ def test_signed_images_need_the_registered_authority(bound_card: BoundCard) -> N
         try:
             closures.authority_set(authority.public_key(), b"owner")
             assert closures.authority_get() == bytes.fromhex(
-                "04" + authority.public_key().public_numbers().x.to_bytes(32, "big").hex()
+                "04"
+                + authority.public_key().public_numbers().x.to_bytes(32, "big").hex()
                 + authority.public_key().public_numbers().y.to_bytes(32, "big").hex()
             )
             # Another key's signature, or an altered signed image: refused.
             other = hello().sign(ec.generate_private_key(ec.SECP256R1()))
             assert refused(closures.seal, other).reason == "untrusted_authority"
-            forged = PlainImage(signed.header, signed.code.replace(b"hello", b"jello"),
-                                signed.signature)
+            forged = PlainImage(
+                signed.header, signed.code.replace(b"hello", b"jello"), signed.signature
+            )
             assert refused(closures.seal, forged).reason == "untrusted_authority"
             closures.load(signed, b"owner")
             (info,) = closures.list()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 # mTPM instructions 0x90..0x9E.
 INS_CLOSURE_SEAL = 0x90
 INS_CLOSURE_LOAD = 0x92

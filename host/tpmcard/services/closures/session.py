@@ -82,8 +82,9 @@ class ClosuresSession:
     def __init__(self, mtpm: MtpmSession) -> None:
         self.mtpm = mtpm
 
-    def _command(self, ins: int, p1: int = 0, data: bytes = b"", *, answer: int = 0,
-                 host_pcrs: bool = False) -> bytes:
+    def _command(
+        self, ins: int, p1: int = 0, data: bytes = b"", *, answer: int = 0, host_pcrs: bool = False
+    ) -> bytes:
         try:
             return self.mtpm.command(ins, p1, 0, data, answer=answer, host_pcrs=host_pcrs)
         except MtpmError as exc:
@@ -111,9 +112,7 @@ class ClosuresSession:
         return answer[0]
 
     def list(self) -> list[ClosureInfo]:
-        answer = self._command(
-            C.INS_CLOSURE_LIST, answer=C.CLOSURE_SLOTS * C.LIST_ENTRY_LENGTH
-        )
+        answer = self._command(C.INS_CLOSURE_LIST, answer=C.CLOSURE_SLOTS * C.LIST_ENTRY_LENGTH)
         n = C.LIST_ENTRY_LENGTH
         if len(answer) % n:
             raise ClosureFormatError(f"CLOSURE LIST answered {len(answer)} bytes")
@@ -155,9 +154,7 @@ class ClosuresSession:
         quota, used = struct.unpack(">HH", answer)
         return quota, used
 
-    def authority_set(
-        self, key: ec.EllipticCurvePublicKey | None, owner_auth: bytes = b""
-    ) -> None:
+    def authority_set(self, key: ec.EllipticCurvePublicKey | None, owner_auth: bytes = b"") -> None:
         """Registers the authority whose signed images the card marks trusted (None: removes it).
         Needs an owned mobile TPM and its owner auth."""
         point = point_bytes(key) if key is not None else b""
