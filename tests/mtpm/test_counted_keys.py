@@ -54,7 +54,7 @@ def test_a_key_is_refused_at_zero_after_a_card_reset_and_after_migration_attempt
 ) -> None:
     try:
         with bound_card.connect() as session:
-            keys = session.mtpm.counted
+            keys = session.counted_keys
             session.mtpm.take_ownership(b"owner")
             key = keys.create(KeyKind.ECDSA_P256, 2, owner_auth=b"owner")
             assert key.handle >> 24 == 0x8C and key.remaining == 2
@@ -86,7 +86,7 @@ def test_a_key_is_refused_at_zero_after_a_card_reset_and_after_migration_attempt
             assert len(keys.mac(live.handle, b"still works")) == 32
         bound_card.reset()
         with bound_card.connect() as session:
-            keys = session.mtpm.counted
+            keys = session.counted_keys
             with pytest.raises(KeyExhaustedError):
                 keys.sign(key.handle, b"after the reset")
             listed = {k.handle: k for k in keys.list()}
@@ -95,14 +95,14 @@ def test_a_key_is_refused_at_zero_after_a_card_reset_and_after_migration_attempt
     finally:
         with bound_card.connect() as session:
             session.mtpm.clear(b"owner")  # CLEAR removes every counted key
-            assert session.mtpm.counted.list() == []
+            assert session.counted_keys.list() == []
             with pytest.raises(CountedKeyError) as gone:
-                session.mtpm.counted.remaining(key.handle)
+                session.counted_keys.remaining(key.handle)
             assert gone.value.reason == "not_found"
 
 
 def test_known_answers_through_the_counted_path(mtpm: MtpmSession) -> None:
-    keys = mtpm.counted
+    keys = CountedKeys(mtpm)
     assert len(VECTORS["hmac_sha256"]) == 4 and len(VECTORS["aes_cbc"]) == 4
     for v in VECTORS["hmac_sha256"]:
         key = keys.import_key(KeyKind.HMAC_SHA256, bytes.fromhex(v["key"]), 1)
@@ -134,7 +134,7 @@ def _refused(keys: CountedKeys, call: Callable[[], object], reason: str, sw: int
 
 
 def test_bad_input_gets_its_status_word_and_the_session_survives(mtpm: MtpmSession) -> None:
-    keys = mtpm.counted
+    keys = CountedKeys(mtpm)
     ecdsa = keys.create(KeyKind.ECDSA_P256, 4)
     aes = keys.create(KeyKind.AES_128, 4)
     iv = bytes(16)

@@ -20,7 +20,7 @@ from tpmcard.cli.mtpm import (
     read_owner_auth,
     read_secret,
 )
-from tpmcard.services.counted_keys import CountedKey, KeyKind
+from tpmcard.services.counted_keys import CountedKey, CountedKeys, KeyKind
 from tpmcard.services.mtpm_constants import MAX_KEY_BUDGET
 
 KINDS = [k.label for k in KeyKind]
@@ -100,7 +100,7 @@ def key_create(
     with cli_mtpm.open_mtpm(opts) as m:
         owner = read_owner_auth(m, secrets, owner_auth_fd)
         auth = read_secret(secrets, auth_fd, auth_prompt, "auth value for the key")
-        made = m.counted.create(KeyKind.from_label(kind), uses, auth, owner)
+        made = CountedKeys(m).create(KeyKind.from_label(kind), uses, auth, owner)
     _show(made, as_json, public_out)
 
 
@@ -126,7 +126,7 @@ def key_import(
     with cli_mtpm.open_mtpm(opts) as m:
         owner = read_owner_auth(m, secrets, owner_auth_fd)
         auth = read_secret(secrets, auth_fd, auth_prompt, "auth value for the key")
-        made = m.counted.import_key(KeyKind.from_label(kind), secret, uses, auth, owner)
+        made = CountedKeys(m).import_key(KeyKind.from_label(kind), secret, uses, auth, owner)
     _show(made, as_json)
 
 
@@ -166,7 +166,7 @@ def key_sign(
     """ECDSA P-256 SHA-256 over IN; the DER signature to OUT (one use)."""
     h, message, auth = parse_key_handle(handle), in_file.read(), _auth(auth_fd, auth_prompt)
     with cli_mtpm.open_mtpm(opts) as m:
-        _report(h, m.counted.sign(h, message, auth), out_file, as_json)
+        _report(h, CountedKeys(m).sign(h, message, auth), out_file, as_json)
 
 
 @key.command("mac")
@@ -184,7 +184,7 @@ def key_mac(
     """HMAC-SHA-256 over IN; the 32-byte MAC to OUT (one use)."""
     h, data, auth = parse_key_handle(handle), in_file.read(), _auth(auth_fd, auth_prompt)
     with cli_mtpm.open_mtpm(opts) as m:
-        _report(h, m.counted.mac(h, data, auth), out_file, as_json)
+        _report(h, CountedKeys(m).mac(h, data, auth), out_file, as_json)
 
 
 @key.command("encrypt")
@@ -204,7 +204,7 @@ def key_encrypt(
     """AES-CBC of IN (whole 16-byte blocks, no padding) to OUT (one use)."""
     h, data, auth = parse_key_handle(handle), in_file.read(), _auth(auth_fd, auth_prompt)
     with cli_mtpm.open_mtpm(opts) as m:
-        _report(h, m.counted.encrypt(h, parse_hex(iv), data, auth), out_file, as_json)
+        _report(h, CountedKeys(m).encrypt(h, parse_hex(iv), data, auth), out_file, as_json)
 
 
 @key.command("decrypt")
@@ -224,7 +224,7 @@ def key_decrypt(
     """AES-CBC decryption of IN (whole blocks) to OUT (one use)."""
     h, data, auth = parse_key_handle(handle), in_file.read(), _auth(auth_fd, auth_prompt)
     with cli_mtpm.open_mtpm(opts) as m:
-        _report(h, m.counted.decrypt(h, parse_hex(iv), data, auth), out_file, as_json)
+        _report(h, CountedKeys(m).decrypt(h, parse_hex(iv), data, auth), out_file, as_json)
 
 
 @key.command("remaining")
@@ -232,12 +232,10 @@ def key_decrypt(
 @click.option("--public-out", type=click.File("wb"), help=PUBLIC_OUT_HELP)
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 @click.pass_obj
-def key_remaining(
-    opts: Options, handle: str, public_out: BinaryIO | None, as_json: bool
-) -> None:
+def key_remaining(opts: Options, handle: str, public_out: BinaryIO | None, as_json: bool) -> None:
     """The key's kind and uses left (0: dead for good)."""
     with cli_mtpm.open_mtpm(opts) as m:
-        found = m.counted.remaining(parse_key_handle(handle))
+        found = CountedKeys(m).remaining(parse_key_handle(handle))
     _show(found, as_json, public_out)
 
 
@@ -247,7 +245,7 @@ def key_remaining(
 def key_list(opts: Options, as_json: bool) -> None:
     """Every counted key on the card, live or dead."""
     with cli_mtpm.open_mtpm(opts) as m:
-        keys = m.counted.list()
+        keys = CountedKeys(m).list()
     if as_json:
         print_json([k.as_dict() for k in keys])
         return
@@ -265,6 +263,6 @@ def key_delete(opts: Options, handle: str, owner_auth_fd: int | None, as_json: b
     """Free the key's slot (live or dead); its handle is gone for good."""
     h = parse_key_handle(handle)
     with cli_mtpm.open_mtpm(opts) as m:
-        m.counted.delete(h, read_owner_auth(m, Secrets(), owner_auth_fd))
+        CountedKeys(m).delete(h, read_owner_auth(m, Secrets(), owner_auth_fd))
     if as_json:
         print_json({"handle": f"0x{h:08x}", "deleted": True})

@@ -3,8 +3,8 @@ of times (England and Tariq, "Towards a Programmable TPM").
 
 A key (ECDSA P-256, HMAC-SHA-256, AES-128 or AES-256) is made or imported on the card with a
 budget of uses; the card charges each use in EEPROM before it computes, and at zero wipes the key
-for good. Reached as ``session.mtpm.counted`` (a :class:`CountedKeys` over the session's
-:class:`~tpmcard.services.mtpm.MtpmSession`).
+for good. Reached as ``session.counted_keys`` (a :class:`CountedKeys` over the session's
+:class:`~tpmcard.services.mtpm.MtpmSession`: ``CountedKeys(session.mtpm)``).
 
 Every command goes in one INVOKE, never staged: staging would write plaintexts and keys to the
 card's EEPROM, and the card refuses a staged counted-key command. So data and answer of one use

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -102,9 +102,6 @@ from tpmcard.tpm_structures import (
     selection_bitmap,
 )
 
-if TYPE_CHECKING:
-    from tpmcard.services.counted_keys import CountedKeys
-
 #: applets/manifest.json, applet "mtpm".
 MTPM_AID = manifest.applet_aid("mtpm")
 
@@ -154,13 +151,6 @@ class MtpmSession:
         self.window: int = getattr(session, "service_window", C.SERVICE_WINDOW_MAX)
         #: INVOKEs sent staged so far (for tests and the bench).
         self.staged = 0
-
-    @property
-    def counted(self) -> CountedKeys:
-        """The count-limited keys of this mobile TPM (docs/counted-keys.md)."""
-        from tpmcard.services.counted_keys import CountedKeys
-
-        return CountedKeys(self)
 
     def _call(
         self,
