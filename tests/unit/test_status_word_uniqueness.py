@@ -15,8 +15,12 @@ from tpmcard.services import mtpm_constants
 # value -> the names that may share it, with the reason.
 ALLOWED: dict[str, dict[int, set[str]]] = {
     "tpmcard.services.mtpm_constants": {
-        0x6983: {"SW_OWNER_AUTH_BLOCKED", "SW_AUTH_BLOCKED"}
-    },  # one lockout answer
+        0x6983: {"SW_OWNER_AUTH_BLOCKED", "SW_AUTH_BLOCKED"},  # one lockout answer
+        # KEY USE answers only the counted-key names; UNSEAL, MIGRATE and NV commands only the
+        # others: disjoint commands (docs/counted-keys.md).
+        0x6984: {"SW_OBJECT_INVALID", "SW_KEY_EXHAUSTED"},
+        0x6981: {"SW_NV_TYPE_MISMATCH", "SW_KEY_KIND_MISMATCH"},
+    },
     "tpmcard.constants": {
         # PAIR without a CA key is ISO "referenced data not found" (docs/binding.md).
         0x6A88: {"SW_REFERENCED_DATA_NOT_FOUND", "SW_CA_KEY_MISSING"},

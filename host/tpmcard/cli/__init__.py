@@ -170,6 +170,7 @@ from tpmcard.cli import env as _env  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
+from tpmcard.cli import mtpm_key as _mtpm_key  # noqa: E402,F401
 from tpmcard.cli import mtpm_nv as _mtpm_nv  # noqa: E402,F401
 from tpmcard.cli import mtpm_owner as _mtpm_owner  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401

@@ -74,6 +74,7 @@ INSTRUCTIONS: dict[str, tuple[int, str | None]] = {
     "random": (C.OP_RANDOM, None),
     "clock": (C.OP_CLOCK, None),
     "csign": (C.OP_CSIGN, None),
+    "chmac": (C.OP_CHMAC, None),
 }
 
 HEADER_FIELDS = ("version", "stack", "memory", "output", "store", "steps")
