@@ -29,6 +29,11 @@ final class Envelope {
     // Where the card has no AES-CMAC (a J3H145), the software one works with cbc, not an engine of its own.
     private final Signature cmac = AesCmac.getInstance(cbc, true);
 
+    /** The AES-CBC engine, also for counted AES keys (CountedKeys): one cipher object, no more RAM. */
+    Cipher cbc() {
+        return cbc;
+    }
+
     static short padded(short length) {
         return (short) ((short) (length + BLOCK - 1) & (short) ~(BLOCK - 1));
     }
@@ -51,6 +56,12 @@ final class Envelope {
                  byte[] pt, short ptOff, short ptLength, byte[] scratch, short scratchOff) {
         initCipher(encryption, Cipher.MODE_ENCRYPT, buf, nonceOff, scratch, scratchOff);
         cbc.doFinal(pt, ptOff, ptLength, buf, (short) (start + headerLength));
+    }
+
+    /** AES-CMAC of buf[off..off+len) to out[outOff..+16) (a closure image's synthetic nonce). */
+    void mac(AESKey key, byte[] buf, short off, short len, byte[] out, short outOff) {
+        cmac.init(key, Signature.MODE_SIGN);
+        cmac.sign(buf, off, len, out, outOff);
     }
 
     /** Appends the MAC over buf[start..start+length) (header || ciphertext); returns length + 16. */

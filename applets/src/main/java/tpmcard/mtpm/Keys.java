@@ -1,5 +1,6 @@
 package tpmcard.mtpm;
 
+import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.AESKey;
@@ -166,12 +167,33 @@ final class Keys {
         return ecdsa.sign(in, off, len, out, outOff);
     }
 
+    /**
+     * out[outOff..+32) = SHA-256(label0 || label1 || seed): a card-only secret for another part of
+     * the service (the closure keys, docs/closures.md). The seed holds the install entropy.
+     */
+    void deriveSecret(byte label0, byte label1, byte[] out, short outOff) {
+        out[outOff] = label0;
+        out[(short) (outOff + 1)] = label1;
+        sha256.reset();
+        sha256.update(out, outOff, (short) 2);
+        sha256.doFinal(seed, (short) 0, (short) seed.length, out, outOff);
+    }
+
     MessageDigest sha256() {
         return sha256;
     }
 
     RandomData random() {
         return random;
+    }
+
+    /** GET PUBLIC: the TPMT_PUBLIC of the EK, AK or migration key at out[outOff]; 6A86 for another key. */
+    short writePublicArea(byte key, byte[] out, short outOff) {
+        if (key != Constants.KEY_EK && key != Constants.KEY_AK && key != Constants.KEY_MIGRATION) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        Util.arrayCopyNonAtomic(publicArea(key), (short) 0, out, outOff, Marshal.PUBLIC_AREA_LENGTH);
+        return Marshal.PUBLIC_AREA_LENGTH;
     }
 
     byte[] publicArea(byte key) {

@@ -45,6 +45,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Sealing sealing;
     private final EkCertificate ekCertificate = new EkCertificate();
     private final Flexible flexible;  // INS 34..3E: docs/flexible-sealing.md
+    private final Closures closures;
+    private final CountedKeys counted;
     // Staging (persistent, written only for commands larger than the service window).
     private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
     private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
@@ -77,6 +79,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         anchor = new MigrationAnchor(keys.curve);
         sealing = new Sealing(keys, pcrs, nv, guard, anchor);
         flexible = new Flexible(keys, pcrs, sealing, attest, bArray, entropyOffset, entropyLength, scratch);
+        counted = new CountedKeys(keys, sealing.envelope(), owner, guard, cursor, scratch);
+        closures = new Closures(keys, pcrs, owner, sealing.envelope(), counted, scratch, cursor);
         if (aidLength == 0) {
             register();
         } else {
@@ -164,13 +168,14 @@ public final class MtpmApplet extends Applet implements SuiteService {
             ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
         }
         short length = stagedLength;
-        stagedLength = -1;  // one run per staged command
+        stagedLength = (short) (-2 - length);  // one run; until wiped, below -1 (a stop leaves it so)
         // The window (ins p1 p2 taken) up to the PCR slot is the work area of seal, unseal and
         // migration: their plaintexts stay in RAM, out of the persistent staging arrays.
         short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
                 length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH),
                 inOffset);
         Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
+        stagedLength = -1;
         stagedOutLength = n;
         return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
     }
@@ -204,6 +209,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         if (stagedLength > 0) {
             Util.arrayFillNonAtomic(stagedIn, (short) 0, stagedLength, (byte) 0);
+        } else if (stagedLength < -1) {  // a run that stopped with an error: its data (a closure's code)
+            Util.arrayFillNonAtomic(stagedIn, (short) 0, (short) (-2 - stagedLength), (byte) 0);
         }
         // Every command comes here: write the EEPROM only when something changes.
         if (stagedLength != -1) {
@@ -234,10 +241,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot,
                         slot == out ? outOffset : slotOffset);
             case Constants.INS_QUOTE_TOKEN:
-                return quoteToken(p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
-                        slot == out ? outOffset : slotOffset);
+                return QuoteToken.command(p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slot == out ? outOffset : slotOffset, keys, pcrs, cursor, scratch);
             case Constants.INS_GET_PUBLIC:
-                return getPublic(p1, out, outOffset);
+                return keys.writePublicArea(p1, out, outOffset);
             case Constants.INS_CERTIFY:
                 return certify(p1, in, inOffset, inLength, out, outOffset);
             case Constants.INS_EK_CERT_SET:
@@ -283,9 +290,13 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return migrationAnchorSet(in, inOffset, inLength);
             case Constants.INS_MIGRATION_ANCHOR_GET:
                 return anchor.read(out, outOffset);
-            default:
-                ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
-                return 0;
+            case Constants.INS_KEY_CREATE: case Constants.INS_KEY_IMPORT: case Constants.INS_KEY_USE:
+            case Constants.INS_KEY_REMAINING: case Constants.INS_KEY_LIST: case Constants.INS_KEY_DELETE:
+                return counted.command(ins, p1, p2, in, inOffset, inLength, out, outOffset, slot,
+                        (short) (slotOffset + Constants.DIGEST_LENGTH));  // direct only: the whole window
+            default:  // the closures' INS 0x90..0x9E (docs/closures.md), else SW_INS_NOT_SUPPORTED
+                return closures.command(ins, p1, p2, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slotOffset, workOffset);
         }
     }
 
@@ -330,45 +341,6 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
         return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
-    }
-
-    /**
-     * P1 = FORMAT_JWT / FORMAT_EAT, in = selection 3 || nonce 8..64; out = length 2 || the
-     * to-be-signed content the card built (JWS signing input, or COSE Sig_structure) || DER ECDSA
-     * signature by the AK. Only the selection and nonce come from the host (docs/quote-formats.md).
-     */
-    private short quoteToken(byte p1, byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host,
-                             byte[] slot, short slotOff) {
-        if (p1 != Constants.FORMAT_JWT && p1 != Constants.FORMAT_EAT) {
-            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
-        }
-        cursor.begin(off, len);
-        short selection = cursor.take(Constants.SELECTION_LENGTH);
-        Pcrs.checkSelection(in, selection);
-        short nonceLength = cursor.remaining();
-        if (nonceLength < Constants.MIN_TOKEN_NONCE || nonceLength > Constants.MAX_NONCE) {
-            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
-        }
-        short nonce = cursor.rest();
-        // The digest first: the PCR slot may be the answer's place.
-        pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
-        short start = (short) (outOff + 2);
-        short end = p1 == Constants.FORMAT_JWT
-                ? QuoteToken.jwtSigningInput(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
-                        (short) 0, out, start)
-                : QuoteToken.eatSigStructure(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
-                        (short) 0, out, start);
-        short length = (short) (end - start);
-        Util.setShort(out, outOff, length);
-        return (short) (2 + length + keys.sign(keys.ak, out, start, length, out, end));
-    }
-
-    private short getPublic(byte p1, byte[] out, short outOff) {
-        if (p1 != Constants.KEY_EK && p1 != Constants.KEY_AK && p1 != Constants.KEY_MIGRATION) {
-            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
-        }
-        Util.arrayCopyNonAtomic(keys.publicArea(p1), (short) 0, out, outOff, Marshal.PUBLIC_AREA_LENGTH);
-        return Marshal.PUBLIC_AREA_LENGTH;
     }
 
     /** P1 = AK or migration key, in = nonce 0..64: TPMS_ATTEST CERTIFY signed by the EK. */
@@ -444,7 +416,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner.clear(scratch);
         guard.reset();
         anchor.clear();
+        counted.clear();
+        closures.clear();
         JCSystem.commitTransaction();
+        counted.wipeFree();
         return 0;
     }
 
@@ -561,11 +536,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, HostPcrs host, byte[] slot,
                                 short slotOff, byte[] out, short outOff, short workOff) {
         if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
-                || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
+                || p2 < Constants.P2_OBJECT_SEALED || p2 > Constants.P2_OBJECT_COUNTED_KEY) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
         requireOwner();
         short rest = ownerAuthorised(in, off, len);
+        counted.refuseMigration(p2);  // a counted key never leaves the card (6A87)
         return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), host,
                 slot, slotOff, out, outOff, slot, workOff, slotOff, scratch, cursor);  // staged: slot at the work's end
     }

@@ -114,6 +114,10 @@ final class Sealing {
         Marshal.nextReserved(serial, serialLeft, SERIAL_BLOCK, out, off, Constants.SERIAL_LENGTH);
     }
 
+    Envelope envelope() {
+        return envelope;
+    }
+
     /** CLEAR: the revocation list is moot once the storage keys change. Inside CLEAR's transaction. */
     void clear() {
         Wipe.zero(revoked, (short) 0, (short) (revokedCount * Constants.SERIAL_LENGTH));
