@@ -75,6 +75,7 @@ INSTRUCTIONS: dict[str, tuple[int, str | None]] = {
     "clock": (C.OP_CLOCK, None),
     "csign": (C.OP_CSIGN, None),
     "chmac": (C.OP_CHMAC, None),
+    "pcall": (C.OP_PCALL, None),
 }
 
 HEADER_FIELDS = ("version", "stack", "memory", "output", "store", "steps")

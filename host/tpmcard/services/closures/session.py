@@ -33,7 +33,11 @@ VIOLATIONS: dict[int, tuple[str, str]] = {
     C.SW_CLOSURE_OPERAND: ("operand", "the closure gave an instruction a bad operand"),
     C.SW_CLOSURE_NO_ROOM: ("no_room", "the closure's stack, memory and output exceed the window"),
     C.SW_CLOSURE_UNAVAILABLE: ("unavailable", "the closure used an instruction this card lacks"),
-    C.SW_CLOSURE_ORDER: ("order", "the closure used a count-limited key after a store write"),
+    C.SW_CLOSURE_ORDER: (
+        "order",
+        "the closure used a count-limited key, or made or deleted a provider key, after a store write",
+    ),
+    C.SW_CLOSURE_KEY: ("key", "the closure named a provider key it does not own (or has no slot)"),
     C.SW_UNTRUSTED_AUTHORITY: (
         "untrusted_authority",
         "the image is not signed by the authority registered on the card "

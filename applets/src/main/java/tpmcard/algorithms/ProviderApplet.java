@@ -32,6 +32,8 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private final byte[] instanceTag;
     private final byte[] slotTypes;
     private final byte[] slotGenerations;
+    /** Per key slot: who generated or imported it (KEY_OWNER_CORE / KEY_OWNER_MTPM), the only caller it serves. */
+    private final byte[] slotOwners;
     /** P-256 domain parameters; null when the provider takes no keys. */
     protected final P256 curve;
     /** The provider's RNG, made once here (subclasses use it rather than make their own). */
@@ -49,8 +51,9 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     private static final short OWNER = 1;
     private static final short OPERATION = 2;
     private static final short SLOT = 3;
-    /** The core applet's AID, the only client given the interface. */
+    /** The core applet's AID and the mobile TPM's, the two clients given the interface. */
     private final byte[] coreAid;
+    private final byte[] mtpmAid;
 
     /**
      * @param transientBytes the least transient RAM the provider takes on any card, arrays and
@@ -82,6 +85,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         descriptor[7] = ProviderConstants.IMPLEMENTATION_NATIVE;
         slotTypes = new byte[ProviderConstants.KEY_SLOTS];
         slotGenerations = new byte[ProviderConstants.KEY_SLOTS];
+        slotOwners = new byte[ProviderConstants.KEY_SLOTS];
         // Key import is unwrapped once, in the registry (KeyUnwrap); a provider that takes EC keys
         // needs only the curve.
         curve = (capabilities & ProviderConstants.CAP_KEY_IMPORT) != 0 ? new P256() : null;
@@ -90,6 +94,8 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
                 JCSystem.CLEAR_ON_RESET);
         coreAid = new byte[ProviderConstants.AID_LENGTH];
         ProviderConstants.writeCoreAid(coreAid, (short) 0);
+        mtpmAid = new byte[ProviderConstants.AID_LENGTH];
+        ProviderConstants.writeMtpmAid(mtpmAid, (short) 0);
     }
 
     /** Register under the AID of the install parameters. Subclasses' install() ends with this. */
@@ -120,10 +126,23 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
 
     public Shareable getShareableInterfaceObject(AID clientAID, byte parameter) {
         if (parameter != ProviderConstants.PROVIDER_PARAMETER || clientAID == null
-                || !clientAID.equals(coreAid, (short) 0, (byte) coreAid.length)) {
+                || !(clientAID.equals(coreAid, (short) 0, (byte) coreAid.length)
+                        || clientAID.equals(mtpmAid, (short) 0, (byte) mtpmAid.length))) {
             return null;
         }
         return this;
+    }
+
+    /**
+     * Who is calling: the mobile TPM (a closure, docs/closures.md "Providers") or the core (the
+     * host's registry CALL). The JCRE names the calling context (getPreviousContextAID inside
+     * this Shareable call); a key serves only the owner that made it, and the mobile TPM has no
+     * streams.
+     */
+    private byte caller() {
+        AID previous = JCSystem.getPreviousContextAID();
+        return previous != null && previous.equals(mtpmAid, (short) 0, (byte) mtpmAid.length)
+                ? ProviderConstants.KEY_OWNER_MTPM : ProviderConstants.KEY_OWNER_CORE;
     }
 
     /** Providers take no APDUs of their own: the host reaches them only through the core's session. */
@@ -150,6 +169,10 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         byte[] in = buffer;
         byte[] out = buffer;
         stream[LIMIT] = outLimit;
+        if (ins >= ProviderConstants.INS_STREAM_INIT && ins <= ProviderConstants.INS_STREAM_FINAL
+                && caller() != ProviderConstants.KEY_OWNER_CORE) {
+            ISOException.throwIt(ISO7816.SW_INS_NOT_SUPPORTED);  // one-shot only for closures
+        }
         switch (ins) {
             case ProviderConstants.INS_KEY_GENERATE:
                 requireCapability(ProviderConstants.CAP_KEY_GENERATE);
@@ -217,6 +240,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         }
         boolean own = Registry.beginTransaction();
         slotTypes[slot] = keyType;
+        slotOwners[slot] = caller();
         slotGenerations[slot]++;
         Registry.commitTransaction(own);
         writeHandle(slot, out, outOffset);
@@ -231,7 +255,8 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
     }
 
     /**
-     * The slot a 4-byte handle names. Unknown, stale, deleted or another instance's handle:
+     * The slot a 4-byte handle names. Unknown, stale, deleted, another instance's handle, or a key
+     * another caller made (the core's for the mobile TPM, a closure's for the core):
      * {@link ProviderConstants#SW_KEY_NOT_FOUND}; a key of another type than {@code keyType}
      * (0: any) or {@code otherType}: {@link ProviderConstants#SW_KEY_TYPE_MISMATCH}.
      */
@@ -239,7 +264,7 @@ public abstract class ProviderApplet extends Applet implements AlgorithmProvider
         short slot = (short) (in[(short) (off + 2)] & 0xFF);
         if (in[off] != instanceTag[0] || in[(short) (off + 1)] != instanceTag[1]
                 || slot >= ProviderConstants.KEY_SLOTS || slotTypes[slot] == 0
-                || in[(short) (off + 3)] != slotGenerations[slot]) {
+                || in[(short) (off + 3)] != slotGenerations[slot] || slotOwners[slot] != caller()) {
             ISOException.throwIt(ProviderConstants.SW_KEY_NOT_FOUND);
         }
         if (keyType != 0 && slotTypes[slot] != keyType && slotTypes[slot] != otherType) {

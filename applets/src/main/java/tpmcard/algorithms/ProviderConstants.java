@@ -15,6 +15,7 @@ public final class ProviderConstants {
     // the AIDs are written by code: F0 74 70 6D 63 | kind | n | 01 (manifest.json agrees; tests check).
     public static final short AID_LENGTH = (short) 8;
     private static final byte KIND_CORE = (byte) 0x01;
+    private static final byte KIND_MTPM = (byte) 0x02;
     private static final byte KIND_ALGORITHMS = (byte) 0x03;
     // The registry is addressed by INVOKE with provider number 0's AID; no applet has it (the core hosts it).
     public static final byte PROVIDER_REGISTRY = (byte) 0x00;
@@ -68,6 +69,14 @@ public final class ProviderConstants {
     /** Writes the core applet's AID: providers give their interface only to this context. */
     public static short writeCoreAid(byte[] out, short off) {
         return writeAid(KIND_CORE, (byte) 0x00, out, off);
+    }
+
+    /**
+     * Writes the mobile TPM applet's AID: the second context providers serve (closures,
+     * docs/closures.md "Providers"), with keys kept apart from the core's.
+     */
+    public static short writeMtpmAid(byte[] out, short off) {
+        return writeAid(KIND_MTPM, (byte) 0x00, out, off);
     }
 
     /** Whether buf[off..off+length) is the registry's AID. */
@@ -138,6 +147,9 @@ public final class ProviderConstants {
     // Sizes.
     public static final short HANDLE_LENGTH = (short) 4;      // instance tag (2) | slot | generation
     public static final short KEY_SLOTS = (short) 4;
+    // The owner of a provider key: the context that generated or imported it (only it may use it).
+    public static final byte KEY_OWNER_CORE = (byte) 0x00;
+    public static final byte KEY_OWNER_MTPM = (byte) 0x01;
     public static final short MAX_PROVIDER_DATA = (short) 4000; // provider command data, fits one INVOKE
     public static final short REGISTRY_ENTRIES = (short) 8;
     public static final short MAX_AID_LENGTH = (short) 16;

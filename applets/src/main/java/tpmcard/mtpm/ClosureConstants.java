@@ -112,6 +112,10 @@ public final class ClosureConstants {
     public static final byte OP_CLOCK = (byte) 0x56;
     public static final byte OP_CSIGN = (byte) 0x60;
     public static final byte OP_CHMAC = (byte) 0x61;
+    /** PCALL ( prov op src len dst -- n ): a one-shot call of algorithm provider prov (ClosureProviders). */
+    public static final byte OP_PCALL = (byte) 0x62;
+    /** Provider keys the closures hold, all slots together (ClosureProviders' table). */
+    public static final short PROVIDER_KEYS = 8;
     /** A count-limited key reference in memory: handle 4, auth length 1, auth 0..32. */
     public static final short KEY_REFERENCE_HEADER = 5;
 
@@ -129,6 +133,8 @@ public final class ClosureConstants {
     public static final short SW_CLOSURE_UNAVAILABLE = (short) 0x660A;
     /** CSIGN/CHMAC after a store write in the same run: a key's charge is never rolled back. */
     public static final short SW_CLOSURE_ORDER = (short) 0x660B;
+    /** PCALL with a provider key handle the calling closure does not own, or a keyed call without a slot. */
+    public static final short SW_CLOSURE_KEY = (short) 0x660C;
     /** A signed image whose authority is not the registered one, or whose signature fails. */
     public static final short SW_UNTRUSTED_AUTHORITY = (short) 0x6A85;
 }

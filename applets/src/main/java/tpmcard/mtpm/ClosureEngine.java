@@ -38,10 +38,12 @@ final class ClosureEngine {
     private final Pcrs pcrs;
     private final ClosureStore store;
     private final CountedKeys counted;
+    private final ClosureProviders providers;
 
     ClosureEngine(MessageDigest sha256, MessageDigest sha1, RandomData random, Pcrs pcrs, ClosureStore store,
-                  CountedKeys counted) {
+                  CountedKeys counted, ClosureProviders providers) {
         this.counted = counted;
+        this.providers = providers;
         this.sha256 = sha256;
         this.sha1 = sha1;
         this.random = random;
@@ -91,6 +93,7 @@ final class ClosureEngine {
         effect(ClosureConstants.OP_CLOCK, (short) 1, (short) 0);
         effect(ClosureConstants.OP_CSIGN, (short) 4, (short) 1);
         effect(ClosureConstants.OP_CHMAC, (short) 4, (short) 1);
+        effect(ClosureConstants.OP_PCALL, (short) 5, (short) 1);
     }
 
     private void effect(byte op, short pops, short pushes) {
@@ -313,6 +316,10 @@ final class ClosureEngine {
                 case ClosureConstants.OP_CSIGN:
                 case ClosureConstants.OP_CHMAC:
                     r = countedKey(op, buf, mem, memSize, x0, x1, x2, Util.getShort(buf, (short) (base + 6)));
+                    break;
+                case ClosureConstants.OP_PCALL:  // the PCR slot is free between instructions: the AID's scratch
+                    r = providers.call(buf, mem, memSize, x0, x1, x2, Util.getShort(buf, (short) (base + 6)),
+                            Util.getShort(buf, (short) (base + 8)), slot, pcrSlot);
                     break;
                 default:
                     r = ClosureMath.binary(op, x0, x1);

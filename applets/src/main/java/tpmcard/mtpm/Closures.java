@@ -22,6 +22,7 @@ final class Closures {
     private final ClosureStore store = new ClosureStore();
     private final ClosureImages images;
     private final ClosureEngine engine;
+    private final ClosureProviders providers = new ClosureProviders();
 
     Closures(Keys keys, Pcrs pcrs, Owner owner, Envelope envelope, CountedKeys counted, byte[] scratch,
              Cursor cursor) {
@@ -30,7 +31,7 @@ final class Closures {
         this.scratch = scratch;
         images = new ClosureImages(keys, envelope, scratch);
         MessageDigest sha1 = MessageDigest.getInstance(MessageDigest.ALG_SHA, true);
-        engine = new ClosureEngine(keys.sha256(), sha1, keys.random(), pcrs, store, counted);
+        engine = new ClosureEngine(keys.sha256(), sha1, keys.random(), pcrs, store, counted, providers);
     }
 
     /** The MtpmApplet.dispatch arguments (buf: the APDU buffer, slotOff its PCR slot, workOff its free window). */
@@ -67,7 +68,11 @@ final class Closures {
                 short name = ownerAuthorised(in, inOff, inLen);
                 cursor.take(ClosureConstants.NAME_LENGTH);
                 cursor.end();
-                images.remove(loaded(in, name), store);
+                short slot = loaded(in, name);
+                JCSystem.beginTransaction();  // the closure's provider keys go with it (ClosureProviders)
+                providers.removeKeys(slot, buf, workOff);
+                images.remove(slot, store);
+                JCSystem.commitTransaction();
                 return 0;
             }
             case ClosureConstants.INS_CLOSURE_STORE: {

@@ -51,13 +51,48 @@ final class SimRuntime extends SimulatorRuntime {
         super.deselect(instance);
     }
 
+    /**
+     * The JCRE hands the server the AID of the calling context's applet (JCRE spec 3.0.5 §6.2.7.2);
+     * jCardSim 3.0.6.0 hands it the selected applet's, which is wrong when a Shareable call made
+     * by another applet (the mobile TPM, called by the core) looks a server up.
+     */
     @Override
     public Shareable getSharedObject(AID serverAid, byte parameter) {
-        Shareable shared = super.getSharedObject(serverAid, parameter);  // touches the server (getApplet)
+        Applet server = getApplet(serverAid);  // touches the server
+        if (server == null) {
+            return null;
+        }
+        AID client = appletOfContext(tpmcard.sim.enforce.Firewall.activeContext());
+        Shareable shared = server.getShareableInterfaceObject(client != null ? client : getAID(), parameter);
         if (watch != null) {
             watch.touchShared(shared);  // and the applets whose graphs hold the object handed out
         }
         return shared;
+    }
+
+    /**
+     * JCSystem.getPreviousContextAID: the applet of the context that called the active one
+     * (jCardSim 3.0.6.0 answers the previously selected applet's), null outside such a call.
+     */
+    @Override
+    public AID getPreviousContextAID() {
+        String context = tpmcard.sim.enforce.Firewall.previousContext();
+        return context == null ? null : appletOfContext(context);
+    }
+
+    /** The AID of the first applet instance whose class is in package {@code context}, or null. */
+    private AID appletOfContext(String context) {
+        if (context == null) {
+            return null;
+        }
+        for (Map.Entry<AID, ApplicationInstance> entry : applets.entrySet()) {
+            Applet applet = entry.getValue().getApplet();
+            Package p = applet == null ? null : applet.getClass().getPackage();
+            if (p != null && p.getName().equals(context)) {
+                return entry.getKey();
+            }
+        }
+        return null;
     }
 
     /**

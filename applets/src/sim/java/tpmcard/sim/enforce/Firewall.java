@@ -117,6 +117,15 @@ public final class Firewall {
         return e.depth == 0 || e.card == null ? CardRules.current() : e.card;
     }
 
+    /**
+     * The context that called into the active one (a package name): the context below it on this
+     * thread's stack, or null when there is none (JCSystem.getPreviousContextAID).
+     */
+    public static String previousContext() {
+        Exec e = EXEC.get();
+        return e.depth < 2 ? null : e.stack[e.depth - 2];
+    }
+
     /** The active context on this thread (a package name), or null outside card code entry points. */
     public static String activeContext() {
         return EXEC.get().active();
