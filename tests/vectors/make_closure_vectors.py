@@ -377,8 +377,88 @@ def main() -> None:
             image[at] = value
             v["image"] = image.hex()
             v["source"] += f"; {why}\n"
-    out = {"description": __doc__.strip().splitlines()[0], "vectors": vectors}
+    out = {
+        "description": __doc__.strip().splitlines()[0],
+        "vectors": vectors,
+        "provider_programs": provider_programs(),
+    }
     (HERE / "closures.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+PKEY = """
+.name   pkey        ; a P-256 key of its own in the ECDSA provider (number 5)
+.stack  8
+.memory 120
+.output 72
+.steps  200
+    arglen
+    jz gen          ; no args: generate
+    arglen
+    pushb 4
+    eq
+    jnz del         ; the handle alone: delete
+    pushb 5         ; handle || message: sign
+    push 0x0038     ; SIGN (P1 0)
+    pushb 0
+    arglen
+    pushb 48        ; the DER signature (<= 72) at memory[48..120)
+    pcall
+    pushb 48
+    swap
+    out
+    halt
+gen:
+    pushb 5
+    push 0x0620     ; KEY_GENERATE, P1 = KEY_EC_P256
+    pushb 0
+    pushb 0
+    pushb 0         ; handle 4 || point 65 at memory[0..69)
+    pcall
+    pushb 0
+    swap
+    out
+    halt
+del:
+    pushb 5
+    pushb 0x24      ; KEY_DELETE
+    pushb 0
+    pushb 4
+    pushb 4
+    pcall
+    pop
+    halt
+"""
+
+SHA3 = """
+.name   sha3        ; SHA3-256 of the args through the SHA3 provider (number 2): keyless
+.stack  8
+.memory 96
+.output 32
+.steps  50
+    pushb 2
+    pushb 0x34      ; DIGEST
+    pushb 0
+    arglen
+    pushb 64
+    pcall
+    pushb 64
+    swap
+    out
+    halt
+"""
+
+
+def provider_programs() -> dict[str, Any]:
+    """PCALL programs (docs/closures.md "Providers"): ClosureProvidersTest and
+    tests/closures/test_providers.py. SHA3-256 answers are FIPS 202's examples (hashlib)."""
+    out: dict[str, Any] = {}
+    for source in (PKEY, SHA3):
+        image = assemble(source)
+        out[image.header.name] = {"source": source.strip() + "\n", "image": image.encode().hex()}
+    out["sha3"]["runs"] = [
+        run(m, hashlib.sha3_256(m).digest()) for m in (b"", b"abc", bytes(range(64)))
+    ]
+    return out
 
 
 if __name__ == "__main__":

@@ -309,16 +309,15 @@ final class ClosureImages {
         return slot;
     }
 
-    /**
-     * REMOVE, inside the caller's transaction (with the closure's provider keys, Closures): the
-     * slot free and its code, header, id and store zero (journaled).
-     */
+    /** REMOVE: in one transaction the slot free and its code, header, id and store zero (journaled). */
     void remove(short slot, ClosureStore store) {
+        JCSystem.beginTransaction();
         inUse[slot] = false;
         store.erase(slot);
         Wipe.zero(code, codeOffset(slot), ClosureConstants.MAX_CODE);
         Wipe.zero(headers, headerOffset(slot), H);
         Wipe.zero(imageIds, (short) (slot * ClosureConstants.IMAGE_ID_LENGTH), ClosureConstants.IMAGE_ID_LENGTH);
+        JCSystem.commitTransaction();
     }
 
     /** LIST entry of a slot at out[o]: name 8, version 2, flags 1, trusted 1, quota 2, used 2, code length 2, id 8. */

@@ -124,7 +124,7 @@ final class ClosureProviders {
         if (lifecycle) {
             short e = (short) (entry * ENTRY);
             if (ins == ProviderConstants.INS_KEY_DELETE) {
-                Util.arrayFillNonAtomic(table, e, ENTRY, (byte) 0);
+                Wipe.zero(table, e, ENTRY);  // journaled
             } else {
                 if (n < ProviderConstants.HANDLE_LENGTH) {
                     ISOException.throwIt(ISO7816.SW_UNKNOWN);
@@ -139,9 +139,11 @@ final class ClosureProviders {
     }
 
     /**
-     * REMOVE of a closure (inside REMOVE's transaction): KEY_DELETE for each of the slot's keys
-     * (a provider no longer installed has taken its keys with it) and the entries freed.
-     * buf[work..+12): scratch of the APDU buffer (handle, AID).
+     * REMOVE of a closure, before its slot is wiped: KEY_DELETE for each of the slot's keys, each
+     * with its entry freed in one transaction (a key's deletion journals its whole key object: one
+     * transaction for all would outgrow the commit buffer). A provider no longer installed has
+     * taken its keys with it. Torn: the closure is still loaded with the keys not yet deleted, and
+     * REMOVE again finishes. buf[work..+12): scratch of the APDU buffer (handle, AID).
      */
     void removeKeys(short slot, byte[] buf, short work) {
         for (short i = 0; i < ClosureConstants.PROVIDER_KEYS; i++) {
@@ -150,6 +152,7 @@ final class ClosureProviders {
                 continue;
             }
             AlgorithmProvider provider = provider(buf, (short) (work + ProviderConstants.HANDLE_LENGTH), table[(short) (e + 1)]);
+            JCSystem.beginTransaction();
             if (provider != null) {
                 Util.arrayCopyNonAtomic(table, (short) (e + 2), buf, work, ProviderConstants.HANDLE_LENGTH);
                 try {
@@ -163,7 +166,8 @@ final class ClosureProviders {
                     }
                 }
             }
-            Util.arrayFillNonAtomic(table, e, ENTRY, (byte) 0);
+            Wipe.zero(table, e, ENTRY);  // journaled
+            JCSystem.commitTransaction();
         }
     }
 

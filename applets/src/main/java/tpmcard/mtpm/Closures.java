@@ -69,10 +69,8 @@ final class Closures {
                 cursor.take(ClosureConstants.NAME_LENGTH);
                 cursor.end();
                 short slot = loaded(in, name);
-                JCSystem.beginTransaction();  // the closure's provider keys go with it (ClosureProviders)
-                providers.removeKeys(slot, buf, workOff);
+                providers.removeKeys(slot, buf, workOff);  // its provider keys first, one transaction each
                 images.remove(slot, store);
-                JCSystem.commitTransaction();
                 return 0;
             }
             case ClosureConstants.INS_CLOSURE_STORE: {

@@ -62,8 +62,7 @@ final class SimRuntime extends SimulatorRuntime {
         if (server == null) {
             return null;
         }
-        AID client = appletOfContext(tpmcard.sim.enforce.Firewall.activeContext());
-        Shareable shared = server.getShareableInterfaceObject(client != null ? client : getAID(), parameter);
+        Shareable shared = server.getShareableInterfaceObject(ContextAids.client(applets, getAID()), parameter);
         if (watch != null) {
             watch.touchShared(shared);  // and the applets whose graphs hold the object handed out
         }
@@ -76,23 +75,7 @@ final class SimRuntime extends SimulatorRuntime {
      */
     @Override
     public AID getPreviousContextAID() {
-        String context = tpmcard.sim.enforce.Firewall.previousContext();
-        return context == null ? null : appletOfContext(context);
-    }
-
-    /** The AID of the first applet instance whose class is in package {@code context}, or null. */
-    private AID appletOfContext(String context) {
-        if (context == null) {
-            return null;
-        }
-        for (Map.Entry<AID, ApplicationInstance> entry : applets.entrySet()) {
-            Applet applet = entry.getValue().getApplet();
-            Package p = applet == null ? null : applet.getClass().getPackage();
-            if (p != null && p.getName().equals(context)) {
-                return entry.getKey();
-            }
-        }
-        return null;
+        return ContextAids.previous(applets);
     }
 
     /**

@@ -46,6 +46,19 @@ final class MtpmCard {
         javacard.framework.Applet applet(AID aid) {
             return getApplet(aid);
         }
+
+        /** The calling context's AIDs, as a card names them (tpmcard.sim.ContextAids). */
+        @Override
+        public javacard.framework.Shareable getSharedObject(AID serverAid, byte parameter) {
+            javacard.framework.Applet server = getApplet(serverAid);
+            return server == null ? null
+                    : server.getShareableInterfaceObject(tpmcard.sim.ContextAids.client(applets, getAID()), parameter);
+        }
+
+        @Override
+        public AID getPreviousContextAID() {
+            return tpmcard.sim.ContextAids.previous(applets);
+        }
     }
 
     final Runtime runtime = new Runtime();
@@ -113,6 +126,7 @@ final class MtpmCard {
             abortOpenTransaction();
             return new Result(e.getReason() & 0xFFFF, new byte[0]);
         } catch (RuntimeException e) {
+            e.printStackTrace();
             // The core applet answers an unexpected exception 6F00 (docs/core-applet.md).
             abortOpenTransaction();
             return new Result(0x6F00, new byte[0]);
