@@ -135,9 +135,10 @@ def test_bad_calls_stop_with_their_status_words(closures: ClosuresSession) -> No
         b.pushb(prov).push(op).pushb(src).pushb(length).pushb(dst).pcall().halt()
         return closures.seal(b.image())
 
-    assert refused(closures.run_image, call(9, 0x34, 0, 0, 0)).sw == 0x6A82  # no such provider
-    assert refused(closures.run_image, call(2, 0x40, 0, 0, 0)).sw == C.SW_CLOSURE_OPERAND  # a stream
-    assert refused(closures.run_image, call(2, 0x34, 0, 8, 4)).sw == C.SW_CLOSURE_OPERAND  # dst in data
-    assert refused(closures.run_image, call(2, 0x34, 0, 0, 40)).sw == C.SW_CLOSURE_MEMORY  # no room
+    run = closures.run_image
+    assert refused(run, call(9, 0x34, 0, 0, 0)).sw == 0x6A82  # no such provider
+    assert refused(run, call(2, 0x40, 0, 0, 0)).sw == C.SW_CLOSURE_OPERAND  # a stream
+    assert refused(run, call(2, 0x34, 0, 8, 4)).sw == C.SW_CLOSURE_OPERAND  # dst in the data
+    assert refused(run, call(2, 0x34, 0, 0, 40)).sw == C.SW_CLOSURE_MEMORY  # no room after dst
     sealed = closures.seal(program("sha3"))
     assert closures.run_image(sealed, b"abc").hex() == PROGRAMS["sha3"]["runs"][1]["output"]

@@ -35,7 +35,8 @@ VIOLATIONS: dict[int, tuple[str, str]] = {
     C.SW_CLOSURE_UNAVAILABLE: ("unavailable", "the closure used an instruction this card lacks"),
     C.SW_CLOSURE_ORDER: (
         "order",
-        "the closure used a count-limited key, or made or deleted a provider key, after a store write",
+        "the closure used a count-limited key, or made or deleted a provider key, "
+        "after a store write",
     ),
     C.SW_CLOSURE_KEY: ("key", "the closure named a provider key it does not own (or has no slot)"),
     C.SW_UNTRUSTED_AUTHORITY: (
