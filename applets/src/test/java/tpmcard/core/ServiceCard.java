@@ -31,6 +31,19 @@ public final class ServiceCard {
         Applet applet(AID aid) {
             return getApplet(aid);
         }
+
+        /** The calling context's AIDs, as a card names them (tpmcard.sim.ContextAids). */
+        @Override
+        public javacard.framework.Shareable getSharedObject(AID serverAid, byte parameter) {
+            Applet server = getApplet(serverAid);
+            return server == null ? null
+                    : server.getShareableInterfaceObject(tpmcard.sim.ContextAids.client(applets, getAID()), parameter);
+        }
+
+        @Override
+        public AID getPreviousContextAID() {
+            return tpmcard.sim.ContextAids.previous(applets);
+        }
     }
 
     final Runtime runtime = new Runtime();

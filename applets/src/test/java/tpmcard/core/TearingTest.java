@@ -168,6 +168,40 @@ public class TearingTest {
                 0, 0, ServiceCard.concat(new byte[] {0}, COUNTER_NAME)));
     }
 
+    /** tests/vectors/closures.json provider_programs "pkey": no args generates a P-256 key in the ECDSA provider. */
+    private static final byte[] PKEY_NAME = {'p', 'k', 'e', 'y', 0, 0, 0, 0};
+    private static final String ECDSA = "F074706D63030501";
+
+    private byte[] sealedPkey() throws Exception {
+        card.openSession(hostPcrs);
+        Response sealed = card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_SEAL, 0, 0,
+                tpmcard.mtpm.ClosureProvidersTest.plain("pkey"));
+        ok(sealed);
+        return ServiceCard.concat(new byte[] {0}, sealed.data);
+    }
+
+    /**
+     * PCALL KEY GENERATE: the provider's key slot and the mobile TPM's key table entry in one
+     * transaction (the key pair's bytes are left out: a generated key differs each time).
+     */
+    @Test
+    public void closureGeneratesAProviderKey() throws Exception {
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_LOAD, 0, 0, sealedPkey()));
+        tear("PCALL KEY GENERATE", mtpmAndEcdsaState(),
+                () -> card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_RUN, 0, 0, PKEY_NAME));
+    }
+
+    /** REMOVE of a closure that owns a provider key: the key's deletion and its entry, then the slot. */
+    @Test
+    public void closureRemoveDeletesItsProviderKey() throws Exception {
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_LOAD, 0, 0, sealedPkey()));
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_RUN, 0, 0, PKEY_NAME));
+        tear("CLOSURE REMOVE (a provider key)", mtpmAndEcdsaState(), () -> card.invoke(MTPM,
+                tpmcard.mtpm.ClosureConstants.INS_CLOSURE_REMOVE, 0, 0, ServiceCard.concat(new byte[] {0}, PKEY_NAME)),
+                () -> card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_REMOVE, 0, 0,
+                        ServiceCard.concat(new byte[] {0}, PKEY_NAME)));
+    }
+
     @Test
     public void ownerClear() {
         ownedWithIndices();
@@ -248,6 +282,15 @@ public class TearingTest {
     // --- the procedure -----------------------------------------------------------------------
 
     private void tear(String what, Supplier<byte[]> state, Supplier<Response> operation) {
+        tear(what, state, operation, null);
+    }
+
+    /**
+     * @param again null: every cut leaves the old or the new state. Else an operation made of
+     *     several transactions (REMOVE of a closure with provider keys): a cut may leave a state in
+     *     between, from which {@code again} (the operation sent again) must reach the new state.
+     */
+    private void tear(String what, Supplier<byte[]> state, Supplier<Response> operation, Supplier<Response> again) {
         Journal journal = Journal.of(card.runtime);
         powerCycle();
         journal.startRecording();
@@ -265,6 +308,7 @@ public class TearingTest {
             rewindTo(journal, before, what + " (counting run)");
             int sawOld = 0;
             int sawNew = 0;
+            int sawBetween = 0;
             for (long k = 1; k <= writes; k++) {
                 powerCycle();
                 journal.cutPowerAt(k);
@@ -279,6 +323,11 @@ public class TearingTest {
                     sawOld++;
                 } else if (Arrays.equals(now, after)) {
                     sawNew++;
+                } else if (again != null) {
+                    ok(again.get());
+                    assertTrue(what + ": after a cut at " + where + ", sending it again did not finish",
+                            Arrays.equals(state.get(), after));
+                    sawBetween++;
                 } else {
                     fail(what + ": a cut at " + where + " of " + writes + " left a state that is neither old nor new: "
                             + PersistentDigest.firstDifference(beforeText, describe.get()));
@@ -287,9 +336,10 @@ public class TearingTest {
                 ok(card.invoke(REGISTRY, 0x10, 0, 0, new byte[0]));
                 rewindTo(journal, before, what + " after a cut at write " + k);
             }
-            assertEquals(what + ": cuts seen", writes, sawOld + sawNew);
+            assertEquals(what + ": cuts seen", writes, sawOld + sawNew + sawBetween);
             System.out.println("tearing: " + what + ": " + writes + " persistent writes; after a cut " + sawOld
-                    + "x the old state, " + sawNew + "x the new one");
+                    + "x the old state, " + sawNew + "x the new one"
+                    + (again == null ? "" : ", " + sawBetween + "x one between, finished by sending it again"));
         } finally {
             journal.stopRecording();
             journal.powerUp();
@@ -319,6 +369,18 @@ public class TearingTest {
         AID aid = com.licel.jcardsim.utils.AIDUtil.create(MTPM);
         state = () -> PersistentDigest.of(card.runtime.applet(aid), MTPM_EXCLUDED);
         describe = () -> PersistentDigest.describe(card.runtime.applet(aid), MTPM_EXCLUDED);
+        return state;
+    }
+
+    /** The mobile TPM and the ECDSA provider together, the provider's key pairs left out. */
+    private Supplier<byte[]> mtpmAndEcdsaState() {
+        AID mtpm = com.licel.jcardsim.utils.AIDUtil.create(MTPM);
+        AID ecdsa = com.licel.jcardsim.utils.AIDUtil.create(ECDSA);
+        Set<String> provider = Set.of("EcdsaProvider.pairs");
+        state = () -> ServiceCard.concat(PersistentDigest.of(card.runtime.applet(mtpm), MTPM_EXCLUDED),
+                PersistentDigest.of(card.runtime.applet(ecdsa), provider));
+        describe = () -> PersistentDigest.describe(card.runtime.applet(mtpm), MTPM_EXCLUDED) + "\n"
+                + PersistentDigest.describe(card.runtime.applet(ecdsa), provider);
         return state;
     }
 

@@ -48,14 +48,15 @@ public class ClosureProvidersTest {
     static final String SHA3_AID = "F074706D63030201";
 
     @SuppressWarnings("unchecked")
-    static Map<String, Object> programs() throws Exception {
+    private static Map<String, Object> programs() throws Exception {
         Path file = Path.of(System.getProperty("tpmcard.vectors"), "closures.json");
         Map<String, Object> root = (Map<String, Object>) Json.parse(Files.readString(file, StandardCharsets.UTF_8));
         return (Map<String, Object>) root.get("provider_programs");
     }
 
+    /** A program's plain image (also TearingTest's). */
     @SuppressWarnings("unchecked")
-    static byte[] plain(String program) throws Exception {
+    public static byte[] plain(String program) throws Exception {
         return HEX.parseHex((String) ((Map<String, Object>) programs().get(program)).get("image"));
     }
 

@@ -126,7 +126,6 @@ final class MtpmCard {
             abortOpenTransaction();
             return new Result(e.getReason() & 0xFFFF, new byte[0]);
         } catch (RuntimeException e) {
-            e.printStackTrace();
             // The core applet answers an unexpected exception 6F00 (docs/core-applet.md).
             abortOpenTransaction();
             return new Result(0x6F00, new byte[0]);
