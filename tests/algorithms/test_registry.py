@@ -240,6 +240,7 @@ def test_constants_match_java_both_ways(
         n = jpype.JByte(getattr(constants, number))
         assert java_aid(constants.writeProviderAid, n) == getattr(A, name), name
     assert java_aid(constants.writeCoreAid) == A.CORE_AID
+    assert java_aid(constants.writeMtpmAid) == A.MTPM_AID
     registry = A.REGISTRY_AID
     assert constants.isRegistryAid(registry, jpype.JShort(0), jpype.JByte(len(registry)))
     assert not constants.isRegistryAid(A.AID_SHA3, jpype.JShort(0), jpype.JByte(len(registry)))

@@ -32,6 +32,8 @@ PROVIDER_PARAMETER = 0x41
 # the core applet serves it under its package's AID || 01 (docs/algorithms.md §1).
 REGISTRY_AID = manifest.load().package("algorithms").aid + b"\x01"
 CORE_AID = manifest.applet_aid("core")
+# The providers' second client: closures in the mobile TPM (PCALL, docs/closures.md "Providers").
+MTPM_AID = manifest.applet_aid("mtpm")
 AID_AES_GCM = manifest.applet_aid("aesgcm")
 AID_SHA3 = manifest.applet_aid("sha3")
 AID_HMAC = manifest.applet_aid("hmac")
@@ -111,6 +113,9 @@ KEY_HMAC_SHA512 = 0x04
 KEY_CHACHA20 = 0x05
 KEY_EC_P256 = 0x06
 KEY_EC_P256_PUBLIC = 0x07  # a public point alone: VERIFY only
+# Who made a provider key, the only caller it serves (docs/algorithms.md "Two clients").
+KEY_OWNER_CORE = 0x00
+KEY_OWNER_MTPM = 0x01
 KEY_ALGORITHM = {
     KEY_AES_128: ALG_AES_GCM,
     KEY_AES_256: ALG_AES_GCM,
