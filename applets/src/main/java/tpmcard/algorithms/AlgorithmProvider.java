@@ -7,7 +7,9 @@ import javacard.framework.Shareable;
  * the algorithm {@link Registry} (hosted by the core applet) reaches with
  * JCSystem.getAppletShareableInterfaceObject(aid, {@link ProviderConstants#PROVIDER_PARAMETER}).
  * A provider hands this interface only to the core applet's context, so the host reaches it only
- * through INVOKE inside a bound secure session, and only while the registry has it enabled.
+ * through INVOKE inside a bound secure session, and only while the registry has it enabled, and
+ * to the mobile TPM's, for closures (PCALL, docs/closures.md "Providers"): one-shot commands with
+ * keys kept apart from the core's (ProviderApplet).
  *
  * <p>Firewall contract (docs/core-applet.md "Service contract"): the only array a provider is
  * given is the APDU buffer (global); it is never stored. Command data and answer both live in it,

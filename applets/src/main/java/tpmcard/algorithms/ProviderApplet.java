@@ -15,7 +15,8 @@ import tpmcard.lib.P256;
 
 /**
  * What every provider applet shares (docs/algorithms.md §3): its descriptor, the gate that hands
- * the interface only to the core applet, key slots named by handles, key import (unwrapped by the
+ * the interface only to the core applet and the mobile TPM (whose keys it keeps apart from the
+ * core's), key slots named by handles, key import (unwrapped by the
  * registry, Registry.importStep) and the
  * ownership of a stream by one secure session. A subclass supplies the algorithm.
  *
