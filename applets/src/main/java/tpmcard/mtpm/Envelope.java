@@ -52,6 +52,12 @@ final class Envelope {
         cbc.doFinal(pt, ptOff, ptLength, buf, (short) (start + headerLength));
     }
 
+    /** AES-CMAC of buf[off..off+len) to out[outOff..+16) (a closure image's synthetic nonce). */
+    void mac(AESKey key, byte[] buf, short off, short len, byte[] out, short outOff) {
+        cmac.init(key, Signature.MODE_SIGN);
+        cmac.sign(buf, off, len, out, outOff);
+    }
+
     /** Appends the MAC over buf[start..start+length) (header || ciphertext); returns length + 16. */
     short sign(AESKey mac, byte[] buf, short start, short length) {
         cmac.init(mac, Signature.MODE_SIGN);

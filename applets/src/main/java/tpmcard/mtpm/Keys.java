@@ -166,6 +166,18 @@ final class Keys {
         return ecdsa.sign(in, off, len, out, outOff);
     }
 
+    /**
+     * out[outOff..+32) = SHA-256(label0 || label1 || seed): a card-only secret for another part of
+     * the service (the closure keys, docs/closures.md). The seed holds the install entropy.
+     */
+    void deriveSecret(byte label0, byte label1, byte[] out, short outOff) {
+        out[outOff] = label0;
+        out[(short) (outOff + 1)] = label1;
+        sha256.reset();
+        sha256.update(out, outOff, (short) 2);
+        sha256.doFinal(seed, (short) 0, (short) seed.length, out, outOff);
+    }
+
     MessageDigest sha256() {
         return sha256;
     }

@@ -44,6 +44,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final MigrationAnchor anchor;
     private final Sealing sealing;
     private final EkCertificate ekCertificate = new EkCertificate();
+    private final Closures closures;
     // Staging (persistent, written only for commands larger than the service window).
     private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
     private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
@@ -75,6 +76,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner = new Owner(keys.sha256(), scratch);
         anchor = new MigrationAnchor(keys.curve);
         sealing = new Sealing(keys, pcrs, nv, guard, anchor);
+        closures = new Closures(keys, pcrs, owner, sealing.envelope, scratch, cursor);
         if (aidLength == 0) {
             register();
         } else {
@@ -232,8 +234,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return quote(in, inOffset, inLength, out, outOffset, hostPcrs, slot,
                         slot == out ? outOffset : slotOffset);
             case Constants.INS_QUOTE_TOKEN:
-                return quoteToken(p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
-                        slot == out ? outOffset : slotOffset);
+                return QuoteToken.command(p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slot == out ? outOffset : slotOffset, keys, pcrs, cursor, scratch);
             case Constants.INS_GET_PUBLIC:
                 return getPublic(p1, out, outOffset);
             case Constants.INS_CERTIFY:
@@ -277,9 +279,9 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return migrationAnchorSet(in, inOffset, inLength);
             case Constants.INS_MIGRATION_ANCHOR_GET:
                 return anchor.read(out, outOffset);
-            default:
-                ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
-                return 0;
+            default:  // the closures' INS 0x90..0x9E (docs/closures.md), else SW_INS_NOT_SUPPORTED
+                return closures.command(ins, p1, p2, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
+                        slotOffset, workOffset);
         }
     }
 
@@ -324,37 +326,6 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
         return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
-    }
-
-    /**
-     * P1 = FORMAT_JWT / FORMAT_EAT, in = selection 3 || nonce 8..64; out = length 2 || the
-     * to-be-signed content the card built (JWS signing input, or COSE Sig_structure) || DER ECDSA
-     * signature by the AK. Only the selection and nonce come from the host (docs/quote-formats.md).
-     */
-    private short quoteToken(byte p1, byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host,
-                             byte[] slot, short slotOff) {
-        if (p1 != Constants.FORMAT_JWT && p1 != Constants.FORMAT_EAT) {
-            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
-        }
-        cursor.begin(off, len);
-        short selection = cursor.take(Constants.SELECTION_LENGTH);
-        Pcrs.checkSelection(in, selection);
-        short nonceLength = cursor.remaining();
-        if (nonceLength < Constants.MIN_TOKEN_NONCE || nonceLength > Constants.MAX_NONCE) {
-            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
-        }
-        short nonce = cursor.rest();
-        // The digest first: the PCR slot may be the answer's place.
-        pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
-        short start = (short) (outOff + 2);
-        short end = p1 == Constants.FORMAT_JWT
-                ? QuoteToken.jwtSigningInput(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
-                        (short) 0, out, start)
-                : QuoteToken.eatSigStructure(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
-                        (short) 0, out, start);
-        short length = (short) (end - start);
-        Util.setShort(out, outOff, length);
-        return (short) (2 + length + keys.sign(keys.ak, out, start, length, out, end));
     }
 
     private short getPublic(byte p1, byte[] out, short outOff) {
@@ -438,6 +409,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner.clear(scratch);
         guard.reset();
         anchor.clear();
+        closures.clear();
         JCSystem.commitTransaction();
         return 0;
     }

@@ -1,6 +1,8 @@
 package tpmcard.mtpm;
 
+import javacard.framework.ISOException;
 import javacard.framework.Util;
+import tpmcard.core.HostPcrs;
 
 /**
  * Quotes in formats a TPM cannot produce (issue 12, 1.c; docs/quote-formats.md): the card builds
@@ -196,5 +198,37 @@ final class QuoteToken {
             return (byte) ('0' + v - 52);
         }
         return v == 62 ? (byte) '-' : (byte) '_';
+    }
+
+    /**
+     * P1 = FORMAT_JWT / FORMAT_EAT, in = selection 3 || nonce 8..64; out = length 2 || the
+     * to-be-signed content the card built (JWS signing input, or COSE Sig_structure) || DER ECDSA
+     * signature by the AK. Only the selection and nonce come from the host (docs/quote-formats.md).
+     * MtpmApplet's QUOTE TOKEN handler.
+     */
+    static short command(byte p1, byte[] in, short off, short len, byte[] out, short outOff, HostPcrs host,
+                         byte[] slot, short slotOff, Keys keys, Pcrs pcrs, Cursor cursor, byte[] scratch) {
+        if (p1 != Constants.FORMAT_JWT && p1 != Constants.FORMAT_EAT) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        cursor.begin(off, len);
+        short selection = cursor.take(Constants.SELECTION_LENGTH);
+        Pcrs.checkSelection(in, selection);
+        short nonceLength = cursor.remaining();
+        if (nonceLength < Constants.MIN_TOKEN_NONCE || nonceLength > Constants.MAX_NONCE) {
+            ISOException.throwIt(Constants.SW_WRONG_LENGTH);
+        }
+        short nonce = cursor.rest();
+        // The digest first: the PCR slot may be the answer's place.
+        pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
+        short start = (short) (outOff + 2);
+        short end = p1 == Constants.FORMAT_JWT
+                ? jwtSigningInput(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
+                        (short) 0, out, start)
+                : eatSigStructure(keys.ueid, (short) 0, in, selection, in, nonce, nonceLength, scratch,
+                        (short) 0, out, start);
+        short length = (short) (end - start);
+        Util.setShort(out, outOff, length);
+        return (short) (2 + length + keys.sign(keys.ak, out, start, length, out, end));
     }
 }

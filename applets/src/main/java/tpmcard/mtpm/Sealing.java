@@ -74,7 +74,7 @@ final class Sealing {
     private final Keys keys;
     private final Pcrs pcrs;
     private final NvStore nv;
-    private final Envelope envelope = new Envelope();
+    final Envelope envelope = new Envelope();  // shared with the closure images
     private final MessageDigest sha256;
     /** The last serial reserved (handed out or not); serialLeft of its block are still to come. */
     private final byte[] serial = new byte[Constants.SERIAL_LENGTH];
