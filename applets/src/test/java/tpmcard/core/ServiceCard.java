@@ -75,6 +75,11 @@ public final class ServiceCard {
         simulator.installApplet(aid, cls, params, (short) 0, (byte) params.length);
     }
 
+    /** Power off and on: RAM cleared, any session ended, persistent state kept. */
+    public void powerCycle() {
+        simulator.reset();
+    }
+
     /** The TPMS_CLOCK_INFO a session opened by {@link #openSession(byte[])} carries. */
     public static final byte[] DEFAULT_CLOCK_INFO = {0, 0, 0, 0, 0, 0x01, 0x02, 0x03, 0, 0, 0, 0x05, 0, 0, 0, 0x01, 1};
 
