@@ -175,6 +175,15 @@ class MtpmSession:
         except ApduError as exc:
             raise MtpmError(exc.sw, exc.data) from None
 
+    def command(
+        self, ins: int, p1: int = 0, p2: int = 0, data: bytes = b"", *, answer: int = 0,
+        host_pcrs: bool = False,
+    ) -> bytes:
+        """One command of a service part built on the mobile TPM (the closures,
+        :mod:`tpmcard.services.closures`): direct when data plus ``answer`` fit the window,
+        staged otherwise; refusals are :class:`MtpmError`."""
+        return self._call(ins, p1, p2, data, answer=answer, host_pcrs=host_pcrs)
+
     def _staged(self, ins: int, p1: int, p2: int, data: bytes) -> bytes:
         if len(data) > STAGE_CAPACITY:
             raise ValueError(f"a mobile TPM command carries at most {STAGE_CAPACITY} bytes")

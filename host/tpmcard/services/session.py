@@ -61,6 +61,7 @@ from tpmcard.transport.base import Connection
 
 if TYPE_CHECKING:
     from tpmcard.services.algorithms import Algorithms
+    from tpmcard.services.closures.session import ClosuresSession
     from tpmcard.services.mtpm import MtpmSession
 
 __all__ = [
@@ -177,6 +178,7 @@ class SecureCardSession(Closeable):
         self.send_apdu: SecureMessagingProcessor = secure.send_apdu
         self.core = CoreSession(secure.send_apdu)
         self._mtpm: MtpmSession | None = None
+        self._closures: ClosuresSession | None = None
         self._algorithms: Algorithms | None = None
 
     def invoke(self, aid: bytes, ins: int, p1: int, p2: int, data: bytes = b"") -> bytes:
@@ -214,6 +216,15 @@ class SecureCardSession(Closeable):
 
             self._mtpm = MtpmSession(self)
         return self._mtpm
+
+    @property
+    def closures(self) -> ClosuresSession:
+        """The card's closures (docs/closures.md), on its mobile TPM, over this session."""
+        if self._closures is None:
+            from tpmcard.services.closures.session import ClosuresSession
+
+            self._closures = ClosuresSession(self.mtpm)
+        return self._closures
 
     @property
     def algorithms(self) -> Algorithms:
