@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tpmcard.services.closures import Builder, PlainImage, assemble
-from tpmcard.services.closures.session import ClosureError
+from tpmcard.services.closures.session import ClosureError, ClosuresSession
 from tpmcard.services.session import SecureCardSession
 
 VECTORS: list[dict[str, Any]] = json.loads(
@@ -25,7 +25,10 @@ def test_the_assembler_gives_the_stored_image(vector: dict[str, Any]) -> None:
     image = assemble(vector["source"]).encode()
     stored = bytes.fromhex(vector["image"])
     if vector["name"] in PATCHED:
-        assert len(image) == len(stored) and sum(a != b for a, b in zip(image, stored)) == 1
+        assert (
+            len(image) == len(stored)
+            and sum(a != b for a, b in zip(image, stored, strict=True)) == 1
+        )
     else:
         assert image == stored
     assert PlainImage.decode(stored).encode() == stored
@@ -38,6 +41,12 @@ def test_the_builder_gives_the_assemblers_bytes() -> None:
     assert b.image().encode().hex() == sha["image"]
 
 
+def _run(closures: ClosuresSession, vector: dict[str, Any], sealed: bytes, args: bytes) -> bytes:
+    if vector["load"]:
+        return closures.run(vector["name"], args)
+    return closures.run_image(sealed, args)
+
+
 def test_vectors_run_on_the_card(secure_session: SecureCardSession) -> None:
     closures = secure_session.closures
     for vector in VECTORS:
@@ -47,17 +56,13 @@ def test_vectors_run_on_the_card(secure_session: SecureCardSession) -> None:
         try:
             for run in vector["runs"]:
                 args = bytes.fromhex(run["args"])
-
-                def call(args: bytes = args) -> bytes:
-                    if vector["load"]:
-                        return closures.run(vector["name"], args)
-                    return closures.run_image(sealed, args)
-
                 if "output" in run:
-                    assert call().hex() == run["output"], vector["name"]
+                    assert _run(closures, vector, sealed, args).hex() == run["output"], vector[
+                        "name"
+                    ]
                 else:
                     with pytest.raises(ClosureError) as err:
-                        call()
+                        _run(closures, vector, sealed, args)
                     assert err.value.sw == int(run["sw"], 16), vector["name"]
                 assert secure_session.mtpm.status() is not None  # the card answers on
         finally:

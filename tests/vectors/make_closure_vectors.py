@@ -155,7 +155,8 @@ loop:
     halt
 """
 
-HOTP = """
+HOTP = (
+    """
 .name hotp
 .memory 64
 .output 6
@@ -187,14 +188,18 @@ HOTP = """
     and
     pushb 48
     store8
-""" + "".join(
-    f"    pushb 48\n    pushb 10\n    div32\n    pushb '0'\n    add\n    pushb {57 - i}\n    store8\n"
-    for i in range(6)
-) + """    pushb 52
+"""
+    + "".join(
+        "    pushb 48\n    pushb 10\n    div32\n    pushb '0'\n    add\n"
+        f"    pushb {57 - i}\n    store8\n"
+        for i in range(6)
+    )
+    + """    pushb 52
     pushb 6
     out
     halt
 """
+)
 
 SHA = """
 .name sha
@@ -295,23 +300,44 @@ done:
 
 
 def violation(name: str, body: str, sw: int, args: bytes = b"", **fields: int) -> dict[str, Any]:
-    header = "".join(f".{k} {v}\n" for k, v in {"memory": 8, "output": 4, "stack": 4, **fields}.items())
+    header = "".join(
+        f".{k} {v}\n" for k, v in {"memory": 8, "output": 4, "stack": 4, **fields}.items()
+    )
     return vector(f".name {name}\n{header}{body}", [run(args, sw=sw)])
 
 
 def main() -> None:
     hotp_codes = [b"755224", b"287082", b"359152"]  # RFC 4226 Appendix D, counts 0..2
     vectors = [
-        vector(ARITH, [run(output=shorts(40, -3, -1, 1, 0x8000, 1, 0, 0xFFFF, 0x0F00, 0, 1, -32768))]),
+        vector(
+            ARITH, [run(output=shorts(40, -3, -1, 1, 0x8000, 1, 0, 0xFFFF, 0x0F00, 0, 1, -32768))]
+        ),
         vector(SUM, [run(output=shorts(5050))]),
         vector(HOTP, [run(struct.pack(">Q", i), code) for i, code in enumerate(hotp_codes)]),
-        vector(SHA, [run(b"abc", hashlib.sha256(b"abc").digest()), run(b"", hashlib.sha256().digest())]),
-        vector(HMAC256, [run(output=bytes.fromhex(
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))]),
+        vector(
+            SHA, [run(b"abc", hashlib.sha256(b"abc").digest()), run(b"", hashlib.sha256().digest())]
+        ),
+        vector(
+            HMAC256,
+            [
+                run(
+                    output=bytes.fromhex(
+                        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+                    )
+                )
+            ],
+        ),
         vector(WORDS, [run(output=bytes.fromhex("0000000000022e09") + shorts(1, 1))]),
-        vector(COUNTER.format(name="count"), [
-            run(output=shorts(1)), run(output=shorts(2)), run(b"\x01", sw=0x6407), run(output=shorts(3)),
-        ], load=True),
+        vector(
+            COUNTER.format(name="count"),
+            [
+                run(output=shorts(1)),
+                run(output=shorts(2)),
+                run(b"\x01", sw=0x6407),
+                run(output=shorts(3)),
+            ],
+            load=True,
+        ),
         violation("steps", "l:\n jmp l\n", 0x6601, steps=100),
         violation("push", "l:\n pushb 1\n jmp l\n", 0x6602),
         violation("pop", "pop\nhalt\n", 0x6602),
@@ -319,7 +345,7 @@ def main() -> None:
         violation("memneg", "push -1\npushb 1\npushb 0\nmfill\nhalt\n", 0x6603),
         violation("memlen", "pushb 4\npushb 5\npushb 0\nmfill\nhalt\n", 0x6603),
         violation("jump", "jmp 999\n", 0x6604),
-        violation("datapast", "pushb 0\ndata \"ab\"\n", 0x6604),
+        violation("datapast", 'pushb 0\ndata "ab"\n', 0x6604),
         violation("badop", "pushb 1\nnop\n", 0x6604),
         violation("offend", "pushb 1\n", 0x6604),
         violation("output", "pushb 0\npushb 5\nout\nhalt\n", 0x6605),
@@ -327,16 +353,23 @@ def main() -> None:
         violation("div0", "pushb 1\npushb 0\ndiv\nhalt\n", 0x6607),
         violation("div32", "pushb 0\npushb 0\ndiv32\nhalt\n", 0x6607),
         violation("pcr", "pushb 24\npushb 0\npcr\nhalt\n", 0x6608, memory=32),
-        violation("hmackey", "pushb 0\npushb 0\npushb 65\npushb 0\npushb 0\nhmac256\nhalt\n", 0x6608,
-                  memory=100, stack=6),
+        violation(
+            "hmackey",
+            "pushb 0\npushb 0\npushb 65\npushb 0\npushb 0\nhmac256\nhalt\n",
+            0x6608,
+            memory=100,
+            stack=6,
+        ),
         violation("fail", "pushb 42\nfail\n", 0x642A),
         violation("clock", "pushb 0\nclock\nhalt\n", 0x660A),
         violation("args", "halt\n", 0x6700, args=bytes(9)),
     ]
     # What the assembler cannot write: a byte that is no opcode (the NOP of "badop" becomes EE),
     # DATA whose length runs past the code ("datapast": 2 becomes 16).
-    patches = {"badop": (-1, 0xEE, "the last byte (NOP) replaced by EE, no opcode"),
-               "datapast": (-3, 0x10, "DATA's length byte 2 replaced by 16, past the code")}
+    patches = {
+        "badop": (-1, 0xEE, "the last byte (NOP) replaced by EE, no opcode"),
+        "datapast": (-3, 0x10, "DATA's length byte 2 replaced by 16, past the code"),
+    }
     for v in vectors:
         if v["name"] in patches:
             at, value, why = patches[v["name"]]

@@ -165,10 +165,12 @@ from tpmcard.cli import algorithms as _algorithms  # noqa: E402,F401
 from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
 from tpmcard.cli import ca as _ca  # noqa: E402,F401
+from tpmcard.cli import closure as _closure  # noqa: E402,F401
 from tpmcard.cli import env as _env  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401
 from tpmcard.cli import mtpm as _mtpm  # noqa: E402,F401
+from tpmcard.cli import mtpm_key as _mtpm_key  # noqa: E402,F401
 from tpmcard.cli import mtpm_nv as _mtpm_nv  # noqa: E402,F401
 from tpmcard.cli import mtpm_owner as _mtpm_owner  # noqa: E402,F401
 from tpmcard.cli import sim as _sim  # noqa: E402,F401

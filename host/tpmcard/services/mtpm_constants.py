@@ -35,6 +35,13 @@ INS_MIGRATION_ANCHOR_GET = 0x66
 INS_STAGE_WRITE = 0x70
 INS_STAGE_RUN = 0x72
 INS_STAGE_READ = 0x74
+# Count-limited keys (docs/counted-keys.md, tpmcard.services.counted_keys).
+INS_KEY_CREATE = 0x80
+INS_KEY_IMPORT = 0x82
+INS_KEY_USE = 0x84
+INS_KEY_REMAINING = 0x86
+INS_KEY_LIST = 0x88
+INS_KEY_DELETE = 0x8A
 
 KEY_EK = 0x01
 KEY_AK = 0x02
@@ -44,6 +51,20 @@ P1_MIGRATE_COPY = 0x00
 P1_MIGRATE_MOVE = 0x01
 P2_OBJECT_SEALED = 0x01
 P2_OBJECT_NV = 0x02
+P2_OBJECT_COUNTED_KEY = 0x03  # never migratable: MIGRATE EXPORT answers SW_NOT_MIGRATABLE
+KEY_KIND_ECDSA_P256 = 0x01
+KEY_KIND_HMAC_SHA256 = 0x02
+KEY_KIND_AES_128 = 0x03
+KEY_KIND_AES_256 = 0x04
+KEY_OP_SIGN = 0x01
+KEY_OP_MAC = 0x02
+KEY_OP_ENCRYPT = 0x03
+KEY_OP_DECRYPT = 0x04
+KEY_HANDLE_TAG = 0x8C  # a counted key's handle: 8C || slot || generation 2
+COUNTED_KEY_SLOTS = 8
+MAX_HMAC_KEY = 64
+#: Largest budget: remaining = hi * 32768 + lo, two 15-bit shorts on the card.
+MAX_KEY_BUDGET = 0x3FFFFFFF
 P1_SEAL_MIGRATABLE = 0x01
 NV_ATTRIBUTE_COUNTER = 0x01
 NV_ATTRIBUTE_MIGRATABLE = 0x02
@@ -105,6 +126,8 @@ SW_STAGE_OUT_OF_ORDER = 0x6A83
 SW_INS_NOT_SUPPORTED = 0x6D00
 SW_WRONG_LENGTH = 0x6700
 SW_OWNER_AUTH_FAILED = 0x63C0
+SW_KEY_EXHAUSTED = SW_OBJECT_INVALID  # a counted key with no use left (reference data not usable)
+SW_KEY_KIND_MISMATCH = SW_NV_TYPE_MISMATCH  # a counted key of another kind than the operation
 
 #: TPM_RH_ENDORSEMENT (Part 2 §7.4): the card's keys are primary keys of the endorsement hierarchy.
 RH_ENDORSEMENT = 0x4000000B

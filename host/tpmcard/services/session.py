@@ -62,6 +62,7 @@ from tpmcard.transport.base import Connection
 if TYPE_CHECKING:
     from tpmcard.services.algorithms import Algorithms
     from tpmcard.services.closures.session import ClosuresSession
+    from tpmcard.services.counted_keys import CountedKeys
     from tpmcard.services.mtpm import MtpmSession
 
 __all__ = [
@@ -225,6 +226,13 @@ class SecureCardSession(Closeable):
 
             self._closures = ClosuresSession(self.mtpm)
         return self._closures
+
+    @property
+    def counted_keys(self) -> CountedKeys:
+        """The mobile TPM's count-limited keys (docs/counted-keys.md) over this session."""
+        from tpmcard.services.counted_keys import CountedKeys  # a sibling service, as mtpm
+
+        return CountedKeys(self.mtpm)
 
     @property
     def algorithms(self) -> Algorithms:

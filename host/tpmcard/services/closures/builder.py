@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tpmcard.services.closures import constants as C
 from tpmcard.services.closures.image import ClosureFormatError, Header, PlainImage
@@ -73,6 +74,7 @@ INSTRUCTIONS: dict[str, tuple[int, str | None]] = {
     "random": (C.OP_RANDOM, None),
     "clock": (C.OP_CLOCK, None),
     "csign": (C.OP_CSIGN, None),
+    "chmac": (C.OP_CHMAC, None),
 }
 
 HEADER_FIELDS = ("version", "stack", "memory", "output", "store", "steps")
@@ -92,12 +94,14 @@ class Builder:
         unknown = set(fields) - set(HEADER_FIELDS)
         if unknown:
             raise ClosureFormatError(f"unknown header fields {sorted(unknown)}")
-        self.header = replace(Header(name), **fields)
+        self.header = Header(name)
         self._code = bytearray()
         self._labels: dict[str, int] = {}
         self._fixups: list[_Fixup] = []
         #: The source line being assembled, for messages (the assembler sets it).
         self.line: int | None = None
+        for field, value in fields.items():
+            self.set(field, value)
 
     def _where(self) -> str:
         return f" (line {self.line})" if self.line is not None else ""
@@ -106,7 +110,10 @@ class Builder:
         """A header field (``name`` or one of HEADER_FIELDS)."""
         if field != "name" and field not in HEADER_FIELDS:
             raise ClosureFormatError(f"unknown header field {field!r}{self._where()}")
-        self.header = replace(self.header, **{field: value})
+        if (field == "name") != isinstance(value, str):
+            raise ClosureFormatError(f"header field {field}: {value!r}{self._where()}")
+        changes: dict[str, Any] = {field: value}
+        self.header = replace(self.header, **changes)
         return self
 
     def label(self, name: str) -> Builder:

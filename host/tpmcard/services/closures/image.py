@@ -118,7 +118,9 @@ class PlainImage:
         if self.header.code_length != len(self.code):
             raise ClosureFormatError("closure header: code length differs from the code")
         if bool(self.signature) != self.header.signed:
-            raise ClosureFormatError("closure image: a signature goes with FLAG_SIGNED, and only then")
+            raise ClosureFormatError(
+                "closure image: a signature goes with FLAG_SIGNED, and only then"
+            )
 
     @property
     def signed_part(self) -> bytes:
@@ -134,7 +136,9 @@ class PlainImage:
 
     def sign(self, authority: ec.EllipticCurvePrivateKey) -> PlainImage:
         """The same image signed by ``authority`` (ECDSA P-256 SHA-256 over header || code)."""
-        header = replace(self.header, flags=C.FLAG_SIGNED, author=author_hash(authority.public_key()))
+        header = replace(
+            self.header, flags=C.FLAG_SIGNED, author=author_hash(authority.public_key())
+        )
         signature = authority.sign(header.encode() + self.code, ec.ECDSA(hashes.SHA256()))
         return PlainImage(header, self.code, signature)
 

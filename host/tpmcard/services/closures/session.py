@@ -14,7 +14,7 @@ from tpmcard.services.closures.image import (
     ClosureFormatError,
     ClosureInfo,
     PlainImage,
-    read_image,
+    is_sealed,
     sealed_length,
 )
 from tpmcard.services.mtpm import MtpmError, MtpmSession
@@ -32,6 +32,7 @@ VIOLATIONS: dict[int, tuple[str, str]] = {
     C.SW_CLOSURE_OPERAND: ("operand", "the closure gave an instruction a bad operand"),
     C.SW_CLOSURE_NO_ROOM: ("no_room", "the closure's stack, memory and output exceed the window"),
     C.SW_CLOSURE_UNAVAILABLE: ("unavailable", "the closure used an instruction this card lacks"),
+    C.SW_CLOSURE_ORDER: ("order", "the closure used a count-limited key after a store write"),
     C.SW_UNTRUSTED_AUTHORITY: (
         "untrusted_authority",
         "the image is not signed by the authority registered on the card "
@@ -82,8 +83,9 @@ class ClosuresSession:
     def __init__(self, mtpm: MtpmSession) -> None:
         self.mtpm = mtpm
 
-    def _command(self, ins: int, p1: int = 0, data: bytes = b"", *, answer: int = 0,
-                 host_pcrs: bool = False) -> bytes:
+    def _command(
+        self, ins: int, p1: int = 0, data: bytes = b"", *, answer: int = 0, host_pcrs: bool = False
+    ) -> bytes:
         try:
             return self.mtpm.command(ins, p1, 0, data, answer=answer, host_pcrs=host_pcrs)
         except MtpmError as exc:
@@ -97,8 +99,11 @@ class ClosuresSession:
         )
 
     def _sealed(self, image: PlainImage | bytes) -> bytes:
-        read = image if isinstance(image, PlainImage) else read_image(image)
-        return self.seal(read) if isinstance(read, PlainImage) else read
+        """A sealed image's bytes go to the card as they are (the card is the judge of them);
+        a plain image is sealed first."""
+        if isinstance(image, PlainImage):
+            return self.seal(image)
+        return bytes(image) if is_sealed(image) else self.seal(PlainImage.decode(image))
 
     def load(self, image: PlainImage | bytes, owner_auth: bytes = b"") -> int:
         """Loads a sealed image (a plain one is sealed first) into a card slot; returns it."""
@@ -108,9 +113,7 @@ class ClosuresSession:
         return answer[0]
 
     def list(self) -> list[ClosureInfo]:
-        answer = self._command(
-            C.INS_CLOSURE_LIST, answer=C.CLOSURE_SLOTS * C.LIST_ENTRY_LENGTH
-        )
+        answer = self._command(C.INS_CLOSURE_LIST, answer=C.CLOSURE_SLOTS * C.LIST_ENTRY_LENGTH)
         n = C.LIST_ENTRY_LENGTH
         if len(answer) % n:
             raise ClosureFormatError(f"CLOSURE LIST answered {len(answer)} bytes")
@@ -152,9 +155,7 @@ class ClosuresSession:
         quota, used = struct.unpack(">HH", answer)
         return quota, used
 
-    def authority_set(
-        self, key: ec.EllipticCurvePublicKey | None, owner_auth: bytes = b""
-    ) -> None:
+    def authority_set(self, key: ec.EllipticCurvePublicKey | None, owner_auth: bytes = b"") -> None:
         """Registers the authority whose signed images the card marks trusted (None: removes it).
         Needs an owned mobile TPM and its owner auth."""
         point = point_bytes(key) if key is not None else b""

@@ -6,6 +6,7 @@ import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
 import tpmcard.lib.ConstantTime;
+import tpmcard.lib.Hmac;
 
 /**
  * HMAC-SHA-256 and HMAC-SHA-512 (RFC 2104, FIPS 198-1) with card-held keys, computed over
@@ -42,8 +43,8 @@ public abstract class HmacApplet extends ProviderApplet {
     private static final short PIECE = 16;             // pad bytes per digest update
     /** Room a handler takes in the window: the longest hash (SHA-512). */
     private static final short HASH_ROOM = 64;
-    private static final byte IPAD = (byte) 0x36;
-    private static final byte OPAD = (byte) 0x5C;
+    private static final byte IPAD = Hmac.IPAD;
+    private static final byte OPAD = Hmac.OPAD;
 
     /** K0 of each slot, MAX_BLOCK bytes apart (persistent, like the HMACKey objects it replaces). */
     private final byte[] keys;
@@ -115,14 +116,7 @@ public abstract class HmacApplet extends ProviderApplet {
     /** Feeds K0 ^ pad of the slot's key (one block) to the digest, PIECE bytes at a time. */
     private void updatePad(short slot, MessageDigest digest, byte pad) {
         short block = digest == sha256 ? (short) 64 : (short) 128;
-        short at = (short) (slot * MAX_BLOCK);
-        for (short done = 0; done < block; done += PIECE) {
-            for (short i = 0; i < PIECE; i++) {
-                scratch[i] = (byte) (keys[(short) (at + done + i)] ^ pad);
-            }
-            digest.update(scratch, (short) 0, PIECE);
-        }
-        Util.arrayFillNonAtomic(scratch, (short) 0, PIECE, (byte) 0);
+        Hmac.updatePad(digest, keys, (short) (slot * MAX_BLOCK), block, pad, scratch, (short) 0, PIECE);
     }
 
     /** Starts the inner hash: H((K0 ^ ipad) || ... */

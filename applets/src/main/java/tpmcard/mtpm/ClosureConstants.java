@@ -111,6 +111,9 @@ public final class ClosureConstants {
     public static final byte OP_RANDOM = (byte) 0x55;
     public static final byte OP_CLOCK = (byte) 0x56;
     public static final byte OP_CSIGN = (byte) 0x60;
+    public static final byte OP_CHMAC = (byte) 0x61;
+    /** A count-limited key reference in memory: handle 4, auth length 1, auth 0..32. */
+    public static final short KEY_REFERENCE_HEADER = 5;
 
     // Status words of a run (docs/closures.md "Status words of a run").
     public static final short SW_CLOSURE_FAILED = (short) 0x6400;       // | the FAIL code
@@ -124,6 +127,8 @@ public final class ClosureConstants {
     public static final short SW_CLOSURE_OPERAND = (short) 0x6608;
     public static final short SW_CLOSURE_NO_ROOM = (short) 0x6609;
     public static final short SW_CLOSURE_UNAVAILABLE = (short) 0x660A;
+    /** CSIGN/CHMAC after a store write in the same run: a key's charge is never rolled back. */
+    public static final short SW_CLOSURE_ORDER = (short) 0x660B;
     /** A signed image whose authority is not the registered one, or whose signature fails. */
     public static final short SW_UNTRUSTED_AUTHORITY = (short) 0x6A85;
 }

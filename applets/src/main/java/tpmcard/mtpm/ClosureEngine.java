@@ -1,6 +1,7 @@
 package tpmcard.mtpm;
 
 import javacard.framework.ISOException;
+import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.MessageDigest;
 import javacard.security.RandomData;
@@ -16,8 +17,8 @@ import tpmcard.lib.ConstantTime;
  * <p>Every instruction is checked before it acts: its stack effect against the depth, every
  * memory address and length against the memory, store offsets against the quota, output against
  * its size, jumps against the code. A violation throws its own status word (ClosureConstants
- * SW_CLOSURE_*); the caller's transaction (opened at RUN) is aborted by the core applet, so store
- * writes roll back and no output is released.
+ * SW_CLOSURE_*); the transaction opened by the run's first store write is aborted by the core
+ * applet, so store writes roll back and no output is released.
  */
 final class ClosureEngine {
     private static final short HMAC_BLOCK = 64;
@@ -26,6 +27,7 @@ final class ClosureEngine {
     private static final byte NO_OP = (byte) 0xFF;
     /** CLOCK writes TPMS_CLOCK_INFO.clock: the host TPM's Clock in milliseconds, UINT64. */
     private static final short CLOCK_LENGTH = 8;
+    private static final short MAX_SIGNATURE = 72;
 
     /** Per opcode: pops << 4 | pushes, or NO_OP (persistent, filled at install). */
     private final byte[] effects = new byte[256];
@@ -37,8 +39,11 @@ final class ClosureEngine {
     private final RandomData random;
     private final Pcrs pcrs;
     private final ClosureStore store;
+    private final CountedKeys counted;
 
-    ClosureEngine(MessageDigest sha256, MessageDigest sha1, RandomData random, Pcrs pcrs, ClosureStore store) {
+    ClosureEngine(MessageDigest sha256, MessageDigest sha1, RandomData random, Pcrs pcrs, ClosureStore store,
+                  CountedKeys counted) {
+        this.counted = counted;
         this.sha256 = sha256;
         this.sha1 = sha1;
         this.random = random;
@@ -87,6 +92,7 @@ final class ClosureEngine {
         effect(ClosureConstants.OP_RANDOM, (short) 2, (short) 0);
         effect(ClosureConstants.OP_CLOCK, (short) 1, (short) 0);
         effect(ClosureConstants.OP_CSIGN, (short) 4, (short) 1);
+        effect(ClosureConstants.OP_CHMAC, (short) 4, (short) 1);
     }
 
     private void effect(byte op, short pops, short pushes) {
@@ -268,6 +274,9 @@ final class ClosureEngine {
                 case ClosureConstants.OP_SSTORE:
                     range(x1, x2, memSize);
                     storeRange(x0, x2, quota);
+                    if (JCSystem.getTransactionDepth() == 0) {
+                        JCSystem.beginTransaction();  // committed by the caller at HALT only
+                    }
                     store.write(slot, x0, buf, (short) (mem + x1), x2);
                     break;
                 case ClosureConstants.OP_SQUOTA:
@@ -308,7 +317,8 @@ final class ClosureEngine {
                     Util.arrayCopyNonAtomic(buf, pcrSlot, buf, (short) (mem + x0), CLOCK_LENGTH);
                     break;
                 case ClosureConstants.OP_CSIGN:
-                    ISOException.throwIt(ClosureConstants.SW_CLOSURE_UNAVAILABLE);  // CountedKeys
+                case ClosureConstants.OP_CHMAC:
+                    r = countedKey(op, buf, mem, memSize, x0, x1, x2, Util.getShort(buf, (short) (base + 6)));
                     break;
                 default:
                     r = ClosureMath.binary(op, x0, x1);
@@ -319,6 +329,35 @@ final class ClosureEngine {
                 Util.setShort(buf, base, r);
             }
         }
+    }
+
+    /**
+     * CSIGN / CHMAC ( key dst src len -- n ): memory[key..) = handle 4 || auth length 1 || auth,
+     * the count-limited key (CountedKeys, docs/counted-keys.md); the DER signature (at most 72
+     * bytes) or the HMAC-SHA-256 (32) goes to memory[dst..). The key is charged before use and
+     * the charge is never rolled back, so the use must come before any store write of the run
+     * (SW_CLOSURE_ORDER otherwise): a later stop then rolls back only later store writes, and
+     * the output is not released, so a charge is never undone for a released signature.
+     */
+    private short countedKey(byte op, byte[] buf, short mem, short memSize, short key, short dst, short src,
+                             short len) {
+        if (JCSystem.getTransactionDepth() != 0) {
+            ISOException.throwIt(ClosureConstants.SW_CLOSURE_ORDER);
+        }
+        range(key, ClosureConstants.KEY_REFERENCE_HEADER, memSize);
+        short authLength = (short) (buf[(short) (mem + key + 4)] & 0xFF);
+        if (authLength > Constants.MAX_AUTH) {
+            ISOException.throwIt(ClosureConstants.SW_CLOSURE_OPERAND);
+        }
+        short auth = (short) (key + ClosureConstants.KEY_REFERENCE_HEADER);
+        range(auth, authLength, memSize);
+        short room = op == ClosureConstants.OP_CSIGN ? MAX_SIGNATURE : Constants.DIGEST_LENGTH;
+        range(dst, room, memSize);
+        range(src, len, memSize);
+        short keySlot = counted.slotOf(buf, (short) (mem + key));
+        counted.authorise(keySlot, buf, (short) (mem + auth), authLength);
+        return counted.use(keySlot, op == ClosureConstants.OP_CSIGN ? Constants.KEY_OP_SIGN : Constants.KEY_OP_MAC,
+                buf, (short) (mem + src), len, (short) (mem + dst), (short) (mem + dst + room));
     }
 
     private static short immediate16(byte[] code, short codeOff, short pc, short codeLength) {

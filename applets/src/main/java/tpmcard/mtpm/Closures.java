@@ -23,13 +23,14 @@ final class Closures {
     private final ClosureImages images;
     private final ClosureEngine engine;
 
-    Closures(Keys keys, Pcrs pcrs, Owner owner, Envelope envelope, byte[] scratch, Cursor cursor) {
+    Closures(Keys keys, Pcrs pcrs, Owner owner, Envelope envelope, CountedKeys counted, byte[] scratch,
+             Cursor cursor) {
         this.owner = owner;
         this.cursor = cursor;
         this.scratch = scratch;
         images = new ClosureImages(keys, envelope, scratch);
         MessageDigest sha1 = MessageDigest.getInstance(MessageDigest.ALG_SHA, true);
-        engine = new ClosureEngine(keys.sha256(), sha1, keys.random(), pcrs, store);
+        engine = new ClosureEngine(keys.sha256(), sha1, keys.random(), pcrs, store, counted);
     }
 
     /** The MtpmApplet.dispatch arguments (buf: the APDU buffer, slotOff its PCR slot, workOff its free window). */
@@ -174,10 +175,11 @@ final class Closures {
         }
         Util.arrayFillNonAtomic(buf, mem, memSize, (byte) 0);
         Util.arrayCopyNonAtomic(in, args, buf, mem, argLength);
-        // Store writes (and count-limited key charges) commit at HALT only; any stop aborts them.
-        JCSystem.beginTransaction();
+        // The first store write opens a transaction; it commits at HALT only, any stop aborts it.
         short n = engine.run(header, hOff, code, codeOff, buf, vm, workOff, argLength, slot, host, slotOff);
-        JCSystem.commitTransaction();
+        if (JCSystem.getTransactionDepth() != 0) {
+            JCSystem.commitTransaction();
+        }
         if (out != buf || outOff != workOff) {
             Util.arrayCopyNonAtomic(buf, workOff, out, outOff, n);
         }

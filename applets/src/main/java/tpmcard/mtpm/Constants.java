@@ -38,6 +38,13 @@ public final class Constants {
     public static final byte INS_STAGE_WRITE = (byte) 0x70;     // P1P2 offset, data: a part
     public static final byte INS_STAGE_RUN = (byte) 0x72;       // data: ins p1 p2; answer: length 2
     public static final byte INS_STAGE_READ = (byte) 0x74;      // P1P2 offset; answer: a part
+    // Count-limited keys (docs/counted-keys.md): a key usable only a preset number of times.
+    public static final byte INS_KEY_CREATE = (byte) 0x80;      // P1 kind; owner auth, budget, auth
+    public static final byte INS_KEY_IMPORT = (byte) 0x82;      // P1 kind; owner auth, budget, auth, key
+    public static final byte INS_KEY_USE = (byte) 0x84;         // P1 op; handle, auth, input
+    public static final byte INS_KEY_REMAINING = (byte) 0x86;   // handle; kind, remaining uses (, point)
+    public static final byte INS_KEY_LIST = (byte) 0x88;        // per key: handle, kind, remaining
+    public static final byte INS_KEY_DELETE = (byte) 0x8A;      // owner auth, handle
 
     // P1 of GET PUBLIC and CERTIFY: which key.
     public static final byte KEY_EK = (byte) 0x01;
@@ -53,6 +60,20 @@ public final class Constants {
     public static final byte P1_MIGRATE_MOVE = (byte) 0x01;
     public static final byte P2_OBJECT_SEALED = (byte) 0x01;
     public static final byte P2_OBJECT_NV = (byte) 0x02;
+    /** A counted key: never migratable (MIGRATE EXPORT answers SW_NOT_MIGRATABLE). */
+    public static final byte P2_OBJECT_COUNTED_KEY = (byte) 0x03;
+
+    // Counted keys: P1 of KEY CREATE / IMPORT (the kind) and of KEY USE (the operation).
+    public static final byte KEY_KIND_ECDSA_P256 = (byte) 0x01;   // sign: ECDSA P-256 SHA-256
+    public static final byte KEY_KIND_HMAC_SHA256 = (byte) 0x02;  // mac: HMAC-SHA-256
+    public static final byte KEY_KIND_AES_128 = (byte) 0x03;      // encrypt, decrypt: AES-CBC
+    public static final byte KEY_KIND_AES_256 = (byte) 0x04;
+    public static final byte KEY_OP_SIGN = (byte) 0x01;
+    public static final byte KEY_OP_MAC = (byte) 0x02;
+    public static final byte KEY_OP_ENCRYPT = (byte) 0x03;
+    public static final byte KEY_OP_DECRYPT = (byte) 0x04;
+    /** First byte of a counted key's handle: 8C || slot || generation 2. */
+    public static final byte KEY_HANDLE_TAG = (byte) 0x8C;
 
     // P1 of SEAL: the object may leave the card by MIGRATE EXPORT (default: it may not).
     public static final byte P1_SEAL_MIGRATABLE = (byte) 0x01;
@@ -91,6 +112,9 @@ public final class Constants {
     /** Transient RAM the service takes (arrays and crypto objects), checked at install (SuiteRamTest). */
     public static final short TRANSIENT_BYTES = (short) 712;  // 600 + the closures' SHA-1 (112)
     public static final short NV_SLOTS = 8;
+    public static final short COUNTED_KEY_SLOTS = 8;
+    /** Longest HMAC key KEY IMPORT takes: one SHA-256 block (K0 needs no hashing). */
+    public static final short MAX_HMAC_KEY = 64;
     public static final short MAX_NV_SIZE = 256;
     public static final short COUNTER_SIZE = 8;
     public static final short REVOCATION_SLOTS = 16;
@@ -131,6 +155,10 @@ public final class Constants {
     public static final short SW_STAGE_OUT_OF_ORDER = (short) 0x6A83;   // staging parts out of order, other session
     public static final short SW_OUT_OF_RANGE = (short) 0x6B00;         // NV offset/length outside the index
     public static final short SW_INS_NOT_SUPPORTED = (short) 0x6D00;
+    /** A counted key has no use left (ISO 7816-4: reference data not usable); it is dead for good. */
+    public static final short SW_KEY_EXHAUSTED = SW_OBJECT_INVALID;
+    /** A counted key of another kind than the operation needs (sign with an AES key, ...). */
+    public static final short SW_KEY_KIND_MISMATCH = SW_NV_TYPE_MISMATCH;
     /** Owner auth wrong: 63Cx, x = tries left (like ISO VERIFY). */
     public static final short SW_OWNER_AUTH_FAILED = (short) 0x63C0;
 }

@@ -28,6 +28,11 @@ final class Envelope {
     private final Cipher cbc = Cipher.getInstance(Cipher.ALG_AES_BLOCK_128_CBC_NOPAD, true);
     private final Signature cmac = AesCmac.getInstance(true);
 
+    /** The AES-CBC engine, also for counted AES keys (CountedKeys): one cipher object, no more RAM. */
+    Cipher cbc() {
+        return cbc;
+    }
+
     static short padded(short length) {
         return (short) ((short) (length + BLOCK - 1) & (short) ~(BLOCK - 1));
     }

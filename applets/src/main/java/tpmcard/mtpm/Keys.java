@@ -1,5 +1,6 @@
 package tpmcard.mtpm;
 
+import javacard.framework.ISOException;
 import javacard.framework.JCSystem;
 import javacard.framework.Util;
 import javacard.security.AESKey;
@@ -184,6 +185,15 @@ final class Keys {
 
     RandomData random() {
         return random;
+    }
+
+    /** GET PUBLIC: the TPMT_PUBLIC of the EK, AK or migration key at out[outOff]; 6A86 for another key. */
+    short writePublicArea(byte key, byte[] out, short outOff) {
+        if (key != Constants.KEY_EK && key != Constants.KEY_AK && key != Constants.KEY_MIGRATION) {
+            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
+        }
+        Util.arrayCopyNonAtomic(publicArea(key), (short) 0, out, outOff, Marshal.PUBLIC_AREA_LENGTH);
+        return Marshal.PUBLIC_AREA_LENGTH;
     }
 
     byte[] publicArea(byte key) {

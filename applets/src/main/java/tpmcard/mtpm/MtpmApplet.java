@@ -45,6 +45,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private final Sealing sealing;
     private final EkCertificate ekCertificate = new EkCertificate();
     private final Closures closures;
+    private final CountedKeys counted;
     // Staging (persistent, written only for commands larger than the service window).
     private final byte[] stagedIn = new byte[Constants.STAGE_CAPACITY];
     private final byte[] stagedOut = new byte[Constants.STAGE_CAPACITY];
@@ -76,7 +77,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner = new Owner(keys.sha256(), scratch);
         anchor = new MigrationAnchor(keys.curve);
         sealing = new Sealing(keys, pcrs, nv, guard, anchor);
-        closures = new Closures(keys, pcrs, owner, sealing.envelope, scratch, cursor);
+        counted = new CountedKeys(keys, sealing.envelope(), owner, guard, cursor, scratch);
+        closures = new Closures(keys, pcrs, owner, sealing.envelope(), counted, scratch, cursor);
         if (aidLength == 0) {
             register();
         } else {
@@ -237,7 +239,7 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return QuoteToken.command(p1, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
                         slot == out ? outOffset : slotOffset, keys, pcrs, cursor, scratch);
             case Constants.INS_GET_PUBLIC:
-                return getPublic(p1, out, outOffset);
+                return keys.writePublicArea(p1, out, outOffset);
             case Constants.INS_CERTIFY:
                 return certify(p1, in, inOffset, inLength, out, outOffset);
             case Constants.INS_EK_CERT_SET:
@@ -279,6 +281,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
                 return migrationAnchorSet(in, inOffset, inLength);
             case Constants.INS_MIGRATION_ANCHOR_GET:
                 return anchor.read(out, outOffset);
+            case Constants.INS_KEY_CREATE: case Constants.INS_KEY_IMPORT: case Constants.INS_KEY_USE:
+            case Constants.INS_KEY_REMAINING: case Constants.INS_KEY_LIST: case Constants.INS_KEY_DELETE:
+                return counted.command(ins, p1, p2, in, inOffset, inLength, out, outOffset, slot,
+                        (short) (slotOffset + Constants.DIGEST_LENGTH));  // direct only: the whole window
             default:  // the closures' INS 0x90..0x9E (docs/closures.md), else SW_INS_NOT_SUPPORTED
                 return closures.command(ins, p1, p2, in, inOffset, inLength, out, outOffset, hostPcrs, slot,
                         slotOffset, workOffset);
@@ -326,14 +332,6 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         pcrs.compositeDigest(in, selection, host, slot, slotOff, scratch, (short) 0);
         return attest.quote(in, selection, scratch, (short) 0, in, cursor.rest(), nonceLength, out, outOff);
-    }
-
-    private short getPublic(byte p1, byte[] out, short outOff) {
-        if (p1 != Constants.KEY_EK && p1 != Constants.KEY_AK && p1 != Constants.KEY_MIGRATION) {
-            ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
-        }
-        Util.arrayCopyNonAtomic(keys.publicArea(p1), (short) 0, out, outOff, Marshal.PUBLIC_AREA_LENGTH);
-        return Marshal.PUBLIC_AREA_LENGTH;
     }
 
     /** P1 = AK or migration key, in = nonce 0..64: TPMS_ATTEST CERTIFY signed by the EK. */
@@ -409,8 +407,10 @@ public final class MtpmApplet extends Applet implements SuiteService {
         owner.clear(scratch);
         guard.reset();
         anchor.clear();
+        counted.clear();
         closures.clear();
         JCSystem.commitTransaction();
+        counted.wipeFree();
         return 0;
     }
 
@@ -527,11 +527,12 @@ public final class MtpmApplet extends Applet implements SuiteService {
     private short migrateExport(byte p1, byte p2, byte[] in, short off, short len, HostPcrs host, byte[] slot,
                                 short slotOff, byte[] out, short outOff, short workOff) {
         if ((p1 != Constants.P1_MIGRATE_COPY && p1 != Constants.P1_MIGRATE_MOVE)
-                || (p2 != Constants.P2_OBJECT_SEALED && p2 != Constants.P2_OBJECT_NV)) {
+                || p2 < Constants.P2_OBJECT_SEALED || p2 > Constants.P2_OBJECT_COUNTED_KEY) {
             ISOException.throwIt(Constants.SW_INCORRECT_P1P2);
         }
         requireOwner();
         short rest = ownerAuthorised(in, off, len);
+        counted.refuseMigration(p2);  // a counted key never leaves the card (6A87)
         return sealing.export(p2, p1 == Constants.P1_MIGRATE_MOVE, in, rest, (short) (off + len - rest), host,
                 slot, slotOff, out, outOff, slot, workOff, slotOff, scratch, cursor);  // staged: slot at the work's end
     }

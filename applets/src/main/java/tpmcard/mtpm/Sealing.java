@@ -74,7 +74,7 @@ final class Sealing {
     private final Keys keys;
     private final Pcrs pcrs;
     private final NvStore nv;
-    final Envelope envelope = new Envelope();  // shared with the closure images
+    private final Envelope envelope = new Envelope();
     private final MessageDigest sha256;
     /** The last serial reserved (handed out or not); serialLeft of its block are still to come. */
     private final byte[] serial = new byte[Constants.SERIAL_LENGTH];
@@ -112,6 +112,10 @@ final class Sealing {
      */
     private void nextSerial(byte[] out, short off) {
         Marshal.nextReserved(serial, serialLeft, SERIAL_BLOCK, out, off, Constants.SERIAL_LENGTH);
+    }
+
+    Envelope envelope() {
+        return envelope;
     }
 
     /** CLEAR: the revocation list is moot once the storage keys change. Inside CLEAR's transaction. */

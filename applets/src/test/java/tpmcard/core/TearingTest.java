@@ -76,6 +76,22 @@ public class TearingTest {
         tear("SEAL", mtpmState(), () -> card.invoke(MTPM, tpmcard.mtpm.Constants.INS_SEAL, 0, 0, in));
     }
 
+    /** A counted key's use (docs/counted-keys.md): the charge, one atomic short, or at 32,768 the borrow transaction. */
+    @Test
+    public void countedKeyUse() {
+        for (int budget : new int[] {5, 32768}) {
+            card.openSession(hostPcrs);
+            Response made = card.invoke(MTPM, tpmcard.mtpm.Constants.INS_KEY_CREATE,
+                    tpmcard.mtpm.Constants.KEY_KIND_HMAC_SHA256, 0,
+                    new byte[] {0, 0, 0, (byte) (budget >> 8), (byte) budget, 0});
+            ok(made);
+            byte[] handle = Arrays.copyOf(made.data, 4);
+            tear("KEY USE (budget " + budget + ")", mtpmState(), () -> card.invoke(MTPM,
+                    tpmcard.mtpm.Constants.INS_KEY_USE, tpmcard.mtpm.Constants.KEY_OP_MAC, 0,
+                    ServiceCard.concat(handle, new byte[] {0}, "message".getBytes())));
+        }
+    }
+
     @Test
     public void ownerClear() {
         ownedWithIndices();

@@ -42,6 +42,10 @@ final class MtpmCard {
         void activate() {
             activateSimulatorRuntimeInstance();
         }
+
+        javacard.framework.Applet applet(AID aid) {
+            return getApplet(aid);
+        }
     }
 
     final Runtime runtime = new Runtime();
@@ -105,6 +109,7 @@ final class MtpmCard {
         // This stand-in's buffer is larger than a card's, so the handlers' own limits are tested;
         // the window itself is tested through the core applet (InvokeTest, tests/mtpm).
         byte[] buffer = new byte[SuiteService.DATA_OFFSET + 4096];
+        Journal.of(runtime).hostArray(buffer);  // the APDU buffer's stand-in: RAM, not persistent
         System.arraycopy(data, 0, buffer, SuiteService.DATA_OFFSET, data.length);
         short outOffset = (short) (SuiteService.DATA_OFFSET + data.length);
         try {
