@@ -9,6 +9,7 @@ The card is the module's (``bound_card``): each test removes what it loaded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -16,12 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.hashes import SHA1, SHA256
 from cryptography.hazmat.primitives.twofactor.hotp import HOTP
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from tpmcard.services.closures import assemble
 from tpmcard.services.closures import examples as E
 from tpmcard.services.closures.session import ClosureError
+from tpmcard.services.counted_keys import CountedKeyError, KeyKind
 from tpmcard.services.session import SecureCardSession
 
 #: tests/vectors/closure_examples.json: the RFCs' tables, as JUnit ClosureExamplesTest reads them.
@@ -172,3 +176,56 @@ def test_altered_example_images_are_refused_and_the_session_goes_on(
     assert err.value.sw == 0x6984
     assert closures.list() == []
     assert secure_session.core.echo(b"ok") == b"ok"
+
+
+def tpm_clock(tpm2_tool: Callable[..., str]) -> int:
+    lines = [line for line in tpm2_tool("tpm2_readclock").splitlines() if "clock:" in line]
+    return int(lines[-1].split(":")[1].split("#")[0])
+
+
+def test_rate_limited_signer_limits_signatures_per_epoch_of_tpm_clock(
+    bound_card: object, tpm2_tool: Callable[..., str]
+) -> None:
+    """LIMIT signatures per epoch, verified with ``cryptography``; the next refused (6401) at no
+    charge; the key unusable around the closure (its auth value is the closure's); then the
+    TPM's owner moves Clock one PERIOD forward (TPM2_ClockSet, empty owner auth on swtpm) and
+    the next session gets LIMIT more: the documented limit of a TPM-Clock rate limit."""
+    limit, period = 3, 3600
+    owner, key_auth = os.urandom(16), os.urandom(16)
+    message = hashlib.sha256(b"pay 10 to bob").digest()
+    with bound_card.connect() as session:  # type: ignore[attr-defined]
+        session.mtpm.take_ownership(owner)
+        keys = session.counted_keys
+        key = keys.create(KeyKind.ECDSA_P256, uses=50, auth=key_auth, owner_auth=owner)
+    try:
+        for round_ in range(2):
+            with bound_card.connect() as session:  # type: ignore[attr-defined]
+                if round_ == 0:
+                    image = E.source(
+                        "ratesign", LIMIT=limit, PERIOD=period, HANDLE=key.handle,
+                        KEYAUTH=key_auth,
+                    )  # fmt: skip
+                    session.closures.load(assemble(image), owner_auth=owner)
+                epoch = session.host_clock.clock // 1000 // period
+                for i in range(1, limit + 1):
+                    out = session.closures.run("ratesign", message)
+                    assert int.from_bytes(out[:2], "big") == i
+                    key.public_key.verify(out[2:], message, ec.ECDSA(hashes.SHA256()))
+                with pytest.raises(ClosureError) as err:
+                    session.closures.run("ratesign", message)
+                assert err.value.fail_code == 1
+                with pytest.raises(CountedKeyError) as refused:  # around the closure: no auth
+                    session.counted_keys.sign(key.handle, message)
+                assert refused.value.sw == 0x6982
+                assert session.counted_keys.remaining(key.handle).remaining == 50 - limit * (
+                    round_ + 1
+                )
+            # The TPM's owner moves the Clock one epoch forward: a new budget for the next session.
+            tpm2_tool("tpm2_setclock", str(tpm_clock(tpm2_tool) + period * 1000))
+            with bound_card.connect() as later:  # type: ignore[attr-defined]
+                assert later.host_clock.clock // 1000 // period > epoch
+    finally:
+        with bound_card.connect() as session:  # type: ignore[attr-defined]
+            if "ratesign" in [c.name for c in session.closures.list()]:
+                session.closures.remove("ratesign", owner_auth=owner)
+            session.mtpm.clear(owner)  # the key and the owner go; the card is as the module had it

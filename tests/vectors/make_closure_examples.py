@@ -37,6 +37,12 @@ PCRGATE_INDICES = (0, 7, 9)
 PCRGATE_SECRET = b"pcr-gated secret"
 
 
+#: The rate-limited signer's key: a fresh card's first count-limited key (slot 0, generation 1),
+#: with an auth value only the closure knows.
+RATESIGN_HANDLE = 0x8C000001
+RATESIGN_KEY_AUTH = b"rate-limit auth!"
+
+
 def host_pcr(i: int) -> bytes:
     return hashlib.sha256(b"host pcr " + bytes([i])).digest()
 
@@ -65,10 +71,19 @@ def build() -> dict[str, Any]:
             "vectors": [{"time": str(t), "code": c} for t, c in TOTP_SHA256],
         },
         "ratesign": {
-            "image": image(E.source("ratesign", LIMIT=3, PERIOD=3600, KEYSLOT=0)),
+            "image": image(
+                E.source(
+                    "ratesign",
+                    LIMIT=3,
+                    PERIOD=3600,
+                    HANDLE=RATESIGN_HANDLE,
+                    KEYAUTH=RATESIGN_KEY_AUTH,
+                )
+            ),
             "limit": 3,
             "period_seconds": 3600,
-            "key_slot": 0,
+            "handle": f"{RATESIGN_HANDLE:08x}",
+            "key_auth": RATESIGN_KEY_AUTH.hex(),
         },
         "pcrgate": {
             "image": image(

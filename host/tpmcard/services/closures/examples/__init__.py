@@ -8,7 +8,7 @@ operand replaced by the value of parameter NAME (derived ones, such as a key's l
 * ``hotp``: HOTP (RFC 4226), HMAC-SHA-1, the counter in the closure's store;
 * ``totp``, ``totp256``: TOTP (RFC 6238) with HMAC-SHA-1 / HMAC-SHA-256 for a time the host gives;
 * ``ratesign``: at most LIMIT ECDSA signatures per PERIOD seconds of the session's verified TPM
-  clock, by a count-limited key;
+  clock, by the count-limited key HANDLE (auth value KEYAUTH);
 * ``pcrgate``: releases its secret only while the combined PCR view holds the values it was
   built for (:func:`pcr_policy_digest`).
 """
@@ -79,7 +79,8 @@ EXAMPLES: dict[str, Example] = {
         (
             Parameter("LIMIT", "signatures per epoch, 1..32767", _int),
             Parameter("PERIOD", "the epoch, seconds of TPM Clock, 1..32767", _int),
-            Parameter("KEYSLOT", "the count-limited key's slot, 0..7", _int),
+            Parameter("HANDLE", "the count-limited ECDSA key's handle, e.g. 0x8c000001", _int),
+            Parameter("KEYAUTH", "that key's auth value, hex, 0..16 bytes", _hex),
         ),
     ),
     "pcrgate": Example(
@@ -121,8 +122,10 @@ def parse_values(name: str, settings: Iterable[str]) -> dict[str, object]:
 
 
 #: Byte strings (their lengths) and numbers (their ranges) the parameters take.
-_BYTES = {"KEY": (1, 64), "EXPECTED": (32, 32), "SECRET": (1, 32)}
-_NUMBERS = {"DIGITS": (6, 8), "PERIOD": (1, 32767), "LIMIT": (1, 32767), "KEYSLOT": (0, 7)}
+_BYTES = {"KEY": (1, 64), "EXPECTED": (32, 32), "SECRET": (1, 32), "KEYAUTH": (0, 16)}
+_NUMBERS = {"DIGITS": (6, 8), "PERIOD": (1, 32767), "LIMIT": (1, 32767), "HANDLE": (0, 2**32 - 1)}
+#: The ratesign key's handle and auth value when only one of them is given (the shipped source's).
+_KEY_DEFAULTS: dict[str, object] = {"HANDLE": 0x8C000001, "KEYAUTH": b""}
 
 
 def _checked(name: str, values: Mapping[str, object]) -> dict[str, str]:
@@ -132,6 +135,8 @@ def _checked(name: str, values: Mapping[str, object]) -> dict[str, str]:
     if unknown:
         raise ValueError(f"{name} takes {', '.join(sorted(known))}, not {', '.join(unknown)}")
     out: dict[str, str] = {}
+    if "HANDLE" in values or "KEYAUTH" in values:
+        values = _KEY_DEFAULTS | dict(values)
     for key, value in values.items():
         if key in _BYTES:
             if not isinstance(value, bytes | bytearray):
@@ -144,6 +149,12 @@ def _checked(name: str, values: Mapping[str, object]) -> dict[str, str]:
                 out["KEYLEN"] = str(len(value))
             if key == "SECRET":
                 out["SECRETLEN"] = str(len(value))
+            if key == "KEYAUTH":
+                handle = values["HANDLE"]
+                assert isinstance(handle, int)
+                out["KEYRECORD"] = f'x"{handle:08x}" {len(value)}' + (
+                    f' x"{bytes(value).hex()}"' if value else ""
+                )
         elif key == "INDICES":
             if not isinstance(value, tuple | list) or not all(isinstance(i, int) for i in value):
                 raise ValueError("INDICES is a sequence of PCR indices")

@@ -134,4 +134,77 @@ public class ClosureExamplesTest {
         card.openSession(pcrs);
         assertArrayEquals(hex(gate, "secret"), data(runImage(card, sealed, new byte[0])));
     }
+
+    private static byte[] clock(long milliseconds) {
+        byte[] info = new byte[17];
+        for (int i = 0; i < 8; i++) {
+            info[i] = (byte) (milliseconds >>> (56 - 8 * i));
+        }
+        info[16] = 1;  // safe
+        return info;
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        int n = 0;
+        for (byte[] p : parts) {
+            n += p.length;
+        }
+        byte[] out = new byte[n];
+        int o = 0;
+        for (byte[] p : parts) {
+            System.arraycopy(p, 0, out, o, p.length);
+            o += p.length;
+        }
+        return out;
+    }
+
+    /**
+     * The rate-limited signer with its count-limited key (an auth value only the closure knows,
+     * so an owned mobile TPM): LIMIT signatures per epoch of the session's TPM clock, verified with
+     * the JDK; the next refused (6401) without a charge; a session whose clock lies behind the
+     * stored epoch counts against it; a later epoch gives LIMIT more; the host cannot use the key
+     * around the closure without the auth value.
+     */
+    @Test
+    public void rateSignerSignsLimitPerEpochOfTheSessionsTpmClock() throws Exception {
+        Map<String, Object> rate = example("ratesign");
+        int limit = ((Number) rate.get("limit")).intValue();
+        long period = ((Number) rate.get("period_seconds")).longValue() * 1000;
+        byte[] owner = "owner".getBytes(StandardCharsets.US_ASCII);
+        byte[] ownerAuth = concat(new byte[] {(byte) owner.length}, owner);
+        byte[] keyAuth = hex(rate, "key_auth");
+        ServiceCard card = ServiceCard.installed(new byte[] {4});
+        byte[] pcrs = new byte[SuiteService.HOST_PCR_BLOCK_LENGTH];
+        card.openSession(pcrs, clock(10 * period + 1234));
+        data(invoke(card, Constants.INS_TAKE_OWNERSHIP, 0, owner));
+        byte[] created = data(invoke(card, Constants.INS_KEY_CREATE, Constants.KEY_KIND_ECDSA_P256,
+                concat(ownerAuth, new byte[] {0, 0, 0, 100}, new byte[] {(byte) keyAuth.length}, keyAuth)));
+        assertArrayEquals("the first key of a fresh card", hex(rate, "handle"), Arrays.copyOf(created, 4));
+        java.security.PublicKey key = CountedKeysTest.publicKey(created);
+        data(invoke(card, ClosureConstants.INS_CLOSURE_LOAD, 0, concat(ownerAuth, seal(card, hex(rate, "image")))));
+
+        byte[] message = Crypto.sha256("pay 10 to bob".getBytes(StandardCharsets.US_ASCII));
+        int signed = 0;
+        for (int epoch = 0; epoch < 2; epoch++) {
+            for (int i = 1; i <= limit; i++) {
+                byte[] out = data(runByName(card, "ratesign", message));
+                assertEquals("count in the epoch", i, ((out[0] & 0xFF) << 8) | (out[1] & 0xFF));
+                assertEquals(true, Crypto.verify(key, message, Arrays.copyOfRange(out, 2, out.length)));
+                signed++;
+            }
+            assertEquals("LIMIT + 1st in the epoch", 0x6401, sw(runByName(card, "ratesign", message)));
+            // A clock behind the stored epoch (a power loss, a cleared TPM, another host): no budget.
+            card.openSession(pcrs, clock((9 + epoch) * period));
+            assertEquals("behind the stored epoch", 0x6401, sw(runByName(card, "ratesign", message)));
+            card.openSession(pcrs, clock((11 + epoch) * period + 7));  // the next epoch
+        }
+        // The refusals cost the key nothing: 100 - 2 * LIMIT uses left.
+        byte[] left = data(invoke(card, Constants.INS_KEY_REMAINING, 0, Arrays.copyOf(created, 4)));
+        assertEquals(100 - signed, ((left[3] & 0xFF) << 8) | (left[4] & 0xFF));
+        // Around the closure, without the auth value, the host cannot use the key.
+        assertEquals(Constants.SW_AUTH_FAILED & 0xFFFF, sw(invoke(card, Constants.INS_KEY_USE,
+                Constants.KEY_OP_SIGN, concat(Arrays.copyOf(created, 4), new byte[] {0}, message))));
+        // More than 32 bytes of message: FAIL 2.
+        assertEquals(0x6402, sw(runByName(card, "ratesign", new byte[33])));
+    }
 }
