@@ -280,10 +280,11 @@ final class ClosureImages {
     }
 
     /**
-     * LOAD of an opened image (header at in[header], code at in[codeOff]): a free slot gets the
-     * code, then header, image id and the in-use mark in one transaction. Returns the slot.
+     * LOAD of an opened image (header at in[header], code at in[codeOff]) into a free slot, whose
+     * code, store and id are all zero (REMOVE leaves them so): code, header, id and the in-use mark
+     * in one transaction. Returns the slot.
      */
-    short load(byte[] in, short header, short codeOff, ClosureStore store, byte[] scratch, short scratchOff) {
+    short load(byte[] in, short header, short codeOff, byte[] scratch, short scratchOff) {
         if (find(in, header) >= 0) {
             ISOException.throwIt(Constants.SW_ALREADY_EXISTS);
         }
@@ -297,11 +298,9 @@ final class ClosureImages {
             ISOException.throwIt(Constants.SW_NOT_ENOUGH_MEMORY);
         }
         short codeLength = Util.getShort(in, (short) (header + ClosureConstants.H_CODE));
-        // A free slot is nobody's: its code and store are written before it is marked in use.
-        Util.arrayCopyNonAtomic(in, codeOff, code, codeOffset(slot), codeLength);
-        store.wipe(slot);
         imageId(in, header, in, codeOff, scratch, scratchOff, scratch, scratchOff);
         JCSystem.beginTransaction();
+        Util.arrayCopy(in, codeOff, code, codeOffset(slot), codeLength);
         Util.arrayCopy(in, header, headers, headerOffset(slot), H);
         Util.arrayCopy(scratch, scratchOff, imageIds, (short) (slot * ClosureConstants.IMAGE_ID_LENGTH),
                 ClosureConstants.IMAGE_ID_LENGTH);
@@ -310,14 +309,15 @@ final class ClosureImages {
         return slot;
     }
 
-    /** REMOVE: the slot free and its store zero in one transaction, then its code wiped. */
+    /** REMOVE: in one transaction the slot free and its code, header, id and store zero (journaled). */
     void remove(short slot, ClosureStore store) {
         JCSystem.beginTransaction();
         inUse[slot] = false;
         store.erase(slot);
+        Wipe.zero(code, codeOffset(slot), ClosureConstants.MAX_CODE);
+        Wipe.zero(headers, headerOffset(slot), H);
+        Wipe.zero(imageIds, (short) (slot * ClosureConstants.IMAGE_ID_LENGTH), ClosureConstants.IMAGE_ID_LENGTH);
         JCSystem.commitTransaction();
-        Util.arrayFillNonAtomic(code, codeOffset(slot), ClosureConstants.MAX_CODE, (byte) 0);
-        Util.arrayFillNonAtomic(headers, headerOffset(slot), H, (byte) 0);
     }
 
     /** LIST entry of a slot at out[o]: name 8, version 2, flags 1, trusted 1, quota 2, used 2, code length 2, id 8. */

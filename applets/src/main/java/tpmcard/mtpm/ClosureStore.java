@@ -42,10 +42,4 @@ final class ClosureStore {
         Wipe.zero(data, base(slot), ClosureConstants.MAX_STORE);
         used[slot] = 0;
     }
-
-    /** LOAD, before the slot is in use: the whole store zero. */
-    void wipe(short slot) {
-        Util.arrayFillNonAtomic(data, base(slot), ClosureConstants.MAX_STORE, (byte) 0);
-        used[slot] = 0;
-    }
 }

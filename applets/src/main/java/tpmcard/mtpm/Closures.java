@@ -51,7 +51,7 @@ final class Closures {
                 short length = cursor.remaining();
                 images.open(in, image, length, scratch, (short) 0);
                 out[outOff] = (byte) images.load(in, (short) (image + ClosureConstants.S_HEADER),
-                        (short) (image + ClosureConstants.SEALED_PREFIX), store, scratch, (short) 0);
+                        (short) (image + ClosureConstants.SEALED_PREFIX), scratch, (short) 0);
                 return 1;
             }
             case ClosureConstants.INS_CLOSURE_LIST: {

@@ -92,6 +92,40 @@ public class TearingTest {
         }
     }
 
+    /** tests/vectors/closures.json "count": store[0..2) += 1, outputs the count (store quota 2). */
+    private static final byte[] COUNTER_CLOSURE = Hex.decode("636f756e740000000000000400040200000203e80024"
+            + "0000000000000000000011001100110241110032110120110033110011001102423a04001e110701110011024000");
+    private static final byte[] COUNTER_NAME = {'c', 'o', 'u', 'n', 't', 0, 0, 0};
+
+    private byte[] sealedCounter() {
+        card.openSession(hostPcrs);
+        Response sealed = card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_SEAL, 0, 0, COUNTER_CLOSURE);
+        ok(sealed);
+        return ServiceCard.concat(new byte[] {0}, sealed.data);
+    }
+
+    @Test
+    public void closureLoad() {
+        byte[] load = sealedCounter();
+        tear("CLOSURE LOAD", mtpmState(),
+                () -> card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_LOAD, 0, 0, load));
+    }
+
+    @Test
+    public void closureRunWritesItsStore() {
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_LOAD, 0, 0, sealedCounter()));
+        tear("CLOSURE RUN (a store write)", mtpmState(),
+                () -> card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_RUN, 0, 0, COUNTER_NAME));
+    }
+
+    @Test
+    public void closureRemove() {
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_LOAD, 0, 0, sealedCounter()));
+        ok(card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_RUN, 0, 0, COUNTER_NAME));
+        tear("CLOSURE REMOVE", mtpmState(), () -> card.invoke(MTPM, tpmcard.mtpm.ClosureConstants.INS_CLOSURE_REMOVE,
+                0, 0, ServiceCard.concat(new byte[] {0}, COUNTER_NAME)));
+    }
+
     @Test
     public void ownerClear() {
         ownedWithIndices();
