@@ -9,12 +9,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from tpmcard.errors import SessionRefusedError
 from tpmcard.services.session import connect
-from tpmcard.tpm_structures import ClockInfo, attest_clock_info
+from tpmcard.tpm_structures import CLOCK_INFO_LENGTH, ClockInfo, attest_clock_info
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py
@@ -78,3 +79,12 @@ def test_a_clock_changed_after_the_quote_is_refused(bound_card: BoundCard) -> No
         )
     with bound_card.connect() as session:
         assert session.core.echo(b"after") == b"after"
+
+
+def test_the_clock_length_is_the_cards(java_constants: Callable[[str], dict[str, int]]) -> None:
+    """HostPcrs.CLOCK_INFO_LENGTH (what copyClock writes) is TPMS_CLOCK_INFO's marshalled size."""
+    assert java_constants("tpmcard.core.HostPcrs")["CLOCK_INFO_LENGTH"] == CLOCK_INFO_LENGTH
+    assert len(ClockInfo(1, 2, 3, True).marshal()) == CLOCK_INFO_LENGTH
+    assert ClockInfo.parse(ClockInfo(2**63, 2**32 - 1, 7, False).marshal()) == ClockInfo(
+        2**63, 2**32 - 1, 7, False
+    )
