@@ -3,9 +3,10 @@
 ; run's one transaction: a code is never given twice, and a run that fails gives none and
 ; advances nothing. Load it (tpmcard closure load) so that it has its store.
 ;
-; The key below is RFC 4226's test secret "12345678901234567890" (Appendix D): put your own
-; (any length up to 64 bytes; set KEYLEN) into the DATA line before you build and seal it. Once
-; sealed, the key exists only inside the card.
+; The key below is RFC 4226's test secret "12345678901234567890" (Appendix D). Your own (1..64
+; bytes): `tpmcard closure example show hotp --set KEY=HEX -o hotp.tcl` (KEY and KEYLEN, DIGITS
+; 6..8), then build and seal it; once sealed, the key exists only inside the card.
+; Lines whose comment starts with @NAME take parameter NAME (docs/closures.md "Examples").
 ;
 ; memory:  0..8 counter (big-endian)  8..28 HMAC-SHA-1  28..32 truncated value
 ;          32..38 the digits           40..104 the key

@@ -5,8 +5,9 @@
 ; The policy is the list of PCR indices in the DATA line at 128 (COUNT of them, in order) and
 ; EXPECTED = the value a zeroed PCR would have after extending it with each of those PCRs'
 ; values in that order: h = 0^32; h = SHA-256(h || PCR[i]) for each i. `tpmcard closure example
-; pcrgate` computes it from a session's PCRs. The secret at 96 (SECRETLEN bytes, up to 32) and
-; EXPECTED are placeholders: build it with your own.
+; show pcrgate --from-session --set INDICES=0,7,9 --set SECRET=HEX` computes it from the card's
+; PCR view now. The secret at 96 (SECRETLEN bytes, up to 32) and EXPECTED below are
+; placeholders: build it with your own.
 ;
 ; memory:  0..32 h   32..64 a PCR value   64..96 EXPECTED   96..128 the secret
 ;          128..152 the policy's indices

@@ -1,11 +1,12 @@
 ; TOTP (RFC 6238) with HMAC-SHA-256: an 8-digit code for the Unix time the host gives, from the
 ; closure's own key. The argument is the time, 8 bytes big-endian seconds since 1970; the time
-; step is 30 s from T0 = 0. The host chooses the time: it can ask for the code of any step,
+; step is 30 s (PERIOD) from T0 = 0. The host chooses the time: it can ask for the code of any step,
 ; past or future (docs/closures.md "TOTP" says why the card cannot check it); the key stays
 ; inside the card. Runs loaded or from a host-held image (no store).
 ;
 ; The key below is RFC 6238's SHA-256 test secret "12345678901234567890123456789012"
-; (Appendix B; the errata's 32-byte seed): put your own into the DATA line before you build it.
+; (Appendix B; the reference code's 32-byte seed). Your own: `tpmcard closure example show
+; totp256 --set KEY=HEX [--set PERIOD=S] [--set DIGITS=N]`.
 ;
 ; memory:  0..8 the time, then the time step T   8..12 division work   16..48 HMAC
 ;          48..52 truncated value   52..60 the digits   64..128 the key
