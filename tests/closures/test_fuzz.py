@@ -233,6 +233,7 @@ def run_and_check(session: SecureCardSession, image: PlainImage, args: bytes, lo
     else:
         event("finished")
         assert len(out) <= image.header.output
+        assert VICTIM_STORE[:12] not in out  # nothing of the other closure's store comes out
     # The card answers the next command, inside the same session, and the victim kept its store.
     assert session.core.echo(b"next") == b"next"
     assert closures.run("victim") == VICTIM_STORE
