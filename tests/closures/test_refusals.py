@@ -181,6 +181,11 @@ def test_signed_images_need_the_registered_authority(bound_card: BoundCard) -> N
             session.mtpm.clear(b"owner")
 
 
+def test_build_assembles_on_the_host(closures: ClosuresSession) -> None:
+    image = closures.build('.name hi\n.output 2\npushb 0\ndata "hi"\npushb 0\npushb 2\nout\nhalt\n')
+    assert closures.run_image(image) == b"hi"
+
+
 def test_pcr_reads_the_sessions_combined_view(secure_session: SecureCardSession) -> None:
     b = Builder("pcrs", memory=64, output=64, stack=4)
     b.pushb(0).pushb(0).pcr().pushb(9).pushb(32).pcr().pushb(0).pushb(64).out().halt()

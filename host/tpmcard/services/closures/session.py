@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tpmcard.ecpoint import point_bytes
 from tpmcard.services.closures import constants as C
+from tpmcard.services.closures.assembler import assemble
 from tpmcard.services.closures.image import (
     ClosureFormatError,
     ClosureInfo,
@@ -90,6 +91,11 @@ class ClosuresSession:
             return self.mtpm.command(ins, p1, 0, data, answer=answer, host_pcrs=host_pcrs)
         except MtpmError as exc:
             raise ClosureError(exc.sw, exc.data) from None
+
+    @staticmethod
+    def build(source: str) -> PlainImage:
+        """The plain image of assembler ``source`` (host only; docs/closures.md "Host")."""
+        return assemble(source)
 
     def seal(self, image: PlainImage | bytes) -> bytes:
         """The sealed image of a plain image (bytes or PlainImage), for this card only."""

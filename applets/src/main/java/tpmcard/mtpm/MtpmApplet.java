@@ -166,13 +166,14 @@ public final class MtpmApplet extends Applet implements SuiteService {
             ISOException.throwIt(Constants.SW_INS_NOT_SUPPORTED);
         }
         short length = stagedLength;
-        stagedLength = -1;  // one run per staged command
+        stagedLength = (short) (-2 - length);  // one run; until wiped, below -1 (a stop leaves it so)
         // The window (ins p1 p2 taken) up to the PCR slot is the work area of seal, unseal and
         // migration: their plaintexts stay in RAM, out of the persistent staging arrays.
         short n = dispatch(ins, buffer[(short) (inOffset + 1)], buffer[(short) (inOffset + 2)], stagedIn, (short) 0,
                 length, stagedOut, (short) 0, hostPcrs, buffer, (short) (outLimit - Constants.DIGEST_LENGTH),
                 inOffset);
         Util.arrayFillNonAtomic(stagedIn, (short) 0, length, (byte) 0);  // auth values, secrets
+        stagedLength = -1;
         stagedOutLength = n;
         return (short) (Util.setShort(buffer, outOffset, n) - outOffset);
     }
@@ -206,6 +207,8 @@ public final class MtpmApplet extends Applet implements SuiteService {
         }
         if (stagedLength > 0) {
             Util.arrayFillNonAtomic(stagedIn, (short) 0, stagedLength, (byte) 0);
+        } else if (stagedLength < -1) {  // a run that stopped with an error: its data (a closure's code)
+            Util.arrayFillNonAtomic(stagedIn, (short) 0, (short) (-2 - stagedLength), (byte) 0);
         }
         // Every command comes here: write the EEPROM only when something changes.
         if (stagedLength != -1) {
