@@ -241,7 +241,7 @@ def run_and_check(session: SecureCardSession, image: PlainImage, args: bytes, lo
 
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("TPMCARD_FUZZ_EXAMPLES", "300")),
+    max_examples=int(os.environ.get("TPMCARD_FUZZ_EXAMPLES", "800")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                            HealthCheck.data_too_large],
