@@ -16,8 +16,8 @@ For every run:
   byte, checked after every example, and a fuzzed closure that is loaded gets a store of its own
   and nothing of the victim's.
 
-In-process simulator only (``sim_bound_card``: each test's own fresh card); the budget is about
-a minute in all (``max_examples``).
+On the in-process simulator (a fresh card for the module), with a smaller run of the same
+properties through PC/SC (pcscd + vpcd); about a minute in all (``TPMCARD_FUZZ_EXAMPLES``).
 """
 
 from __future__ import annotations
@@ -290,3 +290,25 @@ def test_loaded_programs_reach_no_store_but_their_own(
     fuzz_card: SecureCardSession, case: tuple[PlainImage, bytes]
 ) -> None:
     run_and_check(fuzz_card, *case, loaded=True)
+
+
+@pytest.fixture(scope="module")
+def pcsc_fuzz_card(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SecureCardSession]:
+    """The same over PC/SC (pcscd + vpcd): the session's fresh shared card, the victim loaded."""
+    with _bound_card("pcsc", request, tmp_path_factory.mktemp("fuzz-pcsc")) as card:
+        with card.connect() as session:
+            session.closures.load(victim_image())
+            assert session.closures.run("victim", VICTIM_STORE) == VICTIM_STORE
+            yield session
+
+
+@pytest.mark.pcsc
+@settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 20))
+@given(case=with_args(st.one_of(hostile_images(), random_code_images())))
+def test_hostile_programs_over_pcsc(
+    pcsc_fuzz_card: SecureCardSession, case: tuple[PlainImage, bytes]
+) -> None:
+    """A smaller run of the same properties through the real PC/SC stack."""
+    run_and_check(pcsc_fuzz_card, *case, loaded=False)
