@@ -144,6 +144,58 @@ class Reader:
             )
 
 
+#: Bytes of a marshalled TPMS_CLOCK_INFO: clock 8, resetCount 4, restartCount 4, safe 1.
+CLOCK_INFO_LENGTH = 17
+
+
+@dataclass(frozen=True)
+class ClockInfo:
+    """TPMS_CLOCK_INFO (Part 2 §10.11.1), as a TPMS_ATTEST carries it.
+
+    ``clock`` counts milliseconds the TPM has been powered since the last TPM2_Clear (which sets
+    it to 0); the owner may move it forward (TPM2_ClockSet); after a power loss it may come back
+    lower than a value already reported, and then ``safe`` is False. ``reset_count`` and
+    ``restart_count`` count TPM Resets and Restarts. In an
+    attestation signed by a key outside the endorsement and platform hierarchies (the pairing's
+    AK) the TPM adds a per-key constant to both counts (Part 3 §18.1; Part 4 FillInAttestInfo):
+    they move as the TPM's do, but from a per-AK offset, not from 0.
+    docs/binding.md "The session's TPM clock".
+    """
+
+    clock: int
+    reset_count: int
+    restart_count: int
+    safe: bool
+
+    @classmethod
+    def parse(cls, data: bytes) -> ClockInfo:
+        """Parse exactly CLOCK_INFO_LENGTH bytes (raises TpmFormatError otherwise)."""
+        r = Reader(data, "TPMS_CLOCK_INFO")
+        info = cls.read(r)
+        r.end()
+        return info
+
+    @classmethod
+    def read(cls, r: Reader) -> ClockInfo:
+        """Read one TPMS_CLOCK_INFO at the reader's position."""
+        return cls(r.u64(), r.u32(), r.u32(), bool(r.u8()))
+
+    def marshal(self) -> bytes:
+        return struct.pack(
+            ">QIIB", self.clock, self.reset_count, self.restart_count, int(self.safe)
+        )
+
+
+def attest_clock_info(attest: bytes) -> ClockInfo:
+    """The TPMS_CLOCK_INFO of a marshalled TPMS_ATTEST (Part 2 §10.12.12: magic, type,
+    qualifiedSigner, extraData, then clockInfo); the rest is not parsed here."""
+    r = Reader(attest, "TPMS_ATTEST")
+    r.take(6)  # magic, type
+    r.tpm2b()  # qualifiedSigner
+    r.tpm2b()  # extraData
+    return ClockInfo.read(r)
+
+
 def tpm2b(data: bytes) -> bytes:
     """Marshal a TPM2B (Part 2 §10.4)."""
     if len(data) > 0xFFFF:

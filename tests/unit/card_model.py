@@ -207,6 +207,7 @@ class Attest:
     type: int
     extra: bytes
     body: bytes  # the attested union
+    clock: bytes = b""  # TPMS_CLOCK_INFO, 17 bytes
 
 
 def parse_attest(raw: bytes, sw: int) -> Attest:
@@ -219,12 +220,13 @@ def parse_attest(raw: bytes, sw: int) -> Attest:
         if n > 64 or o + 2 + n > len(raw):
             raise _fail(sw)
         extra = raw[o + 2 : o + 2 + n]
+        clock = raw[o + 2 + n : o + 2 + n + 17]
         o += 2 + n + 17 + 8  # clockInfo, firmwareVersion
     except struct.error:
         raise _fail(sw) from None
     if magic != 0xFF544347 or o > len(raw):
         raise _fail(sw)
-    return Attest(type_, extra, raw[o:])
+    return Attest(type_, extra, raw[o:], clock)
 
 
 def policy_digest(selection: bytes, pcr_digest: bytes, options: int) -> bytes:
@@ -286,6 +288,7 @@ class Session:
     chain: bytes
     counter: int = 0
     pcrs: dict[int, bytes] = field(default_factory=dict)
+    clock: bytes = b""  # the quote's TPMS_CLOCK_INFO, as SessionRecord keeps it
 
     def unwrap(self, cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
         self.counter += 1
@@ -718,5 +721,6 @@ class CardModel(CheckedProcessor):
             hs.keys[48:64],
             final,
             pcrs={i: by_index[i] for i in range(PCR_SESSION)},
+            clock=attest.clock,
         )
         return tlv_header(0xCD, 16) + final

@@ -39,6 +39,7 @@ from tpmcard.errors import (
     TpmError,
     TpmPolicyError,
 )
+from tpmcard.tpm_structures import CLOCK_INFO_LENGTH, ClockInfo, attest_clock_info
 
 V = load()
 
@@ -153,6 +154,12 @@ def test_session_produces_the_vector_handshake_and_secure_messaging() -> None:
     assert auth[4].hex() == s["auth_command"]["data"] and auth[5].hex() == s["auth_response"]
     assert model.session is not None
     assert model.session.pcrs == {i: h(V["tpm"]["pcr_values"][str(i)]) for i in range(9)}
+    # the quote's clock: kept by the card for its services, known to the host session
+    assert session.clock is not None and session.clock.marshal() == model.session.clock
+    assert len(model.session.clock) == CLOCK_INFO_LENGTH
+    assert ClockInfo.parse(model.session.clock) == attest_clock_info(
+        bytes.fromhex(s["quote_attest"])
+    )
     # the session's first protected exchanges are the secure-messaging vector's
     for step in V["secure_messaging"]["steps"][:4]:
         c = step["command"]

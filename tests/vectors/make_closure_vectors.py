@@ -361,7 +361,7 @@ def main() -> None:
             stack=6,
         ),
         violation("fail", "pushb 42\nfail\n", 0x642A),
-        violation("clock", "pushb 0\nclock\nhalt\n", 0x660A),
+        violation("clock", "pushb 1\nclock\nhalt\n", 0x6603),  # 8 bytes of clock at 1: past 8
         violation("args", "halt\n", 0x6700, args=bytes(9)),
     ]
     # What the assembler cannot write: a byte that is no opcode (the NOP of "badop" becomes EE),

@@ -40,7 +40,9 @@ from tpmcard.errors import (
 )
 from tpmcard.tpm_structures import (
     EMPTY_POLICY,
+    ClockInfo,
     PcrSelection,
+    attest_clock_info,
     policy_auth_value,
     policy_pcr,
     selection_bitmap,
@@ -244,6 +246,9 @@ class SecureSession:
     pairing: Pairing
     #: The host PCR values the card accepted and keeps for this session (0..8 and the policy PCRs).
     pcr_values: dict[int, bytes] = field(default_factory=dict)
+    #: The TPMS_CLOCK_INFO of the handshake's quote, which the card verified with it and keeps
+    #: for this session (its services read it, e.g. a closure's CLOCK).
+    clock: ClockInfo | None = None
 
     def close(self, notify_card: bool = True) -> None:
         """End the session: tell the card (SESSION CLOSE) unless told not to, then forget the
@@ -354,7 +359,9 @@ def open_session(
         raise
     wipe(keys.confirmation)
     messaging = SecureMessaging(keys, card_final)
-    return SecureSession(SecureMessagingProcessor(send_apdu, messaging), pairing, by_index)
+    return SecureSession(
+        SecureMessagingProcessor(send_apdu, messaging), pairing, by_index, attest_clock_info(attest)
+    )
 
 
 def _session_refused(exc: ApduError, pairing: Pairing) -> Exception:

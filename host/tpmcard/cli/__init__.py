@@ -166,6 +166,7 @@ from tpmcard.cli import bench as _bench  # noqa: E402,F401
 from tpmcard.cli import binding as _binding  # noqa: E402,F401
 from tpmcard.cli import ca as _ca  # noqa: E402,F401
 from tpmcard.cli import closure as _closure  # noqa: E402,F401
+from tpmcard.cli import closure_examples as _closure_examples  # noqa: E402,F401
 from tpmcard.cli import env as _env  # noqa: E402,F401
 from tpmcard.cli import gp as _gp  # noqa: E402,F401
 from tpmcard.cli import info as _info  # noqa: E402,F401

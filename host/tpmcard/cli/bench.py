@@ -11,7 +11,16 @@ from tpmcard.bench import transport as echo_bench
 from tpmcard.cli import Options, cli, console, print_json, progress
 from tpmcard.errors import TpmcardError
 
-SECTIONS = ("jcardsim", "pcsc", "binding", "binding-pcsc", "mtpm", "algorithms", "env")
+SECTIONS = (
+    "jcardsim",
+    "pcsc",
+    "binding",
+    "binding-pcsc",
+    "mtpm",
+    "algorithms",
+    "closures",
+    "env",
+)
 
 
 def _echo_table(title: str, result: dict[str, Any]) -> Table:
@@ -64,6 +73,9 @@ def bench(
       mtpm        quote, seal, unseal, extend on the card's mobile TPM / the same on swtpm
       algorithms  each provider at 1 KiB and 64 KiB through the secure channel / `cryptography`,
                   native and software (AES-GCM, SHA3-256) on a simulated card of profile full
+      closures    a closure / the same operation as a native card command (HMAC-SHA-256 via
+                  the HMAC provider, ECDSA via the count-limited key's own sign), the example
+                  closures' steps, and both estimated for a J3R180 from JCAlgTest
     env           `tpmcard env` pack and launch of 256 MiB / raw AES-256-GCM on the same data
                   (target >= 0.8x)
     """
@@ -92,6 +104,8 @@ def bench(
             _print_rows(TITLES[name], result["rows"], ("path", "tpmcard_MB_s", "raw_MB_s"))
         elif name == "mtpm":
             _print_rows(TITLES[name], result, ("operation", "mtpm_ms", "tpm_ms"))
+        elif name == "closures":
+            _print_closures(result["rows"])
         else:
             _print_rows(
                 TITLES[name],
@@ -107,6 +121,8 @@ TITLES = {
     "binding-pcsc": "binding over PC/SC: handshake and secure messaging",
     "mtpm": "mobile TPM on the card vs the same operation on swtpm (ratio = card / swtpm)",
     "algorithms": "algorithm providers via the secure channel vs `cryptography` (card / host)",
+    "closures": "closures on the card vs the same operation as a native command (ratio = closure "
+    "/ native)",
     "env": "portable environment vs raw AES-256-GCM, same data (ratio = tpmcard / raw MB/s)",
 }
 
@@ -124,6 +140,11 @@ def _measure(name: str, opts: Options, rounds: int | None, pcsc_reader: str | No
 
     if name == "algorithms":
         return _measure_algorithms(opts)
+    if name == "closures":
+        from tpmcard.bench.closures import measure as measure_closures
+
+        with paired_suite(opts.tcti) as suite, suite.factory()() as session:
+            return {"rows": measure_closures(session, rounds=rounds or 30)}
     with paired_suite(opts.tcti, pcsc=name == "binding-pcsc") as suite:
         if name.startswith("binding"):
             from tpmcard.bench.binding import measure_binding
@@ -195,3 +216,43 @@ def _print_rows(title: str, rows: Any, keys: tuple[str, ...]) -> None:
             cells.append(f"{value:.3g}" if isinstance(value, float) else str(value))
         table.add_row(*cells, f"{row.get('ratio', float('nan')):.2f}x")
     console.print(table)
+
+
+def _print_closures(rows: list[dict[str, Any]]) -> None:
+    table = Table(title=TITLES["closures"], title_justify="left")
+    for column in (
+        "operation",
+        "steps",
+        "closure ms",
+        "native ms",
+        "ratio",
+        "J3R180 est.",
+        "native est.",
+        "est. ratio",
+    ):
+        table.add_column(column, justify="left" if column == "operation" else "right")
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["operation"], f"[yellow]not measured: {row['error']}[/]")
+            continue
+
+        table.add_row(
+            row["operation"],
+            str(row["steps"]),
+            _cell(row, "closure_ms"),
+            _cell(row, "native_ms"),
+            _cell(row, "ratio", "x"),
+            _cell(row, "closure_estimate_ms"),
+            _cell(row, "native_estimate_ms"),
+            _cell(row, "estimate_ratio", "x"),
+        )
+    console.print(table)
+    console.print(
+        '  estimates: a J3R180 from JCAlgTest per-operation times (docs/closures.md "Cost"); '
+        "jCardSim runs the interpreter on the host's JIT"
+    )
+
+
+def _cell(row: dict[str, Any], key: str, suffix: str = "") -> str:
+    value = row.get(key)
+    return "—" if value is None else f"{value:.3g}{suffix}"

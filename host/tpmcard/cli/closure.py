@@ -42,6 +42,19 @@ def _read(path: Path) -> PlainImage | bytes:
         raise click.BadParameter(f"{path}: {exc.strerror}") from None
 
 
+def _source_text(source: Path) -> str:
+    if source.is_file():
+        return source.read_text()
+    from tpmcard.services.closures import examples
+
+    if str(source) in examples.names():
+        return examples.default_source(str(source))
+    raise click.BadParameter(
+        f"{source}: no such file, nor an example closure ({', '.join(examples.names())})",
+        param_hint="SRC",
+    )
+
+
 def _load_pem(path: Path, private: bool) -> Any:
     data = path.read_bytes()
     try:
@@ -60,7 +73,8 @@ def closure() -> None:
     """Small programs that run inside the card (docs/closures.md).
 
     \b
-    build   assemble SRC.tcl into a plain image (host only; --sign-key: an authority signs it)
+    build   assemble SRC.tcl (or an example's NAME) into a plain image (host only; --sign-key:
+            an authority signs it)
     seal    seal a plain image to this card (a host-held image)
     load    put a closure into one of the card's slots (with its own store)
     list    the loaded closures
@@ -68,21 +82,22 @@ def closure() -> None:
     remove  wipe a loaded closure and its store
     store   quota and use of a closure's store
     authority  the signing authority the card trusts (owner)
+    example    the example closures shipped with tpmcard (HOTP, TOTP, a rate-limited signer,
+               a PCR-gated secret)
     """
 
 
 @closure.command()
-@click.argument(
-    "source", metavar="SRC", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("source", metavar="SRC", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(path_type=Path),
               help="the plain image to write")  # fmt: skip
 @click.option("--sign-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="PEM private key (P-256) of the authority that signs the image")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def build(source: Path, out_path: Path, sign_key: Path | None, as_json: bool) -> None:
-    """Assemble SRC (the assembler syntax of docs/closures.md) into a plain image."""
-    image = assemble(source.read_text(), name=None)
+    """Assemble SRC (the assembler syntax of docs/closures.md) into a plain image. SRC is a file,
+    or the name of an example closure (`tpmcard closure example list`)."""
+    image = assemble(_source_text(source), name=None)
     if sign_key is not None:
         key = _load_pem(sign_key, private=True)
         if not isinstance(key, ec.EllipticCurvePrivateKey):

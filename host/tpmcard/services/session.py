@@ -55,6 +55,7 @@ from tpmcard.services.core import CoreSession
 from tpmcard.services.pairings import PairingRecord, PairingStore
 from tpmcard.tpm.keyblob import BindingKey
 from tpmcard.tpm.tcti import resolve_tcti
+from tpmcard.tpm_structures import ClockInfo
 from tpmcard.transport import open_connection
 from tpmcard.transport.base import Connection
 
@@ -147,6 +148,9 @@ class SecureCardSession(Closeable):
     * ``core``: the core applet (ECHO, identity key) over ``send_apdu``;
     * ``host_pcrs``: PCR values (0-8 and the policy PCRs) that the TPM quoted in the handshake
       and the card accepted and keeps for the session;
+    * ``host_clock``: the TPM's TPMS_CLOCK_INFO in that quote (a
+      :class:`~tpmcard.tpm_structures.ClockInfo`), which the card verified with it and hands to
+      its services for the session (docs/binding.md "The session's TPM clock");
     * ``invoke(aid, ins, p1, p2, data)``: one command for a suite service (INVOKE);
       ``mtpm`` (the mobile TPM) and ``algorithms`` (the algorithm registry) over it;
     * ``card_id``, ``card_info``, ``record`` (the pairing), ``exchanges`` (APDUs so far).
@@ -171,6 +175,7 @@ class SecureCardSession(Closeable):
         self.card_id: bytes = card.info.card_id
         self.card_info = card.info
         self.host_pcrs: dict[int, bytes] = dict(secure.pcr_values)
+        self.host_clock: ClockInfo | None = secure.clock
         self.send_apdu: SecureMessagingProcessor = secure.send_apdu
         self.core = CoreSession(secure.send_apdu)
         self._mtpm: MtpmSession | None = None

@@ -27,6 +27,7 @@ from tpmcard.tpm_structures import (
     ST_ATTEST_CERTIFY,
     ST_ATTEST_QUOTE,
     TPM_GENERATED_VALUE,
+    ClockInfo,
     PcrSelection,
     Reader,
     parse_pcr_selection_list,
@@ -34,16 +35,6 @@ from tpmcard.tpm_structures import (
     public_name,
     tpm2b,
 )
-
-
-@dataclass(frozen=True)
-class ClockInfo:
-    """TPMS_CLOCK_INFO (Part 2 §10.11.1)."""
-
-    clock: int
-    reset_count: int
-    restart_count: int
-    safe: bool
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ class Attestation:
         type_ = r.u16()
         qualified_signer = r.tpm2b()
         extra_data = r.tpm2b()
-        clock = ClockInfo(r.u64(), r.u32(), r.u32(), bool(r.u8()))
+        clock = ClockInfo.read(r)
         firmware = r.u64()
         body: QuoteInfo | CertifyInfo | bytes
         if type_ == ST_ATTEST_QUOTE:
@@ -112,13 +103,7 @@ def marshal_attestation(
         struct.pack(">IH", magic, type_)
         + tpm2b(qualified_signer)
         + tpm2b(extra_data)
-        + struct.pack(
-            ">QIIB",
-            clock_info.clock,
-            clock_info.reset_count,
-            clock_info.restart_count,
-            int(clock_info.safe),
-        )
+        + clock_info.marshal()
         + struct.pack(">Q", firmware_version)
         + body
     )

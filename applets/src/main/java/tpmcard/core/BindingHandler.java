@@ -244,12 +244,25 @@ public final class BindingHandler {
     }
 
     /**
-     * Opens the session whose keys SESSION INIT loaded into the channel (SESSION AUTH, once the
-     * quote is verified): its host PCRs 0..8 (pcrs[offset..+288)) and a new id go to the session
-     * record in one transaction, then secure messaging starts with the MAC chain.
+     * Copies the TPMS_CLOCK_INFO of the open session's handshake quote (17 bytes) to
+     * out[offset]; 6982 without a session.
      */
-    void openSession(byte[] pcrs, short pcrsOffset, byte[] chain, short chainOffset) {
-        t.vars[BindingTransients.V_SESSION_ID] = record.commit(pcrs, pcrsOffset);
+    public short copyClock(byte[] out, short offset) {
+        if (!channel.isOpen()) {
+            ISOException.throwIt(Constants.SW_SECURITY_STATUS_NOT_SATISFIED);
+        }
+        return record.copyClock(out, offset);
+    }
+
+    /**
+     * Opens the session whose keys SESSION INIT loaded into the channel (SESSION AUTH, once the
+     * quote is verified): its host PCRs 0..8 (pcrs[offset..+288)), the quote's TPMS_CLOCK_INFO
+     * (clock[clockOffset..+17)) and a new id go to the session record in one transaction, then
+     * secure messaging starts with the MAC chain.
+     */
+    void openSession(byte[] pcrs, short pcrsOffset, byte[] clock, short clockOffset, byte[] chain,
+                     short chainOffset) {
+        t.vars[BindingTransients.V_SESSION_ID] = record.commit(pcrs, pcrsOffset, clock, clockOffset);
         channel.start(chain, chainOffset);
     }
 

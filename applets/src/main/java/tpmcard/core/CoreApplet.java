@@ -478,6 +478,17 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         binding.copyHostPcr(index, buffer, offset);  // 6A86 outside 0..8, 6982 without a session
     }
 
+    /**
+     * HostPcrs, called by a service during INVOKE: copies the open session's verified
+     * TPMS_CLOCK_INFO (17 bytes) into the APDU buffer.
+     */
+    public void copyClock(byte[] buffer, short offset) {
+        if (buffer != APDU.getCurrentAPDUBuffer()) {
+            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // only the global buffer, never a service's array
+        }
+        binding.copyClock(buffer, offset);  // 6982 without a session
+    }
+
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */
     private short getData(byte p1, byte p2, short length) {
         if (Util.makeShort(p1, p2) != Constants.DO_IDENTITY_KEY) {

@@ -297,8 +297,9 @@ final class HandshakeHandler {
             }
 
             keyConfirmation(Constants.KC_CARD_FINAL, work, th3, work, t.mac);
-            // PCRs 0..8 are all selected, so they are the first nine values.
-            binding.openSession(in, values, work, t.mac);
+            // PCRs 0..8 are all selected, so they are the first nine values; the quote's clock
+            // (verified with it) goes to the session record too.
+            binding.openSession(in, values, in, tpm.clockInfoOffset(), work, t.mac);
             symmetricKey.clearKey();
             t.vars[BindingTransients.V_HANDSHAKE] = BindingTransients.AGE_NONE;  // its keys are the session's now
             t.wipeCarry();

@@ -203,8 +203,9 @@ final class TpmAttest {
 
     /**
      * Parses the common part of a TPMS_ATTEST: magic must be TPM_GENERATED_VALUE (only the TPM
-     * writes it into what a restricted key signs, Part 1 §36.3); qualifiedSigner, clockInfo and
-     * firmwareVersion are skipped (see docs/binding.md for why).
+     * writes it into what a restricted key signs, Part 1 §36.3); qualifiedSigner and
+     * firmwareVersion are skipped (see docs/binding.md for why); clockInfo is left where it is,
+     * at {@link #clockInfoOffset}, for the session record.
      */
     void parseAttest(byte[] buf, short offset, short length, short sw) {
         short end = (short) (offset + length);
@@ -232,6 +233,14 @@ final class TpmAttest {
         p += (short) (n + CLOCK_AND_FIRMWARE);
         r[R_BODY_OFFSET] = p;
         r[R_BODY_END] = end;
+    }
+
+    /**
+     * The offset in the parsed attestation's buffer of its TPMS_CLOCK_INFO (17 bytes: clock,
+     * resetCount, restartCount, safe), which parseAttest checked is there; it follows extraData.
+     */
+    short clockInfoOffset() {
+        return (short) (r[R_EXTRA_OFFSET] + r[R_EXTRA_LENGTH]);
     }
 
     /** True when the parsed attestation's extraData equals nonce[offset..offset+length). */

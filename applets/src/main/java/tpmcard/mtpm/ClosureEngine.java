@@ -25,6 +25,8 @@ final class ClosureEngine {
     private static final byte IPAD = (byte) 0x36;
     private static final byte OPAD = (byte) 0x5C;
     private static final byte NO_OP = (byte) 0xFF;
+    /** CLOCK writes TPMS_CLOCK_INFO.clock: the host TPM's Clock in milliseconds, UINT64. */
+    private static final short CLOCK_LENGTH = 8;
     private static final short MAX_SIGNATURE = 72;
 
     /** Per opcode: pops << 4 | pushes, or NO_OP (persistent, filled at install). */
@@ -311,7 +313,11 @@ final class ClosureEngine {
                     }
                     break;
                 case ClosureConstants.OP_CLOCK:
-                    ISOException.throwIt(ClosureConstants.SW_CLOSURE_UNAVAILABLE);  // issue 12 part 3
+                    // The session's TPMS_CLOCK_INFO (docs/binding.md 3.10) comes through the APDU
+                    // buffer's PCR slot, as host PCRs do; its first 8 bytes are the Clock.
+                    range(x0, CLOCK_LENGTH, memSize);
+                    host.copyClock(buf, pcrSlot);
+                    Util.arrayCopyNonAtomic(buf, pcrSlot, buf, (short) (mem + x0), CLOCK_LENGTH);
                     break;
                 case ClosureConstants.OP_CSIGN:
                 case ClosureConstants.OP_CHMAC:

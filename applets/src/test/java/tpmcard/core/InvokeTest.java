@@ -151,6 +151,28 @@ public class InvokeTest {
         assertNotEquals(0, card.sessionId());
     }
 
+    /**
+     * The TPMS_CLOCK_INFO of the session's quote is kept with its host PCRs (persistent, written
+     * in SESSION AUTH's transaction) and handed out only while that session is open.
+     */
+    @Test
+    public void theSessionKeepsItsQuotesClock() {
+        ServiceCard card = ServiceCard.installed(new byte[] {5});
+        byte[] clock = Hex.decode("000000000BADC0DE0000002A0000000701");
+        card.openSession(hostPcrs(), clock);
+        assertArrayEquals(clock, card.sessionClock());
+        card.simulator.reset();  // power cycle: the session is gone, so is the clock's reader
+        try {
+            card.sessionClock();
+            throw new AssertionError("the clock of a closed session was handed out");
+        } catch (javacard.framework.ISOException e) {
+            assertEquals(Constants.SW_SECURITY_STATUS_NOT_SATISFIED, e.getReason());
+        }
+        byte[] later = Hex.decode("000000000BADC1000000002B0000000000");
+        card.openSession(hostPcrs(), later);
+        assertArrayEquals(later, card.sessionClock());
+    }
+
     @Test
     public void aLargeServiceResponseLeavesThroughResponseChaining() {
         ServiceCard card = card();

@@ -97,7 +97,8 @@ public class ManyHandshakesTest {
      * (9..15 and 17..22; PAIR refuses 16 and 23), 288 to 704 bytes of PCR values. The shorter ones
      * run in the RAM I/O buffer beside the binding's work area at its end, the longer ones in the
      * persistent buffer (BindingTransients.ramReserve); each opens a session whose key
-     * confirmation checks out, and the session's host PCRs are the values the quote proved.
+     * confirmation checks out, and the session's host PCRs and TPM clock are the values the quote
+     * proved.
      */
     @Test
     public void handshakesAtEveryPolicySize() throws Exception {
@@ -149,6 +150,11 @@ public class ManyHandshakesTest {
             }
             assertArrayEquals("host PCRs 0..8 of the session, policy size " + k,
                     Arrays.copyOf(values.toByteArray(), hostPcrs.length), hostPcrs);
+            // The quote's TPMS_CLOCK_INFO follows its extraData (th2): the session keeps it as quoted.
+            byte[] clock = new byte[HostPcrs.CLOCK_INFO_LENGTH];
+            handler.copyClock(clock, (short) 0);
+            assertArrayEquals("TPM clock of the session, policy size " + k,
+                    Arrays.copyOfRange(attest, th2At + 32, th2At + 32 + HostPcrs.CLOCK_INFO_LENGTH), clock);
         }
         // Both sides of the RAM I/O buffer's limit for SESSION AUTH were crossed.
         int ramLimit = Constants.RAM_IO_LENGTH - BindingHandler.ramReserve(Constants.CLA_PROPRIETARY,

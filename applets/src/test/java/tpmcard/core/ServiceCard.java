@@ -88,8 +88,24 @@ public final class ServiceCard {
         simulator.installApplet(aid, cls, params, (short) 0, (byte) params.length);
     }
 
+    /** Power off and on: RAM cleared, any session ended, persistent state kept. */
+    public void powerCycle() {
+        simulator.reset();
+    }
+
+    /** The TPMS_CLOCK_INFO a session opened by {@link #openSession(byte[])} carries. */
+    public static final byte[] DEFAULT_CLOCK_INFO = {0, 0, 0, 0, 0, 0x01, 0x02, 0x03, 0, 0, 0, 0x05, 0, 0, 0, 0x01, 1};
+
     /** SELECT the core applet (ends any session) and open a new one with these host PCRs 0..8. */
     public void openSession(byte[] hostPcrs) {
+        openSession(hostPcrs, DEFAULT_CLOCK_INFO);
+    }
+
+    /**
+     * SELECT the core applet (ends any session) and open a new one with these host PCRs 0..8 and
+     * this TPMS_CLOCK_INFO (17 bytes), as if the handshake's quote had carried them.
+     */
+    public void openSession(byte[] hostPcrs, byte[] clockInfo) {
         simulator.selectApplet(coreAid);
         byte[] keys = new byte[48];
         new java.security.SecureRandom().nextBytes(keys);
@@ -102,9 +118,10 @@ public final class ServiceCard {
         try {
             BindingHandler binding = (BindingHandler) field(CoreApplet.class, "binding").get(runtime.applet(coreAid));
             // What SESSION INIT and SESSION AUTH do once the keys are agreed and the quote checked:
-            // the session keys into the channel, then the host PCRs and a new id, and the channel starts.
+            // the session keys into the channel, then the host PCRs, the TPM clock and a new id,
+            // and the channel starts.
             ((SecureChannel) field(BindingHandler.class, "channel").get(binding)).load(keys, (short) 0);
-            binding.openSession(hostPcrs, (short) 0, chain, (short) 0);
+            binding.openSession(hostPcrs, (short) 0, clockInfo, (short) 0, chain, (short) 0);
         } catch (ReflectiveOperationException e) {
             throw new AssertionError("cannot open a session on the core applet", e);
         }
@@ -116,6 +133,17 @@ public final class ServiceCard {
         } catch (ReflectiveOperationException e) {
             throw new AssertionError(e);
         }
+    }
+
+    /** The open session's TPM clock, as the core hands it to a service (HostPcrs.copyClock). */
+    byte[] sessionClock() {
+        byte[] clock = new byte[HostPcrs.CLOCK_INFO_LENGTH];
+        try {
+            ((BindingHandler) field(CoreApplet.class, "binding").get(runtime.applet(coreAid))).copyClock(clock, (short) 0);
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+        return clock;
     }
 
     private static Field field(Class<?> cls, String name) throws NoSuchFieldException {

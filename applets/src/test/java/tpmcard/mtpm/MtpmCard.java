@@ -66,11 +66,18 @@ final class MtpmCard {
     final AID coreAid = AIDUtil.create(CORE_AID);
     final AID mtpmAid = AIDUtil.create(MTPM_AID);
     final byte[] hostPcrs = new byte[SuiteService.HOST_PCR_BLOCK_LENGTH];
-    /** Stands in for the core applet's HostPcrs: the test's host PCRs, one at a time. */
+    /** The test's TPMS_CLOCK_INFO for the session (clock 8, resetCount 4, restartCount 4, safe 1). */
+    final byte[] clockInfo = new byte[HostPcrs.CLOCK_INFO_LENGTH];
+    /** Stands in for the core applet's HostPcrs: the test's host PCRs, one at a time, and clock. */
     final HostPcrs pcrSource = new HostPcrs() {
         @Override
         public void copyHostPcr(short index, byte[] buffer, short offset) {
             System.arraycopy(hostPcrs, index * 32, buffer, offset, 32);
+        }
+
+        @Override
+        public void copyClock(byte[] buffer, short offset) {
+            System.arraycopy(clockInfo, 0, buffer, offset, clockInfo.length);
         }
     };
     short sessionId = 1;
