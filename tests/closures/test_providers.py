@@ -142,3 +142,22 @@ def test_bad_calls_stop_with_their_status_words(closures: ClosuresSession) -> No
     assert refused(run, call(2, 0x34, 0, 0, 40)).sw == C.SW_CLOSURE_MEMORY  # no room after dst
     sealed = closures.seal(program("sha3"))
     assert closures.run_image(sealed, b"abc").hex() == PROGRAMS["sha3"]["runs"][1]["output"]
+
+
+def test_a_provider_the_owner_disabled_is_refused_to_closures(
+    secure_session: SecureCardSession,
+) -> None:
+    """PCALL reaches only providers the registry has enabled: the card
+    refuses it as absent (6A82) while the SHA3 provider is disabled, and gives the FIPS 202 answer
+    again once it is enabled."""
+    closures, algorithms = secure_session.closures, secure_session.algorithms
+    sha3 = next(p for p in algorithms.list() if p.name.startswith("sha3"))
+    sealed = closures.seal(program("sha3"))
+    run = PROGRAMS["sha3"]["runs"][0]
+    algorithms.disable(sha3.aid)
+    try:
+        assert refused(closures.run_image, sealed, bytes.fromhex(run["args"])).sw == 0x6A82
+        assert secure_session.core.echo(b"still here") == b"still here"
+    finally:
+        algorithms.enable(sha3.aid)
+    assert closures.run_image(sealed, bytes.fromhex(run["args"])).hex() == run["output"]

@@ -253,6 +253,19 @@ public final class Registry {
         return (short) (o - outOffset);
     }
 
+    /**
+     * For the mobile TPM's closures (through the core's HostPcrs): returns when the provider at
+     * this AID is registered and enabled, else SW_PROVIDER_ABSENT (6A82): to a closure, a provider
+     * the owner disabled or unregistered is as absent as one never installed (the mobile TPM's own
+     * 6A81 and 6A83 mean other things).
+     */
+    public void requireEnabled(byte[] in, short off, byte length) {
+        short i = indexOf(in, off, length);
+        if (i < 0 || enabled[i] == 0) {
+            ISOException.throwIt(ProviderConstants.SW_PROVIDER_ABSENT);
+        }
+    }
+
     private short indexOf(byte[] in, short off, short length) {
         for (short i = 0; i < ProviderConstants.REGISTRY_ENTRIES; i++) {
             if (aidLengths[i] == (byte) length && Util.arrayCompare(aids, (short) (i * ProviderConstants.MAX_AID_LENGTH),

@@ -489,6 +489,17 @@ public class CoreApplet extends Applet implements ExtendedLength, HostPcrs {
         binding.copyClock(buffer, offset);  // 6982 without a session
     }
 
+    /**
+     * HostPcrs, called by a service during INVOKE: the registry's verdict on the provider AID in
+     * the APDU buffer (6A82 unless registered and enabled).
+     */
+    public void requireEnabledProvider(byte[] buffer, short offset, byte length) {
+        if (buffer != APDU.getCurrentAPDUBuffer()) {
+            ISOException.throwIt(ISO7816.SW_UNKNOWN);  // only the global buffer, never a service's array
+        }
+        algorithms.requireEnabled(buffer, offset, length);
+    }
+
     /** GET DATA 7F49: the identity public key as {@code 7F49 43 { 86 41 04||X||Y }}. */
     private short getData(byte p1, byte p2, short length) {
         if (Util.makeShort(p1, p2) != Constants.DO_IDENTITY_KEY) {

@@ -30,4 +30,13 @@ public interface HostPcrs extends Shareable {
      * the APDU buffer (else 6F00); 6982 without a session.
      */
     void copyClock(byte[] buffer, short offset);
+
+    /**
+     * Returns normally when the algorithm registry this core hosts has an enabled entry for the
+     * provider AID at {@code buffer[offset]} ({@code length} bytes), so that a service (a closure's
+     * PCALL, docs/closures.md "Providers") reaches only the providers the card owner left enabled.
+     * Throws 6A82 otherwise (disabled, unregistered or never registered: absent to the service).
+     * {@code buffer} must be the APDU buffer (else 6F00).
+     */
+    void requireEnabledProvider(byte[] buffer, short offset, byte length);
 }

@@ -325,7 +325,7 @@ final class ClosureEngine {
                     break;
                 case ClosureConstants.OP_PCALL:  // the PCR slot is free between instructions: the AID's scratch
                     r = providers.call(buf, mem, memSize, x0, x1, x2, Util.getShort(buf, (short) (base + 6)),
-                            Util.getShort(buf, (short) (base + 8)), slot, pcrSlot);
+                            Util.getShort(buf, (short) (base + 8)), slot, pcrSlot, host);
                     break;
                 default:
                     r = ClosureMath.binary(op, x0, x1);

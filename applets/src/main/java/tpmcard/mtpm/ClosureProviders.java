@@ -8,6 +8,7 @@ import javacard.framework.Shareable;
 import javacard.framework.Util;
 import tpmcard.algorithms.AlgorithmProvider;
 import tpmcard.algorithms.ProviderConstants;
+import tpmcard.core.HostPcrs;
 
 /**
  * PCALL: a closure calls an algorithm provider applet (docs/closures.md "Providers",
@@ -46,7 +47,7 @@ final class ClosureProviders {
      * slot) for the provider's AID. Returns the answer's length.
      */
     short call(byte[] buf, short mem, short memSize, short prov, short op, short src, short len, short dst,
-               short slot, short aidOff) {
+               short slot, short aidOff, HostPcrs host) {
         byte ins = (byte) op;
         byte p1 = (byte) (op >> 8);
         ClosureEngine.range(src, len, memSize);
@@ -112,6 +113,10 @@ final class ClosureProviders {
                 ISOException.throwIt(ProviderConstants.SW_NO_SPACE);
             }
         }
+        // Only a provider the card owner left enabled in the core's registry (else 6A82, as for
+        // one not installed); REMOVE's clean-up below reaches a disabled one too.
+        ProviderConstants.writeProviderAid((byte) prov, buf, aidOff);
+        host.requireEnabledProvider(buf, aidOff, (byte) ProviderConstants.AID_LENGTH);
         AlgorithmProvider provider = lookUp(buf, aidOff, (byte) prov);
         if (lifecycle) {
             JCSystem.beginTransaction();  // the provider's key and this table's entry together

@@ -79,6 +79,12 @@ final class MtpmCard {
         public void copyClock(byte[] buffer, short offset) {
             System.arraycopy(clockInfo, 0, buffer, offset, clockInfo.length);
         }
+
+        @Override
+        public void requireEnabledProvider(byte[] buffer, short offset, byte length) {
+            // No registry beside this harness: every provider counts as enabled (the registry's
+            // refusal is tested through the real core, tests/closures/test_providers.py).
+        }
     };
     short sessionId = 1;
 
