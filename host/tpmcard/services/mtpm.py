@@ -179,7 +179,13 @@ class MtpmSession(FlexibleCommands):
             raise MtpmError(exc.sw, exc.data) from None
 
     def command(
-        self, ins: int, p1: int = 0, p2: int = 0, data: bytes = b"", *, answer: int = 0,
+        self,
+        ins: int,
+        p1: int = 0,
+        p2: int = 0,
+        data: bytes = b"",
+        *,
+        answer: int = 0,
         host_pcrs: bool = False,
     ) -> bytes:
         """One command of a service part built on the mobile TPM (the closures,
