@@ -113,7 +113,7 @@ def test_an_imported_hmac_key_macs_rfc_4231_case_2(closures: ClosuresSession) ->
         closures.remove("pchmac")
 
 
-AEADS = {
+AEADS: dict[str, tuple[int, int, type[AESGCM] | type[ChaCha20Poly1305], bytes, Any]] = {
     # AES-256-GCM: McGrew & Viega case 4's key doubled (their case 16), nonce, AAD and text cut
     "aes": (AES_GCM, KEY_AES_256, AESGCM, bytes.fromhex(MV4["key"]) * 2, MV4),
     "chacha": (CHACHA, KEY_CHACHA20, ChaCha20Poly1305, bytes.fromhex(RFC8439["key"]), RFC8439),
@@ -140,7 +140,9 @@ def test_an_imported_aead_key_seals_and_opens(closures: ClosuresSession, which: 
         for bit in (0, 7):  # a flipped tag bit (first and last tag byte): 6300, no plaintext
             bad = bytearray(sealed)
             bad[-1 if bit else -16] ^= 1 << bit
-            err = refused(closures.run, name, bytes([DECRYPT]) + aead_data(handle, nonce, aad, bad))
+            err = refused(
+                closures.run, name, bytes([DECRYPT]) + aead_data(handle, nonce, aad, bytes(bad))
+            )
             assert err.sw == SW_VERIFICATION_FAILED
             assert err.data == b""
         other_aad = bytes(12)
