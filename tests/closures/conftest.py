@@ -15,9 +15,24 @@ import pytest
 from click.testing import CliRunner, Result
 from tpmcard.cli import cli
 from tpmcard.cli import mtpm as cli_mtpm
+from tpmcard.services.closures.session import ClosureError, ClosuresSession
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py
+    from tpmcard.services.session import SecureCardSession
+
+
+def refused(call: object, *args: object) -> ClosureError:
+    """The ClosureError that ``call(*args)`` raises (the test fails if it raises none)."""
+    with pytest.raises(ClosureError) as err:
+        call(*args)  # type: ignore[operator]
+    return err.value
+
+
+@pytest.fixture
+def closures(secure_session: SecureCardSession) -> ClosuresSession:
+    """The closures of a secured session with a fresh paired card (tests/conftest.py)."""
+    return secure_session.closures
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from tpmcard.services.closures import PlainImage, assemble
-from tpmcard.services.closures.session import ClosureError, ClosuresSession
-from tpmcard.services.session import SecureCardSession
+from tpmcard.services.closures.session import ClosuresSession
+
+from .conftest import refused
 
 VECTORS: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "vectors" / "algorithms.json").read_text()
@@ -82,17 +83,6 @@ import:
 
 def aead_data(handle: bytes, nonce: bytes, aad: bytes, text: bytes) -> bytes:
     return handle + bytes([len(nonce)]) + nonce + len(aad).to_bytes(2, "big") + aad + text
-
-
-def refused(call: object, *args: object) -> ClosureError:
-    with pytest.raises(ClosureError) as err:
-        call(*args)  # type: ignore[operator]
-    return err.value
-
-
-@pytest.fixture
-def closures(secure_session: SecureCardSession) -> ClosuresSession:
-    return secure_session.closures
 
 
 def test_an_imported_hmac_key_macs_rfc_4231_case_2(closures: ClosuresSession) -> None:

@@ -22,8 +22,10 @@ from tpmcard.services.algorithms import (
 )
 from tpmcard.services.closures import Builder, PlainImage, assemble
 from tpmcard.services.closures import constants as C
-from tpmcard.services.closures.session import ClosureError, ClosuresSession
+from tpmcard.services.closures.session import ClosuresSession
 from tpmcard.services.session import SecureCardSession
+
+from .conftest import refused
 
 PROGRAMS: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "vectors" / "closures.json").read_text()
@@ -41,12 +43,6 @@ def renamed(image: PlainImage, name: str) -> PlainImage:
     return PlainImage.decode(bytes(name.encode().ljust(8, b"\0")) + image.encode()[8:])
 
 
-def refused(call: object, *args: object) -> ClosureError:
-    with pytest.raises(ClosureError) as err:
-        call(*args)  # type: ignore[operator]
-    return err.value
-
-
 def verifies(point: bytes, message: bytes, der: bytes) -> bool:
     key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
     try:
@@ -54,11 +50,6 @@ def verifies(point: bytes, message: bytes, der: bytes) -> bool:
     except Exception:  # noqa: BLE001 - cryptography's InvalidSignature
         return False
     return True
-
-
-@pytest.fixture
-def closures(secure_session: SecureCardSession) -> ClosuresSession:
-    return secure_session.closures
 
 
 def test_a_closure_key_signs_and_the_signature_verifies(closures: ClosuresSession) -> None:

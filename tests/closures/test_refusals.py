@@ -11,10 +11,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from tpmcard.services.closures import Builder, PlainImage, author_hash, sealed_header
 from tpmcard.services.closures import constants as C
-from tpmcard.services.closures.session import ClosureError, ClosuresSession
+from tpmcard.services.closures.session import ClosuresSession
 from tpmcard.services.mtpm import MtpmError
 from tpmcard.services.mtpm_constants import SW_WRONG_DATA
 from tpmcard.services.session import SecureCardSession
+
+from .conftest import refused
 
 if TYPE_CHECKING:
     from conftest import BoundCard  # tests/conftest.py
@@ -34,17 +36,6 @@ def counter(name: str) -> PlainImage:
 def hello() -> PlainImage:
     b = Builder("hello", memory=8, output=5, stack=2)
     return b.pushb(0).data(b"hello").pushb(0).pushb(5).out().halt().image()
-
-
-def refused(call: object, *args: object) -> ClosureError:
-    with pytest.raises(ClosureError) as err:
-        call(*args)  # type: ignore[operator]
-    return err.value
-
-
-@pytest.fixture
-def closures(secure_session: SecureCardSession) -> ClosuresSession:
-    return secure_session.closures
 
 
 def test_an_altered_image_is_refused_anywhere(closures: ClosuresSession) -> None:

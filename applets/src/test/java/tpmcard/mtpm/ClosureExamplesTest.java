@@ -7,6 +7,7 @@ import static tpmcard.mtpm.ClosureClockTest.invoke;
 import static tpmcard.mtpm.ClosureClockTest.runImage;
 import static tpmcard.mtpm.ClosureClockTest.seal;
 import static tpmcard.mtpm.ClosureClockTest.sw;
+import static tpmcard.mtpm.MtpmCard.concat;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -142,20 +143,6 @@ public class ClosureExamplesTest {
         }
         info[16] = 1;  // safe
         return info;
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        int n = 0;
-        for (byte[] p : parts) {
-            n += p.length;
-        }
-        byte[] out = new byte[n];
-        int o = 0;
-        for (byte[] p : parts) {
-            System.arraycopy(p, 0, out, o, p.length);
-            o += p.length;
-        }
-        return out;
     }
 
     /**
