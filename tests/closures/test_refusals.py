@@ -125,6 +125,16 @@ def test_a_closure_reaches_only_its_own_store(closures: ClosuresSession) -> None
         closures.remove("ctra")
 
 
+def test_an_image_run_has_no_store_not_even_an_empty_range(closures: ClosuresSession) -> None:
+    """SLOAD / SSTORE of zero bytes at 0 from a host-held image: 6606 (no store), not a card
+    error (the fuzzer found SLOAD 0 0 0 answering 6F00); the card answers the next run."""
+    for op in ("sload", "sstore"):
+        b = Builder("nostore", memory=0, output=0, stack=3, steps=8)
+        sealed = closures.seal(getattr(b.pushb(0).pushb(0).pushb(0), op)().halt().image())
+        assert refused(closures.run_image, sealed).violation == "store"
+    assert closures.run_image(closures.seal(hello())) == b"hello"
+
+
 def test_slots_fill_up(closures: ClosuresSession) -> None:
     names = [f"s{i}" for i in range(C.CLOSURE_SLOTS)]
     for name in names:

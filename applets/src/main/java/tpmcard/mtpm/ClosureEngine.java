@@ -271,12 +271,12 @@ final class ClosureEngine {
                     break;
                 case ClosureConstants.OP_SLOAD:
                     range(x0, x2, memSize);
-                    storeRange(x1, x2, quota);
+                    storeRange(x1, x2, quota, slot);
                     store.read(slot, x1, buf, (short) (mem + x0), x2);
                     break;
                 case ClosureConstants.OP_SSTORE:
                     range(x1, x2, memSize);
-                    storeRange(x0, x2, quota);
+                    storeRange(x0, x2, quota, slot);
                     if (JCSystem.getTransactionDepth() == 0) {
                         JCSystem.beginTransaction();  // committed by the caller at HALT only
                     }
@@ -381,8 +381,9 @@ final class ClosureEngine {
         }
     }
 
-    private static void storeRange(short off, short len, short quota) {
-        if (off < 0 || len < 0 || off > quota || len > (short) (quota - off)) {
+    /** A store range within the quota, of a loaded closure: a run from an image has no store at all. */
+    private static void storeRange(short off, short len, short quota, short slot) {
+        if (slot < 0 || off < 0 || len < 0 || off > quota || len > (short) (quota - off)) {
             ISOException.throwIt(ClosureConstants.SW_CLOSURE_STORE);
         }
     }
